@@ -1,0 +1,27 @@
+//! Event types that flow through SOTP, their Arrow schemas and their JSON wire encoding.
+//!
+//! This crate does no I/O. Every other crate depends on it, so it stays light: only
+//! `arrow-array`/`arrow-schema`, `serde` and `chrono`.
+//!
+//! The JSON encoding is a public interface (outside Kafka consumers read it); the files in
+//! `schemas/json/` describe it and [`WIRE_VERSION`] is bumped on every change.
+
+mod alert;
+mod device;
+mod error;
+mod event;
+mod ids;
+mod log;
+mod metric;
+mod time;
+mod topic;
+
+pub use alert::{AlertEvent, AlertState};
+pub use device::{Device, PollSettings};
+pub use error::SchemaError;
+pub use event::{EventBatch, WIRE_VERSION};
+pub use ids::{DeviceId, MetricName};
+pub use log::LogRecord;
+pub use metric::{MetricBatchBuilder, MetricSample, batch_to_samples, metric_schema, samples_to_batch};
+pub use time::UtcNanos;
+pub use topic::Topic;

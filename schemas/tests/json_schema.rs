@@ -1,0 +1,114 @@
+//! Real encoded events must validate against the published files in `schemas/json/`,
+//! and events that break the contract must not.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sotp_schemas::{
+    AlertEvent, AlertState, DeviceId, EventBatch, LogRecord, MetricName, MetricSample, UtcNanos,
+};
+
+fn validator(name: &str) -> jsonschema::Validator {
+    let path = format!("{}/json/{name}.schema.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+    jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn assert_valid(v: &jsonschema::Validator, doc: &[u8]) {
+    let doc: serde_json::Value = serde_json::from_slice(doc).unwrap();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{doc} does not validate: {errors:?}");
+}
+
+fn metrics() -> EventBatch {
+    let dev = DeviceId::new("core-1");
+    let name: Arc<str> = Arc::from("core-1");
+    let icmp: Arc<str> = Arc::from("icmp");
+    let mut counter = MetricSample::gauge(
+        UtcNanos::now(),
+        &dev,
+        &name,
+        &Arc::from("snmp"),
+        &MetricName::new("if.in_octets"),
+        1.8e19,
+    );
+    counter.counter = Some(u64::MAX);
+    counter.instance = Some(Arc::from("Gi0/1"));
+    counter.labels = BTreeMap::from([("counter_width".into(), "64".into())]);
+    EventBatch::Metrics(vec![
+        MetricSample::gauge(UtcNanos(0), &dev, &name, &icmp, &MetricName::new("icmp.rtt_ms"), 0.042),
+        MetricSample::gauge(UtcNanos::now(), &dev, &name, &icmp, &MetricName::new("poll.ok"), 1.0),
+        counter,
+    ])
+}
+
+#[test]
+fn metric_samples_validate() {
+    let v = validator("metric_sample");
+    for doc in metrics().to_json_lines().unwrap() {
+        assert_valid(&v, &doc);
+    }
+}
+
+#[test]
+fn log_records_validate() {
+    let v = validator("log_record");
+    let rec = LogRecord {
+        received_at: UtcNanos::now(),
+        time: Some(UtcNanos(1_000)),
+        source_address: "127.0.0.1:40000".into(),
+        device_id: Some(DeviceId::new("core-1")),
+        hostname: Some("core-1".into()),
+        facility: Some(23),
+        severity: Some(3),
+        app_name: Some("sshd".into()),
+        procid: None,
+        msgid: Some("ID47".into()),
+        structured_data: BTreeMap::from([(
+            "exampleSDID@32473".into(),
+            BTreeMap::from([("iut".into(), "3".into())]),
+        )]),
+        vendor_mnemonic: Some("%LINK-3-UPDOWN".into()),
+        message: "Interface Gi0/1, changed state to down".into(),
+        raw: b"<187>\xff raw".to_vec(),
+        parse_error: false,
+    };
+    let docs = EventBatch::Logs(vec![rec.clone()]).to_json_lines().unwrap();
+    assert_valid(&v, &docs[0]);
+    match EventBatch::from_json(sotp_schemas::Topic::Logs, &docs[0]).unwrap() {
+        EventBatch::Logs(back) => assert_eq!(back, vec![rec]),
+        other => panic!("decoded as {other:?}"),
+    }
+}
+
+#[test]
+fn alert_events_validate() {
+    let v = validator("alert_event");
+    let ev = AlertEvent {
+        time: UtcNanos::now(),
+        rule_id: "r1".into(),
+        rule_name: "cpu high".into(),
+        device_id: Some(DeviceId::new("core-1")),
+        state: AlertState::Firing,
+        severity: "critical".into(),
+        value: Some(0.97),
+        message: "cpu.util_ratio above 0.9 for 5m".into(),
+        labels: BTreeMap::new(),
+    };
+    for doc in EventBatch::Alerts(vec![ev]).to_json_lines().unwrap() {
+        assert_valid(&v, &doc);
+    }
+}
+
+#[test]
+fn schema_rejects_a_broken_sample() {
+    // The schema must be able to fail: a counter sent as a JSON number and a missing
+    // collector are both contract violations.
+    let v = validator("metric_sample");
+    let bad = serde_json::json!({
+        "time": "2026-01-01T00:00:00.000000000Z", "device_id": "d", "device": "d",
+        "metric": "if.in_octets", "value": 1.0, "counter": 12
+    });
+    assert!(!v.is_valid(&bad));
+}
