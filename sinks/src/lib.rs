@@ -1,1 +1,22 @@
-//! placeholder
+//! Storage: a hot tier of recent Arrow batches in memory and a cold tier of Parquet files
+//! on object storage, kept so that every row is visible exactly once.
+//!
+//! How exactly-once works (see [`table`]): every appended batch gets a sequence number.
+//! A flush writes the batches of a contiguous sequence range to Parquet files whose names
+//! carry that range. The hot tier only evicts whole flushed ranges, and a reader's
+//! [`TableSnapshot`] takes the hot batches plus only the cold files whose whole range lies
+//! below the hot tier's first sequence number. Both are read under one lock, so a flush
+//! or an eviction between two queries never hides or doubles a row.
+
+pub mod config;
+pub mod paths;
+pub mod sink;
+pub mod store;
+pub mod table;
+pub mod writer;
+
+pub use config::StorageConfig;
+pub use paths::TablePaths;
+pub use sink::run_metrics_sink;
+pub use store::{ColdStore, StoreError};
+pub use table::{ColdFile, FlushReport, TableSnapshot, TableStore};

@@ -1,0 +1,289 @@
+//! One table's hot tier and cold-file manifest, kept consistent for exactly-once reads.
+//!
+//! Invariants (all under one lock):
+//! - batches get strictly increasing sequence numbers; `hot` holds `[hot_floor, next_seq)`;
+//! - cold files cover `[0, flushed_upto)`, one flush range after another, and a range is
+//!   never split between memory and disk for readers: eviction drops whole flushed ranges;
+//! - a snapshot reads all hot batches and exactly the cold files with `seq_end <= hot_floor`.
+//!
+//! So every row is in exactly one place a reader looks at, whenever a flush or an eviction
+//! happens.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::paths::{FileKey, TablePaths};
+use crate::writer::{self, Layout};
+use crate::{ColdStore, StoreError};
+
+/// A Parquet file of the cold tier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColdFile {
+    /// Path relative to the store root.
+    pub path: Path,
+    /// Size in bytes.
+    pub size: u64,
+    /// Sequence range and hour the file holds.
+    pub key: FileKey,
+}
+
+#[derive(Debug)]
+struct HotBatch {
+    seq: u64,
+    batch: RecordBatch,
+    /// When the batch arrived (for the hot window and the file age).
+    arrived: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_seq: u64,
+    hot_floor: u64,
+    flushed_upto: u64,
+    hot: VecDeque<HotBatch>,
+    hot_rows: usize,
+    hot_bytes: usize,
+    /// Flushed ranges still (partly) in memory, oldest first.
+    ranges_in_hot: VecDeque<(u64, u64)>,
+    files: Vec<ColdFile>,
+}
+
+/// What a consistent read sees: every row of the table exactly once.
+#[derive(Clone, Debug)]
+pub struct TableSnapshot {
+    /// The table's schema.
+    pub schema: SchemaRef,
+    /// Recent rows in memory.
+    pub hot: Vec<RecordBatch>,
+    /// Older rows in Parquet files.
+    pub cold: Vec<ColdFile>,
+    /// Where the cold files are.
+    pub store: ColdStore,
+}
+
+impl TableSnapshot {
+    /// Rows in the hot part.
+    pub fn hot_rows(&self) -> usize {
+        self.hot.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// What a flush wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Files written.
+    pub files: usize,
+    /// Rows written.
+    pub rows: usize,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// One table: hot tier plus cold manifest.
+#[derive(Debug)]
+pub struct TableStore {
+    name: String,
+    schema: SchemaRef,
+    layout: Layout,
+    paths: TablePaths,
+    store: ColdStore,
+    row_group_rows: usize,
+    zstd_level: i32,
+    state: RwLock<State>,
+    flush_lock: AsyncMutex<()>,
+}
+
+impl TableStore {
+    /// Opens a table: lists its existing files so sequence numbers continue after them.
+    pub async fn open(
+        name: &str,
+        schema: SchemaRef,
+        layout: Layout,
+        store: ColdStore,
+        row_group_rows: usize,
+        zstd_level: i32,
+    ) -> Result<Arc<Self>, StoreError> {
+        let paths = TablePaths::new(name);
+        let mut files: Vec<ColdFile> = Vec::new();
+        let mut listing = store.store().list(Some(&paths.root()));
+        while let Some(meta) = listing.try_next().await? {
+            match paths.parse(&meta.location) {
+                Some(key) => files.push(ColdFile { path: meta.location, size: meta.size, key }),
+                None => tracing::debug!(path = %meta.location, "ignoring a file that SOTP did not write"),
+            }
+        }
+        files.sort_by_key(|f| (f.key.seq_start, f.key.hour));
+        let next = files.iter().map(|f| f.key.seq_end).max().unwrap_or(0);
+        tracing::info!(table = name, files = files.len(), next_seq = next, store = store.description(), "table opened");
+        Ok(Arc::new(Self {
+            name: name.to_string(),
+            schema,
+            layout,
+            paths,
+            store,
+            row_group_rows,
+            zstd_level,
+            state: RwLock::new(State {
+                next_seq: next,
+                hot_floor: next,
+                flushed_upto: next,
+                files,
+                ..State::default()
+            }),
+            flush_lock: AsyncMutex::new(()),
+        }))
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table's schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Where the cold files are.
+    pub fn store(&self) -> &ColdStore {
+        &self.store
+    }
+
+    /// Adds a batch to the hot tier; it is visible to snapshots from now on.
+    pub fn append(&self, batch: RecordBatch) {
+        if batch.num_rows() == 0 {
+            return;
+        }
+        let mut s = self.write();
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        s.hot_rows += batch.num_rows();
+        s.hot_bytes += batch.get_array_memory_size();
+        s.hot.push_back(HotBatch { seq, batch, arrived: Instant::now() });
+        metrics::gauge!("sotp_hot_rows", "table" => self.name.clone()).set(s.hot_rows as f64);
+        metrics::gauge!("sotp_hot_bytes", "table" => self.name.clone()).set(s.hot_bytes as f64);
+    }
+
+    /// Rows waiting to be flushed, and how long the oldest has waited.
+    pub fn pending(&self) -> (usize, Option<Duration>) {
+        let s = self.read();
+        let mut rows = 0;
+        let mut oldest = None;
+        for b in s.hot.iter().filter(|b| b.seq >= s.flushed_upto) {
+            rows += b.batch.num_rows();
+            oldest.get_or_insert(b.arrived);
+        }
+        (rows, oldest.map(|t| t.elapsed()))
+    }
+
+    /// A consistent view: every row exactly once.
+    pub fn snapshot(&self) -> TableSnapshot {
+        let s = self.read();
+        TableSnapshot {
+            schema: self.schema.clone(),
+            hot: s.hot.iter().map(|b| b.batch.clone()).collect(),
+            cold: s.files.iter().filter(|f| f.key.seq_end <= s.hot_floor).cloned().collect(),
+            store: self.store.clone(),
+        }
+    }
+
+    /// Writes every batch not yet on disk to Parquet (one file per hour it spans). The
+    /// batches stay in the hot tier until [`TableStore::evict`] drops them.
+    pub async fn flush(&self) -> Result<FlushReport, StoreError> {
+        let _one_at_a_time = self.flush_lock.lock().await;
+        let (start, end, batches) = {
+            let s = self.read();
+            let batches: Vec<RecordBatch> =
+                s.hot.iter().filter(|b| b.seq >= s.flushed_upto).map(|b| b.batch.clone()).collect();
+            (s.flushed_upto, s.next_seq, batches)
+        };
+        if batches.is_empty() {
+            return Ok(FlushReport::default());
+        }
+        let started = Instant::now();
+        let all = arrow::compute::concat_batches(&self.schema, &batches)?;
+        let layout = self.layout.clone();
+        let props = writer::writer_properties(&self.schema, &layout, self.row_group_rows, self.zstd_level)?;
+        // Sorting and encoding are CPU work: keep them off the async workers.
+        let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<(i64, usize, bytes::Bytes)>, StoreError> {
+            writer::split_by_hour(&all, &layout)?
+                .into_iter()
+                .map(|(hour, b)| Ok((hour, b.num_rows(), writer::encode(&b, props.clone())?)))
+                .collect()
+        })
+        .await
+        .map_err(|e| StoreError::Io { path: self.name.clone(), source: std::io::Error::other(e) })??;
+        let mut report = FlushReport::default();
+        let mut written = Vec::new();
+        for (hour, rows, bytes) in encoded {
+            let key = FileKey { seq_start: start, seq_end: end, hour };
+            let path = self.paths.file(key);
+            let size = bytes.len() as u64;
+            // A put is atomic: readers see the whole file or nothing.
+            self.store.store().put(&path, bytes.into()).await?;
+            report.files += 1;
+            report.rows += rows;
+            report.bytes += size;
+            written.push(ColdFile { path, size, key });
+        }
+        {
+            let mut s = self.write();
+            s.files.extend(written);
+            s.flushed_upto = end;
+            s.ranges_in_hot.push_back((start, end));
+        }
+        metrics::counter!("sotp_flushes_total", "table" => self.name.clone()).increment(1);
+        metrics::counter!("sotp_rows_written_total", "table" => self.name.clone()).increment(report.rows as u64);
+        metrics::counter!("sotp_bytes_written_total", "table" => self.name.clone()).increment(report.bytes);
+        tracing::info!(table = %self.name, files = report.files, rows = report.rows, bytes = report.bytes,
+            seq_start = start, seq_end = end, took_ms = started.elapsed().as_millis() as u64, "flushed to parquet");
+        Ok(report)
+    }
+
+    /// Drops from memory the flushed ranges whose every batch arrived more than `window`
+    /// ago. Whole ranges only, so readers never see a range half in memory.
+    pub fn evict(&self, window: Duration) -> usize {
+        let mut s = self.write();
+        let mut dropped = 0;
+        while let Some(&(start, end)) = s.ranges_in_hot.front() {
+            let newest_in_range = s.hot.iter().take_while(|b| b.seq < end).map(|b| b.arrived).max();
+            if newest_in_range.is_some_and(|t| t.elapsed() < window) {
+                break;
+            }
+            while s.hot.front().is_some_and(|b| b.seq < end) {
+                let b = s.hot.pop_front().expect("front exists");
+                s.hot_rows -= b.batch.num_rows();
+                s.hot_bytes -= b.batch.get_array_memory_size();
+                dropped += b.batch.num_rows();
+            }
+            debug_assert!(start >= s.hot_floor);
+            s.hot_floor = end;
+            s.ranges_in_hot.pop_front();
+        }
+        if dropped > 0 {
+            metrics::gauge!("sotp_hot_rows", "table" => self.name.clone()).set(s.hot_rows as f64);
+            metrics::gauge!("sotp_hot_bytes", "table" => self.name.clone()).set(s.hot_bytes as f64);
+        }
+        dropped
+    }
+}
+
+#[cfg(test)]
+#[path = "table/tests.rs"]
+mod tests;
