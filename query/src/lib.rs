@@ -1,1 +1,20 @@
-//! placeholder
+//! SQL over SOTP's tables and the HTTP API.
+//!
+//! [`QueryEngine`] plans read-only SQL with DataFusion over [`HotColdTable`]s (the hot
+//! tier and the Parquet files of one table, every row exactly once); [`api::router`]
+//! serves it over HTTP together with `/health`, `/ready` and `/metrics`.
+
+pub mod api;
+mod config;
+mod encode;
+mod engine;
+mod error;
+mod guard;
+mod table;
+
+pub use config::QueryConfig;
+pub use encode::{QueryOutput, to_csv, to_json};
+pub use engine::QueryEngine;
+pub use error::QueryError;
+pub use guard::check_statement;
+pub use table::{COLD_STORE_URL, HotColdTable};

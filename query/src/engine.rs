@@ -1,0 +1,118 @@
+//! Plans and runs read-only SQL with per-query limits.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::catalog::TableProvider;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::{SQLOptions, SessionContext, SessionState};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::SessionConfig;
+use futures::StreamExt;
+use sotp_sinks::{ColdStore, TableStore};
+
+use crate::{COLD_STORE_URL, HotColdTable, QueryConfig, QueryError, QueryOutput, check_statement};
+
+/// Runs SQL over SOTP's tables.
+#[derive(Clone)]
+pub struct QueryEngine {
+    base: SessionState,
+    config: QueryConfig,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl QueryEngine {
+    /// A session where each of `tables` is a SQL table of the same name, reading its hot
+    /// tier and its Parquet files in `cold`.
+    pub fn new(config: QueryConfig, cold: &ColdStore, tables: &[Arc<TableStore>]) -> Result<Self, QueryError> {
+        let session = SessionConfig::new().with_information_schema(true);
+        let ctx = SessionContext::new_with_config(session);
+        let url = url::Url::parse(COLD_STORE_URL).map_err(|e| QueryError::Internal(e.to_string()))?;
+        ctx.register_object_store(&url, cold.store().clone());
+        let engine = Self { base: ctx.state(), config };
+        for t in tables {
+            engine.register(t.name(), Arc::new(HotColdTable::new(t.clone())))?;
+        }
+        Ok(engine)
+    }
+
+    /// Adds a table (for example `devices` from the inventory).
+    pub fn register(&self, name: &str, table: Arc<dyn TableProvider>) -> Result<(), QueryError> {
+        SessionContext::new_with_state(self.base.clone())
+            .register_table(name, table)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &QueryConfig {
+        &self.config
+    }
+
+    /// Runs one read-only statement within the configured time, memory and row limits.
+    pub async fn execute(&self, sql: &str) -> Result<QueryOutput, QueryError> {
+        let started = Instant::now();
+        let result = self.execute_inner(sql).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        metrics::counter!("sotp_queries_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("sotp_query_duration_seconds").record(started.elapsed().as_secs_f64());
+        match &result {
+            Ok(out) => tracing::debug!(rows = out.rows(), took_ms = started.elapsed().as_millis() as u64, "query done"),
+            Err(e) => tracing::info!(code = e.code(), error = %e, "query failed"),
+        }
+        result
+    }
+
+    async fn execute_inner(&self, sql: &str) -> Result<QueryOutput, QueryError> {
+        check_statement(sql)?;
+        let limit_mb = self.config.memory_limit_mb;
+        // A memory pool per query, sharing the object stores and caches of the base session.
+        let runtime = RuntimeEnvBuilder::from_runtime_env(self.base.runtime_env())
+            .with_memory_limit(limit_mb * 1024 * 1024, 1.0)
+            .build_arc()
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        let state = SessionStateBuilder::new_from_existing(self.base.clone())
+            .with_runtime_env(runtime)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let max_rows = self.config.max_rows;
+        let run = async move {
+            let df = ctx
+                .sql_with_options(sql, options)
+                .await
+                .map_err(|e| QueryError::from_datafusion(e, limit_mb))?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let mut stream = df
+                .execute_stream()
+                .await
+                .map_err(|e| QueryError::from_datafusion(e, limit_mb))?;
+            let mut batches = Vec::new();
+            let mut rows = 0usize;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| QueryError::from_datafusion(e, limit_mb))?;
+                rows += batch.num_rows();
+                if rows > max_rows {
+                    return Err(QueryError::RowLimit(max_rows));
+                }
+                batches.push(batch);
+            }
+            Ok(QueryOutput { schema, batches })
+        };
+        // Dropping the plan on timeout cancels every task it spawned.
+        tokio::time::timeout(self.config.timeout, run)
+            .await
+            .map_err(|_| QueryError::TimeLimit(humantime::format_duration(self.config.timeout).to_string()))?
+    }
+}

@@ -1,0 +1,101 @@
+//! Query errors, each with its HTTP status and a stable code.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use datafusion::error::DataFusionError;
+
+/// Why a query did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The SQL does not parse or plan (syntax, unknown table or column, type error).
+    #[error("{0}")]
+    Invalid(String),
+    /// The statement is not a read-only query.
+    #[error("{0}")]
+    Refused(String),
+    /// The query ran longer than `[query] timeout`.
+    #[error("query cancelled after the time limit of {0}")]
+    TimeLimit(String),
+    /// The query needed more memory than `[query] memory_limit_mb`.
+    #[error("query needs more than the memory limit of {limit_mb} MiB: {detail}")]
+    MemoryLimit {
+        /// The configured limit.
+        limit_mb: usize,
+        /// DataFusion's message.
+        detail: String,
+    },
+    /// The result has more rows than `[query] max_rows`.
+    #[error("result has more than {0} rows (the row limit); add a LIMIT or aggregate")]
+    RowLimit(usize),
+    /// Reading the data failed (an unreadable file, an object store error).
+    #[error("query failed: {0}")]
+    Internal(String),
+}
+
+impl QueryError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            QueryError::Invalid(_) => StatusCode::BAD_REQUEST,
+            QueryError::Refused(_) => StatusCode::FORBIDDEN,
+            QueryError::TimeLimit(_) | QueryError::MemoryLimit { .. } | QueryError::RowLimit(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            QueryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueryError::Invalid(_) => "invalid_sql",
+            QueryError::Refused(_) => "statement_refused",
+            QueryError::TimeLimit(_) => "time_limit_exceeded",
+            QueryError::MemoryLimit { .. } => "memory_limit_exceeded",
+            QueryError::RowLimit(_) => "row_limit_exceeded",
+            QueryError::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether running the same query again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, QueryError::Internal(_) | QueryError::TimeLimit(_))
+    }
+
+    /// Classifies a DataFusion error.
+    pub(crate) fn from_datafusion(e: DataFusionError, memory_limit_mb: usize) -> Self {
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(detail) => QueryError::MemoryLimit {
+                limit_mb: memory_limit_mb,
+                detail: detail.clone(),
+            },
+            DataFusionError::SQL(..)
+            | DataFusionError::Plan(_)
+            | DataFusionError::SchemaError(..)
+            | DataFusionError::NotImplemented(_) => QueryError::Invalid(e.find_root().to_string()),
+            DataFusionError::Execution(m) if m.contains("not allowed") || m.contains("not supported") => {
+                QueryError::Refused(m.clone())
+            }
+            DataFusionError::ArrowError(..) | DataFusionError::Execution(_) => {
+                QueryError::Invalid(e.find_root().to_string())
+            }
+            _ => QueryError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// The JSON body of every API error: `{"error": {"code": ..., "message": ...}}`.
+pub(crate) fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        error_body(self.status(), self.code(), &self.to_string())
+    }
+}
