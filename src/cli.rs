@@ -1,0 +1,86 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// SOTP: network telemetry pipeline. Polls devices (ICMP now; SNMP, SSH and syslog to
+/// come), keeps recent data in memory and history in Parquet, and answers SQL.
+#[derive(Debug, Parser)]
+#[command(name = "sotp", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run SOTP: collectors, storage and the HTTP API in one process.
+    ///
+    /// Without --config it starts on embedded defaults: in-process bus, Parquet under
+    /// ./sotp-data, API on 127.0.0.1:8080, and no devices. SIGINT or SIGTERM stops it
+    /// cleanly: polls in flight finish and everything in memory is written to Parquet.
+    Run(RunArgs),
+    /// Run one SQL query against a running server, or directly on the Parquet files.
+    ///
+    /// Only read-only statements are allowed: SELECT, WITH, EXPLAIN, SHOW.
+    /// Tables: metrics (time, device_id, device, metric, instance, value, counter,
+    /// labels, collector).
+    Query(QueryArgs),
+    /// Print an example configuration or check a configuration file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Configuration file (TOML). See `sotp config example`.
+    #[arg(long, short, env = "SOTP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory; overrides `data_dir` in the configuration.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Output formats of `sotp query`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// An aligned table for people.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// JSON: {"columns": [...], "rows": [[...]]}.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL statement.
+    pub sql: String,
+    /// Read the Parquet files under this data directory directly, without a server
+    /// (only data already flushed to Parquet is visible).
+    #[arg(long, conflicts_with = "server")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file whose [storage] and [query] settings to use with --data-dir.
+    #[arg(long, short, requires = "data_dir")]
+    pub config: Option<PathBuf>,
+    /// URL of a running SOTP API.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "SOTP_SERVER")]
+    pub server: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a configuration with every field, its default and what it does.
+    Example,
+    /// Check a configuration file and report every problem at once.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+}

@@ -1,0 +1,285 @@
+//! SOTP's configuration: one TOML file, every field documented, unknown fields refused,
+//! every value overridable by `SOTP__SECTION__FIELD` environment variables.
+//!
+//! Loading order: built-in defaults, then the file, then the environment; then
+//! validation, which reports every problem at once, each with its field.
+
+mod load;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sotp_ingest::icmp::IcmpConfig;
+use sotp_query::QueryConfig;
+use sotp_schemas::{Device, DeviceId, PollSettings};
+use sotp_sinks::StorageConfig;
+
+pub use load::{ConfigError, ConfigIssue, load, load_str};
+
+/// The example configuration printed by `sotp config example`: every field, with its
+/// default value and what it does.
+pub const EXAMPLE: &str = include_str!("example.toml");
+
+/// Name of a stand-in for a `[[devices]]` entry that failed to parse (see `load`).
+const PLACEHOLDER: &str = "\u{1}invalid entry";
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where SOTP keeps its data (Parquet files, state). `--data-dir` overrides it.
+    pub data_dir: PathBuf,
+    /// `[log]`: log output.
+    pub log: LogConfig,
+    /// `[api]`: the HTTP API.
+    pub api: ApiConfig,
+    /// `[bus]`: how events travel between stages.
+    pub bus: BusConfig,
+    /// `[icmp]`: ICMP echo polling.
+    pub icmp: IcmpConfig,
+    /// `[storage]`: Parquet files and the in-memory hot tier.
+    pub storage: StorageConfig,
+    /// `[query]`: SQL limits.
+    pub query: QueryConfig,
+    /// `[[devices]]`: devices to monitor.
+    pub devices: Vec<DeviceConfig>,
+    /// `[[device_ranges]]`: many devices on consecutive addresses.
+    pub device_ranges: Vec<DeviceRange>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./sotp-data"),
+            log: LogConfig::default(),
+            api: ApiConfig::default(),
+            bus: BusConfig::default(),
+            icmp: IcmpConfig::default(),
+            storage: StorageConfig::default(),
+            query: QueryConfig::default(),
+            devices: Vec::new(),
+            device_ranges: Vec::new(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a full filter such as
+    /// `info,sotp_ingest=debug`. `RUST_LOG` overrides it.
+    pub level: String,
+    /// `text` for people, `json` for log collectors.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// `[api]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address and port of the HTTP API.
+    pub listen: String,
+    /// Serve Prometheus metrics at `/metrics`.
+    pub metrics: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            metrics: true,
+        }
+    }
+}
+
+/// `[bus]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// `memory`: in-process queues, nothing to install.
+    pub kind: String,
+    /// Events that may wait for one consumer before producers slow down.
+    pub capacity_events: usize,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            kind: "memory".into(),
+            capacity_events: 200_000,
+        }
+    }
+}
+
+/// Per-device settings of one collector.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicePoll {
+    /// Poll this device with this collector.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Overrides the collector's interval for this device.
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[devices]]`: one device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Stable id; defaults to the name. Keep it when renaming a device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// IPv4 or IPv6 management address.
+    pub address: String,
+    /// Free-form tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// ICMP settings for this device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<DevicePoll>,
+}
+
+/// `[[device_ranges]]`: `count` devices on consecutive IPv4 addresses from `first_address`,
+/// named `<name_prefix><address>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRange {
+    /// Prefix of each device's name and id.
+    pub name_prefix: String,
+    /// First IPv4 address.
+    pub first_address: String,
+    /// How many devices (1 to 65536).
+    pub count: u32,
+    /// Tags of every device in the range.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// ICMP settings for these devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<DevicePoll>,
+}
+
+impl Config {
+    /// Every semantic problem, as (field, reason) pairs.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut e: Vec<(String, String)> = Vec::new();
+        let mut add = |field: &str, reason: String| e.push((field.to_string(), reason));
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str())
+            && tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
+        {
+            add("log.level", format!("`{}` is not a level or a filter", self.log.level));
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            add("log.format", format!("`{}`: use text or json", self.log.format));
+        }
+        if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
+            add("api.listen", format!("`{}` is not an address:port such as 127.0.0.1:8080", self.api.listen));
+        }
+        if self.bus.kind != "memory" {
+            add("bus.kind", format!("`{}` is not supported by this build: use memory", self.bus.kind));
+        }
+        if self.bus.capacity_events == 0 {
+            add("bus.capacity_events", "must be at least 1".into());
+        }
+        for (f, r) in self.icmp.validate().into_iter().chain(self.storage.validate()).chain(self.query.validate()) {
+            add(f, r);
+        }
+        let mut seen_ids = std::collections::HashMap::new();
+        for (i, d) in self.devices.iter().enumerate() {
+            if d.name == PLACEHOLDER {
+                continue;
+            }
+            let at = format!("devices[{i}]");
+            if d.name.trim().is_empty() {
+                add(&format!("{at}.name"), "must not be empty".into());
+            }
+            if d.address.parse::<IpAddr>().is_err() {
+                add(&format!("{at}.address"), format!("`{}` is not an IPv4 or IPv6 address", d.address));
+            }
+            if let Some(p) = &d.icmp {
+                if p.interval.is_some_and(|i| i.is_zero()) {
+                    add(&format!("{at}.icmp.interval"), "must be greater than 0".into());
+                }
+            }
+            let id = d.id.clone().unwrap_or_else(|| d.name.clone());
+            if let Some(prev) = seen_ids.insert(id.clone(), at.clone()) {
+                add(&format!("{at}.id"), format!("device id `{id}` is already used by {prev}"));
+            }
+        }
+        for (i, r) in self.device_ranges.iter().enumerate() {
+            if r.name_prefix == PLACEHOLDER {
+                continue;
+            }
+            let at = format!("device_ranges[{i}]");
+            match r.first_address.parse::<std::net::Ipv4Addr>() {
+                Ok(a) if u64::from(u32::from(a)) + u64::from(r.count) > u64::from(u32::MAX) + 1 => {
+                    add(&format!("{at}.count"), "runs past 255.255.255.255".into())
+                }
+                Ok(_) => {}
+                Err(_) => add(&format!("{at}.first_address"), format!("`{}` is not an IPv4 address", r.first_address)),
+            }
+            if !(1..=65_536).contains(&r.count) {
+                add(&format!("{at}.count"), format!("must be between 1 and 65536, got {}", r.count));
+            }
+        }
+        e
+    }
+
+    /// The devices to monitor: `[[devices]]` then every `[[device_ranges]]` expanded.
+    /// Call after [`Config::validate`] found nothing.
+    pub fn device_list(&self) -> Vec<Device> {
+        let poll = |p: &Option<DevicePoll>| PollSettings {
+            enabled: p.as_ref().is_none_or(|p| p.enabled),
+            interval: p.as_ref().and_then(|p| p.interval),
+        };
+        let mut out: Vec<Device> = Vec::new();
+        for d in &self.devices {
+            let Ok(address) = d.address.parse() else { continue };
+            out.push(Device {
+                id: DeviceId::new(d.id.as_deref().unwrap_or(&d.name)),
+                name: Arc::from(d.name.as_str()),
+                address,
+                tags: d.tags.clone(),
+                icmp: poll(&d.icmp),
+            });
+        }
+        for r in &self.device_ranges {
+            let Ok(first) = r.first_address.parse::<std::net::Ipv4Addr>() else { continue };
+            for k in 0..r.count {
+                let Some(a) = u32::from(first).checked_add(k) else { break };
+                let address = std::net::Ipv4Addr::from(a);
+                let name = format!("{}{address}", r.name_prefix);
+                out.push(Device {
+                    id: DeviceId::new(&name),
+                    name: Arc::from(name.as_str()),
+                    address: IpAddr::V4(address),
+                    tags: r.tags.clone(),
+                    icmp: poll(&r.icmp),
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,8 @@
+//! The `sotp` binary's library: configuration, command line and the wiring of roles.
+//! `main.rs` only dispatches; integration tests use these modules directly.
+
+pub mod cli;
+pub mod config;
+pub mod query_cmd;
+pub mod run;
+pub mod telemetry;
