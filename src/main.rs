@@ -9,28 +9,30 @@ use sotp::{config, query_cmd, run};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Config { command: ConfigCommand::Example } => {
+        Command::Config {
+            command: ConfigCommand::Example,
+        } => {
             print!("{}", config::EXAMPLE);
             ExitCode::SUCCESS
         }
-        Command::Config { command: ConfigCommand::Check { file } } => {
-            match config::load(Some(&file), std::env::vars()) {
-                Ok(c) => {
-                    println!(
-                        "{}: ok ({} devices, API on {}, data in {})",
-                        file.display(),
-                        c.device_list().len(),
-                        c.api.listen,
-                        c.data_dir.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprint!("{e}");
-                    ExitCode::from(2)
-                }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => match config::load(Some(&file), std::env::vars()) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} devices, API on {}, data in {})",
+                    file.display(),
+                    c.device_list().len(),
+                    c.api.listen,
+                    c.data_dir.display()
+                );
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprint!("{e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Run(args) => run::main(args),
         Command::Query(args) => query_cmd::main(args),
     }

@@ -11,7 +11,10 @@ use crate::cli::{OutputFormat, QueryArgs};
 use crate::config;
 
 pub fn main(args: QueryArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -36,7 +39,11 @@ async fn run(args: QueryArgs) -> anyhow::Result<()> {
     match args.format {
         OutputFormat::Csv => stdout.write_all(&to_csv(&out)?)?,
         OutputFormat::Json => writeln!(stdout, "{}", to_json(&out)?)?,
-        OutputFormat::Table => writeln!(stdout, "{}", arrow::util::pretty::pretty_format_batches(&out.batches)?)?,
+        OutputFormat::Table => writeln!(
+            stdout,
+            "{}",
+            arrow::util::pretty::pretty_format_batches(&out.batches)?
+        )?,
     }
     Ok(())
 }
@@ -45,7 +52,11 @@ async fn local(args: &QueryArgs, dir: &std::path::Path) -> anyhow::Result<QueryO
     let mut cfg = config::load(args.config.as_deref(), std::env::vars())?;
     cfg.data_dir = dir.to_path_buf();
     if cfg.storage.url.is_empty() && !dir.join("parquet").is_dir() {
-        anyhow::bail!("no Parquet data under {} (expected {}/parquet)", dir.display(), dir.display());
+        anyhow::bail!(
+            "no Parquet data under {} (expected {}/parquet)",
+            dir.display(),
+            dir.display()
+        );
     }
     let cold = ColdStore::open(&cfg.storage.url, &cfg.data_dir)?;
     let metrics = crate::run::open_metrics(&cfg, &cold).await?;
@@ -58,13 +69,21 @@ async fn remote(args: &QueryArgs) -> anyhow::Result<()> {
         OutputFormat::Csv => "csv",
         OutputFormat::Json | OutputFormat::Table => "json",
     };
-    let url = format!("{}/api/v1/query?format={format}", args.server.trim_end_matches('/'));
+    let url = format!(
+        "{}/api/v1/query?format={format}",
+        args.server.trim_end_matches('/')
+    );
     let resp = reqwest::Client::new()
         .post(&url)
         .json(&serde_json::json!({ "sql": args.sql }))
         .send()
         .await
-        .with_context(|| format!("cannot reach SOTP at {} (is `sotp run` running? or use --data-dir)", args.server))?;
+        .with_context(|| {
+            format!(
+                "cannot reach SOTP at {} (is `sotp run` running? or use --data-dir)",
+                args.server
+            )
+        })?;
     let status = resp.status();
     let body = resp.bytes().await?;
     if !status.is_success() {
@@ -93,7 +112,11 @@ async fn remote(args: &QueryArgs) -> anyhow::Result<()> {
 fn write_table(out: &mut impl Write, v: &serde_json::Value) -> std::io::Result<()> {
     let names: Vec<String> = v["columns"]
         .as_array()
-        .map(|c| c.iter().map(|c| c["name"].as_str().unwrap_or("").to_string()).collect())
+        .map(|c| {
+            c.iter()
+                .map(|c| c["name"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default();
     let rows: Vec<Vec<String>> = v["rows"]
         .as_array()
@@ -123,10 +146,23 @@ fn write_table(out: &mut impl Write, v: &serde_json::Value) -> std::io::Result<(
         }
     }
     let line = |cells: &[String]| -> String {
-        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join(" | ")
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
     };
     writeln!(out, "{}", line(&names))?;
-    writeln!(out, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"))?;
+    writeln!(
+        out,
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-")
+    )?;
     for r in &rows {
         writeln!(out, "{}", line(r))?;
     }

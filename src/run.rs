@@ -36,7 +36,10 @@ pub fn main(args: RunArgs) -> ExitCode {
         config.data_dir = dir;
     }
     telemetry::init_logging(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -69,9 +72,15 @@ pub async fn open_metrics(config: &Config, cold: &ColdStore) -> anyhow::Result<A
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let prometheus = config.api.metrics.then(telemetry::init_metrics).transpose()?;
+    let prometheus = config
+        .api
+        .metrics
+        .then(telemetry::init_metrics)
+        .transpose()?;
     let devices = config.device_list();
-    let bus = MemoryBus::new(MemoryBusConfig { capacity_events: config.bus.capacity_events });
+    let bus = MemoryBus::new(MemoryBusConfig {
+        capacity_events: config.bus.capacity_events,
+    });
     let shared_bus: Arc<dyn Bus> = Arc::new(bus.clone());
 
     let cold = ColdStore::open(&config.storage.url, &config.data_dir)
@@ -91,9 +100,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         )));
     }
 
-    let engine = QueryEngine::new(config.query.clone(), &cold, std::slice::from_ref(&metrics_table))?;
+    let engine = QueryEngine::new(
+        config.query.clone(),
+        &cold,
+        std::slice::from_ref(&metrics_table),
+    )?;
     let ready = Arc::new(AtomicBool::new(false));
-    let state = ApiState { engine, prometheus, ready: ready.clone() };
+    let state = ApiState {
+        engine,
+        prometheus,
+        ready: ready.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} ([api] listen)", config.api.listen))?;
@@ -101,9 +118,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let api = {
         let stop = stop_api.clone();
         tokio::spawn(async move {
-            axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
+            axum::serve(
+                listener,
+                router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
         })
     };
 
@@ -115,7 +135,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
             Arc::new(poller),
             devices.clone(),
             shared_bus.clone(),
-            SchedulerConfig { concurrency: config.icmp.concurrency },
+            SchedulerConfig {
+                concurrency: config.icmp.concurrency,
+            },
             stop_collectors.clone(),
         )));
     }

@@ -82,7 +82,12 @@ pub async fn run_scheduler<P: Poller>(
     // A stable order, so that a restart keeps each device's phase.
     slots.sort_by(|a, b| a.device.id.cmp(&b.device.id));
     let n = slots.len();
-    tracing::info!(collector, devices = n, concurrency = config.concurrency, "scheduler started");
+    tracing::info!(
+        collector,
+        devices = n,
+        concurrency = config.concurrency,
+        "scheduler started"
+    );
     if n == 0 {
         shutdown.cancelled().await;
         return;
@@ -123,8 +128,12 @@ pub async fn run_scheduler<P: Poller>(
             () = shutdown.cancelled() => { slot.busy.store(false, Ordering::Release); break }
             p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
         };
-        let (poller, bus, busy, device) =
-            (poller.clone(), bus.clone(), slot.busy.clone(), slot.device.clone());
+        let (poller, bus, busy, device) = (
+            poller.clone(),
+            bus.clone(),
+            slot.busy.clone(),
+            slot.device.clone(),
+        );
         let collector_name = collector_name.clone();
         tasks.spawn(async move {
             let _permit = permit;
@@ -144,7 +153,8 @@ async fn poll_once<P: Poller>(poller: &P, device: &Device, bus: &dyn Bus, collec
     let name = poller.collector();
     metrics::counter!("sotp_polls_total", "collector" => name, "outcome" => if result.ok { "ok" } else { "failed" })
         .increment(1);
-    metrics::histogram!("sotp_poll_duration_seconds", "collector" => name).record(elapsed.as_secs_f64());
+    metrics::histogram!("sotp_poll_duration_seconds", "collector" => name)
+        .record(elapsed.as_secs_f64());
     if let Some(err) = &result.error {
         tracing::debug!(collector = name, device = %device.name, address = %device.address, error = %err, "poll failed");
     }
@@ -153,15 +163,26 @@ async fn poll_once<P: Poller>(poller: &P, device: &Device, bus: &dyn Bus, collec
         (names::POLL_DURATION_MS, elapsed.as_secs_f64() * 1e3),
         (names::POLL_OK, if result.ok { 1.0 } else { 0.0 }),
     ] {
-        let mut s = MetricSample::gauge(time, &device.id, &device.name, collector, &MetricName::new(metric), value);
+        let mut s = MetricSample::gauge(
+            time,
+            &device.id,
+            &device.name,
+            collector,
+            &MetricName::new(metric),
+            value,
+        );
         s.instance = Some(instance.clone());
         result.samples.push(s);
     }
     let n = result.samples.len();
-    if let Err(e) = bus.publish(Topic::MetricsRaw, EventBatch::Metrics(result.samples)).await {
+    if let Err(e) = bus
+        .publish(Topic::MetricsRaw, EventBatch::Metrics(result.samples))
+        .await
+    {
         // Only happens while shutting down after the bus closed.
         tracing::warn!(collector = name, device = %device.name, samples = n, error = %e, "samples not published");
-        metrics::counter!("sotp_samples_unpublished_total", "collector" => name).increment(n as u64);
+        metrics::counter!("sotp_samples_unpublished_total", "collector" => name)
+            .increment(n as u64);
     }
 }
 

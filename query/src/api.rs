@@ -16,7 +16,9 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::error::error_body;
@@ -59,7 +61,9 @@ struct Counter(Arc<AtomicU64>);
 impl MakeRequestId for Counter {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
         let n = self.0.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{:016x}", n)).ok().map(RequestId::new)
+        HeaderValue::from_str(&format!("{:016x}", n))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -86,7 +90,13 @@ async fn query(
 ) -> Response {
     let format = match params {
         Ok(Query(p)) => p.format.unwrap_or_else(|| "json".into()),
-        Err(e) => return error_body(StatusCode::BAD_REQUEST, "invalid_parameters", &e.body_text()),
+        Err(e) => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                "invalid_parameters",
+                &e.body_text(),
+            );
+        }
     };
     if format != "json" && format != "csv" {
         return error_body(
@@ -106,7 +116,10 @@ async fn query(
             return error_body(
                 status,
                 "invalid_body",
-                &format!("{}; expected a JSON body like {{\"sql\": \"SELECT 1\"}}", e.body_text()),
+                &format!(
+                    "{}; expected a JSON body like {{\"sql\": \"SELECT 1\"}}",
+                    e.body_text()
+                ),
             );
         }
     };
@@ -115,7 +128,8 @@ async fn query(
         Err(e) => return e.into_response(),
     };
     let encoded = if format == "csv" {
-        to_csv(&out).map(|csv| ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+        to_csv(&out)
+            .map(|csv| ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
     } else {
         to_json(&out).map(|v| Json(v).into_response())
     };
@@ -130,23 +144,43 @@ async fn ready(State(state): State<ApiState>) -> Response {
     if state.ready.load(Ordering::Acquire) {
         Json(serde_json::json!({ "status": "ready" })).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "starting" }))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "starting" })),
+        )
+            .into_response()
     }
 }
 
 async fn prometheus(State(state): State<ApiState>) -> Response {
     match &state.prometheus {
-        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
-        None => error_body(StatusCode::NOT_FOUND, "not_found", "metrics endpoint disabled"),
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => error_body(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "metrics endpoint disabled",
+        ),
     }
 }
 
 async fn not_found() -> Response {
-    error_body(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/v1/query, /health, /ready, /metrics")
+    error_body(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route; see /api/v1/query, /health, /ready, /metrics",
+    )
 }
 
 async fn method_not_allowed() -> Response {
-    error_body(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+    error_body(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
 }
 
 #[cfg(test)]

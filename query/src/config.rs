@@ -35,7 +35,10 @@ impl QueryConfig {
             e.push(("query.timeout", "must be greater than 0".into()));
         }
         if self.memory_limit_mb < 16 {
-            e.push(("query.memory_limit_mb", format!("must be at least 16, got {}", self.memory_limit_mb)));
+            e.push((
+                "query.memory_limit_mb",
+                format!("must be at least 16, got {}", self.memory_limit_mb),
+            ));
         }
         if self.max_rows == 0 {
             e.push(("query.max_rows", "must be at least 1".into()));

@@ -43,9 +43,12 @@ fn json_value(array: &ArrayRef, fmt: &ArrayFormatter<'_>, i: usize) -> Value {
         DataType::UInt16 => int!(UInt16Type),
         DataType::UInt32 => int!(UInt32Type),
         DataType::UInt64 => int!(UInt64Type),
-        DataType::Float32 => Number::from_f64(f64::from(array.as_primitive::<Float32Type>().value(i)))
+        DataType::Float32 => {
+            Number::from_f64(f64::from(array.as_primitive::<Float32Type>().value(i)))
+                .map_or(Value::Null, Value::Number)
+        }
+        DataType::Float64 => Number::from_f64(array.as_primitive::<Float64Type>().value(i))
             .map_or(Value::Null, Value::Number),
-        DataType::Float64 => Number::from_f64(array.as_primitive::<Float64Type>().value(i)).map_or(Value::Null, Value::Number),
         DataType::Utf8 => Value::String(array.as_string::<i32>().value(i).to_string()),
         DataType::LargeUtf8 => Value::String(array.as_string::<i64>().value(i).to_string()),
         DataType::Utf8View => Value::String(array.as_string_view().value(i).to_string()),
@@ -80,7 +83,12 @@ pub fn to_json(out: &QueryOutput) -> Result<Value, QueryError> {
             .map_err(|e| QueryError::Internal(e.to_string()))?;
         for i in 0..batch.num_rows() {
             rows.push(Value::Array(
-                batch.columns().iter().zip(&formatters).map(|(c, f)| json_value(c, f, i)).collect(),
+                batch
+                    .columns()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(c, f)| json_value(c, f, i))
+                    .collect(),
             ));
         }
     }
@@ -98,14 +106,18 @@ fn type_name(t: &DataType) -> String {
 pub fn to_csv(out: &QueryOutput) -> Result<Vec<u8>, QueryError> {
     let mut buf = Vec::new();
     {
-        let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut buf);
+        let mut w = arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut buf);
         if out.batches.is_empty() {
             // Still print the header for an empty result.
             let empty = RecordBatch::new_empty(out.schema.clone());
-            w.write(&empty).map_err(|e| QueryError::Internal(e.to_string()))?;
+            w.write(&empty)
+                .map_err(|e| QueryError::Internal(e.to_string()))?;
         }
         for b in &out.batches {
-            w.write(b).map_err(|e| QueryError::Internal(e.to_string()))?;
+            w.write(b)
+                .map_err(|e| QueryError::Internal(e.to_string()))?;
         }
     }
     Ok(buf)

@@ -22,19 +22,29 @@ pub struct QueryEngine {
 
 impl std::fmt::Debug for QueryEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryEngine").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("QueryEngine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
 impl QueryEngine {
     /// A session where each of `tables` is a SQL table of the same name, reading its hot
     /// tier and its Parquet files in `cold`.
-    pub fn new(config: QueryConfig, cold: &ColdStore, tables: &[Arc<TableStore>]) -> Result<Self, QueryError> {
+    pub fn new(
+        config: QueryConfig,
+        cold: &ColdStore,
+        tables: &[Arc<TableStore>],
+    ) -> Result<Self, QueryError> {
         let session = SessionConfig::new().with_information_schema(true);
         let ctx = SessionContext::new_with_config(session);
-        let url = url::Url::parse(COLD_STORE_URL).map_err(|e| QueryError::Internal(e.to_string()))?;
+        let url =
+            url::Url::parse(COLD_STORE_URL).map_err(|e| QueryError::Internal(e.to_string()))?;
         ctx.register_object_store(&url, cold.store().clone());
-        let engine = Self { base: ctx.state(), config };
+        let engine = Self {
+            base: ctx.state(),
+            config,
+        };
         for t in tables {
             engine.register(t.name(), Arc::new(HotColdTable::new(t.clone())))?;
         }
@@ -65,7 +75,11 @@ impl QueryEngine {
         metrics::counter!("sotp_queries_total", "outcome" => outcome).increment(1);
         metrics::histogram!("sotp_query_duration_seconds").record(started.elapsed().as_secs_f64());
         match &result {
-            Ok(out) => tracing::debug!(rows = out.rows(), took_ms = started.elapsed().as_millis() as u64, "query done"),
+            Ok(out) => tracing::debug!(
+                rows = out.rows(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "query done"
+            ),
             Err(e) => tracing::info!(code = e.code(), error = %e, "query failed"),
         }
         result
@@ -113,6 +127,8 @@ impl QueryEngine {
         // Dropping the plan on timeout cancels every task it spawned.
         tokio::time::timeout(self.config.timeout, run)
             .await
-            .map_err(|_| QueryError::TimeLimit(humantime::format_duration(self.config.timeout).to_string()))?
+            .map_err(|_| {
+                QueryError::TimeLimit(humantime::format_duration(self.config.timeout).to_string())
+            })?
     }
 }

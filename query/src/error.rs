@@ -74,7 +74,9 @@ impl QueryError {
             | DataFusionError::Plan(_)
             | DataFusionError::SchemaError(..)
             | DataFusionError::NotImplemented(_) => QueryError::Invalid(e.find_root().to_string()),
-            DataFusionError::Execution(m) if m.contains("not allowed") || m.contains("not supported") => {
+            DataFusionError::Execution(m)
+                if m.contains("not allowed") || m.contains("not supported") =>
+            {
                 QueryError::Refused(m.clone())
             }
             DataFusionError::ArrowError(..) | DataFusionError::Execution(_) => {

@@ -19,7 +19,11 @@ pub fn check_statement(sql: &str) -> Result<(), QueryError> {
     match statements.len() {
         0 => return Err(QueryError::Invalid("no SQL statement given".into())),
         1 => {}
-        n => return Err(QueryError::Refused(format!("one statement per request, got {n}"))),
+        n => {
+            return Err(QueryError::Refused(format!(
+                "one statement per request, got {n}"
+            )));
+        }
     }
     match &statements[0] {
         Statement::Statement(s) => check_sql(s),
@@ -37,7 +41,11 @@ fn check_sql(s: &SqlStatement) -> Result<(), QueryError> {
         | SqlStatement::ShowTables { .. }
         | SqlStatement::ShowColumns { .. }
         | SqlStatement::ExplainTable { .. } => Ok(()),
-        SqlStatement::Explain { statement, analyze: _, .. } => check_sql(statement),
+        SqlStatement::Explain {
+            statement,
+            analyze: _,
+            ..
+        } => check_sql(statement),
         other => {
             let text = other.to_string();
             let kind: String = text
@@ -85,11 +93,18 @@ mod tests {
             "SELECT 1;",
         ];
         for sql in allowed {
-            assert!(check_statement(sql).is_ok(), "{sql}: {:?}", check_statement(sql));
+            assert!(
+                check_statement(sql).is_ok(),
+                "{sql}: {:?}",
+                check_statement(sql)
+            );
         }
         let refused = [
             ("CREATE TABLE t (a INT)", "CREATE TABLE"),
-            ("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/etc/'", "CREATE EXTERNAL TABLE"),
+            (
+                "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/etc/'",
+                "CREATE EXTERNAL TABLE",
+            ),
             ("COPY (SELECT 1) TO '/tmp/x.csv'", "COPY"),
             ("INSERT INTO metrics VALUES (1)", "INSERT INTO"),
             ("DELETE FROM metrics", "DELETE FROM"),
@@ -109,7 +124,10 @@ mod tests {
             }
         }
         for sql in ["", "SELEKT 1", "SELECT * FROM"] {
-            assert!(matches!(check_statement(sql), Err(QueryError::Invalid(_))), "{sql}");
+            assert!(
+                matches!(check_statement(sql), Err(QueryError::Invalid(_))),
+                "{sql}"
+            );
         }
     }
 }

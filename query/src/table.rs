@@ -64,10 +64,15 @@ impl TableProvider for HotColdTable {
         for (i, b) in snap.hot.into_iter().enumerate() {
             partitions[i % n].push(b);
         }
-        inputs.push(MemorySourceConfig::try_new_exec(&partitions, schema.clone(), projection.cloned())?);
+        inputs.push(MemorySourceConfig::try_new_exec(
+            &partitions,
+            schema.clone(),
+            projection.cloned(),
+        )?);
 
         if !snap.cold.is_empty() {
-            let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); parts.min(snap.cold.len())];
+            let mut groups: Vec<Vec<PartitionedFile>> =
+                vec![Vec::new(); parts.min(snap.cold.len())];
             let g = groups.len();
             for (i, f) in snap.cold.iter().enumerate() {
                 groups[i % g].push(PartitionedFile::new(f.path.to_string(), f.size));
@@ -78,12 +83,19 @@ impl TableProvider for HotColdTable {
                 .with_projection_indices(projection.cloned())?
                 .with_limit(limit)
                 .build();
-            inputs.push(ParquetFormat::default().create_physical_plan(state, config).await?);
+            inputs.push(
+                ParquetFormat::default()
+                    .create_physical_plan(state, config)
+                    .await?,
+            );
         }
         UnionExec::try_new(inputs)
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         // DataFusion applies the filters above the scan and pushes them into the Parquet
         // reader for row-group and page pruning.
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])

@@ -22,6 +22,8 @@ pub use error::SchemaError;
 pub use event::{EventBatch, WIRE_VERSION};
 pub use ids::{DeviceId, MetricName};
 pub use log::LogRecord;
-pub use metric::{MetricBatchBuilder, MetricSample, batch_to_samples, metric_schema, samples_to_batch};
+pub use metric::{
+    MetricBatchBuilder, MetricSample, batch_to_samples, metric_schema, samples_to_batch,
+};
 pub use time::UtcNanos;
 pub use topic::Topic;

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::builder::{Float64Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder};
+use arrow_array::builder::{
+    Float64Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
+};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, TimestampNanosecondType, UInt64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
@@ -69,7 +71,11 @@ impl MetricSample {
 
     /// The series key: (device id, metric, instance).
     pub fn series(&self) -> (&str, &str, Option<&str>) {
-        (self.device_id.as_str(), self.metric.as_str(), self.instance.as_deref())
+        (
+            self.device_id.as_str(),
+            self.metric.as_str(),
+            self.instance.as_deref(),
+        )
     }
 }
 

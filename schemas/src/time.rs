@@ -43,7 +43,11 @@ impl UtcNanos {
 
 impl fmt::Display for UtcNanos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::Nanos, true))
+        f.write_str(
+            &self
+                .to_datetime()
+                .to_rfc3339_opts(SecondsFormat::Nanos, true),
+        )
     }
 }
 

@@ -37,8 +37,22 @@ fn metrics() -> EventBatch {
     counter.instance = Some(Arc::from("Gi0/1"));
     counter.labels = BTreeMap::from([("counter_width".into(), "64".into())]);
     EventBatch::Metrics(vec![
-        MetricSample::gauge(UtcNanos(0), &dev, &name, &icmp, &MetricName::new("icmp.rtt_ms"), 0.042),
-        MetricSample::gauge(UtcNanos::now(), &dev, &name, &icmp, &MetricName::new("poll.ok"), 1.0),
+        MetricSample::gauge(
+            UtcNanos(0),
+            &dev,
+            &name,
+            &icmp,
+            &MetricName::new("icmp.rtt_ms"),
+            0.042,
+        ),
+        MetricSample::gauge(
+            UtcNanos::now(),
+            &dev,
+            &name,
+            &icmp,
+            &MetricName::new("poll.ok"),
+            1.0,
+        ),
         counter,
     ])
 }

@@ -54,8 +54,18 @@ impl StorageConfig {
         let mut e = Vec::new();
         if !self.url.is_empty() {
             match url::Url::parse(&self.url) {
-                Ok(u) if ["file", "s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "memory"].contains(&u.scheme()) => {}
-                Ok(u) => e.push(("storage.url", format!("unsupported scheme `{}` (use file, s3, gs or az)", u.scheme()))),
+                Ok(u)
+                    if [
+                        "file", "s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "memory",
+                    ]
+                    .contains(&u.scheme()) => {}
+                Ok(u) => e.push((
+                    "storage.url",
+                    format!(
+                        "unsupported scheme `{}` (use file, s3, gs or az)",
+                        u.scheme()
+                    ),
+                )),
                 Err(err) => e.push(("storage.url", format!("not a URL: {err}"))),
             }
         }
@@ -69,7 +79,10 @@ impl StorageConfig {
             e.push(("storage.row_group_rows", "must be at least 1".into()));
         }
         if !(1..=22).contains(&self.zstd_level) {
-            e.push(("storage.zstd_level", format!("must be between 1 and 22, got {}", self.zstd_level)));
+            e.push((
+                "storage.zstd_level",
+                format!("must be between 1 and 22, got {}", self.zstd_level),
+            ));
         }
         if self.batch_rows == 0 {
             e.push(("storage.batch_rows", "must be at least 1".into()));

@@ -47,7 +47,8 @@ impl TablePaths {
 
     /// The path of the file for one hour of one sequence range.
     pub fn file(&self, key: FileKey) -> Path {
-        let start: DateTime<Utc> = DateTime::from_timestamp_nanos(key.hour.saturating_mul(NANOS_PER_HOUR));
+        let start: DateTime<Utc> =
+            DateTime::from_timestamp_nanos(key.hour.saturating_mul(NANOS_PER_HOUR));
         Path::from(format!(
             "{}/date={:04}-{:02}-{:02}/hour={:02}/part-{:020}-{:020}.parquet",
             self.table,
@@ -92,7 +93,11 @@ mod tests {
     fn file_paths_round_trip() {
         let p = TablePaths::new("metrics");
         let hour = TablePaths::hour_of(1_764_194_055_000_000_000);
-        let key = FileKey { seq_start: 42, seq_end: 57, hour };
+        let key = FileKey {
+            seq_start: 42,
+            seq_end: 57,
+            hour,
+        };
         let path = p.file(key);
         assert_eq!(
             path.as_ref(),

@@ -63,7 +63,12 @@ pub async fn run_metrics_sink(
     for attempt in 1..=5 {
         match table.flush().await {
             Ok(r) => {
-                tracing::info!(table = table.name(), rows = r.rows, files = r.files, "final flush done");
+                tracing::info!(
+                    table = table.name(),
+                    rows = r.rows,
+                    files = r.files,
+                    "final flush done"
+                );
                 return;
             }
             Err(e) => {
@@ -73,7 +78,11 @@ pub async fn run_metrics_sink(
         }
     }
     let (rows, _) = table.pending();
-    tracing::error!(table = table.name(), rows, "rows could not be written to parquet and are lost at exit");
+    tracing::error!(
+        table = table.name(),
+        rows,
+        "rows could not be written to parquet and are lost at exit"
+    );
 }
 
 async fn flush_until_ok(table: &TableStore, delay: &mut Duration, shutdown: &CancellationToken) {
@@ -84,7 +93,8 @@ async fn flush_until_ok(table: &TableStore, delay: &mut Duration, shutdown: &Can
                 return;
             }
             Err(e) => {
-                metrics::counter!("sotp_flush_errors_total", "table" => table.name().to_string()).increment(1);
+                metrics::counter!("sotp_flush_errors_total", "table" => table.name().to_string())
+                    .increment(1);
                 tracing::error!(table = table.name(), error = %e, retry_in_s = delay.as_secs(), "flush failed; rows stay in memory");
                 if shutdown.is_cancelled() {
                     return;

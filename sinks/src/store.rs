@@ -73,7 +73,9 @@ impl ColdStore {
         // Cloud stores read their credentials and endpoints from the environment
         // (AWS_ACCESS_KEY_ID, AWS_ENDPOINT, AWS_ALLOW_HTTP, GOOGLE_*, AZURE_*).
         let options: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_"))
+            .filter(|(k, _)| {
+                k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
+            })
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect();
         let (store, prefix) = object_store::parse_url_opts(&parsed, options)?;

@@ -116,13 +116,25 @@ impl TableStore {
         let mut listing = store.store().list(Some(&paths.root()));
         while let Some(meta) = listing.try_next().await? {
             match paths.parse(&meta.location) {
-                Some(key) => files.push(ColdFile { path: meta.location, size: meta.size, key }),
-                None => tracing::debug!(path = %meta.location, "ignoring a file that SOTP did not write"),
+                Some(key) => files.push(ColdFile {
+                    path: meta.location,
+                    size: meta.size,
+                    key,
+                }),
+                None => {
+                    tracing::debug!(path = %meta.location, "ignoring a file that SOTP did not write")
+                }
             }
         }
         files.sort_by_key(|f| (f.key.seq_start, f.key.hour));
         let next = files.iter().map(|f| f.key.seq_end).max().unwrap_or(0);
-        tracing::info!(table = name, files = files.len(), next_seq = next, store = store.description(), "table opened");
+        tracing::info!(
+            table = name,
+            files = files.len(),
+            next_seq = next,
+            store = store.description(),
+            "table opened"
+        );
         Ok(Arc::new(Self {
             name: name.to_string(),
             schema,
@@ -143,11 +155,15 @@ impl TableStore {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The table's name.
@@ -175,7 +191,11 @@ impl TableStore {
         s.next_seq += 1;
         s.hot_rows += batch.num_rows();
         s.hot_bytes += batch.get_array_memory_size();
-        s.hot.push_back(HotBatch { seq, batch, arrived: Instant::now() });
+        s.hot.push_back(HotBatch {
+            seq,
+            batch,
+            arrived: Instant::now(),
+        });
         metrics::gauge!("sotp_hot_rows", "table" => self.name.clone()).set(s.hot_rows as f64);
         metrics::gauge!("sotp_hot_bytes", "table" => self.name.clone()).set(s.hot_bytes as f64);
     }
@@ -198,7 +218,12 @@ impl TableStore {
         TableSnapshot {
             schema: self.schema.clone(),
             hot: s.hot.iter().map(|b| b.batch.clone()).collect(),
-            cold: s.files.iter().filter(|f| f.key.seq_end <= s.hot_floor).cloned().collect(),
+            cold: s
+                .files
+                .iter()
+                .filter(|f| f.key.seq_end <= s.hot_floor)
+                .cloned()
+                .collect(),
             store: self.store.clone(),
         }
     }
@@ -209,8 +234,12 @@ impl TableStore {
         let _one_at_a_time = self.flush_lock.lock().await;
         let (start, end, batches) = {
             let s = self.read();
-            let batches: Vec<RecordBatch> =
-                s.hot.iter().filter(|b| b.seq >= s.flushed_upto).map(|b| b.batch.clone()).collect();
+            let batches: Vec<RecordBatch> = s
+                .hot
+                .iter()
+                .filter(|b| b.seq >= s.flushed_upto)
+                .map(|b| b.batch.clone())
+                .collect();
             (s.flushed_upto, s.next_seq, batches)
         };
         if batches.is_empty() {
@@ -219,20 +248,30 @@ impl TableStore {
         let started = Instant::now();
         let all = arrow::compute::concat_batches(&self.schema, &batches)?;
         let layout = self.layout.clone();
-        let props = writer::writer_properties(&self.schema, &layout, self.row_group_rows, self.zstd_level)?;
+        let props =
+            writer::writer_properties(&self.schema, &layout, self.row_group_rows, self.zstd_level)?;
         // Sorting and encoding are CPU work: keep them off the async workers.
-        let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<(i64, usize, bytes::Bytes)>, StoreError> {
-            writer::split_by_hour(&all, &layout)?
-                .into_iter()
-                .map(|(hour, b)| Ok((hour, b.num_rows(), writer::encode(&b, props.clone())?)))
-                .collect()
-        })
+        let encoded = tokio::task::spawn_blocking(
+            move || -> Result<Vec<(i64, usize, bytes::Bytes)>, StoreError> {
+                writer::split_by_hour(&all, &layout)?
+                    .into_iter()
+                    .map(|(hour, b)| Ok((hour, b.num_rows(), writer::encode(&b, props.clone())?)))
+                    .collect()
+            },
+        )
         .await
-        .map_err(|e| StoreError::Io { path: self.name.clone(), source: std::io::Error::other(e) })??;
+        .map_err(|e| StoreError::Io {
+            path: self.name.clone(),
+            source: std::io::Error::other(e),
+        })??;
         let mut report = FlushReport::default();
         let mut written = Vec::new();
         for (hour, rows, bytes) in encoded {
-            let key = FileKey { seq_start: start, seq_end: end, hour };
+            let key = FileKey {
+                seq_start: start,
+                seq_end: end,
+                hour,
+            };
             let path = self.paths.file(key);
             let size = bytes.len() as u64;
             // A put is atomic: readers see the whole file or nothing.
@@ -249,8 +288,10 @@ impl TableStore {
             s.ranges_in_hot.push_back((start, end));
         }
         metrics::counter!("sotp_flushes_total", "table" => self.name.clone()).increment(1);
-        metrics::counter!("sotp_rows_written_total", "table" => self.name.clone()).increment(report.rows as u64);
-        metrics::counter!("sotp_bytes_written_total", "table" => self.name.clone()).increment(report.bytes);
+        metrics::counter!("sotp_rows_written_total", "table" => self.name.clone())
+            .increment(report.rows as u64);
+        metrics::counter!("sotp_bytes_written_total", "table" => self.name.clone())
+            .increment(report.bytes);
         tracing::info!(table = %self.name, files = report.files, rows = report.rows, bytes = report.bytes,
             seq_start = start, seq_end = end, took_ms = started.elapsed().as_millis() as u64, "flushed to parquet");
         Ok(report)
@@ -262,7 +303,12 @@ impl TableStore {
         let mut s = self.write();
         let mut dropped = 0;
         while let Some(&(start, end)) = s.ranges_in_hot.front() {
-            let newest_in_range = s.hot.iter().take_while(|b| b.seq < end).map(|b| b.arrived).max();
+            let newest_in_range = s
+                .hot
+                .iter()
+                .take_while(|b| b.seq < end)
+                .map(|b| b.arrived)
+                .max();
             if newest_in_range.is_some_and(|t| t.elapsed() < window) {
                 break;
             }

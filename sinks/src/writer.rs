@@ -13,8 +13,8 @@ use arrow::datatypes::{DataType, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::StoreError;
@@ -39,10 +39,17 @@ impl Layout {
     }
 }
 
-fn sort_columns(batch: &RecordBatch, layout: &Layout, hours: Option<ArrayRef>) -> Result<Vec<SortColumn>, StoreError> {
+fn sort_columns(
+    batch: &RecordBatch,
+    layout: &Layout,
+    hours: Option<ArrayRef>,
+) -> Result<Vec<SortColumn>, StoreError> {
     let mut cols = Vec::new();
     if let Some(h) = hours {
-        cols.push(SortColumn { values: h, options: None });
+        cols.push(SortColumn {
+            values: h,
+            options: None,
+        });
     }
     for name in layout.series.iter().chain(std::iter::once(&layout.time)) {
         let values = batch
@@ -51,24 +58,43 @@ fn sort_columns(batch: &RecordBatch, layout: &Layout, hours: Option<ArrayRef>) -
             .clone();
         cols.push(SortColumn {
             values,
-            options: Some(SortOptions { descending: false, nulls_first: true }),
+            options: Some(SortOptions {
+                descending: false,
+                nulls_first: true,
+            }),
         });
     }
     Ok(cols)
 }
 
 /// Sorts `batch` by hour, series and time, and splits it into one batch per hour.
-pub fn split_by_hour(batch: &RecordBatch, layout: &Layout) -> Result<Vec<(i64, RecordBatch)>, StoreError> {
+pub fn split_by_hour(
+    batch: &RecordBatch,
+    layout: &Layout,
+) -> Result<Vec<(i64, RecordBatch)>, StoreError> {
     if batch.num_rows() == 0 {
         return Ok(Vec::new());
     }
     let time = batch
         .column_by_name(layout.time)
-        .and_then(|c| c.as_any().downcast_ref::<arrow::array::TimestampNanosecondArray>())
-        .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("`{}` is not a timestamp(ns)", layout.time)))?;
-    let hours: arrow::array::Int64Array = time.values().iter().map(|t| Some(TablePaths::hour_of(*t))).collect();
+        .and_then(|c| {
+            c.as_any()
+                .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+        })
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError(format!(
+                "`{}` is not a timestamp(ns)",
+                layout.time
+            ))
+        })?;
+    let hours: arrow::array::Int64Array = time
+        .values()
+        .iter()
+        .map(|t| Some(TablePaths::hour_of(*t)))
+        .collect();
     let hours: ArrayRef = Arc::new(hours);
-    let indices: UInt32Array = lexsort_to_indices(&sort_columns(batch, layout, Some(hours.clone()))?, None)?;
+    let indices: UInt32Array =
+        lexsort_to_indices(&sort_columns(batch, layout, Some(hours.clone()))?, None)?;
     let sorted = take_record_batch(batch, &indices)?;
     let sorted_hours = arrow::compute::take(&hours, &indices, None)?;
     let sorted_hours = sorted_hours
@@ -87,7 +113,12 @@ pub fn split_by_hour(batch: &RecordBatch, layout: &Layout) -> Result<Vec<(i64, R
 }
 
 /// Writer settings chosen per column type for time series.
-pub fn writer_properties(schema: &SchemaRef, layout: &Layout, row_group_rows: usize, zstd_level: i32) -> Result<WriterProperties, StoreError> {
+pub fn writer_properties(
+    schema: &SchemaRef,
+    layout: &Layout,
+    row_group_rows: usize,
+    zstd_level: i32,
+) -> Result<WriterProperties, StoreError> {
     let level = ZstdLevel::try_new(zstd_level)?;
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
@@ -116,7 +147,11 @@ pub fn writer_properties(schema: &SchemaRef, layout: &Layout, row_group_rows: us
         .iter()
         .chain(std::iter::once(&layout.time))
         .filter_map(|n| sorting.iter().find(|(f, _)| f == n))
-        .map(|(_, i)| SortingColumn { column_idx: *i as i32, descending: false, nulls_first: true })
+        .map(|(_, i)| SortingColumn {
+            column_idx: *i as i32,
+            descending: false,
+            nulls_first: true,
+        })
         .collect();
     Ok(b.set_sorting_columns(Some(order)).build())
 }

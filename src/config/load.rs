@@ -33,7 +33,12 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.issues.len();
-        writeln!(f, "{}: {n} problem{}:", self.source, if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{}: {n} problem{}:",
+            self.source,
+            if n == 1 { "" } else { "s" }
+        )?;
         for i in &self.issues {
             writeln!(f, "  - {}: {}", i.field, i.message)?;
         }
@@ -45,14 +50,20 @@ impl std::error::Error for ConfigError {}
 
 /// Loads `path` (or only defaults when `None`), applies `SOTP__…` variables from `env`,
 /// and validates.
-pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+pub fn load(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
     let (text, source) = match path {
         Some(p) => match std::fs::read_to_string(p) {
             Ok(t) => (t, p.display().to_string()),
             Err(e) => {
                 return Err(ConfigError {
                     source: p.display().to_string(),
-                    issues: vec![ConfigIssue { field: "(file)".into(), message: format!("cannot read: {e}") }],
+                    issues: vec![ConfigIssue {
+                        field: "(file)".into(),
+                        message: format!("cannot read: {e}"),
+                    }],
                 });
             }
         },
@@ -62,8 +73,15 @@ pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>
 }
 
 /// Like [`load`], from a string.
-pub fn load_str(text: &str, source: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
-    let fail = |issues| ConfigError { source: source.to_string(), issues };
+pub fn load_str(
+    text: &str,
+    source: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let fail = |issues| ConfigError {
+        source: source.to_string(),
+        issues,
+    };
     let mut value: Value = match text.parse::<toml::Table>() {
         Ok(t) => Value::Table(t),
         Err(e) => {
@@ -74,22 +92,34 @@ pub fn load_str(text: &str, source: &str, env: impl IntoIterator<Item = (String,
                 }
                 None => "(syntax)".into(),
             };
-            return Err(fail(vec![ConfigIssue { field, message: e.message().to_string() }]));
+            return Err(fail(vec![ConfigIssue {
+                field,
+                message: e.message().to_string(),
+            }]));
         }
     };
     let mut issues = Vec::new();
     for (key, raw) in env {
-        let Some(rest) = key.strip_prefix("SOTP__") else { continue };
+        let Some(rest) = key.strip_prefix("SOTP__") else {
+            continue;
+        };
         let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
         if path.iter().any(String::is_empty) {
-            issues.push(ConfigIssue { field: key.clone(), message: "empty segment in variable name".into() });
+            issues.push(ConfigIssue {
+                field: key.clone(),
+                message: "empty segment in variable name".into(),
+            });
             continue;
         }
         set_path(&mut value, &path, parse_env_value(&raw));
     }
     let config = deserialize_all(value, &mut issues);
     if let Some(c) = &config {
-        issues.extend(c.validate().into_iter().map(|(field, message)| ConfigIssue { field, message }));
+        issues.extend(
+            c.validate()
+                .into_iter()
+                .map(|(field, message)| ConfigIssue { field, message }),
+        );
     }
     match config {
         Some(c) if issues.is_empty() => Ok(c),
@@ -101,7 +131,9 @@ pub fn load_str(text: &str, source: &str, env: impl IntoIterator<Item = (String,
 /// `["a", "b"]`), else as a string (`10s`, `127.0.0.1:8080`).
 fn parse_env_value(raw: &str) -> Value {
     match format!("v = {raw}").parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(raw.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| Value::String(raw.to_string())),
         Err(_) => Value::String(raw.to_string()),
     }
 }
@@ -114,7 +146,9 @@ fn set_path(value: &mut Value, path: &[String], new: Value) {
             t.insert(seg.clone(), new);
             return;
         }
-        cur = t.entry(seg.clone()).or_insert_with(|| Value::Table(toml::Table::new()));
+        cur = t
+            .entry(seg.clone())
+            .or_insert_with(|| Value::Table(toml::Table::new()));
     }
 }
 
@@ -126,7 +160,10 @@ fn deserialize_all(mut value: Value, issues: &mut Vec<ConfigIssue>) -> Option<Co
                 let segments: Vec<Segment> = e.path().iter().map(Segment::from).collect();
                 let inner = e.into_inner().to_string();
                 let (field_path, removed) = locate(&mut value, &segments, &inner);
-                issues.push(ConfigIssue { field: render(&field_path), message: clean(&inner) });
+                issues.push(ConfigIssue {
+                    field: render(&field_path),
+                    message: clean(&inner),
+                });
                 if !removed {
                     return None;
                 }
@@ -166,7 +203,11 @@ fn render(path: &[Segment]) -> String {
             Segment::Index(i) => s.push_str(&format!("[{i}]")),
         }
     }
-    if s.is_empty() { "(top level)".into() } else { s }
+    if s.is_empty() {
+        "(top level)".into()
+    } else {
+        s
+    }
 }
 
 fn clean(msg: &str) -> String {
@@ -177,7 +218,10 @@ fn clean(msg: &str) -> String {
 /// Returns the path to report and whether something was removed.
 fn locate(value: &mut Value, path: &[Segment], msg: &str) -> (Vec<Segment>, bool) {
     // "unknown field `x`" points at the table holding `x`, or at `x` itself.
-    if let Some(name) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+    if let Some(name) = msg
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
         let mut parent = path.to_vec();
         if matches!(parent.last(), Some(Segment::Key(k)) if k == name) {
             parent.pop();
@@ -188,7 +232,11 @@ fn locate(value: &mut Value, path: &[Segment], msg: &str) -> (Vec<Segment>, bool
     }
     // "missing field `x`": the table lacks a required key; drop that whole entry.
     if msg.starts_with("missing field `") {
-        let name = msg.trim_start_matches("missing field `").split('`').next().unwrap_or("");
+        let name = msg
+            .trim_start_matches("missing field `")
+            .split('`')
+            .next()
+            .unwrap_or("");
         let mut full = path.to_vec();
         full.push(Segment::Key(name.to_string()));
         return (full, remove(value, path));
@@ -204,7 +252,9 @@ fn locate(value: &mut Value, path: &[Segment], msg: &str) -> (Vec<Segment>, bool
 }
 
 fn remove(value: &mut Value, path: &[Segment]) -> bool {
-    let Some((last, parents)) = path.split_last() else { return false };
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
     let mut cur = value;
     for seg in parents {
         cur = match (seg, cur) {

@@ -132,7 +132,11 @@ pub struct DevicePoll {
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Overrides the collector's interval for this device.
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interval: Option<Duration>,
 }
 
@@ -186,21 +190,45 @@ impl Config {
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str())
             && tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
         {
-            add("log.level", format!("`{}` is not a level or a filter", self.log.level));
+            add(
+                "log.level",
+                format!("`{}` is not a level or a filter", self.log.level),
+            );
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
-            add("log.format", format!("`{}`: use text or json", self.log.format));
+            add(
+                "log.format",
+                format!("`{}`: use text or json", self.log.format),
+            );
         }
         if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
-            add("api.listen", format!("`{}` is not an address:port such as 127.0.0.1:8080", self.api.listen));
+            add(
+                "api.listen",
+                format!(
+                    "`{}` is not an address:port such as 127.0.0.1:8080",
+                    self.api.listen
+                ),
+            );
         }
         if self.bus.kind != "memory" {
-            add("bus.kind", format!("`{}` is not supported by this build: use memory", self.bus.kind));
+            add(
+                "bus.kind",
+                format!(
+                    "`{}` is not supported by this build: use memory",
+                    self.bus.kind
+                ),
+            );
         }
         if self.bus.capacity_events == 0 {
             add("bus.capacity_events", "must be at least 1".into());
         }
-        for (f, r) in self.icmp.validate().into_iter().chain(self.storage.validate()).chain(self.query.validate()) {
+        for (f, r) in self
+            .icmp
+            .validate()
+            .into_iter()
+            .chain(self.storage.validate())
+            .chain(self.query.validate())
+        {
             add(f, r);
         }
         let mut seen_ids = std::collections::HashMap::new();
@@ -213,16 +241,25 @@ impl Config {
                 add(&format!("{at}.name"), "must not be empty".into());
             }
             if d.address.parse::<IpAddr>().is_err() {
-                add(&format!("{at}.address"), format!("`{}` is not an IPv4 or IPv6 address", d.address));
+                add(
+                    &format!("{at}.address"),
+                    format!("`{}` is not an IPv4 or IPv6 address", d.address),
+                );
             }
-            if let Some(p) = &d.icmp {
-                if p.interval.is_some_and(|i| i.is_zero()) {
-                    add(&format!("{at}.icmp.interval"), "must be greater than 0".into());
-                }
+            if let Some(p) = &d.icmp
+                && p.interval.is_some_and(|i| i.is_zero())
+            {
+                add(
+                    &format!("{at}.icmp.interval"),
+                    "must be greater than 0".into(),
+                );
             }
             let id = d.id.clone().unwrap_or_else(|| d.name.clone());
             if let Some(prev) = seen_ids.insert(id.clone(), at.clone()) {
-                add(&format!("{at}.id"), format!("device id `{id}` is already used by {prev}"));
+                add(
+                    &format!("{at}.id"),
+                    format!("device id `{id}` is already used by {prev}"),
+                );
             }
         }
         for (i, r) in self.device_ranges.iter().enumerate() {
@@ -235,10 +272,16 @@ impl Config {
                     add(&format!("{at}.count"), "runs past 255.255.255.255".into())
                 }
                 Ok(_) => {}
-                Err(_) => add(&format!("{at}.first_address"), format!("`{}` is not an IPv4 address", r.first_address)),
+                Err(_) => add(
+                    &format!("{at}.first_address"),
+                    format!("`{}` is not an IPv4 address", r.first_address),
+                ),
             }
             if !(1..=65_536).contains(&r.count) {
-                add(&format!("{at}.count"), format!("must be between 1 and 65536, got {}", r.count));
+                add(
+                    &format!("{at}.count"),
+                    format!("must be between 1 and 65536, got {}", r.count),
+                );
             }
         }
         e
@@ -253,7 +296,9 @@ impl Config {
         };
         let mut out: Vec<Device> = Vec::new();
         for d in &self.devices {
-            let Ok(address) = d.address.parse() else { continue };
+            let Ok(address) = d.address.parse() else {
+                continue;
+            };
             out.push(Device {
                 id: DeviceId::new(d.id.as_deref().unwrap_or(&d.name)),
                 name: Arc::from(d.name.as_str()),
@@ -263,9 +308,13 @@ impl Config {
             });
         }
         for r in &self.device_ranges {
-            let Ok(first) = r.first_address.parse::<std::net::Ipv4Addr>() else { continue };
+            let Ok(first) = r.first_address.parse::<std::net::Ipv4Addr>() else {
+                continue;
+            };
             for k in 0..r.count {
-                let Some(a) = u32::from(first).checked_add(k) else { break };
+                let Some(a) = u32::from(first).checked_add(k) else {
+                    break;
+                };
                 let address = std::net::Ipv4Addr::from(a);
                 let name = format!("{}{address}", r.name_prefix);
                 out.push(Device {

@@ -11,7 +11,11 @@ fn no_env() -> Vec<(String, String)> {
 fn keys(v: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
     if let toml::Value::Table(t) = v {
         for (k, v) in t {
-            let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             if v.is_table() {
                 keys(v, &p, out);
             } else if v.as_array().is_some_and(Vec::is_empty) {
@@ -44,7 +48,11 @@ fn example_matches_the_structs_exactly() {
     let parsed = load_str(EXAMPLE, "example", no_env()).unwrap();
     assert_eq!(parsed, Config::default());
     let mut want = BTreeSet::new();
-    keys(&toml::Value::try_from(Config::default()).unwrap(), "", &mut want);
+    keys(
+        &toml::Value::try_from(Config::default()).unwrap(),
+        "",
+        &mut want,
+    );
     let mut have = BTreeSet::new();
     keys(&document(EXAMPLE), "", &mut have);
     assert_eq!(have, want);
@@ -60,7 +68,8 @@ fn commented_examples_in_the_example_are_valid() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let c = load_str(&uncommented, "example", no_env()).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+    let c = load_str(&uncommented, "example", no_env())
+        .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
     assert_eq!(c.devices.len(), 1);
     assert_eq!(c.device_ranges[0].count, 200);
     let devices = c.device_list();
@@ -73,13 +82,31 @@ fn commented_examples_in_the_example_are_valid() {
 fn docs_name_every_field() {
     let docs = include_str!("../../docs/configuration.md");
     let mut want = BTreeSet::new();
-    keys(&toml::Value::try_from(Config::default()).unwrap(), "", &mut want);
-    for k in ["devices.id", "devices.name", "devices.address", "devices.tags", "devices.icmp",
-              "device_ranges.name_prefix", "device_ranges.first_address", "device_ranges.count"] {
+    keys(
+        &toml::Value::try_from(Config::default()).unwrap(),
+        "",
+        &mut want,
+    );
+    for k in [
+        "devices.id",
+        "devices.name",
+        "devices.address",
+        "devices.tags",
+        "devices.icmp",
+        "device_ranges.name_prefix",
+        "device_ranges.first_address",
+        "device_ranges.count",
+    ] {
         want.insert(k.to_string());
     }
-    let missing: Vec<_> = want.iter().filter(|k| !docs.contains(&format!("`{k}`"))).collect();
-    assert!(missing.is_empty(), "docs/configuration.md does not describe {missing:?}");
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|k| !docs.contains(&format!("`{k}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md does not describe {missing:?}"
+    );
 }
 
 #[test]
@@ -105,7 +132,11 @@ name = "ok-1"
 address = "127.1.0.4"
 "#;
     let err = load_str(text, "test.toml", no_env()).unwrap_err();
-    let got: Vec<(String, String)> = err.issues.iter().map(|i| (i.field.clone(), i.message.clone())).collect();
+    let got: Vec<(String, String)> = err
+        .issues
+        .iter()
+        .map(|i| (i.field.clone(), i.message.clone()))
+        .collect();
     let has = |field: &str, needle: &str| {
         assert!(
             got.iter().any(|(f, m)| f == field && m.contains(needle)),
@@ -137,7 +168,10 @@ fn environment_overrides_file_and_is_checked_too() {
     let env = vec![
         ("SOTP__ICMP__COUNT".to_string(), "5".to_string()),
         ("SOTP__ICMP__INTERVAL".to_string(), "20s".to_string()),
-        ("SOTP__API__LISTEN".to_string(), "127.0.0.1:9999".to_string()),
+        (
+            "SOTP__API__LISTEN".to_string(),
+            "127.0.0.1:9999".to_string(),
+        ),
         ("SOTP__DATA_DIR".to_string(), "/tmp/x".to_string()),
         ("UNRELATED".to_string(), "1".to_string()),
     ];
@@ -147,7 +181,12 @@ fn environment_overrides_file_and_is_checked_too() {
     assert_eq!(c.api.listen, "127.0.0.1:9999");
     assert_eq!(c.data_dir, std::path::PathBuf::from("/tmp/x"));
 
-    let err = load_str("", "t", vec![("SOTP__ICMP__COUNTT".to_string(), "5".to_string())]).unwrap_err();
+    let err = load_str(
+        "",
+        "t",
+        vec![("SOTP__ICMP__COUNTT".to_string(), "5".to_string())],
+    )
+    .unwrap_err();
     assert_eq!(err.issues[0].field, "icmp.countt");
 }
 
@@ -167,5 +206,9 @@ count = 10
 "#;
     let err = load_str(text, "t", no_env()).unwrap_err();
     let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
-    assert_eq!(fields, vec!["icmp.count", "storage.url", "device_ranges[0].count"], "{err}");
+    assert_eq!(
+        fields,
+        vec!["icmp.count", "storage.url", "device_ranges[0].count"],
+        "{err}"
+    );
 }

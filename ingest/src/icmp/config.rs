@@ -49,7 +49,10 @@ impl IcmpConfig {
             errors.push(("icmp.interval", "must be greater than 0".to_string()));
         }
         if !(1..=100).contains(&self.count) {
-            errors.push(("icmp.count", format!("must be between 1 and 100, got {}", self.count)));
+            errors.push((
+                "icmp.count",
+                format!("must be between 1 and 100, got {}", self.count),
+            ));
         }
         if self.timeout.is_zero() {
             errors.push(("icmp.timeout", "must be greater than 0".to_string()));
@@ -66,7 +69,10 @@ impl IcmpConfig {
             ));
         }
         if self.payload_bytes > 1400 {
-            errors.push(("icmp.payload_bytes", format!("must be at most 1400, got {}", self.payload_bytes)));
+            errors.push((
+                "icmp.payload_bytes",
+                format!("must be at most 1400, got {}", self.payload_bytes),
+            ));
         }
         if self.concurrency == 0 {
             errors.push(("icmp.concurrency", "must be at least 1".to_string()));

@@ -69,7 +69,10 @@ fn open(kind: ICMP) -> Result<Client, IcmpError> {
     let family = if kind == ICMP::V4 { "IPv4" } else { "IPv6" };
     // Datagram first: it needs no privilege where ping_group_range allows it; surge-ping
     // falls back to a raw socket when the datagram socket is refused.
-    let config = Config::builder().kind(kind).sock_type_hint(socket2::Type::DGRAM).build();
+    let config = Config::builder()
+        .kind(kind)
+        .sock_type_hint(socket2::Type::DGRAM)
+        .build();
     Client::new(&config).map_err(|source| {
         if source.kind() == io::ErrorKind::PermissionDenied {
             IcmpError::Permission { family, source }

@@ -35,7 +35,11 @@ impl EchoStats {
         let jitter = (received > 1).then(|| {
             replies.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / (received - 1) as f64
         });
-        let loss_ratio = if sent == 0 { 1.0 } else { 1.0 - received as f64 / sent as f64 };
+        let loss_ratio = if sent == 0 {
+            1.0
+        } else {
+            1.0 - received as f64 / sent as f64
+        };
         Self {
             sent,
             received,
@@ -95,7 +99,10 @@ mod tests {
         let s = EchoStats::from_rtts(&[None, None, None]);
         assert_eq!(s.loss_ratio, 1.0);
         assert!(!s.up());
-        assert_eq!((s.rtt_mean_ms, s.rtt_min_ms, s.rtt_max_ms, s.jitter_ms), (None, None, None, None));
+        assert_eq!(
+            (s.rtt_mean_ms, s.rtt_min_ms, s.rtt_max_ms, s.jitter_ms),
+            (None, None, None, None)
+        );
     }
 
     #[test]

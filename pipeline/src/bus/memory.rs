@@ -125,9 +125,13 @@ impl Bus for MemoryBus {
                 .await
                 .map_err(|_| BusError::Closed(topic))?;
             let b = if i == last {
-                batch.take().unwrap_or_else(|| EventBatch::Metrics(Vec::new()))
+                batch
+                    .take()
+                    .unwrap_or_else(|| EventBatch::Metrics(Vec::new()))
             } else {
-                batch.clone().unwrap_or_else(|| EventBatch::Metrics(Vec::new()))
+                batch
+                    .clone()
+                    .unwrap_or_else(|| EventBatch::Metrics(Vec::new()))
             };
             let depth = g.depth.fetch_add(n, Ordering::Relaxed) + n;
             metrics::gauge!("sotp_bus_queue_depth", "topic" => topic.name(), "group" => g.group.clone())

@@ -4,17 +4,21 @@ use super::*;
 
 fn sample(i: u64) -> MetricSample {
     let mut labels = BTreeMap::new();
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         labels.insert("alias".to_string(), format!("uplink {i}"));
     }
     MetricSample {
         time: UtcNanos(1_764_194_055_000_000_000 + i as i64),
         device_id: DeviceId::new(format!("dev-{}", i % 7)),
         device: Arc::from(format!("core-{}", i % 7)),
-        metric: MetricName::new(if i % 3 == 0 { "if.in_octets" } else { "icmp.rtt_ms" }),
-        instance: (i % 3 == 0).then(|| Arc::from("Gi0/1")),
+        metric: MetricName::new(if i.is_multiple_of(3) {
+            "if.in_octets"
+        } else {
+            "icmp.rtt_ms"
+        }),
+        instance: i.is_multiple_of(3).then(|| Arc::from("Gi0/1")),
         value: i as f64 * 0.25,
-        counter: (i % 3 == 0).then_some(u64::MAX - i),
+        counter: i.is_multiple_of(3).then_some(u64::MAX - i),
         labels,
         collector: Arc::from("icmp"),
     }
@@ -32,7 +36,10 @@ fn arrow_round_trip_keeps_every_field() {
 fn json_round_trip_keeps_counter_exact() {
     let s = sample(3);
     let json = serde_json::to_string(&s).unwrap();
-    assert!(json.contains(&format!("\"counter\":\"{}\"", u64::MAX - 3)), "{json}");
+    assert!(
+        json.contains(&format!("\"counter\":\"{}\"", u64::MAX - 3)),
+        "{json}"
+    );
     let back: MetricSample = serde_json::from_str(&json).unwrap();
     assert_eq!(back, s);
 }

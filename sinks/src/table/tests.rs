@@ -14,32 +14,69 @@ fn batch(first: u64, n: u64, hour_spread: bool) -> RecordBatch {
     let samples: Vec<MetricSample> = (first..first + n)
         .map(|i| {
             let dev = DeviceId::new(format!("d{}", i % 5));
-            let t = 1_764_190_000_000_000_000 + if hour_spread { (i as i64 % 3) * HOUR } else { 0 } + i as i64;
-            MetricSample::gauge(UtcNanos(t), &dev, &Arc::from(dev.as_str()), &col, &MetricName::new("t.v"), i as f64)
+            let t = 1_764_190_000_000_000_000
+                + if hour_spread {
+                    (i as i64 % 3) * HOUR
+                } else {
+                    0
+                }
+                + i as i64;
+            MetricSample::gauge(
+                UtcNanos(t),
+                &dev,
+                &Arc::from(dev.as_str()),
+                &col,
+                &MetricName::new("t.v"),
+                i as f64,
+            )
         })
         .collect();
     samples_to_batch(&samples)
 }
 
 async fn open(store: &ColdStore) -> Arc<TableStore> {
-    TableStore::open("metrics", metric_schema(), Layout::metrics(), store.clone(), 1000, 3)
-        .await
-        .unwrap()
+    TableStore::open(
+        "metrics",
+        metric_schema(),
+        Layout::metrics(),
+        store.clone(),
+        1000,
+        3,
+    )
+    .await
+    .unwrap()
 }
 
 /// Reads a snapshot the way a query does: hot batches plus the listed Parquet files.
 async fn values(snap: &TableSnapshot) -> Vec<u64> {
     let mut out = Vec::new();
     let mut push = |b: &RecordBatch| {
-        let v = b.column_by_name("value").unwrap().as_any().downcast_ref::<arrow::array::Float64Array>().unwrap();
+        let v = b
+            .column_by_name("value")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
         out.extend(v.values().iter().map(|x| *x as u64));
     };
     for b in &snap.hot {
         push(b);
     }
     for f in &snap.cold {
-        let bytes = snap.store.store().get(&f.path).await.unwrap().bytes().await.unwrap();
-        for b in ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap() {
+        let bytes = snap
+            .store
+            .store()
+            .get(&f.path)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        for b in ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap()
+        {
             push(&b.unwrap());
         }
     }
@@ -68,14 +105,40 @@ async fn flush_writes_sorted_hourly_files_and_restart_reads_them_back() {
     t2.append(batch(60, 5, false));
     assert_eq!(values(&t2.snapshot()).await, (0..65).collect::<Vec<_>>());
     t2.flush().await.unwrap();
-    let names: Vec<String> = t2.snapshot().cold.iter().map(|f| f.path.to_string()).collect();
-    assert!(names.iter().all(|n| n.starts_with("metrics/date=")), "{names:?}");
+    let names: Vec<String> = t2
+        .snapshot()
+        .cold
+        .iter()
+        .map(|f| f.path.to_string())
+        .collect();
+    assert!(
+        names.iter().all(|n| n.starts_with("metrics/date=")),
+        "{names:?}"
+    );
 
     // Within a file, rows are sorted by series then time.
     let f = &t.snapshot().cold[0];
-    let bytes = store.store().get(&f.path).await.unwrap().bytes().await.unwrap();
-    let b = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap().next().unwrap().unwrap();
-    let dev = b.column_by_name("device_id").unwrap().as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
+    let bytes = store
+        .store()
+        .get(&f.path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let b = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let dev = b
+        .column_by_name("device_id")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap();
     let devs: Vec<&str> = dev.iter().flatten().collect();
     let mut sorted = devs.clone();
     sorted.sort_unstable();

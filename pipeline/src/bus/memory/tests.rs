@@ -26,7 +26,9 @@ fn times(d: &Delivery) -> Vec<i64> {
 
 #[tokio::test]
 async fn full_queue_blocks_the_publisher_until_the_subscriber_reads() {
-    let bus = MemoryBus::new(MemoryBusConfig { capacity_events: 10 });
+    let bus = MemoryBus::new(MemoryBusConfig {
+        capacity_events: 10,
+    });
     let mut sub = bus.subscribe(Topic::MetricsRaw, "sink").unwrap();
     bus.publish(Topic::MetricsRaw, batch(10, 0)).await.unwrap();
     assert_eq!(bus.depth(Topic::MetricsRaw, "sink"), 10);
@@ -37,11 +39,17 @@ async fn full_queue_blocks_the_publisher_until_the_subscriber_reads() {
         bus.publish(Topic::MetricsRaw, batch(1, 10)),
     )
     .await;
-    assert!(blocked.is_err(), "publish should wait while the queue is full");
+    assert!(
+        blocked.is_err(),
+        "publish should wait while the queue is full"
+    );
 
     let bus2 = bus.clone();
     let pending = tokio::spawn(async move { bus2.publish(Topic::MetricsRaw, batch(1, 10)).await });
-    assert_eq!(times(&sub.recv().await.unwrap()), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        times(&sub.recv().await.unwrap()),
+        (0..10).collect::<Vec<_>>()
+    );
     pending.await.unwrap().unwrap();
     assert_eq!(times(&sub.recv().await.unwrap()), vec![10]);
     assert_eq!(bus.depth(Topic::MetricsRaw, "sink"), 0);
@@ -57,7 +65,9 @@ async fn a_batch_larger_than_the_capacity_still_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_producers_lose_nothing_and_each_group_gets_everything() {
-    let bus = MemoryBus::new(MemoryBusConfig { capacity_events: 64 });
+    let bus = MemoryBus::new(MemoryBusConfig {
+        capacity_events: 64,
+    });
     let a = bus.subscribe(Topic::MetricsRaw, "a").unwrap();
     let b = bus.subscribe(Topic::MetricsRaw, "b").unwrap();
     let mut producers = Vec::new();
@@ -65,7 +75,9 @@ async fn many_producers_lose_nothing_and_each_group_gets_everything() {
         let bus = bus.clone();
         producers.push(tokio::spawn(async move {
             for i in 0..200i64 {
-                bus.publish(Topic::MetricsRaw, batch(3, p * 1_000_000 + i * 3)).await.unwrap();
+                bus.publish(Topic::MetricsRaw, batch(3, p * 1_000_000 + i * 3))
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -87,8 +99,15 @@ async fn many_producers_lose_nothing_and_each_group_gets_everything() {
         assert_eq!(seen.len(), 8 * 200 * 3);
         // Per producer, order is kept.
         for p in 0..8i64 {
-            let mine: Vec<i64> = seen.iter().copied().filter(|t| t / 1_000_000 == p).collect();
-            assert!(mine.windows(2).all(|w| w[0] < w[1]), "producer {p} out of order");
+            let mine: Vec<i64> = seen
+                .iter()
+                .copied()
+                .filter(|t| t / 1_000_000 == p)
+                .collect();
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "producer {p} out of order"
+            );
             assert_eq!(mine.len(), 600);
         }
     }
@@ -98,7 +117,9 @@ async fn many_producers_lose_nothing_and_each_group_gets_everything() {
 async fn close_drains_then_ends_and_refuses_new_events() {
     let bus = MemoryBus::new(MemoryBusConfig::default());
     let mut sub = bus.subscribe(Topic::Logs, "sink").unwrap();
-    bus.publish(Topic::Logs, EventBatch::Logs(Vec::new())).await.unwrap();
+    bus.publish(Topic::Logs, EventBatch::Logs(Vec::new()))
+        .await
+        .unwrap();
     bus.publish(Topic::Logs, batch(2, 0)).await.unwrap();
     bus.close();
     assert!(matches!(

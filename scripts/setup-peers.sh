@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what SOTP's tests talk to, on this machine, idempotently:
+#   - nftables: a packet filter makes one loopback address unreachable in the ICMP tests;
+#   - fping: the reference tool of the ICMP benchmark;
+#   - a Python venv with DuckDB and pyarrow, the outside engines that read our Parquet.
+# Prints `export SOTP_PYTHON=...` for the venv's interpreter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
+command -v fping >/dev/null 2>&1 || need_apt+=(fping)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-peers: need root to apt-get install ${need_apt[*]}" >&2
+    exit 1
+  fi
+  echo "setup-peers: installing ${need_apt[*]}" >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+venv="${SOTP_VENV:-$PWD/target/py-venv}"
+if ! "$venv/bin/python" -c 'import duckdb, pyarrow' >/dev/null 2>&1; then
+  echo "setup-peers: creating $venv with duckdb and pyarrow" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'duckdb>=1.1' 'pyarrow>=17'
+fi
+echo "export SOTP_PYTHON=$venv/bin/python"

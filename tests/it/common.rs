@@ -1,0 +1,257 @@
+//! Helpers: start and stop `sotp run`, talk to its API, call the Python checker.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_sotp");
+
+/// A free TCP port on 127.0.0.1.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `sotp run`, stopped (SIGTERM) when dropped.
+pub(crate) struct Server {
+    pub(crate) child: Option<Child>,
+    pub(crate) url: String,
+    pub(crate) log: PathBuf,
+}
+
+impl Server {
+    /// Starts `sotp run --config <config> --data-dir <data>` and waits for `/ready`.
+    pub(crate) fn start(config: &Path, data: &Path, port: u16) -> Server {
+        Self::start_with(Command::new(BIN), config, data, port)
+    }
+
+    pub(crate) fn start_with(mut cmd: Command, config: &Path, data: &Path, port: u16) -> Server {
+        let log = data.with_extension("log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .args(["run", "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data)
+            .env("SOTP__API__LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("spawn sotp");
+        let server = Server {
+            child: Some(child),
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = ureq_get(&format!("{}/ready", self.url))
+                && r.0 == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "sotp did not become ready; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// Sends SIGTERM and waits; returns the exit code.
+    pub(crate) fn stop(&mut self) -> i32 {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                child.kill().ok();
+                panic!("sotp did not stop within 60 s after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub(crate) fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// POST /api/v1/query; returns (status, JSON body).
+    pub(crate) fn sql(&self, sql: &str) -> (u16, Value) {
+        let body = serde_json::json!({ "sql": sql }).to_string();
+        let (status, text) =
+            http("POST", &format!("{}/api/v1/query", self.url), Some(&body)).unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}")),
+        )
+    }
+
+    /// Runs SQL that must succeed and returns its rows.
+    pub(crate) fn rows(&self, sql: &str) -> Vec<Vec<Value>> {
+        let (status, v) = self.sql(sql);
+        assert_eq!(status, 200, "{sql}: {v}");
+        serde_json::from_value(v["rows"].clone()).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+}
+
+/// A tiny blocking HTTP/1.1 client (tests only), so the test binary needs no runtime.
+pub(crate) fn http(method: &str, url: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = std::net::TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status: u16 = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, payload) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
+    Ok((status, payload))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+pub(crate) fn ureq_get(url: &str) -> std::io::Result<(u16, String)> {
+    http("GET", url, None)
+}
+
+/// The Python with DuckDB and pyarrow (set up by scripts/test.sh).
+pub(crate) fn python() -> String {
+    let py = std::env::var("SOTP_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", "import duckdb, pyarrow"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "`{py}` cannot import duckdb and pyarrow: run scripts/test.sh (it creates a venv and sets SOTP_PYTHON), or `pip install duckdb pyarrow`"
+    );
+    py
+}
+
+/// What DuckDB and pyarrow read from the Parquet files under `data`.
+pub(crate) fn outside_view(data: &Path) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_parquet.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "check_parquet.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A packet filter rule (nftables) that silently drops the ICMP echo replies of one
+/// loopback address, as a dead link would: requests leave, nothing comes back. Removed
+/// when dropped.
+pub(crate) struct Blackhole {
+    table: String,
+}
+
+impl Blackhole {
+    pub(crate) fn new(address: &str) -> Blackhole {
+        let table = format!("sotp_it_{}", std::process::id());
+        let nft = |args: &[&str]| {
+            let out = Command::new("nft").args(args).output().unwrap_or_else(|e| {
+                panic!("cannot run nft ({e}): install it with `apt-get install nftables` (scripts/test.sh does)")
+            });
+            assert!(
+                out.status.success(),
+                "nft {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        nft(&["add", "table", "ip", &table]);
+        nft(&[
+            "add",
+            "chain",
+            "ip",
+            &table,
+            "in",
+            "{ type filter hook input priority 0; }",
+        ]);
+        nft(&[
+            "add",
+            "rule",
+            "ip",
+            &table,
+            "in",
+            "ip",
+            "saddr",
+            address,
+            "icmp",
+            "type",
+            "echo-reply",
+            "drop",
+        ]);
+        Blackhole { table }
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.table])
+            .status();
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real `sotp` binary against real peers on 127.0.0.1.
+//!
+//! One test binary with modules (each file under tests/ would link its own 300 MB binary).
+//! Peers (nftables, DuckDB/pyarrow) are installed by `scripts/test.sh`; a test that needs
+//! one and cannot find it fails and names the command that installs it.
+
+mod bad_input;
+mod common;
+mod icmp_e2e;
+mod icmp_permissions;
