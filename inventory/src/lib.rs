@@ -1,1 +1,57 @@
-//! placeholder
+//! The control plane's relational state: devices, secrets, users, sessions, API tokens
+//! and the audit log, in SQLite (default) or PostgreSQL.
+//!
+//! [`Store::open`] connects and applies the migrations of its backend
+//! (`migrations/sqlite`, `migrations/postgres`, kept in step). Queries are plain runtime
+//! SQL through sqlx's `Any` driver, written once for both backends. Secrets are sealed
+//! with a [`MasterKey`] that never comes from the database.
+
+mod audit;
+mod config;
+mod devices;
+mod error;
+mod list;
+mod role;
+mod secrets;
+mod store;
+mod users;
+mod validate;
+
+pub use audit::{AuditEntry, AuditFilter, NewAudit};
+pub use config::{DatabaseConfig, SecretsConfig};
+pub use devices::{
+    CollectorSettings, DeviceInput, DeviceRecord, ManagedBy, SnmpInput, SnmpView, SshInput,
+    SshView,
+};
+pub use error::{FieldError, InventoryError};
+pub use list::{DeviceFilter, DevicePage, SORT_FIELDS};
+pub use role::{Permission, Role};
+pub use secrets::{MasterKey, SecretRef};
+pub use store::{Backend, Store};
+pub use users::{ApiToken, LoginOutcome, NewApiToken, Session, User};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A random URL-safe token of `bytes` random bytes.
+pub fn random_token(bytes: usize) -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// SHA-256 of a high-entropy token, hex: how refresh and API tokens are stored.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,57 @@
+//! Inventory errors, each knowing whether it is the caller's fault.
+
+/// One field that failed validation.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// Dotted path of the field, e.g. `snmp.port`.
+    pub field: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Why an inventory operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    /// The input has invalid fields; every one is listed.
+    #[error("{} invalid field(s): {}", .0.len(), .0.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "))]
+    Validation(Vec<FieldError>),
+    /// No such object.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A uniqueness rule was broken (a live device with the same address, a user name).
+    #[error("{0}")]
+    Conflict(String),
+    /// The object may not be changed this way (a device managed by the configuration file).
+    #[error("{0}")]
+    Refused(String),
+    /// Wrong credentials, an expired or revoked token.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Too many failed logins: try again later.
+    #[error("account locked after repeated failed logins; retry in {0} s")]
+    Locked(i64),
+    /// Sealing or opening a secret failed (a wrong master key, a missing reference).
+    #[error("secret: {0}")]
+    Secret(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl InventoryError {
+    /// True for a database failure that may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, InventoryError::Database(_) | InventoryError::Locked(_))
+    }
+
+    /// A single-field validation error.
+    pub fn field(field: &str, reason: impl Into<String>) -> Self {
+        InventoryError::Validation(vec![FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        }])
+    }
+}

@@ -1,0 +1,157 @@
+//! The connection pool, the backend in use and the migrations applied on open.
+
+use std::borrow::Cow;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, SqlSafeStr};
+
+use crate::{InventoryError, MasterKey};
+
+/// Which database holds the inventory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file (default, nothing to install).
+    Sqlite,
+    /// PostgreSQL server (shared by several SOTP processes).
+    Postgres,
+}
+
+/// One migration per version, per backend; both lists must have the same versions.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+/// The inventory database and the key that seals its secrets.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    backend: Backend,
+    pub(crate) key: MasterKey,
+    pub(crate) refresh_ttl: std::time::Duration,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a SQLite file
+    /// if missing, and applies pending migrations.
+    pub async fn open(url: &str, key: MasterKey) -> Result<Self, InventoryError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(InventoryError::field(
+                "database.url",
+                "use sqlite:///path/file.db or postgres://user:pass@host/db",
+            ));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => {
+                if let Some(dir) = std::path::Path::new(url.trim_start_matches("sqlite://"))
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        InventoryError::Database(sqlx::Error::Configuration(
+                            format!("cannot create {}: {e}", dir.display()).into(),
+                        ))
+                    })?;
+                }
+                format!("{url}?mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .connect(&url)
+            .await?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers run while one writer writes; it persists in the file.
+            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+        }
+        let store = Store {
+            pool,
+            backend,
+            key,
+            refresh_ttl: std::time::Duration::from_secs(7 * 86_400),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), InventoryError> {
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|(v, name, sqlite, pg)| {
+                let sql = if self.backend == Backend::Sqlite {
+                    sqlite
+                } else {
+                    pg
+                };
+                Migration::new(
+                    *v,
+                    Cow::Borrowed(*name),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets how long a refresh token lives (default 7 days).
+    pub fn with_refresh_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.refresh_ttl = ttl;
+        self
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The key sealing secrets.
+    pub fn master_key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Re-seals every stored secret under `new_key` in one transaction; returns how many.
+    /// References (`env:`, `file:`) are left as they are.
+    pub async fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, InventoryError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT owner, name, value FROM secrets")
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut n = 0;
+        for (owner, name, value) in rows {
+            if !value.starts_with("enc:") {
+                continue;
+            }
+            let plain = self.key.open(&owner, &name, &value)?;
+            let sealed = new_key.seal(&owner, &name, &plain)?;
+            sqlx::query("UPDATE secrets SET value = $1 WHERE owner = $2 AND name = $3")
+                .bind(sealed)
+                .bind(owner)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            n += 1;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,452 @@
+//! Users (argon2id password hashes, lockout after failed logins), sessions with rotating
+//! refresh tokens and reuse detection, and API tokens for machines.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::devices::rfc3339;
+use crate::{InventoryError, Role, Store, now_ms, random_token, token_hash};
+
+/// Failed logins in a row before an account locks.
+const LOCK_AFTER: i64 = 5;
+/// First lock length; it doubles with each further failure, up to [`MAX_LOCK_MS`].
+const FIRST_LOCK_MS: i64 = 30_000;
+const MAX_LOCK_MS: i64 = 15 * 60_000;
+
+/// A user as returned by the API (never the hash).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct User {
+    /// Id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Disabled users cannot log in and their sessions stop working.
+    pub disabled: bool,
+    /// The user must change the password before doing anything else.
+    pub must_change_password: bool,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+}
+
+/// A successful login or refresh: the user and a new refresh token of a session.
+#[derive(Clone, Debug)]
+pub struct LoginOutcome {
+    /// Who.
+    pub user: User,
+    /// The session (refresh token family).
+    pub session: Session,
+}
+
+/// A session: one refresh-token family.
+#[derive(Clone)]
+pub struct Session {
+    /// Family id, also carried in access tokens.
+    pub id: String,
+    /// The current refresh token (shown once).
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// An API token's metadata (never the token or its hash).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiToken {
+    /// Id.
+    pub id: i64,
+    /// Name, e.g. `grafana`.
+    pub name: String,
+    /// Role the token acts with.
+    pub role: Role,
+    /// Who created it.
+    pub created_by: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Expiry, if any.
+    pub expires_at: Option<String>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<String>,
+}
+
+/// A token just created: the secret value, shown once.
+#[derive(Clone, Debug)]
+pub struct NewApiToken {
+    /// Metadata.
+    pub meta: ApiToken,
+    /// `sotp_...`, to send as `Authorization: Bearer`.
+    pub token: String,
+}
+
+fn hasher() -> Argon2<'static> {
+    Argon2::default() // argon2id, v0x13, OWASP-recommended parameters
+}
+
+fn hash_password(p: &str) -> Result<String, InventoryError> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    hasher()
+        .hash_password(p.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| InventoryError::Secret(format!("hashing: {e}")))
+}
+
+fn verify_password(p: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| hasher().verify_password(p.as_bytes(), &h).is_ok())
+}
+
+fn check_password_policy(p: &str) -> Result<(), InventoryError> {
+    if p.chars().count() < 8 {
+        return Err(InventoryError::field("password", "must have at least 8 characters"));
+    }
+    if p.len() > 1024 {
+        return Err(InventoryError::field("password", "longer than 1024 bytes"));
+    }
+    Ok(())
+}
+
+const USER_COLUMNS: &str = "id, username, role, disabled, must_change_password, created_at";
+
+fn user_from_row(row: &AnyRow) -> Result<User, InventoryError> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        role: role.parse().map_err(|e: String| InventoryError::Database(sqlx::Error::Decode(e.into())))?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
+        created_at: rfc3339(row.try_get("created_at")?),
+    })
+}
+
+fn token_from_row(row: &AnyRow) -> Result<ApiToken, InventoryError> {
+    let role: String = row.try_get("role")?;
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: role.parse().map_err(|e: String| InventoryError::Database(sqlx::Error::Decode(e.into())))?,
+        created_by: row.try_get("created_by")?,
+        created_at: rfc3339(row.try_get("created_at")?),
+        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(rfc3339),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(rfc3339),
+    })
+}
+
+impl Store {
+    /// Creates a user. Fails with `Conflict` when the name is taken.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+        must_change_password: bool,
+    ) -> Result<User, InventoryError> {
+        let name = username.trim();
+        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(InventoryError::field("username", "must be 1 to 64 characters without spaces"));
+        }
+        check_password_policy(password)?;
+        let hash = hash_password(password)?;
+        let r = sqlx::query(
+            "INSERT INTO users (username, password_hash, role, disabled, must_change_password, failed_logins, locked_until, created_at) VALUES ($1, $2, $3, 0, $4, 0, 0, $5)",
+        )
+        .bind(name)
+        .bind(hash)
+        .bind(role.as_str())
+        .bind(i64::from(must_change_password))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await;
+        match r {
+            Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                return Err(InventoryError::Conflict(format!("user `{name}` already exists")));
+            }
+            r => r?,
+        };
+        self.user_by_name(name).await
+    }
+
+    /// Number of users.
+    pub async fn user_count(&self) -> Result<i64, InventoryError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
+    }
+
+    /// A user by name.
+    pub async fn user_by_name(&self, name: &str) -> Result<User, InventoryError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()?.ok_or_else(|| InventoryError::NotFound(format!("user `{name}`")))
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: i64) -> Result<User, InventoryError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()?.ok_or_else(|| InventoryError::NotFound(format!("user {id}")))
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<User>, InventoryError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Checks a password; on success opens a session. Consecutive failures lock the
+    /// account for a growing time.
+    pub async fn login(&self, username: &str, password: &str) -> Result<LoginOutcome, InventoryError> {
+        let bad = || InventoryError::Unauthenticated("wrong user name or password".into());
+        let row: Option<(i64, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, password_hash, disabled, failed_logins, locked_until FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((id, hash, disabled, failed, locked_until)) = row else {
+            // Same work as a real check, so timing does not reveal which names exist.
+            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            let dummy = DUMMY.get_or_init(|| hash_password(&random_token(16)).unwrap_or_default());
+            let _ = verify_password(password, dummy);
+            return Err(bad());
+        };
+        let now = now_ms();
+        if locked_until > now {
+            return Err(InventoryError::Locked((locked_until - now + 999) / 1000));
+        }
+        if !verify_password(password, &hash) {
+            let failed = failed + 1;
+            let lock = if failed >= LOCK_AFTER {
+                now + (FIRST_LOCK_MS << (failed - LOCK_AFTER).min(10)).min(MAX_LOCK_MS)
+            } else {
+                0
+            };
+            sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+                .bind(failed)
+                .bind(lock)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            return Err(bad());
+        }
+        if disabled != 0 {
+            return Err(InventoryError::Unauthenticated("account disabled".into()));
+        }
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        let session_id = random_token(12);
+        sqlx::query("INSERT INTO sessions (id, user_id, created_at, revoked_at) VALUES ($1, $2, $3, NULL)")
+            .bind(&session_id)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let refresh_token = self.new_refresh(&session_id).await?;
+        Ok(LoginOutcome {
+            user: self.user(id).await?,
+            session: Session { id: session_id, refresh_token },
+        })
+    }
+
+    async fn new_refresh(&self, session_id: &str) -> Result<String, InventoryError> {
+        let token = format!("sotpr_{}", random_token(32));
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, expires_at, used_at) VALUES ($1, $2, $3, NULL)")
+            .bind(token_hash(&token))
+            .bind(session_id)
+            .bind(now_ms() + self.refresh_ttl_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(token)
+    }
+
+    fn refresh_ttl_ms(&self) -> i64 {
+        self.refresh_ttl.as_millis() as i64
+    }
+
+    /// Exchanges a refresh token for a new one of the same session. A token used twice
+    /// means it was stolen: the whole session is revoked.
+    pub async fn refresh(&self, token: &str) -> Result<LoginOutcome, InventoryError> {
+        let bad = |m: &str| InventoryError::Unauthenticated(m.to_string());
+        let row: Option<(String, i64, Option<i64>, i64, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT r.session_id, r.expires_at, r.used_at, s.user_id, s.revoked_at, u.disabled FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id WHERE r.token_hash = $1",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((session_id, expires, used, user_id, revoked, disabled)) = row else {
+            return Err(bad("unknown refresh token"));
+        };
+        if revoked.is_some() {
+            return Err(bad("session revoked"));
+        }
+        let now = now_ms();
+        let marked = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(token_hash(token))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if used.is_some() || marked == 0 {
+            self.revoke_session(&session_id).await?;
+            return Err(bad("refresh token reused: the whole session is revoked"));
+        }
+        if expires <= now {
+            return Err(bad("refresh token expired"));
+        }
+        if disabled != 0 {
+            return Err(bad("account disabled"));
+        }
+        let refresh_token = self.new_refresh(&session_id).await?;
+        Ok(LoginOutcome {
+            user: self.user(user_id).await?,
+            session: Session { id: session_id, refresh_token },
+        })
+    }
+
+    /// Revokes a session: its refresh tokens and access tokens stop working.
+    pub async fn revoke_session(&self, session_id: &str) -> Result<(), InventoryError> {
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The user behind a live session, or `None` if the session is revoked or the user
+    /// disabled. Checked on every request so that logout and disabling act at once.
+    pub async fn session_user(&self, session_id: &str) -> Result<Option<User>, InventoryError> {
+        let sql = format!(
+            "SELECT {} FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.id = $1 AND s.revoked_at IS NULL AND u.disabled = 0",
+            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(session_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Changes a user's own password after checking the current one; ends every other
+    /// session of that user.
+    pub async fn change_password(&self, user_id: i64, current: &str, new: &str) -> Result<(), InventoryError> {
+        let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await?;
+        if !verify_password(current, &hash) {
+            return Err(InventoryError::field("current_password", "is wrong"));
+        }
+        if current == new {
+            return Err(InventoryError::field("new_password", "must differ from the current one"));
+        }
+        self.set_password(user_id, new, false).await
+    }
+
+    /// Sets a password (admin reset when `must_change` is true).
+    pub async fn set_password(&self, user_id: i64, new: &str, must_change: bool) -> Result<(), InventoryError> {
+        check_password_policy(new)?;
+        let hash = hash_password(new)?;
+        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2, failed_logins = 0, locked_until = 0 WHERE id = $3")
+            .bind(hash)
+            .bind(i64::from(must_change))
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Admin changes to a user: disable/enable, force a password change, change role.
+    /// Disabling revokes every session.
+    pub async fn update_user(
+        &self,
+        user_id: i64,
+        disabled: Option<bool>,
+        must_change_password: Option<bool>,
+        role: Option<Role>,
+    ) -> Result<(User, User), InventoryError> {
+        let before = self.user(user_id).await?;
+        sqlx::query("UPDATE users SET disabled = $1, must_change_password = $2, role = $3 WHERE id = $4")
+            .bind(i64::from(disabled.unwrap_or(before.disabled)))
+            .bind(i64::from(must_change_password.unwrap_or(before.must_change_password)))
+            .bind(role.unwrap_or(before.role).as_str())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        if disabled == Some(true) {
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok((before, self.user(user_id).await?))
+    }
+
+    /// Creates an API token; the value is returned once and stored only as a hash.
+    pub async fn create_api_token(
+        &self,
+        name: &str,
+        role: Role,
+        expires_in_s: Option<i64>,
+        created_by: &str,
+    ) -> Result<NewApiToken, InventoryError> {
+        if name.trim().is_empty() || name.len() > 100 {
+            return Err(InventoryError::field("name", "must be 1 to 100 characters"));
+        }
+        if expires_in_s.is_some_and(|s| s <= 0 || s > 10 * 365 * 86_400) {
+            return Err(InventoryError::field("expires_in", "must be between 1 s and 10 years"));
+        }
+        let token = format!("sotp_{}", random_token(32));
+        let now = now_ms();
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO api_tokens (name, role, token_hash, created_by, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL) RETURNING id",
+        )
+        .bind(name.trim())
+        .bind(role.as_str())
+        .bind(token_hash(&token))
+        .bind(created_by)
+        .bind(now)
+        .bind(expires_in_s.map(|s| now + s * 1000))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(NewApiToken { meta: self.api_token(id).await?, token })
+    }
+
+    /// One API token's metadata.
+    pub async fn api_token(&self, id: i64) -> Result<ApiToken, InventoryError> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(token_from_row).transpose()?.ok_or_else(|| InventoryError::NotFound(format!("token {id}")))
+    }
+
+    /// Every API token's metadata.
+    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, InventoryError> {
+        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// Revokes an API token.
+    pub async fn revoke_api_token(&self, id: i64) -> Result<ApiToken, InventoryError> {
+        self.api_token(id).await?;
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        self.api_token(id).await
+    }
+
+    /// The live token with this value, if any (not revoked, not expired).
+    pub async fn check_api_token(&self, token: &str) -> Result<Option<ApiToken>, InventoryError> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)")
+            .bind(token_hash(token))
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+}

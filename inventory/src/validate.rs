@@ -1,0 +1,133 @@
+//! Validation of device input: every problem is reported at once, each with its field.
+
+use std::net::IpAddr;
+
+use crate::{DeviceInput, FieldError, InventoryError};
+
+const AUTH_PROTOCOLS: &[&str] = &["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"];
+const PRIV_PROTOCOLS: &[&str] = &["DES", "AES", "AES-192", "AES-256"];
+const COLLECTORS: &[&str] = &["icmp", "snmp", "ssh", "syslog"];
+const MAX_TEXT: usize = 200;
+
+impl DeviceInput {
+    /// Checks every field; returns the canonical address.
+    pub fn validate(&self) -> Result<String, InventoryError> {
+        let mut errs = Vec::new();
+        let mut add = |field: &str, reason: String| {
+            errs.push(FieldError {
+                field: field.to_string(),
+                reason,
+            })
+        };
+        if self.name.trim().is_empty() {
+            add("name", "must not be empty".into());
+        }
+        for (field, v) in [
+            ("name", &self.name),
+            ("type", &self.device_type),
+            ("vendor", &self.vendor),
+            ("model", &self.model),
+            ("location", &self.location),
+        ] {
+            if v.chars().count() > MAX_TEXT {
+                add(field, format!("longer than {MAX_TEXT} characters"));
+            }
+            if v.chars().any(char::is_control) {
+                add(field, "contains control characters".into());
+            }
+        }
+        let address = match self.address.trim().parse::<IpAddr>() {
+            Ok(a) => a.to_string(),
+            Err(_) => {
+                add(
+                    "address",
+                    format!("`{}` is not an IPv4 or IPv6 address", self.address),
+                );
+                String::new()
+            }
+        };
+        for (i, t) in self.tags.iter().enumerate() {
+            if t.trim().is_empty() || t.chars().count() > 64 || t.chars().any(char::is_control) {
+                add(
+                    &format!("tags[{i}]"),
+                    "must be 1 to 64 printable characters".into(),
+                );
+            }
+        }
+        let port_ok = |p: Option<i64>| p.is_none_or(|p| (1..=65535).contains(&p));
+        if let Some(s) = &self.snmp {
+            match s.version.as_str() {
+                "1" | "2c" => {
+                    if s.community.as_deref().is_none_or(str::is_empty) {
+                        add("snmp.community", "required for SNMP v1 and v2c".into());
+                    }
+                }
+                "3" => {
+                    if s.user.as_deref().is_none_or(str::is_empty) {
+                        add("snmp.user", "required for SNMP v3".into());
+                    }
+                    if let Some(p) = &s.auth_protocol {
+                        if !AUTH_PROTOCOLS.contains(&p.as_str()) {
+                            add(
+                                "snmp.auth_protocol",
+                                format!("`{p}`: use one of {}", AUTH_PROTOCOLS.join(", ")),
+                            );
+                        }
+                    }
+                    if let Some(p) = &s.priv_protocol {
+                        if !PRIV_PROTOCOLS.contains(&p.as_str()) {
+                            add(
+                                "snmp.priv_protocol",
+                                format!("`{p}`: use one of {}", PRIV_PROTOCOLS.join(", ")),
+                            );
+                        }
+                        if s.auth_protocol.is_none() {
+                            add(
+                                "snmp.priv_protocol",
+                                "privacy needs an auth_protocol too".into(),
+                            );
+                        }
+                    }
+                }
+                v => add("snmp.version", format!("`{v}`: use 1, 2c or 3")),
+            }
+            if !port_ok(s.port) {
+                add("snmp.port", "must be between 1 and 65535".into());
+            }
+        }
+        if let Some(s) = &self.ssh {
+            if s.user.trim().is_empty() {
+                add("ssh.user", "must not be empty".into());
+            }
+            if !port_ok(s.port) {
+                add("ssh.port", "must be between 1 and 65535".into());
+            }
+        }
+        for (name, c) in &self.collectors {
+            if !COLLECTORS.contains(&name.as_str()) {
+                add(
+                    &format!("collectors.{name}"),
+                    format!("unknown collector: use one of {}", COLLECTORS.join(", ")),
+                );
+            }
+            if let Some(i) = &c.interval {
+                match humantime::parse_duration(i) {
+                    Ok(d) if d.as_secs() >= 1 => {}
+                    Ok(_) => add(
+                        &format!("collectors.{name}.interval"),
+                        "must be at least 1s".into(),
+                    ),
+                    Err(e) => add(
+                        &format!("collectors.{name}.interval"),
+                        format!("`{i}`: {e}"),
+                    ),
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(address)
+        } else {
+            Err(InventoryError::Validation(errs))
+        }
+    }
+}
