@@ -32,6 +32,53 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage users of the API (the first admin is created here).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage the master key that seals device credentials.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+/// Where the inventory is: the configuration file and data directory.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Configuration file (TOML) whose [database] and [secrets] settings to use.
+    #[arg(long, short, env = "SOTP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory; overrides `data_dir` in the configuration.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password comes from SOTP_PASSWORD, else it is asked for.
+    Create {
+        #[command(flatten)]
+        common: StoreArgs,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// admin, operator, auditor or readonly.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-seal every stored secret under a new master key (from SOTP_NEW_MASTER_KEY, or
+    /// generated). The new key replaces the key file (the old one is kept as
+    /// `.key.old`), or is printed when the key comes from SOTP_MASTER_KEY.
+    RotateKey {
+        #[command(flatten)]
+        common: StoreArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +119,10 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Access token or API token for the server (see POST /api/v1/auth/login and
+    /// POST /api/v1/tokens).
+    #[arg(long, env = "SOTP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod query_cmd;
 pub mod run;
 pub mod telemetry;

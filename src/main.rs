@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sotp::cli::{Cli, Command, ConfigCommand};
-use sotp::{config, query_cmd, run};
+use sotp::{config, control, query_cmd, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -35,5 +35,7 @@ fn main() -> ExitCode {
         },
         Command::Run(args) => run::main(args),
         Command::Query(args) => query_cmd::main(args),
+        Command::User { command } => control::user_main(command),
+        Command::Secrets { command } => control::secrets_main(command),
     }
 }

@@ -73,8 +73,11 @@ async fn remote(args: &QueryArgs) -> anyhow::Result<()> {
         "{}/api/v1/query?format={format}",
         args.server.trim_end_matches('/')
     );
-    let resp = reqwest::Client::new()
-        .post(&url)
+    let mut req = reqwest::Client::new().post(&url);
+    if let Some(t) = &args.token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req
         .json(&serde_json::json!({ "sql": args.sql }))
         .send()
         .await

@@ -13,8 +13,8 @@ use anyhow::Context;
 use sotp_ingest::icmp::IcmpPoller;
 use sotp_ingest::{SchedulerConfig, run_scheduler};
 use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
-use sotp_query::QueryEngine;
-use sotp_query::api::{ApiState, router};
+use sotp_query::api::{ApiState, Control, router};
+use sotp_query::{InventoryKind, InventoryTable, QueryEngine};
 use sotp_schemas::{Topic, metric_schema};
 use sotp_sinks::writer::Layout;
 use sotp_sinks::{ColdStore, TableStore, run_metrics_sink};
@@ -77,7 +77,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .metrics
         .then(telemetry::init_metrics)
         .transpose()?;
-    let devices = config.device_list();
+    let store = crate::control::open_store(&config).await?;
+    crate::control::bootstrap_admin(&store).await?;
+    let imported = store
+        .sync_config_devices(&crate::control::config_devices(&config))
+        .await
+        .context("importing the configuration's devices into the inventory")?;
+    tracing::info!(changed = imported, "configuration devices imported");
+    let devices = crate::control::collector_devices(&config, &store).await?;
     let bus = MemoryBus::new(MemoryBusConfig {
         capacity_events: config.bus.capacity_events,
     });
@@ -105,11 +112,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         &cold,
         std::slice::from_ref(&metrics_table),
     )?;
+    for (name, kind) in [
+        ("devices", InventoryKind::Devices),
+        ("audit", InventoryKind::Audit),
+    ] {
+        engine.register(name, Arc::new(InventoryTable::new(store.clone(), kind)))?;
+    }
     let ready = Arc::new(AtomicBool::new(false));
     let state = ApiState {
         engine,
         prometheus,
         ready: ready.clone(),
+        control: Control::new(store.clone(), config.auth.clone()),
     };
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
@@ -145,7 +159,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let url = format!("http://{}", config.api.listen);
     tracing::info!(devices = devices.len(), api = %url, parquet = cold.description(), "SOTP running");
     eprintln!(
-        "SOTP is running: {} devices, Parquet in {}.\nSend SQL to {url}/api/v1/query, for example:\n  curl -s {url}/api/v1/query -H 'content-type: application/json' \\\n    -d '{{\"sql\": \"SELECT device, avg(value) AS rtt_ms FROM metrics WHERE metric = '\\''icmp.rtt_ms'\\'' GROUP BY device ORDER BY rtt_ms DESC LIMIT 10\"}}'\nor: sotp query \"SELECT count(*) FROM metrics\"\nStop with Ctrl-C (everything in memory is written to Parquet first).",
+        "SOTP is running: {} devices, Parquet in {}.\nLog in (user from `sotp user create` or SOTP_ADMIN_USER) and keep the access token:\n  export SOTP_TOKEN=$(curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\\n    -d '{{\"username\": \"admin\", \"password\": \"...\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\nThen send SQL to {url}/api/v1/query, for example:\n  curl -s {url}/api/v1/query -H \"authorization: Bearer $SOTP_TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"sql\": \"SELECT device, avg(value) AS rtt_ms FROM metrics WHERE metric = '\\''icmp.rtt_ms'\\'' GROUP BY device ORDER BY rtt_ms DESC LIMIT 10\"}}'\nor: sotp query \"SELECT count(*) FROM metrics\" (reads SOTP_TOKEN)\nStop with Ctrl-C (everything in memory is written to Parquet first).",
         devices.len(),
         cold.description()
     );
@@ -165,6 +179,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     stop_sinks.cancel();
     stop_api.cancel();
     api.await.context("api task")?.context("api server")?;
+    store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -178,3 +178,29 @@ impl Store {
         Ok((entries, total))
     }
 }
+
+impl Store {
+    /// Every entry, oldest first (for the `audit` SQL table).
+    pub async fn audit_all(&self) -> Result<Vec<AuditEntry>, InventoryError> {
+        let rows = sqlx::query("SELECT id, time, actor, source, action, resource, before, after, outcome FROM audit ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    time: rfc3339(r.try_get("time")?),
+                    actor: r.try_get("actor")?,
+                    source: r.try_get("source")?,
+                    action: r.try_get("action")?,
+                    resource: r.try_get("resource")?,
+                    before: json(r.try_get("before")?),
+                    after: json(r.try_get("after")?),
+                    outcome: r.try_get("outcome")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+
 use serde::{Deserialize, Serialize};
 
 /// `[database]`: where the control plane keeps devices, users, tokens and the audit log.
@@ -46,7 +47,13 @@ impl DatabaseConfig {
 pub struct SecretsConfig {
     /// File holding the 32-byte master key (64 hex characters). The `SOTP_MASTER_KEY`
     /// environment variable takes precedence. When neither is set, `sotp run` creates
-    /// `<data_dir>/master.key` (mode 0600) on first start.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<PathBuf>,
+    /// `<data_dir>/master.key` (mode 0600) on first start. Empty: not set.
+    pub key_file: String,
+}
+
+impl SecretsConfig {
+    /// The configured key file, if any.
+    pub fn key_file(&self) -> Option<PathBuf> {
+        (!self.key_file.is_empty()).then(|| PathBuf::from(&self.key_file))
+    }
 }

@@ -65,8 +65,19 @@ impl Store {
             }
             _ => url.to_string(),
         };
+        let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .max_connections(if sqlite { 4 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Safe with WAL: a crash loses at most the last commits, never
+                        // consistency; avoids an fsync per statement.
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous=NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
         if backend == Backend::Sqlite {

@@ -24,6 +24,16 @@ use tower_http::trace::TraceLayer;
 use crate::error::error_body;
 use crate::{QueryEngine, to_csv, to_json};
 
+mod admin;
+mod auth_config;
+mod auth_routes;
+mod control_error;
+mod devices;
+mod security;
+
+pub use auth_config::AuthConfig;
+pub use security::{Access, Control, Principal, ROUTES, access_of};
+
 /// Largest accepted request body.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -36,6 +46,8 @@ pub struct ApiState {
     pub prometheus: Option<PrometheusHandle>,
     /// Set once collectors and sinks are running.
     pub ready: Arc<AtomicBool>,
+    /// Users, tokens, devices and the audit log; checks every request.
+    pub control: Control,
 }
 
 /// The request body of `POST /api/v1/query`.
@@ -69,22 +81,70 @@ impl MakeRequestId for Counter {
 
 /// The API's routes and middleware.
 pub fn router(state: ApiState) -> Router {
+    let cors = security::cors(&state.control.config);
+    let [h1, h2, h3, h4, h5] = security::header_layers();
     Router::new()
         .route("/api/v1/query", post(query))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(prometheus))
+        .merge(control_routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::require,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(cors)
+        .layer(h1)
+        .layer(h2)
+        .layer(h3)
+        .layer(h4)
+        .layer(h5)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(Counter::default()))
 }
 
+/// The control-plane routes; every one is listed in [`ROUTES`].
+fn control_routes() -> Router<ApiState> {
+    use axum::routing::{delete, patch, put};
+    Router::new()
+        .route("/api/v1/auth/login", post(auth_routes::login))
+        .route("/api/v1/auth/refresh", post(auth_routes::refresh))
+        .route("/api/v1/auth/logout", post(auth_routes::logout))
+        .route("/api/v1/auth/password", post(auth_routes::change_password))
+        .route("/api/v1/auth/me", get(auth_routes::me))
+        .route(
+            "/api/v1/devices",
+            get(devices::list).post(devices::create),
+        )
+        .route(
+            "/api/v1/devices/{id}",
+            get(devices::get_one)
+                .merge(put(devices::replace))
+                .merge(patch(devices::patch))
+                .merge(delete(devices::delete)),
+        )
+        .route(
+            "/api/v1/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route("/api/v1/users/{id}", patch(admin::update_user))
+        .route("/api/v1/users/{id}/password", post(admin::reset_password))
+        .route(
+            "/api/v1/tokens",
+            get(admin::list_tokens).post(admin::create_token),
+        )
+        .route("/api/v1/tokens/{id}", delete(admin::revoke_token))
+        .route("/api/v1/audit", get(admin::list_audit))
+}
+
 async fn query(
     State(state): State<ApiState>,
+    axum::extract::Extension(principal): axum::extract::Extension<Principal>,
     params: Result<Query<QueryParams>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<QueryRequest>, JsonRejection>,
 ) -> Response {
@@ -123,7 +183,8 @@ async fn query(
             );
         }
     };
-    let out = match state.engine.execute(&req.sql).await {
+    let tables = principal.role.sql_tables();
+    let out = match state.engine.execute_as(&req.sql, Some(tables)).await {
         Ok(out) => out,
         Err(e) => return e.into_response(),
     };

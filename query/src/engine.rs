@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SQLOptions, SessionContext, SessionState};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -66,8 +68,19 @@ impl QueryEngine {
 
     /// Runs one read-only statement within the configured time, memory and row limits.
     pub async fn execute(&self, sql: &str) -> Result<QueryOutput, QueryError> {
+        self.execute_as(sql, None).await
+    }
+
+    /// Like [`QueryEngine::execute`], but refuses a plan that reads a table outside
+    /// `tables` (`information_schema` is always readable): how a role's SQL rights are
+    /// enforced, whatever the query's shape (joins, subqueries, CTEs).
+    pub async fn execute_as(
+        &self,
+        sql: &str,
+        tables: Option<&'static [&'static str]>,
+    ) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
-        let result = self.execute_inner(sql).await;
+        let result = self.execute_inner(sql, tables).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.code(),
@@ -85,7 +98,11 @@ impl QueryEngine {
         result
     }
 
-    async fn execute_inner(&self, sql: &str) -> Result<QueryOutput, QueryError> {
+    async fn execute_inner(
+        &self,
+        sql: &str,
+        tables: Option<&'static [&'static str]>,
+    ) -> Result<QueryOutput, QueryError> {
         check_statement(sql)?;
         let limit_mb = self.config.memory_limit_mb;
         // A memory pool per query, sharing the object stores and caches of the base session.
@@ -107,6 +124,9 @@ impl QueryEngine {
                 .sql_with_options(sql, options)
                 .await
                 .map_err(|e| QueryError::from_datafusion(e, limit_mb))?;
+            if let Some(allowed) = tables {
+                check_tables(df.logical_plan(), allowed)?;
+            }
             let schema = Arc::new(df.schema().as_arrow().clone());
             let mut stream = df
                 .execute_stream()
@@ -130,5 +150,29 @@ impl QueryEngine {
             .map_err(|_| {
                 QueryError::TimeLimit(humantime::format_duration(self.config.timeout).to_string())
             })?
+    }
+}
+
+/// Refuses a plan that scans a table outside `allowed`.
+fn check_tables(plan: &LogicalPlan, allowed: &[&str]) -> Result<(), QueryError> {
+    let mut refused: Option<String> = None;
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let visible = scan.table_name.schema() == Some("information_schema")
+                || allowed.contains(&scan.table_name.table());
+            if !visible {
+                refused = Some(scan.table_name.table().to_string());
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map_err(|e| QueryError::Internal(e.to_string()))?;
+    match refused {
+        Some(t) => Err(QueryError::Refused(format!(
+            "your role may not read table `{t}`; readable tables: {}",
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
     }
 }

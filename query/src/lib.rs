@@ -10,6 +10,7 @@ mod encode;
 mod engine;
 mod error;
 mod guard;
+mod inventory_table;
 mod table;
 
 pub use config::QueryConfig;
@@ -17,4 +18,5 @@ pub use encode::{QueryOutput, to_csv, to_json};
 pub use engine::QueryEngine;
 pub use error::QueryError;
 pub use guard::check_statement;
+pub use inventory_table::{InventoryKind, InventoryTable};
 pub use table::{COLD_STORE_URL, HotColdTable};

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sotp_ingest::icmp::IcmpConfig;
+use sotp_inventory::{DatabaseConfig, SecretsConfig};
 use sotp_query::QueryConfig;
+use sotp_query::api::AuthConfig;
 use sotp_schemas::{Device, DeviceId, PollSettings};
 use sotp_sinks::StorageConfig;
 
@@ -44,6 +46,12 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[query]`: SQL limits.
     pub query: QueryConfig,
+    /// `[database]`: the control-plane database (devices, users, audit).
+    pub database: DatabaseConfig,
+    /// `[secrets]`: the master key sealing device credentials.
+    pub secrets: SecretsConfig,
+    /// `[auth]`: tokens, CORS, rate limits.
+    pub auth: AuthConfig,
     /// `[[devices]]`: devices to monitor.
     pub devices: Vec<DeviceConfig>,
     /// `[[device_ranges]]`: many devices on consecutive addresses.
@@ -60,6 +68,9 @@ impl Default for Config {
             icmp: IcmpConfig::default(),
             storage: StorageConfig::default(),
             query: QueryConfig::default(),
+            database: DatabaseConfig::default(),
+            secrets: SecretsConfig::default(),
+            auth: AuthConfig::default(),
             devices: Vec::new(),
             device_ranges: Vec::new(),
         }
@@ -228,6 +239,8 @@ impl Config {
             .into_iter()
             .chain(self.storage.validate())
             .chain(self.query.validate())
+            .chain(self.database.validate())
+            .chain(self.auth.validate())
         {
             add(f, r);
         }
