@@ -329,7 +329,12 @@ impl Store {
         if before.managed_by == ManagedBy::Config && !allow_config {
             return Err(config_managed(id));
         }
-        let address = input.validate()?;
+        let stored: Vec<(String,)> = sqlx::query_as("SELECT name FROM secrets WHERE owner = $1")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        let stored: Vec<String> = stored.into_iter().map(|(n,)| n).collect();
+        let address = input.validate_with(&stored)?;
         self.check_address_free(&address, Some(id)).await?;
         let mut tx = self.pool.begin().await?;
         let held = self.write_secrets(&mut tx, id, input).await?;

@@ -12,6 +12,12 @@ const MAX_TEXT: usize = 200;
 impl DeviceInput {
     /// Checks every field; returns the canonical address.
     pub fn validate(&self) -> Result<String, InventoryError> {
+        self.validate_with(&[])
+    }
+
+    /// [`DeviceInput::validate`] for a device that already holds the secrets named in
+    /// `stored` (e.g. `snmp.community`), which an update may leave out.
+    pub fn validate_with(&self, stored: &[String]) -> Result<String, InventoryError> {
         let mut errs = Vec::new();
         let mut add = |field: &str, reason: String| {
             errs.push(FieldError {
@@ -58,7 +64,9 @@ impl DeviceInput {
         if let Some(s) = &self.snmp {
             match s.version.as_str() {
                 "1" | "2c" => {
-                    if s.community.as_deref().is_none_or(str::is_empty) {
+                    if s.community.as_deref().is_none_or(str::is_empty)
+                        && !stored.iter().any(|n| n == "snmp.community")
+                    {
                         add("snmp.community", "required for SNMP v1 and v2c".into());
                     }
                 }

@@ -247,3 +247,6 @@ async fn method_not_allowed() -> Response {
 #[cfg(test)]
 #[path = "api/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod control_tests;

@@ -18,11 +18,18 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// The first admin every test server creates on first start (from the environment).
+pub(crate) const ADMIN_USER: &str = "admin";
+/// Its password.
+pub(crate) const ADMIN_PASSWORD: &str = "it-admin-password";
+
 /// A running `sotp run`, stopped (SIGTERM) when dropped.
 pub(crate) struct Server {
     pub(crate) child: Option<Child>,
     pub(crate) url: String,
     pub(crate) log: PathBuf,
+    /// The admin's access token, sent by `sql()`, `rows()` and `api()`.
+    pub(crate) token: String,
 }
 
 impl Server {
@@ -40,18 +47,62 @@ impl Server {
             .arg("--data-dir")
             .arg(data)
             .env("SOTP__API__LISTEN", format!("127.0.0.1:{port}"))
+            .env("SOTP_ADMIN_USER", ADMIN_USER)
+            .env("SOTP_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()
             .expect("spawn sotp");
-        let server = Server {
+        let mut server = Server {
             child: Some(child),
             url: format!("http://127.0.0.1:{port}"),
             log,
+            token: String::new(),
         };
         server.wait_ready();
+        server.token = server.login(ADMIN_USER, ADMIN_PASSWORD);
         server
+    }
+
+    /// Logs in; returns the access token.
+    pub(crate) fn login(&self, user: &str, password: &str) -> String {
+        let body = serde_json::json!({ "username": user, "password": password }).to_string();
+        let (status, text) =
+            http("POST", &format!("{}/api/v1/auth/login", self.url), Some(&body)).unwrap();
+        assert_eq!(status, 200, "login as {user}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Calls the API as the admin; returns (status, JSON body or Null when empty).
+    pub(crate) fn api(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.api_as(&self.token, method, path, body)
+    }
+
+    /// Calls the API with `token`; returns (status, JSON body or Null when empty).
+    pub(crate) fn api_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let body = body.map(Value::to_string);
+        let auth = format!("Bearer {token}");
+        let (status, text) = http_with(
+            method,
+            &format!("{}{path}", self.url),
+            body.as_deref(),
+            &[("Authorization", &auth)],
+        )
+        .unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {text}: {e}"))
+        };
+        (status, v)
     }
 
     fn wait_ready(&self) {
@@ -94,13 +145,7 @@ impl Server {
 
     /// POST /api/v1/query; returns (status, JSON body).
     pub(crate) fn sql(&self, sql: &str) -> (u16, Value) {
-        let body = serde_json::json!({ "sql": sql }).to_string();
-        let (status, text) =
-            http("POST", &format!("{}/api/v1/query", self.url), Some(&body)).unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}")),
-        )
+        self.api("POST", "/api/v1/query", Some(&serde_json::json!({ "sql": sql })))
     }
 
     /// Runs SQL that must succeed and returns its rows.
@@ -122,6 +167,16 @@ impl Drop for Server {
 
 /// A tiny blocking HTTP/1.1 client (tests only), so the test binary needs no runtime.
 pub(crate) fn http(method: &str, url: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    http_with(method, url, body, &[])
+}
+
+/// [`http`] with extra request headers.
+pub(crate) fn http_with(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http url");
     let (host, path) = rest
@@ -130,9 +185,10 @@ pub(crate) fn http(method: &str, url: &str, body: Option<&str>) -> std::io::Resu
     let mut s = std::net::TcpStream::connect(host)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.unwrap_or("");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut resp = String::new();

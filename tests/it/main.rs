@@ -6,5 +6,6 @@
 
 mod bad_input;
 mod common;
+mod control_plane;
 mod icmp_e2e;
 mod icmp_permissions;

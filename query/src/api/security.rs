@@ -99,7 +99,7 @@ pub struct Control {
     /// The inventory.
     pub store: Store,
     pub(crate) config: AuthConfig,
-    enc: EncodingKey,
+    pub(crate) enc: EncodingKey,
     dec: DecodingKey,
     general: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     login: Arc<DefaultKeyedRateLimiter<IpAddr>>,
@@ -123,7 +123,7 @@ impl Control {
         let general = Quota::per_second(nz(config.requests_per_second))
             .allow_burst(nz(config.requests_per_second.saturating_mul(2)));
         let login = Quota::per_minute(nz(config.logins_per_minute))
-            .allow_burst(nz(config.logins_per_minute.min(10)));
+            .allow_burst(nz(config.logins_per_minute));
         Self {
             store: store.with_refresh_ttl(config.refresh_ttl),
             enc: EncodingKey::from_secret(&key),

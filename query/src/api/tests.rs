@@ -30,6 +30,7 @@ async fn state(config: QueryConfig) -> (ApiState, Arc<TableStore>) {
         engine,
         prometheus: None,
         ready: Arc::new(AtomicBool::new(false)),
+        control: super::control_tests::test_control().await,
     };
     (st, table)
 }
@@ -61,7 +62,18 @@ async fn call(
     uri: &str,
     body: Option<&str>,
 ) -> (StatusCode, String, Option<String>) {
-    let mut req = Request::builder().method(method).uri(uri);
+    // Every call authenticates, as an admin API token.
+    let token = st
+        .control
+        .store
+        .create_api_token("test", sotp_inventory::Role::Admin, None, "test")
+        .await
+        .unwrap()
+        .token;
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"));
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
