@@ -29,6 +29,7 @@ mod auth_config;
 mod auth_routes;
 mod control_error;
 mod devices;
+mod openapi;
 mod security;
 
 pub use auth_config::AuthConfig;
@@ -140,6 +141,7 @@ fn control_routes() -> Router<ApiState> {
         )
         .route("/api/v1/tokens/{id}", delete(admin::revoke_token))
         .route("/api/v1/audit", get(admin::list_audit))
+        .route("/api/v1/openapi.json", get(openapi::serve))
 }
 
 async fn query(
@@ -232,7 +234,7 @@ async fn not_found() -> Response {
     error_body(
         StatusCode::NOT_FOUND,
         "not_found",
-        "no such route; see /api/v1/query, /health, /ready, /metrics",
+        "no such route; see /api/v1/openapi.json",
     )
 }
 

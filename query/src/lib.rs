@@ -4,6 +4,9 @@
 //! tier and the Parquet files of one table, every row exactly once); [`api::router`]
 //! serves it over HTTP together with `/health`, `/ready` and `/metrics`.
 
+// The OpenAPI document is one large `json!` literal.
+#![recursion_limit = "256"]
+
 pub mod api;
 mod config;
 mod encode;
