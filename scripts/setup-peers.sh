@@ -3,7 +3,8 @@
 #   - nftables: a packet filter makes one loopback address unreachable in the ICMP tests;
 #   - fping: the reference tool of the ICMP benchmark;
 #   - postgresql: the control-plane tests start their own clusters (scripts/pg-cluster.sh);
-#   - a Python venv with DuckDB and pyarrow, the outside engines that read our Parquet.
+#   - a Python venv with DuckDB and pyarrow, the outside engines that read our Parquet,
+#     and schemathesis, which fuzzes the API from its OpenAPI document.
 # Prints `export SOTP_PYTHON=...` for the venv's interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +28,9 @@ if ! "$venv/bin/python" -c 'import duckdb, pyarrow' >/dev/null 2>&1; then
   echo "setup-peers: creating $venv with duckdb and pyarrow" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'duckdb>=1.1' 'pyarrow>=17'
+fi
+if [ ! -x "$venv/bin/schemathesis" ]; then
+  echo "setup-peers: installing schemathesis into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5'
 fi
 echo "export SOTP_PYTHON=$venv/bin/python"

@@ -81,8 +81,17 @@ pub(crate) fn document() -> Value {
     for (method, path, access) in ROUTES {
         let (summary, request, params, responses) = describe(method, path);
         let mut resp: serde_json::Map<String, Value> = responses.into_iter().collect();
+        let error = |d: &str| json!({"description": d, "content": {"application/json": {"schema": r("Error")}}});
+        if !params.is_empty() {
+            resp.insert("422".into(), error("invalid parameter values, each listed"));
+        }
+        if path.starts_with("/api/v1/auth/") {
+            resp.insert("401".into(), error("wrong credentials or token"));
+        }
+        resp.insert("400".into(), json!({"description": "invalid JSON or parameters", "content": {"application/json": {"schema": r("Error")}}}));
         if request.is_some() {
-            resp.insert("400".into(), json!({"description": "invalid JSON", "content": {"application/json": {"schema": r("Error")}}}));
+            resp.insert("413".into(), json!({"description": "body too large", "content": {"application/json": {"schema": r("Error")}}}));
+            resp.insert("415".into(), json!({"description": "not JSON", "content": {"application/json": {"schema": r("Error")}}}));
             resp.insert("422".into(), json!({"description": "invalid fields, each listed", "content": {"application/json": {"schema": r("Error")}}}));
         }
         let mut op = json!({ "summary": summary, "operationId": format!("{}_{}", method.to_lowercase(), path.trim_start_matches('/').replace(['/', '{', '}', '.'], "_")), "parameters": params });
