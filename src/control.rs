@@ -108,7 +108,10 @@ pub fn config_devices(config: &Config) -> Vec<(String, DeviceInput)> {
         .collect()
 }
 
-fn load(config_path: Option<&std::path::Path>, data_dir: Option<std::path::PathBuf>) -> anyhow::Result<Config> {
+fn load(
+    config_path: Option<&std::path::Path>,
+    data_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<Config> {
     let mut c = config::load(config_path, std::env::vars()).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(d) = data_dir {
         c.data_dir = d;
@@ -117,14 +120,20 @@ fn load(config_path: Option<&std::path::Path>, data_dir: Option<std::path::PathB
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// `sotp user ...`.
 pub fn user_main(cmd: UserCommand) -> ExitCode {
     let r = (|| -> anyhow::Result<()> {
         match cmd {
-            UserCommand::Create { common, username, role } => {
+            UserCommand::Create {
+                common,
+                username,
+                role,
+            } => {
                 let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
                 let password = match std::env::var("SOTP_PASSWORD") {
                     Ok(p) if !p.is_empty() => p,
@@ -182,13 +191,21 @@ pub fn secrets_main(cmd: SecretsCommand) -> ExitCode {
                     let from_env = std::env::var("SOTP_MASTER_KEY").is_ok_and(|v| !v.is_empty());
                     let (file, default) = key_files(&config);
                     if from_env {
-                        println!("re-sealed {n} secrets. Set SOTP_MASTER_KEY to the new key now:\n{}", new_key.to_hex());
+                        println!(
+                            "re-sealed {n} secrets. Set SOTP_MASTER_KEY to the new key now:\n{}",
+                            new_key.to_hex()
+                        );
                     } else {
                         let path = file.unwrap_or(default);
                         let old = path.with_extension("key.old");
-                        std::fs::rename(&path, &old).with_context(|| format!("keeping the old key as {}", old.display()))?;
+                        std::fs::rename(&path, &old)
+                            .with_context(|| format!("keeping the old key as {}", old.display()))?;
                         write_key(&path, &new_key)?;
-                        println!("re-sealed {n} secrets; new key in {} (old key kept in {})", path.display(), old.display());
+                        println!(
+                            "re-sealed {n} secrets; new key in {} (old key kept in {})",
+                            path.display(),
+                            old.display()
+                        );
                     }
                     Ok(())
                 })
@@ -203,7 +220,9 @@ fn write_key(path: &std::path::Path, key: &MasterKey) -> anyhow::Result<()> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     f.write_all(key.to_hex().as_bytes())?;
     Ok(())
 }

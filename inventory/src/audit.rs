@@ -124,11 +124,17 @@ impl Store {
     }
 
     /// Entries matching `f`, newest first, and the total matching.
-    pub async fn audit_entries(&self, f: &AuditFilter) -> Result<(Vec<AuditEntry>, i64), InventoryError> {
+    pub async fn audit_entries(
+        &self,
+        f: &AuditFilter,
+    ) -> Result<(Vec<AuditEntry>, i64), InventoryError> {
         let limit = f.limit.unwrap_or(100);
         let offset = f.offset.unwrap_or(0);
         if !(1..=1000).contains(&limit) || offset < 0 {
-            return Err(InventoryError::field("limit", "limit must be 1 to 1000 and offset not negative"));
+            return Err(InventoryError::field(
+                "limit",
+                "limit must be 1 to 1000 and offset not negative",
+            ));
         }
         let mut clauses = vec!["1 = 1".to_string()];
         let mut args: Vec<String> = Vec::new();
@@ -139,14 +145,25 @@ impl Store {
             ("resource", &f.resource, "LIKE"),
         ] {
             if let Some(v) = v {
-                let v = if op == "LIKE" { format!("{}%", v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")) } else { v.clone() };
+                let v = if op == "LIKE" {
+                    format!(
+                        "{}%",
+                        v.replace('\\', "\\\\")
+                            .replace('%', "\\%")
+                            .replace('_', "\\_")
+                    )
+                } else {
+                    v.clone()
+                };
                 args.push(v);
                 let esc = if op == "LIKE" { " ESCAPE '\\'" } else { "" };
                 clauses.push(format!("{col} {op} ${}{esc}", args.len()));
             }
         }
         let filter = clauses.join(" AND ");
-        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM audit WHERE {filter}")));
+        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM audit WHERE {filter}"
+        )));
         for a in &args {
             count = count.bind(a.clone());
         }

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use serde::{Deserialize, Serialize};
 
 /// `[database]`: where the control plane keeps devices, users, tokens and the audit log.

@@ -308,7 +308,8 @@ impl Store {
 
     /// A live (not deleted) device.
     pub async fn device(&self, id: &str) -> Result<DeviceRecord, InventoryError> {
-        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1 AND deleted_at IS NULL");
+        let sql =
+            format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1 AND deleted_at IS NULL");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -444,7 +445,11 @@ impl Store {
     }
 
     /// A stored secret of a device, resolved to its plain value (for collectors only).
-    pub async fn device_secret(&self, id: &str, name: &str) -> Result<Option<String>, InventoryError> {
+    pub async fn device_secret(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> Result<Option<String>, InventoryError> {
         let v: Option<(String,)> =
             sqlx::query_as("SELECT value FROM secrets WHERE owner = $1 AND name = $2")
                 .bind(id)
@@ -455,7 +460,11 @@ impl Store {
             .transpose()
     }
 
-    async fn check_address_free(&self, address: &str, except: Option<&str>) -> Result<(), InventoryError> {
+    async fn check_address_free(
+        &self,
+        address: &str,
+        except: Option<&str>,
+    ) -> Result<(), InventoryError> {
         let other: Option<(String, String)> = sqlx::query_as(
             "SELECT id, name FROM devices WHERE address = $1 AND deleted_at IS NULL",
         )
@@ -478,7 +487,10 @@ impl Store {
         id: &str,
         input: &DeviceInput,
     ) -> Result<Vec<String>, InventoryError> {
-        for (prefix, present) in [("snmp.%", input.snmp.is_some()), ("ssh.%", input.ssh.is_some())] {
+        for (prefix, present) in [
+            ("snmp.%", input.snmp.is_some()),
+            ("ssh.%", input.ssh.is_some()),
+        ] {
             if !present {
                 sqlx::query("DELETE FROM secrets WHERE owner = $1 AND name LIKE $2")
                     .bind(id)

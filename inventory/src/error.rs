@@ -44,7 +44,10 @@ pub enum InventoryError {
 impl InventoryError {
     /// True for a database failure that may succeed later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, InventoryError::Database(_) | InventoryError::Locked(_))
+        matches!(
+            self,
+            InventoryError::Database(_) | InventoryError::Locked(_)
+        )
     }
 
     /// A single-field validation error.

@@ -20,8 +20,7 @@ mod validate;
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
 pub use config::{DatabaseConfig, SecretsConfig};
 pub use devices::{
-    CollectorSettings, DeviceInput, DeviceRecord, ManagedBy, SnmpInput, SnmpView, SshInput,
-    SshView,
+    CollectorSettings, DeviceInput, DeviceRecord, ManagedBy, SnmpInput, SnmpView, SshInput, SshView,
 };
 pub use error::{FieldError, InventoryError};
 pub use list::{DeviceFilter, DevicePage, SORT_FIELDS};

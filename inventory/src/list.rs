@@ -71,16 +71,21 @@ impl DeviceFilter {
             errs.push(("offset", "must not be negative".to_string()));
         }
         let sort = self.sort.as_deref().unwrap_or("name");
-        let (desc, field) = sort
-            .strip_prefix('-')
-            .map_or((false, sort), |f| (true, f));
-        let column = SORT_FIELDS.iter().find(|(n, _)| *n == field).map(|(_, c)| *c);
+        let (desc, field) = sort.strip_prefix('-').map_or((false, sort), |f| (true, f));
+        let column = SORT_FIELDS
+            .iter()
+            .find(|(n, _)| *n == field)
+            .map(|(_, c)| *c);
         if column.is_none() {
             errs.push((
                 "sort",
                 format!(
                     "`{sort}`: use one of {} (prefix - for descending)",
-                    SORT_FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    SORT_FIELDS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -122,7 +127,10 @@ impl Store {
         }
         if let Some(t) = &f.tag {
             let json = serde_json::to_string(t).unwrap_or_default();
-            clauses.push(format!("tags LIKE {} ESCAPE '\\'", arg(format!("%{}%", like_escape(&json)))));
+            clauses.push(format!(
+                "tags LIKE {} ESCAPE '\\'",
+                arg(format!("%{}%", like_escape(&json)))
+            ));
         }
         if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
             let p = arg(format!("%{}%", like_escape(&q.to_lowercase())));
@@ -160,7 +168,8 @@ impl Store {
 
     /// Every live device (for the `devices` SQL table and the collectors).
     pub async fn all_devices(&self) -> Result<Vec<DeviceRecord>, InventoryError> {
-        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE deleted_at IS NULL ORDER BY id");
+        let sql =
+            format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE deleted_at IS NULL ORDER BY id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?;
@@ -169,5 +178,7 @@ impl Store {
 }
 
 fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

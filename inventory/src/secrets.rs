@@ -214,8 +214,9 @@ impl SecretRef {
         name: &str,
     ) -> Result<String, InventoryError> {
         match self {
-            SecretRef::Env(n) => std::env::var(n)
-                .map_err(|_| InventoryError::Secret(format!("environment variable {n} is not set"))),
+            SecretRef::Env(n) => std::env::var(n).map_err(|_| {
+                InventoryError::Secret(format!("environment variable {n} is not set"))
+            }),
             SecretRef::File(p) => std::fs::read_to_string(p)
                 .map(|s| s.trim_end_matches('\n').to_string())
                 .map_err(|e| InventoryError::Secret(format!("cannot read {p}: {e}"))),
@@ -233,9 +234,16 @@ mod tests {
         let k = MasterKey::generate();
         let s = k.seal("dev1", "snmp.community", "public-secret").unwrap();
         assert!(!s.contains("public-secret"));
-        assert_eq!(k.open("dev1", "snmp.community", &s).unwrap(), "public-secret");
+        assert_eq!(
+            k.open("dev1", "snmp.community", &s).unwrap(),
+            "public-secret"
+        );
         assert!(k.open("dev2", "snmp.community", &s).is_err());
-        assert!(MasterKey::generate().open("dev1", "snmp.community", &s).is_err());
+        assert!(
+            MasterKey::generate()
+                .open("dev1", "snmp.community", &s)
+                .is_err()
+        );
         assert!(format!("{k:?}").contains("redacted"));
     }
 

@@ -82,7 +82,9 @@ impl Store {
             .await?;
         if backend == Backend::Sqlite {
             // WAL lets readers run while one writer writes; it persists in the file.
-            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
         }
         let store = Store {
             pool,

@@ -20,20 +20,43 @@ impl Pg {
     fn start() -> Pg {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("pg");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let out = Command::new(SCRIPT).arg("start").arg(&dir).arg(port.to_string()).output().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = Command::new(SCRIPT)
+            .arg("start")
+            .arg(&dir)
+            .arg(port.to_string())
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "cannot start PostgreSQL with `{SCRIPT} start`: {} (install it with `apt-get install postgresql`)",
             String::from_utf8_lossy(&out.stderr)
         );
         let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        Pg { dir, port, url, _tmp: tmp }
+        Pg {
+            dir,
+            port,
+            url,
+            _tmp: tmp,
+        }
     }
 
     fn dump(&self) -> String {
-        let out = Command::new(SCRIPT).arg("dump").arg(&self.dir).arg(self.port.to_string()).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(SCRIPT)
+            .arg("dump")
+            .arg(&self.dir)
+            .arg(self.port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 }
@@ -48,7 +71,12 @@ impl Drop for Pg {
 async fn stores() -> Vec<(Store, Backing)> {
     let tmp = tempfile::tempdir().unwrap();
     let key = MasterKey::generate();
-    let sqlite = Store::open(&format!("sqlite://{}/inv.db", tmp.path().display()), key.clone()).await.unwrap();
+    let sqlite = Store::open(
+        &format!("sqlite://{}/inv.db", tmp.path().display()),
+        key.clone(),
+    )
+    .await
+    .unwrap();
     let pg = Pg::start();
     let postgres = Store::open(&pg.url, key).await.unwrap();
     vec![(sqlite, Backing::Sqlite(tmp)), (postgres, Backing::Pg(pg))]
@@ -65,7 +93,9 @@ impl Backing {
         match self {
             Backing::Sqlite(dir) => std::fs::read_dir(dir.path())
                 .unwrap()
-                .map(|e| String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned())
+                .map(|e| {
+                    String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned()
+                })
                 .collect(),
             Backing::Pg(pg) => pg.dump(),
         }
@@ -79,12 +109,30 @@ fn dev(name: &str, address: &str) -> DeviceInput {
 #[tokio::test]
 async fn device_validation_lists_every_field_error() {
     let cases: &[(serde_json::Value, &[&str])] = &[
-        (serde_json::json!({"name": "", "address": "10.0.0.300"}), &["name", "address"]),
-        (serde_json::json!({"name": "a", "address": "::1", "snmp": {"version": "4", "port": 0}}), &["snmp.version", "snmp.port"]),
-        (serde_json::json!({"name": "a", "address": "1.2.3.4", "snmp": {"version": "2c"}}), &["snmp.community"]),
-        (serde_json::json!({"name": "a", "address": "1.2.3.4", "snmp": {"version": "3", "priv_protocol": "ROT13"}}), &["snmp.user", "snmp.priv_protocol", "snmp.priv_protocol"]),
-        (serde_json::json!({"name": "a", "address": "1.2.3.4", "ssh": {"user": " ", "port": 70000}}), &["ssh.user", "ssh.port"]),
-        (serde_json::json!({"name": "a", "address": "1.2.3.4", "tags": [""], "collectors": {"telnet": {}, "icmp": {"interval": "0s"}}}), &["tags[0]", "collectors.icmp.interval", "collectors.telnet"]),
+        (
+            serde_json::json!({"name": "", "address": "10.0.0.300"}),
+            &["name", "address"],
+        ),
+        (
+            serde_json::json!({"name": "a", "address": "::1", "snmp": {"version": "4", "port": 0}}),
+            &["snmp.version", "snmp.port"],
+        ),
+        (
+            serde_json::json!({"name": "a", "address": "1.2.3.4", "snmp": {"version": "2c"}}),
+            &["snmp.community"],
+        ),
+        (
+            serde_json::json!({"name": "a", "address": "1.2.3.4", "snmp": {"version": "3", "priv_protocol": "ROT13"}}),
+            &["snmp.user", "snmp.priv_protocol", "snmp.priv_protocol"],
+        ),
+        (
+            serde_json::json!({"name": "a", "address": "1.2.3.4", "ssh": {"user": " ", "port": 70000}}),
+            &["ssh.user", "ssh.port"],
+        ),
+        (
+            serde_json::json!({"name": "a", "address": "1.2.3.4", "tags": [""], "collectors": {"telnet": {}, "icmp": {"interval": "0s"}}}),
+            &["tags[0]", "collectors.icmp.interval", "collectors.telnet"],
+        ),
     ];
     for (body, fields) in cases {
         let input: DeviceInput = serde_json::from_value(body.clone()).unwrap();
@@ -96,62 +144,137 @@ async fn device_validation_lists_every_field_error() {
             other => panic!("{body}: expected validation errors, got {other:?}"),
         }
     }
-    assert_eq!(dev("a", " 2001:DB8::0001 ").validate().unwrap(), "2001:db8::1");
+    assert_eq!(
+        dev("a", " 2001:DB8::0001 ").validate().unwrap(),
+        "2001:db8::1"
+    );
 }
 
 #[tokio::test]
 async fn devices_crud_duplicates_soft_delete_pagination_and_sort_on_both_backends() {
     for (s, _b) in stores().await {
         let be = s.backend();
-        let a = s.create_device(&dev("alpha", "10.0.0.1"), "alice", ManagedBy::Api, None).await.unwrap();
+        let a = s
+            .create_device(&dev("alpha", "10.0.0.1"), "alice", ManagedBy::Api, None)
+            .await
+            .unwrap();
         assert_eq!(a.created_by, "alice");
-        let dup = s.create_device(&dev("other", "10.0.0.1"), "alice", ManagedBy::Api, None).await;
-        assert!(matches!(dup, Err(InventoryError::Conflict(ref m)) if m.contains("alpha")), "{be:?} {dup:?}");
+        let dup = s
+            .create_device(&dev("other", "10.0.0.1"), "alice", ManagedBy::Api, None)
+            .await;
+        assert!(
+            matches!(dup, Err(InventoryError::Conflict(ref m)) if m.contains("alpha")),
+            "{be:?} {dup:?}"
+        );
         s.delete_device(&a.id, false).await.unwrap();
-        assert!(matches!(s.device(&a.id).await, Err(InventoryError::NotFound(_))));
-        let again = s.create_device(&dev("alpha2", "10.0.0.1"), "bob", ManagedBy::Api, None).await.unwrap();
+        assert!(matches!(
+            s.device(&a.id).await,
+            Err(InventoryError::NotFound(_))
+        ));
+        let again = s
+            .create_device(&dev("alpha2", "10.0.0.1"), "bob", ManagedBy::Api, None)
+            .await
+            .unwrap();
         assert_ne!(again.id, a.id);
 
         for i in 0..25 {
             let mut d = dev(&format!("n{i:02}"), &format!("10.1.0.{i}"));
-            d.vendor = if i % 2 == 0 { "cisco".into() } else { "juniper".into() };
+            d.vendor = if i % 2 == 0 {
+                "cisco".into()
+            } else {
+                "juniper".into()
+            };
             d.tags = vec![format!("rack{}", i % 3)];
             d.active = i % 5 != 0;
-            s.create_device(&d, "alice", ManagedBy::Api, None).await.unwrap();
+            s.create_device(&d, "alice", ManagedBy::Api, None)
+                .await
+                .unwrap();
         }
         let f = |j: serde_json::Value| serde_json::from_value::<DeviceFilter>(j).unwrap();
-        let p = s.list_devices(&f(serde_json::json!({"limit": 10, "offset": 20, "sort": "name"}))).await.unwrap();
+        let p = s
+            .list_devices(&f(
+                serde_json::json!({"limit": 10, "offset": 20, "sort": "name"}),
+            ))
+            .await
+            .unwrap();
         assert_eq!(p.total, 26, "{be:?}");
         let names: Vec<_> = p.items.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["n19", "n20", "n21", "n22", "n23", "n24"], "{be:?}");
-        let p = s.list_devices(&f(serde_json::json!({"limit": 3, "sort": "-name"}))).await.unwrap();
-        assert_eq!(p.items.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["n24", "n23", "n22"]);
-        let p = s.list_devices(&f(serde_json::json!({"vendor": "cisco", "active": true}))).await.unwrap();
+        let p = s
+            .list_devices(&f(serde_json::json!({"limit": 3, "sort": "-name"})))
+            .await
+            .unwrap();
+        assert_eq!(
+            p.items.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["n24", "n23", "n22"]
+        );
+        let p = s
+            .list_devices(&f(serde_json::json!({"vendor": "cisco", "active": true})))
+            .await
+            .unwrap();
         assert_eq!(p.total, 10, "{be:?}"); // 13 even, minus 0, 10, 20
-        let p = s.list_devices(&f(serde_json::json!({"tag": "rack1"}))).await.unwrap();
+        let p = s
+            .list_devices(&f(serde_json::json!({"tag": "rack1"})))
+            .await
+            .unwrap();
         assert_eq!(p.total, 8, "{be:?}");
-        let p = s.list_devices(&f(serde_json::json!({"q": "10.1.0.2"}))).await.unwrap();
+        let p = s
+            .list_devices(&f(serde_json::json!({"q": "10.1.0.2"})))
+            .await
+            .unwrap();
         assert_eq!(p.total, 6, "{be:?}"); // .2 and .20-.24
-        let p = s.list_devices(&f(serde_json::json!({"q": "ALPHA"}))).await.unwrap();
+        let p = s
+            .list_devices(&f(serde_json::json!({"q": "ALPHA"})))
+            .await
+            .unwrap();
         assert_eq!(p.total, 1);
-        assert!(matches!(s.list_devices(&f(serde_json::json!({"sort": "password"}))).await, Err(InventoryError::Validation(_))));
+        assert!(matches!(
+            s.list_devices(&f(serde_json::json!({"sort": "password"})))
+                .await,
+            Err(InventoryError::Validation(_))
+        ));
 
-        let (_, after) = s.patch_device(&again.id, &serde_json::json!({"location": "lab", "tags": ["x"]})).await.unwrap();
-        assert_eq!((after.location.as_str(), after.tags.clone()), ("lab", vec!["x".to_string()]));
+        let (_, after) = s
+            .patch_device(
+                &again.id,
+                &serde_json::json!({"location": "lab", "tags": ["x"]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (after.location.as_str(), after.tags.clone()),
+            ("lab", vec!["x".to_string()])
+        );
     }
 }
 
 #[tokio::test]
 async fn config_devices_are_imported_and_refused_to_the_api() {
     for (s, _b) in stores().await {
-        let cfg = vec![("core1".to_string(), dev("core1", "192.0.2.1")), ("core2".to_string(), dev("core2", "192.0.2.2"))];
+        let cfg = vec![
+            ("core1".to_string(), dev("core1", "192.0.2.1")),
+            ("core2".to_string(), dev("core2", "192.0.2.2")),
+        ];
         assert_eq!(s.sync_config_devices(&cfg).await.unwrap(), 2);
         let d = s.device("core1").await.unwrap();
         assert_eq!(d.managed_by, ManagedBy::Config);
-        let e = s.replace_device("core1", &dev("x", "192.0.2.9"), false).await.unwrap_err();
-        assert!(matches!(e, InventoryError::Refused(ref m) if m.contains("configuration file")), "{e}");
-        assert!(matches!(s.delete_device("core1", false).await, Err(InventoryError::Refused(_))));
-        assert!(matches!(s.patch_device("core1", &serde_json::json!({"name": "y"})).await, Err(InventoryError::Refused(_))));
+        let e = s
+            .replace_device("core1", &dev("x", "192.0.2.9"), false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, InventoryError::Refused(ref m) if m.contains("configuration file")),
+            "{e}"
+        );
+        assert!(matches!(
+            s.delete_device("core1", false).await,
+            Err(InventoryError::Refused(_))
+        ));
+        assert!(matches!(
+            s.patch_device("core1", &serde_json::json!({"name": "y"}))
+                .await,
+            Err(InventoryError::Refused(_))
+        ));
         // Removed from the file: soft-deleted; re-added: back.
         s.sync_config_devices(&cfg[..1]).await.unwrap();
         assert!(s.device("core2").await.is_err());
@@ -169,33 +292,98 @@ async fn secrets_never_stored_in_plain_text_and_survive_key_rotation() {
             "ssh": {"user": "netops", "password": "Plain-Ssh-Pass-2342", "key": "file:/etc/sotp/id_ed25519"}
         });
         let input: DeviceInput = serde_json::from_value(body).unwrap();
-        let d = s.create_device(&input, "a", ManagedBy::Api, None).await.unwrap();
+        let d = s
+            .create_device(&input, "a", ManagedBy::Api, None)
+            .await
+            .unwrap();
         let shown = serde_json::to_string(&d).unwrap();
-        assert!(shown.contains("\"auth_key_set\":true") && shown.contains("\"key_set\":true"), "{shown}");
-        s.audit(NewAudit { actor: "a".into(), action: "device.create".into(), after: Some(serde_json::to_value(&input).unwrap()), outcome: "success".into(), ..Default::default() }).await.unwrap();
+        assert!(
+            shown.contains("\"auth_key_set\":true") && shown.contains("\"key_set\":true"),
+            "{shown}"
+        );
+        s.audit(NewAudit {
+            actor: "a".into(),
+            action: "device.create".into(),
+            after: Some(serde_json::to_value(&input).unwrap()),
+            outcome: "success".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         s.pool.close().await;
-        let s = Store::open(&match &backing { Backing::Sqlite(t) => format!("sqlite://{}/inv.db", t.path().display()), Backing::Pg(p) => p.url.clone() }, s.key.clone()).await.unwrap();
+        let s = Store::open(
+            &match &backing {
+                Backing::Sqlite(t) => format!("sqlite://{}/inv.db", t.path().display()),
+                Backing::Pg(p) => p.url.clone(),
+            },
+            s.key.clone(),
+        )
+        .await
+        .unwrap();
         let raw = backing.raw();
-        assert!(raw.contains("10.9.9.9"), "the search must see the data at all");
-        for plain in ["Plain-Auth-Key-4711", "Plain-Priv-Key-0815", "Plain-Ssh-Pass-2342"] {
-            assert!(!raw.contains(plain), "{:?}: {plain} found in the database", s.backend());
+        assert!(
+            raw.contains("10.9.9.9"),
+            "the search must see the data at all"
+        );
+        for plain in [
+            "Plain-Auth-Key-4711",
+            "Plain-Priv-Key-0815",
+            "Plain-Ssh-Pass-2342",
+        ] {
+            assert!(
+                !raw.contains(plain),
+                "{:?}: {plain} found in the database",
+                s.backend()
+            );
             assert!(!shown.contains(plain));
         }
-        assert_eq!(s.device_secret(&d.id, "snmp.auth_key").await.unwrap().as_deref(), Some("Plain-Auth-Key-4711"));
+        assert_eq!(
+            s.device_secret(&d.id, "snmp.auth_key")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("Plain-Auth-Key-4711")
+        );
         let new_key = MasterKey::generate();
         assert_eq!(s.rotate_key(&new_key).await.unwrap(), 3);
-        let s2 = Store::open(&match &backing { Backing::Sqlite(t) => format!("sqlite://{}/inv.db", t.path().display()), Backing::Pg(p) => p.url.clone() }, new_key).await.unwrap();
-        assert_eq!(s2.device_secret(&d.id, "ssh.password").await.unwrap().as_deref(), Some("Plain-Ssh-Pass-2342"));
-        assert!(s.device_secret(&d.id, "ssh.password").await.is_err(), "the old key no longer opens it");
+        let s2 = Store::open(
+            &match &backing {
+                Backing::Sqlite(t) => format!("sqlite://{}/inv.db", t.path().display()),
+                Backing::Pg(p) => p.url.clone(),
+            },
+            new_key,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s2.device_secret(&d.id, "ssh.password")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("Plain-Ssh-Pass-2342")
+        );
+        assert!(
+            s.device_secret(&d.id, "ssh.password").await.is_err(),
+            "the old key no longer opens it"
+        );
     }
 }
 
 #[tokio::test]
 async fn sessions_rotate_and_reuse_revokes_the_family_and_lockout_works() {
     for (s, _b) in stores().await {
-        s.create_user("alice", "correct horse", Role::Operator, false).await.unwrap();
-        assert!(matches!(s.create_user("alice", "whatever12", Role::Admin, false).await, Err(InventoryError::Conflict(_))));
-        assert!(matches!(s.create_user("bob", "short", Role::Admin, false).await, Err(InventoryError::Validation(_))));
+        s.create_user("alice", "correct horse", Role::Operator, false)
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.create_user("alice", "whatever12", Role::Admin, false)
+                .await,
+            Err(InventoryError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.create_user("bob", "short", Role::Admin, false).await,
+            Err(InventoryError::Validation(_))
+        ));
         let l = s.login("alice", "correct horse").await.unwrap();
         assert_eq!(l.user.role, Role::Operator);
         let r1 = s.refresh(&l.session.refresh_token).await.unwrap();
@@ -208,18 +396,35 @@ async fn sessions_rotate_and_reuse_revokes_the_family_and_lockout_works() {
         assert!(s.session_user(&l.session.id).await.unwrap().is_none());
 
         for _ in 0..5 {
-            assert!(matches!(s.login("alice", "wrong").await, Err(InventoryError::Unauthenticated(_))));
+            assert!(matches!(
+                s.login("alice", "wrong").await,
+                Err(InventoryError::Unauthenticated(_))
+            ));
         }
-        assert!(matches!(s.login("alice", "correct horse").await, Err(InventoryError::Locked(n)) if n > 0));
-        assert!(matches!(s.login("nobody", "x").await, Err(InventoryError::Unauthenticated(_))));
+        assert!(
+            matches!(s.login("alice", "correct horse").await, Err(InventoryError::Locked(n)) if n > 0)
+        );
+        assert!(matches!(
+            s.login("nobody", "x").await,
+            Err(InventoryError::Unauthenticated(_))
+        ));
 
-        let t = s.create_api_token("grafana", Role::Readonly, None, "alice").await.unwrap();
+        let t = s
+            .create_api_token("grafana", Role::Readonly, None, "alice")
+            .await
+            .unwrap();
         assert!(s.check_api_token(&t.token).await.unwrap().is_some());
         s.revoke_api_token(t.meta.id).await.unwrap();
         assert!(s.check_api_token(&t.token).await.unwrap().is_none());
-        let t = s.create_api_token("short", Role::Readonly, Some(1), "alice").await.unwrap();
+        let t = s
+            .create_api_token("short", Role::Readonly, Some(1), "alice")
+            .await
+            .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        assert!(s.check_api_token(&t.token).await.unwrap().is_none(), "expired");
+        assert!(
+            s.check_api_token(&t.token).await.unwrap().is_none(),
+            "expired"
+        );
     }
 }
 
@@ -242,9 +447,18 @@ async fn audit_is_append_only_and_redacts_secrets() {
         assert_eq!(rows[0].after.as_ref().unwrap()["password"], "<redacted>");
         for sql in ["UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"] {
             let e = sqlx::query(sql).execute(&s.pool).await.unwrap_err();
-            assert!(e.to_string().contains("append-only"), "{:?} {sql}: {e}", s.backend());
+            assert!(
+                e.to_string().contains("append-only"),
+                "{:?} {sql}: {e}",
+                s.backend()
+            );
         }
-        let (rows, _) = s.audit_entries(&serde_json::from_value(serde_json::json!({"resource": "user/"})).unwrap()).await.unwrap();
+        let (rows, _) = s
+            .audit_entries(
+                &serde_json::from_value(serde_json::json!({"resource": "user/"})).unwrap(),
+            )
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 1);
     }
 }

@@ -1,8 +1,8 @@
 //! Users (argon2id password hashes, lockout after failed logins), sessions with rotating
 //! refresh tokens and reuse detection, and API tokens for machines.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -53,7 +53,9 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,6 +87,9 @@ pub struct NewApiToken {
     pub token: String,
 }
 
+/// (session, expires_at, used_at, user_id, session revoked_at, user disabled).
+type RefreshRow = (String, i64, Option<i64>, i64, Option<i64>, i64);
+
 fn hasher() -> Argon2<'static> {
     Argon2::default() // argon2id, v0x13, OWASP-recommended parameters
 }
@@ -103,7 +108,10 @@ fn verify_password(p: &str, hash: &str) -> bool {
 
 fn check_password_policy(p: &str) -> Result<(), InventoryError> {
     if p.chars().count() < 8 {
-        return Err(InventoryError::field("password", "must have at least 8 characters"));
+        return Err(InventoryError::field(
+            "password",
+            "must have at least 8 characters",
+        ));
     }
     if p.len() > 1024 {
         return Err(InventoryError::field("password", "longer than 1024 bytes"));
@@ -118,7 +126,9 @@ fn user_from_row(row: &AnyRow) -> Result<User, InventoryError> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
-        role: role.parse().map_err(|e: String| InventoryError::Database(sqlx::Error::Decode(e.into())))?,
+        role: role
+            .parse()
+            .map_err(|e: String| InventoryError::Database(sqlx::Error::Decode(e.into())))?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
         created_at: rfc3339(row.try_get("created_at")?),
@@ -130,7 +140,9 @@ fn token_from_row(row: &AnyRow) -> Result<ApiToken, InventoryError> {
     Ok(ApiToken {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        role: role.parse().map_err(|e: String| InventoryError::Database(sqlx::Error::Decode(e.into())))?,
+        role: role
+            .parse()
+            .map_err(|e: String| InventoryError::Database(sqlx::Error::Decode(e.into())))?,
         created_by: row.try_get("created_by")?,
         created_at: rfc3339(row.try_get("created_at")?),
         expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(rfc3339),
@@ -148,8 +160,14 @@ impl Store {
         must_change_password: bool,
     ) -> Result<User, InventoryError> {
         let name = username.trim();
-        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(InventoryError::field("username", "must be 1 to 64 characters without spaces"));
+        if name.is_empty()
+            || name.len() > 64
+            || name.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(InventoryError::field(
+                "username",
+                "must be 1 to 64 characters without spaces",
+            ));
         }
         check_password_policy(password)?;
         let hash = hash_password(password)?;
@@ -164,8 +182,12 @@ impl Store {
         .execute(&self.pool)
         .await;
         match r {
-            Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-                return Err(InventoryError::Conflict(format!("user `{name}` already exists")));
+            Err(sqlx::Error::Database(e))
+                if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+            {
+                return Err(InventoryError::Conflict(format!(
+                    "user `{name}` already exists"
+                )));
             }
             r => r?,
         };
@@ -174,33 +196,53 @@ impl Store {
 
     /// Number of users.
     pub async fn user_count(&self) -> Result<i64, InventoryError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// A user by name.
     pub async fn user_by_name(&self, name: &str) -> Result<User, InventoryError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(&self.pool).await?;
-        row.as_ref().map(user_from_row).transpose()?.ok_or_else(|| InventoryError::NotFound(format!("user `{name}`")))
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(user_from_row)
+            .transpose()?
+            .ok_or_else(|| InventoryError::NotFound(format!("user `{name}`")))
     }
 
     /// A user by id.
     pub async fn user(&self, id: i64) -> Result<User, InventoryError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(user_from_row).transpose()?.ok_or_else(|| InventoryError::NotFound(format!("user {id}")))
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(user_from_row)
+            .transpose()?
+            .ok_or_else(|| InventoryError::NotFound(format!("user {id}")))
     }
 
     /// Every user.
     pub async fn users(&self) -> Result<Vec<User>, InventoryError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(user_from_row).collect()
     }
 
     /// Checks a password; on success opens a session. Consecutive failures lock the
     /// account for a growing time.
-    pub async fn login(&self, username: &str, password: &str) -> Result<LoginOutcome, InventoryError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<LoginOutcome, InventoryError> {
         let bad = || InventoryError::Unauthenticated("wrong user name or password".into());
         let row: Option<(i64, String, i64, i64, i64)> = sqlx::query_as(
             "SELECT id, password_hash, disabled, failed_logins, locked_until FROM users WHERE username = $1",
@@ -242,16 +284,21 @@ impl Store {
             .execute(&self.pool)
             .await?;
         let session_id = random_token(12);
-        sqlx::query("INSERT INTO sessions (id, user_id, created_at, revoked_at) VALUES ($1, $2, $3, NULL)")
-            .bind(&session_id)
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, revoked_at) VALUES ($1, $2, $3, NULL)",
+        )
+        .bind(&session_id)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         let refresh_token = self.new_refresh(&session_id).await?;
         Ok(LoginOutcome {
             user: self.user(id).await?,
-            session: Session { id: session_id, refresh_token },
+            session: Session {
+                id: session_id,
+                refresh_token,
+            },
         })
     }
 
@@ -274,7 +321,7 @@ impl Store {
     /// means it was stolen: the whole session is revoked.
     pub async fn refresh(&self, token: &str) -> Result<LoginOutcome, InventoryError> {
         let bad = |m: &str| InventoryError::Unauthenticated(m.to_string());
-        let row: Option<(String, i64, Option<i64>, i64, Option<i64>, i64)> = sqlx::query_as(
+        let row: Option<RefreshRow> = sqlx::query_as(
             "SELECT r.session_id, r.expires_at, r.used_at, s.user_id, s.revoked_at, u.disabled FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id WHERE r.token_hash = $1",
         )
         .bind(token_hash(token))
@@ -287,12 +334,14 @@ impl Store {
             return Err(bad("session revoked"));
         }
         let now = now_ms();
-        let marked = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(token_hash(token))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let marked = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash(token))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         if used.is_some() || marked == 0 {
             self.revoke_session(&session_id).await?;
             return Err(bad("refresh token reused: the whole session is revoked"));
@@ -306,7 +355,10 @@ impl Store {
         let refresh_token = self.new_refresh(&session_id).await?;
         Ok(LoginOutcome {
             user: self.user(user_id).await?,
-            session: Session { id: session_id, refresh_token },
+            session: Session {
+                id: session_id,
+                refresh_token,
+            },
         })
     }
 
@@ -325,15 +377,27 @@ impl Store {
     pub async fn session_user(&self, session_id: &str) -> Result<Option<User>, InventoryError> {
         let sql = format!(
             "SELECT {} FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.id = $1 AND s.revoked_at IS NULL AND u.disabled = 0",
-            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+            USER_COLUMNS
+                .split(", ")
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(session_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     /// Changes a user's own password after checking the current one; ends every other
     /// session of that user.
-    pub async fn change_password(&self, user_id: i64, current: &str, new: &str) -> Result<(), InventoryError> {
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        current: &str,
+        new: &str,
+    ) -> Result<(), InventoryError> {
         let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_one(&self.pool)
@@ -342,13 +406,21 @@ impl Store {
             return Err(InventoryError::field("current_password", "is wrong"));
         }
         if current == new {
-            return Err(InventoryError::field("new_password", "must differ from the current one"));
+            return Err(InventoryError::field(
+                "new_password",
+                "must differ from the current one",
+            ));
         }
         self.set_password(user_id, new, false).await
     }
 
     /// Sets a password (admin reset when `must_change` is true).
-    pub async fn set_password(&self, user_id: i64, new: &str, must_change: bool) -> Result<(), InventoryError> {
+    pub async fn set_password(
+        &self,
+        user_id: i64,
+        new: &str,
+        must_change: bool,
+    ) -> Result<(), InventoryError> {
         check_password_policy(new)?;
         let hash = hash_password(new)?;
         sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2, failed_logins = 0, locked_until = 0 WHERE id = $3")
@@ -370,19 +442,25 @@ impl Store {
         role: Option<Role>,
     ) -> Result<(User, User), InventoryError> {
         let before = self.user(user_id).await?;
-        sqlx::query("UPDATE users SET disabled = $1, must_change_password = $2, role = $3 WHERE id = $4")
-            .bind(i64::from(disabled.unwrap_or(before.disabled)))
-            .bind(i64::from(must_change_password.unwrap_or(before.must_change_password)))
-            .bind(role.unwrap_or(before.role).as_str())
+        sqlx::query(
+            "UPDATE users SET disabled = $1, must_change_password = $2, role = $3 WHERE id = $4",
+        )
+        .bind(i64::from(disabled.unwrap_or(before.disabled)))
+        .bind(i64::from(
+            must_change_password.unwrap_or(before.must_change_password),
+        ))
+        .bind(role.unwrap_or(before.role).as_str())
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        if disabled == Some(true) {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now_ms())
             .bind(user_id)
             .execute(&self.pool)
             .await?;
-        if disabled == Some(true) {
-            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                .bind(now_ms())
-                .bind(user_id)
-                .execute(&self.pool)
-                .await?;
         }
         Ok((before, self.user(user_id).await?))
     }
@@ -399,7 +477,10 @@ impl Store {
             return Err(InventoryError::field("name", "must be 1 to 100 characters"));
         }
         if expires_in_s.is_some_and(|s| s <= 0 || s > 10 * 365 * 86_400) {
-            return Err(InventoryError::field("expires_in", "must be between 1 s and 10 years"));
+            return Err(InventoryError::field(
+                "expires_in",
+                "must be between 1 s and 10 years",
+            ));
         }
         let token = format!("sotp_{}", random_token(32));
         let now = now_ms();
@@ -414,18 +495,29 @@ impl Store {
         .bind(expires_in_s.map(|s| now + s * 1000))
         .fetch_one(&self.pool)
         .await?;
-        Ok(NewApiToken { meta: self.api_token(id).await?, token })
+        Ok(NewApiToken {
+            meta: self.api_token(id).await?,
+            token,
+        })
     }
 
     /// One API token's metadata.
     pub async fn api_token(&self, id: i64) -> Result<ApiToken, InventoryError> {
-        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(token_from_row).transpose()?.ok_or_else(|| InventoryError::NotFound(format!("token {id}")))
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(token_from_row)
+            .transpose()?
+            .ok_or_else(|| InventoryError::NotFound(format!("token {id}")))
     }
 
     /// Every API token's metadata.
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, InventoryError> {
-        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(token_from_row).collect()
     }
 

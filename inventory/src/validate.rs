@@ -74,13 +74,13 @@ impl DeviceInput {
                     if s.user.as_deref().is_none_or(str::is_empty) {
                         add("snmp.user", "required for SNMP v3".into());
                     }
-                    if let Some(p) = &s.auth_protocol {
-                        if !AUTH_PROTOCOLS.contains(&p.as_str()) {
-                            add(
-                                "snmp.auth_protocol",
-                                format!("`{p}`: use one of {}", AUTH_PROTOCOLS.join(", ")),
-                            );
-                        }
+                    if let Some(p) = &s.auth_protocol
+                        && !AUTH_PROTOCOLS.contains(&p.as_str())
+                    {
+                        add(
+                            "snmp.auth_protocol",
+                            format!("`{p}`: use one of {}", AUTH_PROTOCOLS.join(", ")),
+                        );
                     }
                     if let Some(p) = &s.priv_protocol {
                         if !PRIV_PROTOCOLS.contains(&p.as_str()) {

@@ -118,10 +118,7 @@ fn control_routes() -> Router<ApiState> {
         .route("/api/v1/auth/logout", post(auth_routes::logout))
         .route("/api/v1/auth/password", post(auth_routes::change_password))
         .route("/api/v1/auth/me", get(auth_routes::me))
-        .route(
-            "/api/v1/devices",
-            get(devices::list).post(devices::create),
-        )
+        .route("/api/v1/devices", get(devices::list).post(devices::create))
         .route(
             "/api/v1/devices/{id}",
             get(devices::get_one)

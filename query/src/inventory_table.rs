@@ -91,8 +91,9 @@ impl InventoryTable {
                 .unwrap_or(0)
         };
         let text = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
-        let time =
-            |v: Vec<i64>| Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC")) as ArrayRef;
+        let time = |v: Vec<i64>| {
+            Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC")) as ArrayRef
+        };
         let cols: Vec<ArrayRef> = match self.kind {
             InventoryKind::Devices => {
                 let d = self.store.all_devices().await.map_err(ext)?;
@@ -145,8 +146,12 @@ impl InventoryTable {
                     text(a.iter().map(|x| x.source.clone()).collect()),
                     text(a.iter().map(|x| x.action.clone()).collect()),
                     text(a.iter().map(|x| x.resource.clone()).collect()),
-                    Arc::new(StringArray::from(a.iter().map(|x| js(&x.before)).collect::<Vec<_>>())),
-                    Arc::new(StringArray::from(a.iter().map(|x| js(&x.after)).collect::<Vec<_>>())),
+                    Arc::new(StringArray::from(
+                        a.iter().map(|x| js(&x.before)).collect::<Vec<_>>(),
+                    )),
+                    Arc::new(StringArray::from(
+                        a.iter().map(|x| js(&x.after)).collect::<Vec<_>>(),
+                    )),
                     text(a.iter().map(|x| x.outcome.clone()).collect()),
                 ]
             }

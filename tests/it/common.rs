@@ -68,8 +68,12 @@ impl Server {
     /// Logs in; returns the access token.
     pub(crate) fn login(&self, user: &str, password: &str) -> String {
         let body = serde_json::json!({ "username": user, "password": password }).to_string();
-        let (status, text) =
-            http("POST", &format!("{}/api/v1/auth/login", self.url), Some(&body)).unwrap();
+        let (status, text) = http(
+            "POST",
+            &format!("{}/api/v1/auth/login", self.url),
+            Some(&body),
+        )
+        .unwrap();
         assert_eq!(status, 200, "login as {user}: {text}");
         let v: Value = serde_json::from_str(&text).unwrap();
         v["access_token"].as_str().unwrap().to_string()
@@ -145,7 +149,11 @@ impl Server {
 
     /// POST /api/v1/query; returns (status, JSON body).
     pub(crate) fn sql(&self, sql: &str) -> (u16, Value) {
-        self.api("POST", "/api/v1/query", Some(&serde_json::json!({ "sql": sql })))
+        self.api(
+            "POST",
+            "/api/v1/query",
+            Some(&serde_json::json!({ "sql": sql })),
+        )
     }
 
     /// Runs SQL that must succeed and returns its rows.
@@ -185,7 +193,10 @@ pub(crate) fn http_with(
     let mut s = std::net::TcpStream::connect(host)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.unwrap_or("");
-    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -23,7 +23,12 @@ impl Pg {
     pub(crate) fn start(parent: &Path) -> Pg {
         let dir = parent.join("pg");
         let port = free_port();
-        let out = Command::new(PG).arg("start").arg(&dir).arg(port.to_string()).output().unwrap();
+        let out = Command::new(PG)
+            .arg("start")
+            .arg(&dir)
+            .arg(port.to_string())
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "`{PG} start` failed (install PostgreSQL with `apt-get install postgresql` or scripts/setup-peers.sh): {}",
@@ -34,8 +39,17 @@ impl Pg {
     }
 
     fn dump(&self) -> String {
-        let out = Command::new(PG).arg("dump").arg(&self.dir).arg(self.port.to_string()).output().unwrap();
-        assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(PG)
+            .arg("dump")
+            .arg(&self.dir)
+            .arg(self.port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 }
@@ -46,7 +60,11 @@ impl Drop for Pg {
     }
 }
 
-const SECRETS: [&str; 3] = ["Community-Plain-7731", "Auth-Key-Plain-9152", "Ssh-Key-Plain-3346"];
+const SECRETS: [&str; 3] = [
+    "Community-Plain-7731",
+    "Auth-Key-Plain-9152",
+    "Ssh-Key-Plain-3346",
+];
 
 fn device_with_secrets() -> Value {
     json!({
@@ -67,7 +85,11 @@ fn exercise(server: &Server) -> String {
     assert_eq!(s, 201, "{d2}");
     seen += &d2.to_string();
     let id = d["id"].as_str().unwrap();
-    let (s, p) = server.api("PATCH", &format!("/api/v1/devices/{id}"), Some(&json!({"location": "dc-2"})));
+    let (s, p) = server.api(
+        "PATCH",
+        &format!("/api/v1/devices/{id}"),
+        Some(&json!({"location": "dc-2"})),
+    );
     assert_eq!(s, 200, "{p}");
     seen += &p.to_string();
     for path in ["/api/v1/devices", "/api/v1/audit"] {
@@ -84,11 +106,19 @@ fn exercise(server: &Server) -> String {
         assert!(!seen.contains(secret), "an API response shows {secret}");
     }
     // Metrics join the inventory.
-    let rows = server.rows("SELECT d.name, d.vendor, d.tags FROM devices d WHERE d.managed_by = 'api' ORDER BY d.name");
+    let rows = server.rows(
+        "SELECT d.name, d.vendor, d.tags FROM devices d WHERE d.managed_by = 'api' ORDER BY d.name",
+    );
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0][0], "edge-1");
-    let rows = server.rows("SELECT action, actor, outcome FROM audit WHERE action LIKE 'device.%' ORDER BY id");
-    assert_eq!(rows.iter().map(|r| r[0].as_str().unwrap()).collect::<Vec<_>>(), ["device.create", "device.create", "device.patch"]);
+    let rows = server
+        .rows("SELECT action, actor, outcome FROM audit WHERE action LIKE 'device.%' ORDER BY id");
+    assert_eq!(
+        rows.iter()
+            .map(|r| r[0].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["device.create", "device.create", "device.patch"]
+    );
     seen
 }
 
@@ -105,7 +135,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() { v.extend(walk(&p)) } else { v.push(p) }
+            if p.is_dir() {
+                v.extend(walk(&p))
+            } else {
+                v.push(p)
+            }
         }
     }
     v
@@ -115,47 +149,97 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn sqlite_control_plane_keeps_no_secret_in_plain_text() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sotp.toml");
-    std::fs::write(&config, "[[devices]]\nid = \"core\"\nname = \"core\"\naddress = \"127.9.8.1\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[[devices]]\nid = \"core\"\nname = \"core\"\naddress = \"127.9.8.1\"\n",
+    )
+    .unwrap();
     let data = dir.path().join("data");
     let mut server = Server::start(&config, &data, free_port());
     exercise(&server);
 
     // The configuration's device is there, managed by the file.
     let (s, core) = server.api("GET", "/api/v1/devices/core", None);
-    assert_eq!((s, core["managed_by"].as_str()), (200, Some("config")), "{core}");
+    assert_eq!(
+        (s, core["managed_by"].as_str()),
+        (200, Some("config")),
+        "{core}"
+    );
     let (s, v) = server.api("DELETE", "/api/v1/devices/core", None);
     assert_eq!(s, 409, "{v}");
 
     // A second user through the CLI, while the server runs.
     let out = Command::new(BIN)
-        .args(["user", "create", "--username", "viewer", "--role", "readonly", "--config"])
+        .args([
+            "user",
+            "create",
+            "--username",
+            "viewer",
+            "--role",
+            "readonly",
+            "--config",
+        ])
         .arg(&config)
         .arg("--data-dir")
         .arg(&data)
         .env("SOTP_PASSWORD", "viewer-password")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let viewer = server.login("viewer", "viewer-password");
     let (s, _) = server.api_as(&viewer, "GET", "/api/v1/devices", None);
     assert_eq!(s, 200);
-    let (s, v) = server.api_as(&viewer, "POST", "/api/v1/query", Some(&json!({"sql": "SELECT count(*) FROM audit"})));
+    let (s, v) = server.api_as(
+        &viewer,
+        "POST",
+        "/api/v1/query",
+        Some(&json!({"sql": "SELECT count(*) FROM audit"})),
+    );
     assert_eq!(s, 403, "{v}");
-    let (s, _) = server.api_as(&viewer, "POST", "/api/v1/devices", Some(&json!({"name": "x", "address": "127.9.9.11"})));
+    let (s, _) = server.api_as(
+        &viewer,
+        "POST",
+        "/api/v1/devices",
+        Some(&json!({"name": "x", "address": "127.9.9.11"})),
+    );
     assert_eq!(s, 403);
     assert_eq!(server.stop(), 0);
 
     let raw = all_bytes(&data);
-    assert!(raw.contains("127.9.9.10"), "the search must see the database at all");
+    assert!(
+        raw.contains("127.9.9.10"),
+        "the search must see the database at all"
+    );
     for secret in SECRETS {
-        assert!(!raw.contains(secret), "{secret} is stored in plain text under {}", data.display());
-        assert!(!server.log_text().contains(secret), "{secret} is in the log");
+        assert!(
+            !raw.contains(secret),
+            "{secret} is stored in plain text under {}",
+            data.display()
+        );
+        assert!(
+            !server.log_text().contains(secret),
+            "{secret} is in the log"
+        );
     }
 
     // Rotate the master key, then the server starts again on the new key.
-    let out = Command::new(BIN).args(["secrets", "rotate-key", "--config"]).arg(&config).arg("--data-dir").arg(&data).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["secrets", "rotate-key", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("re-sealed 3 secrets"), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && text.contains("re-sealed 3 secrets"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let server = Server::start(&config, &data, free_port());
     let (s, v) = server.api("GET", "/api/v1/devices?q=edge", None);
     assert_eq!((s, v["total"].as_i64()), (200, Some(1)), "{v}");
@@ -172,11 +256,20 @@ fn postgres_control_plane_keeps_no_secret_in_plain_text() {
     exercise(&server);
     assert_eq!(server.stop(), 0);
     let dump = pg.dump();
-    assert!(dump.contains("127.9.9.10") && dump.contains("edge-1"), "the dump must hold the devices");
+    assert!(
+        dump.contains("127.9.9.10") && dump.contains("edge-1"),
+        "the dump must hold the devices"
+    );
     for secret in SECRETS {
-        assert!(!dump.contains(secret), "{secret} is in the PostgreSQL dump in plain text");
+        assert!(
+            !dump.contains(secret),
+            "{secret} is in the PostgreSQL dump in plain text"
+        );
     }
-    assert!(!all_bytes(&data).contains("127.9.9.10"), "no SQLite file was used");
+    assert!(
+        !all_bytes(&data).contains("127.9.9.10"),
+        "no SQLite file was used"
+    );
 }
 
 /// schemathesis (PyPI) fuzzes every route of /api/v1/openapi.json on a running server
@@ -193,17 +286,35 @@ fn schemathesis_finds_no_server_error_and_responses_match_the_schema() {
     );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sotp.toml");
-    std::fs::write(&config, "[[devices]]\nid = \"core\"\nname = \"core\"\naddress = \"127.9.7.1\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[[devices]]\nid = \"core\"\nname = \"core\"\naddress = \"127.9.7.1\"\n",
+    )
+    .unwrap();
     let server = Server::start(&config, &dir.path().join("data"), free_port());
-    let (s, t) = server.api("POST", "/api/v1/tokens", Some(&json!({"name": "schemathesis", "role": "admin"})));
+    let (s, t) = server.api(
+        "POST",
+        "/api/v1/tokens",
+        Some(&json!({"name": "schemathesis", "role": "admin"})),
+    );
     assert_eq!(s, 201, "{t}");
-    server.api("POST", "/api/v1/devices", Some(&json!({"name": "r1", "address": "127.9.7.2"})));
+    server.api(
+        "POST",
+        "/api/v1/devices",
+        Some(&json!({"name": "r1", "address": "127.9.7.2"})),
+    );
     let out = Command::new(&st)
         .arg("run")
         .arg(format!("{}/api/v1/openapi.json", server.url))
         .arg("-H")
-        .arg(format!("Authorization: Bearer {}", t["token"].as_str().unwrap()))
-        .args(["--checks", "not_a_server_error,response_schema_conformance,status_code_conformance"])
+        .arg(format!(
+            "Authorization: Bearer {}",
+            t["token"].as_str().unwrap()
+        ))
+        .args([
+            "--checks",
+            "not_a_server_error,response_schema_conformance,status_code_conformance",
+        ])
         .args(["-n", "15", "--seed", "42", "--request-timeout", "30"])
         .env("NO_COLOR", "1")
         .output()

@@ -84,7 +84,12 @@ pub(crate) async fn create_user(
     let r = st
         .control
         .store
-        .create_user(&b.username, &b.password, b.role, b.must_change_password.unwrap_or(true))
+        .create_user(
+            &b.username,
+            &b.password,
+            b.role,
+            b.must_change_password.unwrap_or(true),
+        )
         .await;
     let resource = format!("user/{}", b.username.chars().take(64).collect::<String>());
     match r {
@@ -109,9 +114,23 @@ pub(crate) async fn update_user(
         Ok(b) => b,
         Err(r) => return r,
     };
-    match st.control.store.update_user(id, b.disabled, b.must_change_password, b.role).await {
+    match st
+        .control
+        .store
+        .update_user(id, b.disabled, b.must_change_password, b.role)
+        .await
+    {
         Ok((before, after)) => {
-            audit(&st, &p, "user.update", format!("user/{}", after.username), json(&before), json(&after), "success").await;
+            audit(
+                &st,
+                &p,
+                "user.update",
+                format!("user/{}", after.username),
+                json(&before),
+                json(&after),
+                "success",
+            )
+            .await;
             Json(after).into_response()
         }
         Err(e) => into_response(e),
@@ -135,7 +154,16 @@ pub(crate) async fn reset_password(
     };
     match store.set_password(id, &b.password, true).await {
         Ok(()) => {
-            audit(&st, &p, "user.reset_password", format!("user/{}", user.username), None, None, "success").await;
+            audit(
+                &st,
+                &p,
+                "user.reset_password",
+                format!("user/{}", user.username),
+                None,
+                None,
+                "success",
+            )
+            .await;
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => into_response(e),
@@ -158,9 +186,23 @@ pub(crate) async fn create_token(
         Ok(b) => b,
         Err(r) => return r,
     };
-    match st.control.store.create_api_token(&b.name, b.role, b.expires_in, &p.actor).await {
+    match st
+        .control
+        .store
+        .create_api_token(&b.name, b.role, b.expires_in, &p.actor)
+        .await
+    {
         Ok(t) => {
-            audit(&st, &p, "token.create", format!("token/{}", t.meta.id), None, json(&t.meta), "success").await;
+            audit(
+                &st,
+                &p,
+                "token.create",
+                format!("token/{}", t.meta.id),
+                None,
+                json(&t.meta),
+                "success",
+            )
+            .await;
             let mut v = json(&t.meta).unwrap_or_default();
             v["token"] = serde_json::Value::String(t.token);
             (StatusCode::CREATED, Json(v)).into_response()
@@ -176,7 +218,16 @@ pub(crate) async fn revoke_token(
 ) -> Response {
     match st.control.store.revoke_api_token(id).await {
         Ok(t) => {
-            audit(&st, &p, "token.revoke", format!("token/{id}"), None, json(&t), "success").await;
+            audit(
+                &st,
+                &p,
+                "token.revoke",
+                format!("token/{id}"),
+                None,
+                json(&t),
+                "success",
+            )
+            .await;
             Json(t).into_response()
         }
         Err(e) => into_response(e),
@@ -192,7 +243,9 @@ pub(crate) async fn list_audit(
         Err(r) => return r,
     };
     match st.control.store.audit_entries(&f).await {
-        Ok((items, total)) => Json(serde_json::json!({ "items": items, "total": total })).into_response(),
+        Ok((items, total)) => {
+            Json(serde_json::json!({ "items": items, "total": total })).into_response()
+        }
         Err(e) => into_response(e),
     }
 }

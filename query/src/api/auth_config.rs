@@ -44,17 +44,25 @@ impl AuthConfig {
     /// Every problem, as (field, reason) pairs.
     pub fn validate(&self) -> Vec<(&'static str, String)> {
         let mut e = Vec::new();
-        if self.access_ttl < Duration::from_secs(10) || self.access_ttl > Duration::from_secs(86_400) {
+        if self.access_ttl < Duration::from_secs(10)
+            || self.access_ttl > Duration::from_secs(86_400)
+        {
             e.push(("auth.access_ttl", "must be between 10s and 24h".into()));
         }
         if self.refresh_ttl < self.access_ttl {
-            e.push(("auth.refresh_ttl", "must not be shorter than access_ttl".into()));
+            e.push((
+                "auth.refresh_ttl",
+                "must not be shorter than access_ttl".into(),
+            ));
         }
         for o in &self.cors_origins {
             if !(o.starts_with("http://") || o.starts_with("https://"))
                 || axum::http::HeaderValue::from_str(o).is_err()
             {
-                e.push(("auth.cors_origins", format!("`{o}` is not an origin like https://host:port")));
+                e.push((
+                    "auth.cors_origins",
+                    format!("`{o}` is not an origin like https://host:port"),
+                ));
             }
         }
         if self.requests_per_second == 0 {

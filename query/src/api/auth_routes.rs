@@ -1,10 +1,10 @@
 //! `/api/v1/auth/*`: login, refresh, logout, change password, who am I.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Extension, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use sotp_inventory::{InventoryError, LoginOutcome, NewAudit};
 
@@ -175,9 +175,17 @@ pub(crate) async fn change_password(
         Err(r) => return r,
     };
     let Some(uid) = p.user_id else {
-        return error_body(StatusCode::BAD_REQUEST, "not_a_user", "API tokens have no password");
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "not_a_user",
+            "API tokens have no password",
+        );
     };
-    let r = st.control.store.change_password(uid, &b.current_password, &b.new_password).await;
+    let r = st
+        .control
+        .store
+        .change_password(uid, &b.current_password, &b.new_password)
+        .await;
     let _ = st
         .control
         .store

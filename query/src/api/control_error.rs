@@ -20,7 +20,11 @@ pub(crate) fn into_response(e: InventoryError) -> Response {
             }})),
         )
             .into_response(),
-        InventoryError::NotFound(m) => error_body(StatusCode::NOT_FOUND, "not_found", &format!("{m} not found")),
+        InventoryError::NotFound(m) => error_body(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("{m} not found"),
+        ),
         InventoryError::Conflict(m) => error_body(StatusCode::CONFLICT, "conflict", &m),
         InventoryError::Refused(m) => error_body(StatusCode::CONFLICT, "config_managed", &m),
         InventoryError::Unauthenticated(m) => {
@@ -35,21 +39,33 @@ pub(crate) fn into_response(e: InventoryError) -> Response {
         }
         e @ InventoryError::Database(_) => {
             tracing::error!(error = %e, "inventory database");
-            error_body(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", &e.to_string())
+            error_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                &e.to_string(),
+            )
         }
         e => {
             tracing::error!(error = %e, "inventory");
-            error_body(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string())
+            error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                &e.to_string(),
+            )
         }
     }
 }
 
 /// The request body, or the response for a bad one: 400 invalid JSON, 415 wrong
 /// content type, 413 too large, 422 well-formed JSON with wrong fields.
+// The error is the finished HTTP response, returned straight to the client.
+#[allow(clippy::result_large_err)]
 pub(crate) fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
     b.map(|Json(v)| v).map_err(|e| {
         let (status, code) = match &e {
-            JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            JsonRejection::JsonDataError(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            }
             JsonRejection::MissingJsonContentType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_body")
             }
@@ -61,7 +77,13 @@ pub(crate) fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, Response> 
 }
 
 /// Query-string parameters, or a 400 naming the bad one.
+#[allow(clippy::result_large_err)]
 pub(crate) fn params<T>(p: Result<axum::extract::Query<T>, QueryRejection>) -> Result<T, Response> {
-    p.map(|axum::extract::Query(v)| v)
-        .map_err(|e| error_body(StatusCode::BAD_REQUEST, "invalid_parameters", &e.body_text()))
+    p.map(|axum::extract::Query(v)| v).map_err(|e| {
+        error_body(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameters",
+            &e.body_text(),
+        )
+    })
 }

@@ -36,7 +36,10 @@ async fn api() -> ApiState {
     let cold = ColdStore::from_store(Arc::new(InMemory::new()), "memory");
     let engine = QueryEngine::new(QueryConfig::default(), &cold, &[]).unwrap();
     let control = test_control().await;
-    for (n, k) in [("devices", InventoryKind::Devices), ("audit", InventoryKind::Audit)] {
+    for (n, k) in [
+        ("devices", InventoryKind::Devices),
+        ("audit", InventoryKind::Audit),
+    ] {
         engine
             .register(n, Arc::new(InventoryTable::new(control.store.clone(), k)))
             .unwrap();
@@ -49,7 +52,13 @@ async fn api() -> ApiState {
     }
 }
 
-async fn send(st: &ApiState, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+async fn send(
+    st: &ApiState,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -62,15 +71,31 @@ async fn send(st: &ApiState, method: &str, uri: &str, token: Option<&str>, body:
         .unwrap();
     let resp = router(st.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// An access token of a new user with `role`.
 async fn login_as(st: &ApiState, role: Role) -> String {
     let name = format!("u-{role}-{}", sotp_inventory::random_token(4));
-    st.control.store.create_user(&name, "password-123", role, false).await.unwrap();
-    let (s, v) = send(st, "POST", "/api/v1/auth/login", None, Some(json!({"username": name, "password": "password-123"}))).await;
+    st.control
+        .store
+        .create_user(&name, "password-123", role, false)
+        .await
+        .unwrap();
+    let (s, v) = send(
+        st,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"username": name, "password": "password-123"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     v["access_token"].as_str().unwrap().to_string()
 }
@@ -110,11 +135,19 @@ async fn every_route_times_every_role() {
     let mut expected: Vec<_> = EXPECTED.iter().map(|(m, p, _)| (*m, *p)).collect();
     table.sort();
     expected.sort();
-    assert_eq!(table, expected, "ROUTES and the expected matrix list different routes");
+    assert_eq!(
+        table, expected,
+        "ROUTES and the expected matrix list different routes"
+    );
 
     let st = api().await;
     let mut tokens = vec![(None, 'N')];
-    for (role, c) in [(Role::Admin, 'A'), (Role::Operator, 'O'), (Role::Auditor, 'U'), (Role::Readonly, 'R')] {
+    for (role, c) in [
+        (Role::Admin, 'A'),
+        (Role::Operator, 'O'),
+        (Role::Auditor, 'U'),
+        (Role::Readonly, 'R'),
+    ] {
         tokens.push((Some(login_as(&st, role).await), c));
     }
     let mut failures = Vec::new();
@@ -127,7 +160,12 @@ async fn every_route_times_every_role() {
             // Logging out ends the session; use a fresh token for it.
             let fresh;
             let token = if *path == "/api/v1/auth/logout" && token.is_some() {
-                let role = match c { 'A' => Role::Admin, 'O' => Role::Operator, 'U' => Role::Auditor, _ => Role::Readonly };
+                let role = match c {
+                    'A' => Role::Admin,
+                    'O' => Role::Operator,
+                    'U' => Role::Auditor,
+                    _ => Role::Readonly,
+                };
                 fresh = login_as(&st, role).await;
                 Some(fresh.as_str())
             } else {
@@ -140,7 +178,9 @@ async fn every_route_times_every_role() {
             } else if token.is_none() {
                 status == StatusCode::UNAUTHORIZED
             } else if allowed {
-                status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN && status.as_u16() < 500
+                status != StatusCode::UNAUTHORIZED
+                    && status != StatusCode::FORBIDDEN
+                    && status.as_u16() < 500
             } else {
                 status == StatusCode::FORBIDDEN
             };
@@ -158,24 +198,66 @@ async fn bad_tokens_are_refused() {
     let st = api().await;
     let good = login_as(&st, Role::Admin).await;
     let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    let user = st.control.store.user_by_name(&good_user(&st).await).await.unwrap();
+    let user = st
+        .control
+        .store
+        .user_by_name(&good_user(&st).await)
+        .await
+        .unwrap();
     let now = chrono::Utc::now().timestamp();
-    let claims = |exp: i64| security::Claims { sub: user.username.clone(), uid: user.id, sid: "x".into(), role: Role::Admin, iat: now, exp };
+    let claims = |exp: i64| security::Claims {
+        sub: user.username.clone(),
+        uid: user.id,
+        sid: "x".into(),
+        role: Role::Admin,
+        iat: now,
+        exp,
+    };
     // Expired (beyond the 5 s leeway), signed with the right key.
     let (_, sid) = {
-        let l = st.control.store.login(&user.username, "password-123").await.unwrap();
+        let l = st
+            .control
+            .store
+            .login(&user.username, "password-123")
+            .await
+            .unwrap();
         (l.user, l.session.id)
     };
     let mut c = claims(now - 60);
     c.sid = sid.clone();
-    let expired = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &c, &st.control.enc).unwrap();
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &c,
+        &st.control.enc,
+    )
+    .unwrap();
     let mut c = claims(now + 600);
     c.sid = sid;
-    let wrong_sig = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &c, &jsonwebtoken::EncodingKey::from_secret(b"not the key")).unwrap();
+    let wrong_sig = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &c,
+        &jsonwebtoken::EncodingKey::from_secret(b"not the key"),
+    )
+    .unwrap();
     let body = serde_json::to_value(&c).unwrap();
-    let alg_none = format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(body.clone()));
-    let hs_as_none = format!("{}.{}.", b64(json!({"alg": "HS256", "typ": "JWT"})), b64(body));
-    for (name, t) in [("expired", expired), ("wrong signature", wrong_sig), ("alg none", alg_none), ("no signature", hs_as_none), ("garbage", "abc".into()), ("unknown api token", "sotp_nope".into())] {
+    let alg_none = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "typ": "JWT"})),
+        b64(body.clone())
+    );
+    let hs_as_none = format!(
+        "{}.{}.",
+        b64(json!({"alg": "HS256", "typ": "JWT"})),
+        b64(body)
+    );
+    for (name, t) in [
+        ("expired", expired),
+        ("wrong signature", wrong_sig),
+        ("alg none", alg_none),
+        ("no signature", hs_as_none),
+        ("garbage", "abc".into()),
+        ("unknown api token", "sotp_nope".into()),
+    ] {
         let (s, v) = send(&st, "GET", "/api/v1/devices", Some(&t), None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{name}: {v}");
     }
@@ -183,16 +265,54 @@ async fn bad_tokens_are_refused() {
     assert_eq!(s, StatusCode::OK);
 
     // API tokens: work, then revoked, refused.
-    let (s, t) = send(&st, "POST", "/api/v1/tokens", Some(&good), Some(json!({"name": "grafana", "role": "readonly", "expires_in": 3600}))).await;
+    let (s, t) = send(
+        &st,
+        "POST",
+        "/api/v1/tokens",
+        Some(&good),
+        Some(json!({"name": "grafana", "role": "readonly", "expires_in": 3600})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
     let api_token = t["token"].as_str().unwrap().to_string();
-    assert_eq!(send(&st, "GET", "/api/v1/devices", Some(&api_token), None).await.0, StatusCode::OK);
-    assert_eq!(send(&st, "POST", "/api/v1/devices", Some(&api_token), Some(json!({"name": "x", "address": "10.0.0.1"}))).await.0, StatusCode::FORBIDDEN);
-    let (s, _) = send(&st, "DELETE", &format!("/api/v1/tokens/{}", t["id"]), Some(&good), None).await;
+    assert_eq!(
+        send(&st, "GET", "/api/v1/devices", Some(&api_token), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            &st,
+            "POST",
+            "/api/v1/devices",
+            Some(&api_token),
+            Some(json!({"name": "x", "address": "10.0.0.1"}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _) = send(
+        &st,
+        "DELETE",
+        &format!("/api/v1/tokens/{}", t["id"]),
+        Some(&good),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(send(&st, "GET", "/api/v1/devices", Some(&api_token), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&st, "GET", "/api/v1/devices", Some(&api_token), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
     let (_, list) = send(&st, "GET", "/api/v1/tokens", Some(&good), None).await;
-    assert!(!list.to_string().contains(&api_token), "tokens are shown once only");
+    assert!(
+        !list.to_string().contains(&api_token),
+        "tokens are shown once only"
+    );
 }
 
 async fn good_user(st: &ApiState) -> String {
@@ -202,28 +322,95 @@ async fn good_user(st: &ApiState) -> String {
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family_and_logout_ends_the_session() {
     let st = api().await;
-    st.control.store.create_user("carol", "password-123", Role::Operator, false).await.unwrap();
+    st.control
+        .store
+        .create_user("carol", "password-123", Role::Operator, false)
+        .await
+        .unwrap();
     let login = json!({"username": "carol", "password": "password-123"});
     let (_, first) = send(&st, "POST", "/api/v1/auth/login", None, Some(login.clone())).await;
     let r1 = first["refresh_token"].clone();
-    let (s, second) = send(&st, "POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": r1}))).await;
+    let (s, second) = send(
+        &st,
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(json!({"refresh_token": r1})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{second}");
     assert_ne!(second["refresh_token"], r1);
     let access = second["access_token"].as_str().unwrap().to_string();
-    assert_eq!(send(&st, "GET", "/api/v1/auth/me", Some(&access), None).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&st, "GET", "/api/v1/auth/me", Some(&access), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
     // The old refresh token again: the family is revoked, the new tokens die too.
-    let (s, v) = send(&st, "POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": r1}))).await;
+    let (s, v) = send(
+        &st,
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(json!({"refresh_token": r1})),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
-    assert_eq!(send(&st, "POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": second["refresh_token"]}))).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(send(&st, "GET", "/api/v1/auth/me", Some(&access), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(
+            &st,
+            "POST",
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": second["refresh_token"]}))
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&st, "GET", "/api/v1/auth/me", Some(&access), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
 
     let (_, third) = send(&st, "POST", "/api/v1/auth/login", None, Some(login)).await;
     let access = third["access_token"].as_str().unwrap().to_string();
-    assert_eq!(send(&st, "POST", "/api/v1/auth/logout", Some(&access), None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(send(&st, "GET", "/api/v1/auth/me", Some(&access), None).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(send(&st, "POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": third["refresh_token"]}))).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&st, "POST", "/api/v1/auth/logout", Some(&access), None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&st, "GET", "/api/v1/auth/me", Some(&access), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(
+            &st,
+            "POST",
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": third["refresh_token"]}))
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
 
-    let (_, audit) = send(&st, "GET", "/api/v1/audit?action=auth.refresh_reuse", Some(&login_as(&st, Role::Auditor).await), None).await;
+    let (_, audit) = send(
+        &st,
+        "GET",
+        "/api/v1/audit?action=auth.refresh_reuse",
+        Some(&login_as(&st, Role::Auditor).await),
+        None,
+    )
+    .await;
     assert_eq!(audit["total"], 1, "{audit}");
 }
 
@@ -233,7 +420,18 @@ async fn sql_tables_follow_the_role() {
     let ro = login_as(&st, Role::Readonly).await;
     let au = login_as(&st, Role::Auditor).await;
     let q = |sql: &str| Some(json!({ "sql": sql }));
-    assert_eq!(send(&st, "POST", "/api/v1/query", Some(&ro), q("SELECT count(*) FROM devices")).await.0, StatusCode::OK);
+    assert_eq!(
+        send(
+            &st,
+            "POST",
+            "/api/v1/query",
+            Some(&ro),
+            q("SELECT count(*) FROM devices")
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
     for sql in [
         "SELECT * FROM audit",
         "SELECT d.id FROM devices d JOIN audit a ON a.actor = d.created_by",
@@ -242,9 +440,19 @@ async fn sql_tables_follow_the_role() {
     ] {
         let (s, v) = send(&st, "POST", "/api/v1/query", Some(&ro), q(sql)).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{sql}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains("audit"), "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("audit"),
+            "{v}"
+        );
     }
-    let (s, v) = send(&st, "POST", "/api/v1/query", Some(&au), q("SELECT action, outcome FROM audit WHERE action = 'auth.login'")).await;
+    let (s, v) = send(
+        &st,
+        "POST",
+        "/api/v1/query",
+        Some(&au),
+        q("SELECT action, outcome FROM audit WHERE action = 'auth.login'"),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v["rows"].as_array().unwrap().len() >= 2, "{v}");
 }
@@ -264,48 +472,206 @@ async fn devices_api_errors_and_config_managed() {
     };
     let resp = router(st.clone()).oneshot(raw("{not json")).await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let (s, v) = send(&st, "POST", "/api/v1/devices", Some(&op), Some(json!({"name": "", "address": "nope", "snmp": {"version": "9"}}))).await;
+    let (s, v) = send(
+        &st,
+        "POST",
+        "/api/v1/devices",
+        Some(&op),
+        Some(json!({"name": "", "address": "nope", "snmp": {"version": "9"}})),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = v["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = v["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["name", "address", "snmp.version"], "{v}");
     let (s, d) = send(&st, "POST", "/api/v1/devices", Some(&op), Some(json!({"name": "r1", "address": "10.0.0.1", "snmp": {"version": "2c", "community": "s3cr3t-community"}}))).await;
     assert_eq!(s, StatusCode::CREATED);
     assert!(!d.to_string().contains("s3cr3t-community"));
-    assert_eq!(send(&st, "POST", "/api/v1/devices", Some(&op), Some(json!({"name": "r2", "address": "10.0.0.1"}))).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        send(
+            &st,
+            "POST",
+            "/api/v1/devices",
+            Some(&op),
+            Some(json!({"name": "r2", "address": "10.0.0.1"}))
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
     let id = d["id"].as_str().unwrap();
-    let (s, p) = send(&st, "PATCH", &format!("/api/v1/devices/{id}"), Some(&op), Some(json!({"vendor": "cisco"}))).await;
+    let (s, p) = send(
+        &st,
+        "PATCH",
+        &format!("/api/v1/devices/{id}"),
+        Some(&op),
+        Some(json!({"vendor": "cisco"})),
+    )
+    .await;
     assert_eq!((s, p["vendor"].as_str()), (StatusCode::OK, Some("cisco")));
-    assert_eq!(p["snmp"]["community_set"], true, "a patch keeps secrets: {p}");
-    assert_eq!(send(&st, "DELETE", &format!("/api/v1/devices/{id}"), Some(&op), None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(send(&st, "GET", &format!("/api/v1/devices/{id}"), Some(&op), None).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(send(&st, "POST", "/api/v1/devices", Some(&op), Some(json!({"name": "r2", "address": "10.0.0.1"}))).await.0, StatusCode::CREATED);
+    assert_eq!(
+        p["snmp"]["community_set"], true,
+        "a patch keeps secrets: {p}"
+    );
+    assert_eq!(
+        send(
+            &st,
+            "DELETE",
+            &format!("/api/v1/devices/{id}"),
+            Some(&op),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(
+            &st,
+            "GET",
+            &format!("/api/v1/devices/{id}"),
+            Some(&op),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(
+            &st,
+            "POST",
+            "/api/v1/devices",
+            Some(&op),
+            Some(json!({"name": "r2", "address": "10.0.0.1"}))
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
 
-    st.control.store.sync_config_devices(&[("core".into(), serde_json::from_value(json!({"name": "core", "address": "10.0.0.9"})).unwrap())]).await.unwrap();
-    let (s, v) = send(&st, "PUT", "/api/v1/devices/core", Some(&op), Some(json!({"name": "x", "address": "10.0.0.9"}))).await;
+    st.control
+        .store
+        .sync_config_devices(&[(
+            "core".into(),
+            serde_json::from_value(json!({"name": "core", "address": "10.0.0.9"})).unwrap(),
+        )])
+        .await
+        .unwrap();
+    let (s, v) = send(
+        &st,
+        "PUT",
+        "/api/v1/devices/core",
+        Some(&op),
+        Some(json!({"name": "x", "address": "10.0.0.9"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    assert!(v["error"]["message"].as_str().unwrap().contains("configuration file"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("configuration file"),
+        "{v}"
+    );
 
-    let (_, page) = send(&st, "GET", "/api/v1/devices?limit=1&sort=-name", Some(&op), None).await;
-    assert_eq!((page["total"].as_i64(), page["items"][0]["name"].as_str()), (Some(2), Some("r2")));
-    assert_eq!(send(&st, "GET", "/api/v1/devices?limit=0", Some(&op), None).await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(send(&st, "GET", "/api/v1/devices?colour=red", Some(&op), None).await.0, StatusCode::BAD_REQUEST);
+    let (_, page) = send(
+        &st,
+        "GET",
+        "/api/v1/devices?limit=1&sort=-name",
+        Some(&op),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (page["total"].as_i64(), page["items"][0]["name"].as_str()),
+        (Some(2), Some("r2"))
+    );
+    assert_eq!(
+        send(&st, "GET", "/api/v1/devices?limit=0", Some(&op), None)
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        send(&st, "GET", "/api/v1/devices?colour=red", Some(&op), None)
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]
 async fn must_change_password_and_disabled_users() {
     let st = api().await;
     let admin = login_as(&st, Role::Admin).await;
-    let (s, u) = send(&st, "POST", "/api/v1/users", Some(&admin), Some(json!({"username": "dave", "password": "initial-pass", "role": "readonly"}))).await;
+    let (s, u) = send(
+        &st,
+        "POST",
+        "/api/v1/users",
+        Some(&admin),
+        Some(json!({"username": "dave", "password": "initial-pass", "role": "readonly"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{u}");
-    let (_, t) = send(&st, "POST", "/api/v1/auth/login", None, Some(json!({"username": "dave", "password": "initial-pass"}))).await;
+    let (_, t) = send(
+        &st,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"username": "dave", "password": "initial-pass"})),
+    )
+    .await;
     let dave = t["access_token"].as_str().unwrap().to_string();
     let (s, v) = send(&st, "GET", "/api/v1/devices", Some(&dave), None).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("password_change_required")));
-    let (s, v) = send(&st, "POST", "/api/v1/auth/password", Some(&dave), Some(json!({"current_password": "initial-pass", "new_password": "daves-own-pass"}))).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("password_change_required"))
+    );
+    let (s, v) = send(
+        &st,
+        "POST",
+        "/api/v1/auth/password",
+        Some(&dave),
+        Some(json!({"current_password": "initial-pass", "new_password": "daves-own-pass"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
-    assert_eq!(send(&st, "GET", "/api/v1/devices", Some(&dave), None).await.0, StatusCode::OK);
-    let (s, _) = send(&st, "PATCH", &format!("/api/v1/users/{}", u["id"]), Some(&admin), Some(json!({"disabled": true}))).await;
+    assert_eq!(
+        send(&st, "GET", "/api/v1/devices", Some(&dave), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (s, _) = send(
+        &st,
+        "PATCH",
+        &format!("/api/v1/users/{}", u["id"]),
+        Some(&admin),
+        Some(json!({"disabled": true})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(send(&st, "GET", "/api/v1/devices", Some(&dave), None).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(send(&st, "POST", "/api/v1/auth/login", None, Some(json!({"username": "dave", "password": "daves-own-pass"}))).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&st, "GET", "/api/v1/devices", Some(&dave), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(
+            &st,
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "dave", "password": "daves-own-pass"}))
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
 }

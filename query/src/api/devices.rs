@@ -53,13 +53,36 @@ pub(crate) async fn create(
         Ok(b) => b,
         Err(r) => return r,
     };
-    match st.control.store.create_device(&input, &p.actor, ManagedBy::Api, None).await {
+    match st
+        .control
+        .store
+        .create_device(&input, &p.actor, ManagedBy::Api, None)
+        .await
+    {
         Ok(d) => {
-            audit(&st, &p, "device.create", format!("device/{}", d.id), None, json(&d), "success").await;
+            audit(
+                &st,
+                &p,
+                "device.create",
+                format!("device/{}", d.id),
+                None,
+                json(&d),
+                "success",
+            )
+            .await;
             (StatusCode::CREATED, Json(d)).into_response()
         }
         Err(e) => {
-            audit(&st, &p, "device.create", "device".into(), None, json(&input), "failure").await;
+            audit(
+                &st,
+                &p,
+                "device.create",
+                "device".into(),
+                None,
+                json(&input),
+                "failure",
+            )
+            .await;
             into_response(e)
         }
     }
@@ -96,7 +119,14 @@ pub(crate) async fn replace(
         Ok(b) => b,
         Err(r) => return r,
     };
-    finish(&st, &p, "device.update", &id, st.control.store.replace_device(&id, &input, false).await).await
+    finish(
+        &st,
+        &p,
+        "device.update",
+        &id,
+        st.control.store.replace_device(&id, &input, false).await,
+    )
+    .await
 }
 
 pub(crate) async fn patch(
@@ -115,7 +145,14 @@ pub(crate) async fn patch(
             "a JSON merge patch must be an object",
         ));
     }
-    finish(&st, &p, "device.patch", &id, st.control.store.patch_device(&id, &patch).await).await
+    finish(
+        &st,
+        &p,
+        "device.patch",
+        &id,
+        st.control.store.patch_device(&id, &patch).await,
+    )
+    .await
 }
 
 async fn finish(
@@ -123,11 +160,23 @@ async fn finish(
     p: &Principal,
     action: &str,
     id: &str,
-    r: Result<(sotp_inventory::DeviceRecord, sotp_inventory::DeviceRecord), sotp_inventory::InventoryError>,
+    r: Result<
+        (sotp_inventory::DeviceRecord, sotp_inventory::DeviceRecord),
+        sotp_inventory::InventoryError,
+    >,
 ) -> Response {
     match r {
         Ok((before, after)) => {
-            audit(st, p, action, format!("device/{id}"), json(&before), json(&after), "success").await;
+            audit(
+                st,
+                p,
+                action,
+                format!("device/{id}"),
+                json(&before),
+                json(&after),
+                "success",
+            )
+            .await;
             Json(after).into_response()
         }
         Err(e) => {
@@ -144,11 +193,29 @@ pub(crate) async fn delete(
 ) -> Response {
     match st.control.store.delete_device(&id, false).await {
         Ok(before) => {
-            audit(&st, &p, "device.delete", format!("device/{id}"), json(&before), None, "success").await;
+            audit(
+                &st,
+                &p,
+                "device.delete",
+                format!("device/{id}"),
+                json(&before),
+                None,
+                "success",
+            )
+            .await;
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => {
-            audit(&st, &p, "device.delete", format!("device/{id}"), None, None, "failure").await;
+            audit(
+                &st,
+                &p,
+                "device.delete",
+                format!("device/{id}"),
+                None,
+                None,
+                "failure",
+            )
+            .await;
             into_response(e)
         }
     }

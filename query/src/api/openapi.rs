@@ -26,8 +26,16 @@ fn err(status: &str, description: &str) -> (String, Value) {
 }
 
 /// Summary, request body, query parameters and success responses of one route.
-fn describe(method: &str, path: &str) -> (&'static str, Option<Value>, Vec<Value>, Vec<(String, Value)>) {
-    let id_param = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
+type Described = (
+    &'static str,
+    Option<Value>,
+    Vec<Value>,
+    Vec<(String, Value)>,
+);
+
+fn describe(method: &str, path: &str) -> Described {
+    let id_param =
+        json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
     let int_id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } });
     let q = |name: &str, ty: &str, d: &str| json!({ "name": name, "in": "query", "required": false, "schema": { "type": ty }, "description": d });
     let device_example = json!({
@@ -38,39 +46,202 @@ fn describe(method: &str, path: &str) -> (&'static str, Option<Value>, Vec<Value
     });
     match (method, path) {
         ("GET", "/health") => ("Liveness", None, vec![], vec![ok("200", None, "alive")]),
-        ("GET", "/ready") => ("Readiness", None, vec![], vec![ok("200", None, "ready"), ok("503", None, "starting or stopping")]),
-        ("GET", "/metrics") => ("Prometheus metrics (text format)", None, vec![], vec![ok("200", None, "metrics"), err("404", "disabled")]),
-        ("GET", "/api/v1/openapi.json") => ("This document", None, vec![], vec![ok("200", None, "OpenAPI 3.0 document")]),
-        ("POST", "/api/v1/auth/login") => ("Log in: an access token and a refresh token", Some(body("LoginRequest", json!({"username": "admin", "password": "a long password"}))), vec![], vec![ok("200", Some("TokenResponse"), "logged in"), err("429", "rate limited or account locked")]),
-        ("POST", "/api/v1/auth/refresh") => ("Exchange a refresh token (single use) for new tokens", Some(body("RefreshRequest", json!({"refresh_token": "sotpr_..."}))), vec![], vec![ok("200", Some("TokenResponse"), "new tokens")]),
-        ("POST", "/api/v1/auth/logout") => ("End the session of this access token", None, vec![], vec![ok("204", None, "logged out")]),
-        ("POST", "/api/v1/auth/password") => ("Change one's own password", Some(body("PasswordRequest", json!({"current_password": "old password", "new_password": "new long password"}))), vec![], vec![ok("204", None, "changed")]),
-        ("GET", "/api/v1/auth/me") => ("Who am I", None, vec![], vec![ok("200", Some("Me"), "the caller")]),
-        ("POST", "/api/v1/query") => ("Run read-only SQL", Some(body("QueryRequest", json!({"sql": "SELECT name, address FROM devices LIMIT 10"}))), vec![q("format", "string", "json (default) or csv")], vec![ok("200", Some("QueryResult"), "rows")]),
-        ("GET", "/api/v1/devices") => ("List devices", None, vec![
-            q("limit", "integer", "1 to 1000, default 50"), q("offset", "integer", "rows to skip"),
-            q("active", "boolean", "only active or inactive"), q("type", "string", "exact type"),
-            q("vendor", "string", "exact vendor"), q("location", "string", "exact location"),
-            q("tag", "string", "devices with this tag"), q("q", "string", "search in name and address"),
-            q("sort", "string", "field, -field for descending"),
-        ], vec![ok("200", Some("DevicePage"), "one page")]),
-        ("POST", "/api/v1/devices") => ("Create a device", Some(body("DeviceInput", device_example)), vec![], vec![ok("201", Some("Device"), "created"), err("409", "address already used")]),
-        ("GET", "/api/v1/devices/{id}") => ("Read a device", None, vec![id_param], vec![ok("200", Some("Device"), "the device")]),
-        ("PUT", "/api/v1/devices/{id}") => ("Replace a device (secrets left out are kept)", Some(body("DeviceInput", device_example)), vec![id_param], vec![ok("200", Some("Device"), "replaced"), err("409", "address used, or managed by the configuration file")]),
-        ("PATCH", "/api/v1/devices/{id}") => ("Change some fields (JSON merge patch)", Some(json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}, "example": {"location": "dc-2"}}}})), vec![id_param], vec![ok("200", Some("Device"), "changed"), err("409", "managed by the configuration file")]),
-        ("DELETE", "/api/v1/devices/{id}") => ("Delete a device (soft)", None, vec![id_param], vec![ok("204", None, "deleted"), err("409", "managed by the configuration file")]),
-        ("GET", "/api/v1/users") => ("List users", None, vec![], vec![ok("200", Some("UserList"), "users")]),
-        ("POST", "/api/v1/users") => ("Create a user", Some(body("NewUser", json!({"username": "alice", "password": "initial password", "role": "operator"}))), vec![], vec![ok("201", Some("User"), "created"), err("409", "name taken")]),
-        ("PATCH", "/api/v1/users/{id}") => ("Disable, force a password change, change role", Some(body("UserPatch", json!({"disabled": true}))), vec![int_id], vec![ok("200", Some("User"), "changed")]),
-        ("POST", "/api/v1/users/{id}/password") => ("Reset a password (the user must change it)", Some(body("PasswordReset", json!({"password": "temporary password"}))), vec![int_id], vec![ok("204", None, "reset")]),
-        ("GET", "/api/v1/tokens") => ("List API tokens", None, vec![], vec![ok("200", Some("TokenList"), "tokens (never their values)")]),
-        ("POST", "/api/v1/tokens") => ("Create an API token (shown once)", Some(body("NewToken", json!({"name": "grafana", "role": "readonly", "expires_in": 31536000}))), vec![], vec![ok("201", Some("NewTokenResponse"), "created")]),
-        ("DELETE", "/api/v1/tokens/{id}") => ("Revoke an API token", None, vec![int_id], vec![ok("200", Some("ApiToken"), "revoked")]),
-        ("GET", "/api/v1/audit") => ("Read the audit log (newest first)", None, vec![
-            q("actor", "string", "exact actor"), q("action", "string", "exact action"),
-            q("resource", "string", "resource prefix"), q("outcome", "string", "success, failure, denied, locked"),
-            q("limit", "integer", "1 to 1000, default 100"), q("offset", "integer", "rows to skip"),
-        ], vec![ok("200", Some("AuditPage"), "entries")]),
+        ("GET", "/ready") => (
+            "Readiness",
+            None,
+            vec![],
+            vec![
+                ok("200", None, "ready"),
+                ok("503", None, "starting or stopping"),
+            ],
+        ),
+        ("GET", "/metrics") => (
+            "Prometheus metrics (text format)",
+            None,
+            vec![],
+            vec![ok("200", None, "metrics"), err("404", "disabled")],
+        ),
+        ("GET", "/api/v1/openapi.json") => (
+            "This document",
+            None,
+            vec![],
+            vec![ok("200", None, "OpenAPI 3.0 document")],
+        ),
+        ("POST", "/api/v1/auth/login") => (
+            "Log in: an access token and a refresh token",
+            Some(body(
+                "LoginRequest",
+                json!({"username": "admin", "password": "a long password"}),
+            )),
+            vec![],
+            vec![
+                ok("200", Some("TokenResponse"), "logged in"),
+                err("429", "rate limited or account locked"),
+            ],
+        ),
+        ("POST", "/api/v1/auth/refresh") => (
+            "Exchange a refresh token (single use) for new tokens",
+            Some(body(
+                "RefreshRequest",
+                json!({"refresh_token": "sotpr_..."}),
+            )),
+            vec![],
+            vec![ok("200", Some("TokenResponse"), "new tokens")],
+        ),
+        ("POST", "/api/v1/auth/logout") => (
+            "End the session of this access token",
+            None,
+            vec![],
+            vec![ok("204", None, "logged out")],
+        ),
+        ("POST", "/api/v1/auth/password") => (
+            "Change one's own password",
+            Some(body(
+                "PasswordRequest",
+                json!({"current_password": "old password", "new_password": "new long password"}),
+            )),
+            vec![],
+            vec![ok("204", None, "changed")],
+        ),
+        ("GET", "/api/v1/auth/me") => (
+            "Who am I",
+            None,
+            vec![],
+            vec![ok("200", Some("Me"), "the caller")],
+        ),
+        ("POST", "/api/v1/query") => (
+            "Run read-only SQL",
+            Some(body(
+                "QueryRequest",
+                json!({"sql": "SELECT name, address FROM devices LIMIT 10"}),
+            )),
+            vec![q("format", "string", "json (default) or csv")],
+            vec![ok("200", Some("QueryResult"), "rows")],
+        ),
+        ("GET", "/api/v1/devices") => (
+            "List devices",
+            None,
+            vec![
+                q("limit", "integer", "1 to 1000, default 50"),
+                q("offset", "integer", "rows to skip"),
+                q("active", "boolean", "only active or inactive"),
+                q("type", "string", "exact type"),
+                q("vendor", "string", "exact vendor"),
+                q("location", "string", "exact location"),
+                q("tag", "string", "devices with this tag"),
+                q("q", "string", "search in name and address"),
+                q("sort", "string", "field, -field for descending"),
+            ],
+            vec![ok("200", Some("DevicePage"), "one page")],
+        ),
+        ("POST", "/api/v1/devices") => (
+            "Create a device",
+            Some(body("DeviceInput", device_example)),
+            vec![],
+            vec![
+                ok("201", Some("Device"), "created"),
+                err("409", "address already used"),
+            ],
+        ),
+        ("GET", "/api/v1/devices/{id}") => (
+            "Read a device",
+            None,
+            vec![id_param],
+            vec![ok("200", Some("Device"), "the device")],
+        ),
+        ("PUT", "/api/v1/devices/{id}") => (
+            "Replace a device (secrets left out are kept)",
+            Some(body("DeviceInput", device_example)),
+            vec![id_param],
+            vec![
+                ok("200", Some("Device"), "replaced"),
+                err("409", "address used, or managed by the configuration file"),
+            ],
+        ),
+        ("PATCH", "/api/v1/devices/{id}") => (
+            "Change some fields (JSON merge patch)",
+            Some(
+                json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}, "example": {"location": "dc-2"}}}}),
+            ),
+            vec![id_param],
+            vec![
+                ok("200", Some("Device"), "changed"),
+                err("409", "managed by the configuration file"),
+            ],
+        ),
+        ("DELETE", "/api/v1/devices/{id}") => (
+            "Delete a device (soft)",
+            None,
+            vec![id_param],
+            vec![
+                ok("204", None, "deleted"),
+                err("409", "managed by the configuration file"),
+            ],
+        ),
+        ("GET", "/api/v1/users") => (
+            "List users",
+            None,
+            vec![],
+            vec![ok("200", Some("UserList"), "users")],
+        ),
+        ("POST", "/api/v1/users") => (
+            "Create a user",
+            Some(body(
+                "NewUser",
+                json!({"username": "alice", "password": "initial password", "role": "operator"}),
+            )),
+            vec![],
+            vec![ok("201", Some("User"), "created"), err("409", "name taken")],
+        ),
+        ("PATCH", "/api/v1/users/{id}") => (
+            "Disable, force a password change, change role",
+            Some(body("UserPatch", json!({"disabled": true}))),
+            vec![int_id],
+            vec![ok("200", Some("User"), "changed")],
+        ),
+        ("POST", "/api/v1/users/{id}/password") => (
+            "Reset a password (the user must change it)",
+            Some(body(
+                "PasswordReset",
+                json!({"password": "temporary password"}),
+            )),
+            vec![int_id],
+            vec![ok("204", None, "reset")],
+        ),
+        ("GET", "/api/v1/tokens") => (
+            "List API tokens",
+            None,
+            vec![],
+            vec![ok("200", Some("TokenList"), "tokens (never their values)")],
+        ),
+        ("POST", "/api/v1/tokens") => (
+            "Create an API token (shown once)",
+            Some(body(
+                "NewToken",
+                json!({"name": "grafana", "role": "readonly", "expires_in": 31536000}),
+            )),
+            vec![],
+            vec![ok("201", Some("NewTokenResponse"), "created")],
+        ),
+        ("DELETE", "/api/v1/tokens/{id}") => (
+            "Revoke an API token",
+            None,
+            vec![int_id],
+            vec![ok("200", Some("ApiToken"), "revoked")],
+        ),
+        ("GET", "/api/v1/audit") => (
+            "Read the audit log (newest first)",
+            None,
+            vec![
+                q("actor", "string", "exact actor"),
+                q("action", "string", "exact action"),
+                q("resource", "string", "resource prefix"),
+                q("outcome", "string", "success, failure, denied, locked"),
+                q("limit", "integer", "1 to 1000, default 100"),
+                q("offset", "integer", "rows to skip"),
+            ],
+            vec![ok("200", Some("AuditPage"), "entries")],
+        ),
         _ => ("", None, vec![], vec![]),
     }
 }

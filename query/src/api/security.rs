@@ -103,6 +103,7 @@ pub struct Control {
     dec: DecodingKey,
     general: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     login: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    checks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Control {
@@ -130,6 +131,7 @@ impl Control {
             dec: DecodingKey::from_secret(&key),
             general: Arc::new(RateLimiter::keyed(general)),
             login: Arc::new(RateLimiter::keyed(login)),
+            checks: Arc::default(),
             config,
         }
     }
@@ -234,7 +236,11 @@ pub fn access_of(method: &Method, path: &str) -> Option<Access> {
 
 /// The middleware on every route: rate limit, authentication, permission.
 pub(crate) async fn require(State(st): State<ApiState>, mut req: Request, next: Next) -> Response {
-    let Some(path) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()) else {
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+    else {
         return next.run(req).await;
     };
     let access = access_of(req.method(), &path);
@@ -246,27 +252,46 @@ pub(crate) async fn require(State(st): State<ApiState>, mut req: Request, next: 
         Some(Access::Needs(p)) => p,
         None => {
             tracing::error!(%path, method = %req.method(), "route missing from the permission table");
-            return error_body(StatusCode::FORBIDDEN, "forbidden", "route has no permission entry");
+            return error_body(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "route has no permission entry",
+            );
         }
     };
     let ip = client_ip(req.extensions());
+    // Forget addresses whose buckets are full again, so the limiter's memory stays small.
+    if control
+        .checks
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .is_multiple_of(4096)
+    {
+        control.general.retain_recent();
+        control.login.retain_recent();
+    }
     if control.general.check_key(&ip).is_err() {
         let mut r = error_body(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             "too many requests from this address; slow down",
         );
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     }
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_string());
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return unauthorized("missing `Authorization: Bearer <token>`; log in at POST /api/v1/auth/login");
+        return unauthorized(
+            "missing `Authorization: Bearer <token>`; log in at POST /api/v1/auth/login",
+        );
     };
     let principal = match control.authenticate(&token, ip.to_string()).await {
         Ok(p) => p,
@@ -296,7 +321,9 @@ pub(crate) async fn require(State(st): State<ApiState>, mut req: Request, next: 
 async fn must_change_principal(control: &Control, token: &str, ip: IpAddr) -> Option<Principal> {
     let mut v = Validation::new(Algorithm::HS256);
     v.leeway = 5;
-    let claims = jsonwebtoken::decode::<Claims>(token, &control.dec, &v).ok()?.claims;
+    let claims = jsonwebtoken::decode::<Claims>(token, &control.dec, &v)
+        .ok()?
+        .claims;
     let user = control.store.session_user(&claims.sid).await.ok()??;
     Some(Principal {
         actor: user.username,
@@ -310,13 +337,19 @@ async fn must_change_principal(control: &Control, token: &str, ip: IpAddr) -> Op
 /// Security headers on every response.
 pub(crate) fn header_layers() -> [SetResponseHeaderLayer<HeaderValue>; 5] {
     let h = |n: &'static str, v: &'static str| {
-        SetResponseHeaderLayer::if_not_present(HeaderName::from_static(n), HeaderValue::from_static(v))
+        SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(n),
+            HeaderValue::from_static(v),
+        )
     };
     [
         h("x-content-type-options", "nosniff"),
         h("x-frame-options", "DENY"),
         h("referrer-policy", "no-referrer"),
-        h("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+        h(
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
         h("cache-control", "no-store"),
     ]
 }
@@ -330,6 +363,12 @@ pub(crate) fn cors(config: &AuthConfig) -> CorsLayer {
         .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }
