@@ -6,8 +6,10 @@
 //! SQL through sqlx's `Any` driver, written once for both backends. Secrets are sealed
 //! with a [`MasterKey`] that never comes from the database.
 
+mod api_tokens;
 mod audit;
 mod config;
+mod device_model;
 mod devices;
 mod error;
 mod list;
@@ -17,9 +19,10 @@ mod store;
 mod users;
 mod validate;
 
+pub use api_tokens::{ApiToken, NewApiToken};
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
 pub use config::{DatabaseConfig, SecretsConfig};
-pub use devices::{
+pub use device_model::{
     CollectorSettings, DeviceInput, DeviceRecord, ManagedBy, SnmpInput, SnmpView, SshInput, SshView,
 };
 pub use error::{FieldError, InventoryError};
@@ -27,7 +30,7 @@ pub use list::{DeviceFilter, DevicePage, SORT_FIELDS};
 pub use role::{Permission, Role};
 pub use secrets::{MasterKey, SecretRef};
 pub use store::{Backend, Store};
-pub use users::{ApiToken, LoginOutcome, NewApiToken, Session, User};
+pub use users::{LoginOutcome, Session, User};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
