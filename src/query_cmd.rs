@@ -94,6 +94,11 @@ async fn remote(args: &QueryArgs) -> anyhow::Result<()> {
             .ok()
             .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
             .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            anyhow::bail!(
+                "{status}: {msg}\n(pass a token with --token or SOTP_TOKEN; see docs/control-plane.md)"
+            );
+        }
         anyhow::bail!("{status}: {msg}");
     }
     let mut stdout = std::io::stdout().lock();
