@@ -27,10 +27,18 @@ pub(crate) async fn run(targets: u32, concurrency: usize) -> anyhow::Result<serd
             name: Arc::from(a.to_string()),
             address: IpAddr::V4(*a),
             tags: Vec::new(),
-            icmp: PollSettings { enabled: true, interval: None },
+            icmp: PollSettings {
+                enabled: true,
+                interval: None,
+            },
         })
         .collect();
-    let config = IcmpConfig { count: 1, timeout: Duration::from_secs(1), concurrency, ..IcmpConfig::default() };
+    let config = IcmpConfig {
+        count: 1,
+        timeout: Duration::from_secs(1),
+        concurrency,
+        ..IcmpConfig::default()
+    };
     let poller = Arc::new(IcmpPoller::new(config)?);
 
     // SOTP: every device polled once, `concurrency` at a time.
@@ -49,7 +57,10 @@ pub(crate) async fn run(targets: u32, concurrency: usize) -> anyhow::Result<serd
 
     // fping on the same list, same run.
     let list = tempfile::NamedTempFile::new()?;
-    std::fs::write(list.path(), addrs.iter().map(|a| format!("{a}\n")).collect::<String>())?;
+    std::fs::write(
+        list.path(),
+        addrs.iter().map(|a| format!("{a}\n")).collect::<String>(),
+    )?;
     let cpu_c0 = cpu_seconds(true);
     let t1 = Instant::now();
     let out = Command::new("fping")
@@ -59,7 +70,10 @@ pub(crate) async fn run(targets: u32, concurrency: usize) -> anyhow::Result<serd
         .context("running fping (apt-get install fping)")?;
     let fping_wall = t1.elapsed().as_secs_f64();
     let fping_cpu = cpu_seconds(true) - cpu_c0;
-    let fping_up = String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.contains("1/1/0%")).count();
+    let fping_up = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("1/1/0%"))
+        .count();
 
     Ok(serde_json::json!({
         "bench": "icmp-sweep",

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
-use sotp_schemas::{DeviceId, EventBatch, MetricName, MetricSample, Topic, UtcNanos, metric_schema};
+use sotp_schemas::{
+    DeviceId, EventBatch, MetricName, MetricSample, Topic, UtcNanos, metric_schema,
+};
 use sotp_sinks::writer::Layout;
 use sotp_sinks::{ColdStore, StorageConfig, TableStore, run_metrics_sink};
 use tokio_util::sync::CancellationToken;
@@ -16,18 +18,35 @@ pub(crate) async fn run(samples: u64, producers: u64) -> anyhow::Result<serde_js
     let dir = tempfile::tempdir()?;
     let config = StorageConfig::default();
     let cold = ColdStore::local(dir.path())?;
-    let table = TableStore::open("metrics", metric_schema(), Layout::metrics(), cold, config.row_group_rows, config.zstd_level).await?;
+    let table = TableStore::open(
+        "metrics",
+        metric_schema(),
+        Layout::metrics(),
+        cold,
+        config.row_group_rows,
+        config.zstd_level,
+    )
+    .await?;
     let bus = MemoryBus::new(MemoryBusConfig::default());
     let sub = bus.subscribe(Topic::MetricsRaw, "sink")?;
-    let sink = tokio::spawn(run_metrics_sink(sub, table.clone(), config, CancellationToken::new()));
+    let sink = tokio::spawn(run_metrics_sink(
+        sub,
+        table.clone(),
+        config,
+        CancellationToken::new(),
+    ));
 
-    let metrics: Vec<MetricName> = ["icmp.rtt_ms", "icmp.loss_ratio", "icmp.up", "poll.ok"].map(MetricName::new).to_vec();
+    let metrics: Vec<MetricName> = ["icmp.rtt_ms", "icmp.loss_ratio", "icmp.up", "poll.ok"]
+        .map(MetricName::new)
+        .to_vec();
     let collector: Arc<str> = Arc::from("bench");
-    let devices: Vec<(DeviceId, Arc<str>)> = (0..10_000).map(|i| {
-        let id = DeviceId::new(format!("dev-{i:05}"));
-        let name: Arc<str> = Arc::from(id.as_str());
-        (id, name)
-    }).collect();
+    let devices: Vec<(DeviceId, Arc<str>)> = (0..10_000)
+        .map(|i| {
+            let id = DeviceId::new(format!("dev-{i:05}"));
+            let name: Arc<str> = Arc::from(id.as_str());
+            (id, name)
+        })
+        .collect();
     let devices = Arc::new(devices);
 
     let start = Instant::now();
@@ -35,7 +54,12 @@ pub(crate) async fn run(samples: u64, producers: u64) -> anyhow::Result<serde_js
     let per_producer = samples / producers;
     let mut tasks = Vec::new();
     for p in 0..producers {
-        let (bus, metrics, collector, devices) = (bus.clone(), metrics.clone(), collector.clone(), devices.clone());
+        let (bus, metrics, collector, devices) = (
+            bus.clone(),
+            metrics.clone(),
+            collector.clone(),
+            devices.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut i = p * per_producer;
             let end = i + per_producer;
@@ -44,11 +68,21 @@ pub(crate) async fn run(samples: u64, producers: u64) -> anyhow::Result<serde_js
                 let batch: Vec<MetricSample> = (i..i + n)
                     .map(|k| {
                         let (id, name) = &devices[(k % devices.len() as u64) as usize];
-                        let m = &metrics[(k / devices.len() as u64 % metrics.len() as u64) as usize];
-                        MetricSample::gauge(UtcNanos(base + k as i64 * 1000), id, name, &collector, m, (k % 997) as f64 * 0.01)
+                        let m =
+                            &metrics[(k / devices.len() as u64 % metrics.len() as u64) as usize];
+                        MetricSample::gauge(
+                            UtcNanos(base + k as i64 * 1000),
+                            id,
+                            name,
+                            &collector,
+                            m,
+                            (k % 997) as f64 * 0.01,
+                        )
                     })
                     .collect();
-                bus.publish(Topic::MetricsRaw, EventBatch::Metrics(batch)).await.expect("bus open");
+                bus.publish(Topic::MetricsRaw, EventBatch::Metrics(batch))
+                    .await
+                    .expect("bus open");
                 i += n;
             }
         }));
@@ -64,7 +98,11 @@ pub(crate) async fn run(samples: u64, producers: u64) -> anyhow::Result<serde_js
     let written = samples / producers * producers;
     // Everything must have arrived and be on disk: nothing pending, every row counted.
     anyhow::ensure!(table.pending().0 == 0, "rows left unflushed");
-    anyhow::ensure!(snap.hot_rows() as u64 == written, "{} rows arrived, {written} sent", snap.hot_rows());
+    anyhow::ensure!(
+        snap.hot_rows() as u64 == written,
+        "{} rows arrived, {written} sent",
+        snap.hot_rows()
+    );
     let files = table.flush().await?; // no-op: proves the final flush covered everything
     anyhow::ensure!(files.rows == 0);
     let bytes: u64 = walk_bytes(dir.path());
@@ -86,7 +124,11 @@ fn walk_bytes(dir: &std::path::Path) -> u64 {
         .flatten()
         .map(|e| {
             let p = e.path();
-            if p.is_dir() { walk_bytes(&p) } else { e.metadata().map(|m| m.len()).unwrap_or(0) }
+            if p.is_dir() {
+                walk_bytes(&p)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            }
         })
         .sum()
 }

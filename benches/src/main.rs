@@ -15,7 +15,10 @@ mod storage;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "sotp-bench", about = "SOTP benchmarks (see docs/BENCHMARKS.md)")]
+#[command(
+    name = "sotp-bench",
+    about = "SOTP benchmarks (see docs/BENCHMARKS.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,11 +60,20 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let report = match cli.command {
-        Command::IcmpSweep { targets, concurrency } => rt.block_on(icmp_sweep::run(targets, concurrency))?,
+        Command::IcmpSweep {
+            targets,
+            concurrency,
+        } => rt.block_on(icmp_sweep::run(targets, concurrency))?,
         Command::Ingest { samples, producers } => rt.block_on(ingest::run(samples, producers))?,
-        Command::Storage { devices, hours, interfaces } => rt.block_on(storage::run(devices, hours, interfaces))?,
+        Command::Storage {
+            devices,
+            hours,
+            interfaces,
+        } => rt.block_on(storage::run(devices, hours, interfaces))?,
     };
     println!("{report}");
     Ok(())
@@ -71,9 +83,17 @@ fn main() -> anyhow::Result<()> {
 pub(crate) fn cpu_seconds(children: bool) -> f64 {
     // /proc/self/stat has utime and stime in clock ticks for self; children's in cutime/cstime.
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let (u, s) = if children { (13, 14) } else { (11, 12) };
-    let ticks: f64 = [u, s].iter().filter_map(|i| fields.get(*i)?.parse::<f64>().ok()).sum();
+    let ticks: f64 = [u, s]
+        .iter()
+        .filter_map(|i| fields.get(*i)?.parse::<f64>().ok())
+        .sum();
     // USER_HZ is 100 on Linux, whatever the kernel's HZ.
     ticks / 100.0
 }

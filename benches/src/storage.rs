@@ -10,23 +10,41 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
-use sotp_schemas::{DeviceId, MetricBatchBuilder, MetricName, MetricSample, UtcNanos, metric_schema};
+use sotp_schemas::{
+    DeviceId, MetricBatchBuilder, MetricName, MetricSample, UtcNanos, metric_schema,
+};
 use sotp_sinks::writer::Layout;
 use sotp_sinks::{ColdStore, StorageConfig, TableStore};
 
 const SEC: i64 = 1_000_000_000;
 
-pub(crate) async fn run(devices: u32, hours: u32, interfaces: u32) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn run(
+    devices: u32,
+    hours: u32,
+    interfaces: u32,
+) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::tempdir()?;
     let config = StorageConfig::default();
     let cold = ColdStore::local(dir.path())?;
-    let table = TableStore::open("metrics", metric_schema(), Layout::metrics(), cold, config.row_group_rows, config.zstd_level).await?;
+    let table = TableStore::open(
+        "metrics",
+        metric_schema(),
+        Layout::metrics(),
+        cold,
+        config.row_group_rows,
+        config.zstd_level,
+    )
+    .await?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let start = 1_764_115_200 * SEC; // 2025-11-26T00:00:00Z
     let span = i64::from(hours) * 3600 * SEC;
     let snmp: Arc<str> = Arc::from("snmp");
     let icmp: Arc<str> = Arc::from("icmp");
-    let (in_oct, out_oct, rtt) = (MetricName::new("if.in_octets"), MetricName::new("if.out_octets"), MetricName::new("icmp.rtt_ms"));
+    let (in_oct, out_oct, rtt) = (
+        MetricName::new("if.in_octets"),
+        MetricName::new("if.out_octets"),
+        MetricName::new("icmp.rtt_ms"),
+    );
     let mut total = 0u64;
     let t0 = Instant::now();
     // One device at a time keeps memory flat; a flush every ~2M rows like production.
@@ -46,7 +64,8 @@ pub(crate) async fn run(devices: u32, hours: u32, interfaces: u32) -> anyhow::Re
                     let day = (t as f64 / (86_400.0 * SEC as f64)) * std::f64::consts::TAU;
                     let bps = mean_bps * (1.0 + 0.5 * day.sin()) * rng.random_range(0.8..1.2);
                     counter = counter.wrapping_add((bps * 30.0 / 8.0) as u64);
-                    let mut s = MetricSample::gauge(UtcNanos(t), &id, &name, &snmp, metric, counter as f64);
+                    let mut s =
+                        MetricSample::gauge(UtcNanos(t), &id, &name, &snmp, metric, counter as f64);
                     s.counter = Some(counter);
                     s.instance = Some(ifname.clone());
                     s.labels = labels.clone();
@@ -60,7 +79,14 @@ pub(crate) async fn run(devices: u32, hours: u32, interfaces: u32) -> anyhow::Re
         let mut t = start;
         while t < start + span {
             let v = ((base + rng.random_range(0.0..base * 0.05)) * 1000.0).round() / 1000.0;
-            b.push(&MetricSample::gauge(UtcNanos(t), &id, &name, &icmp, &rtt, v));
+            b.push(&MetricSample::gauge(
+                UtcNanos(t),
+                &id,
+                &name,
+                &icmp,
+                &rtt,
+                v,
+            ));
             total += 1;
             t += 10 * SEC;
         }
