@@ -2,7 +2,8 @@
 # Installs what SOTP's tests talk to, on this machine, idempotently:
 #   - nftables: a packet filter makes one loopback address unreachable in the ICMP tests;
 #   - fping: the reference tool of the ICMP benchmark;
-#   - a Python venv with DuckDB and pyarrow, the outside engines that read our Parquet.
+#   - a Python venv with DuckDB and pyarrow, the outside engines that read our Parquet,
+#     and moto's S3 server for the object-storage tests.
 # Prints `export SOTP_PYTHON=...` for the venv's interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +22,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 venv="${SOTP_VENV:-$PWD/target/py-venv}"
-if ! "$venv/bin/python" -c 'import duckdb, pyarrow' >/dev/null 2>&1; then
-  echo "setup-peers: creating $venv with duckdb and pyarrow" >&2
+if ! "$venv/bin/python" -c 'import duckdb, pyarrow, moto' >/dev/null 2>&1; then
+  echo "setup-peers: creating $venv with duckdb, pyarrow and moto" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'duckdb>=1.1' 'pyarrow>=17'
+  "$venv/bin/pip" install -q --disable-pip-version-check 'duckdb>=1.1' 'pyarrow>=17' 'moto[server]>=5'
 fi
 echo "export SOTP_PYTHON=$venv/bin/python"
+echo "export SOTP_MOTO_SERVER=$venv/bin/moto_server"
