@@ -50,6 +50,7 @@ pub(crate) async fn run(samples: u64, producers: u64) -> anyhow::Result<serde_js
     let devices = Arc::new(devices);
 
     let start = Instant::now();
+    let cpu0 = crate::cpu_seconds(false);
     let base = UtcNanos::now().0;
     let per_producer = samples / producers;
     let mut tasks = Vec::new();
@@ -113,6 +114,8 @@ pub(crate) async fn run(samples: u64, producers: u64) -> anyhow::Result<serde_js
         "seconds_to_publish": published,
         "seconds_until_all_in_parquet": total,
         "samples_per_second": written as f64 / total,
+        "cpu_seconds": crate::cpu_seconds(false) - cpu0,
+        "samples_per_cpu_second": written as f64 / (crate::cpu_seconds(false) - cpu0),
         "parquet_bytes": bytes,
     }))
 }
@@ -131,4 +134,83 @@ fn walk_bytes(dir: &std::path::Path) -> u64 {
             }
         })
         .sum()
+}
+
+/// Times the parts of the ingest path on `n` samples: building them, turning them into
+/// Arrow batches, and one flush (sort, encode, write).
+pub(crate) async fn parts(n: u64) -> anyhow::Result<serde_json::Value> {
+    let collector: Arc<str> = Arc::from("bench");
+    let metrics: Vec<MetricName> = ["icmp.rtt_ms", "icmp.loss_ratio", "icmp.up", "poll.ok"]
+        .map(MetricName::new)
+        .to_vec();
+    let devices: Vec<(DeviceId, Arc<str>)> = (0..10_000)
+        .map(|i| {
+            let id = DeviceId::new(format!("dev-{i:05}"));
+            let name: Arc<str> = Arc::from(id.as_str());
+            (id, name)
+        })
+        .collect();
+    let base = UtcNanos::now().0;
+    let t = Instant::now();
+    let samples: Vec<MetricSample> = (0..n)
+        .map(|k| {
+            let (id, name) = &devices[(k % 10_000) as usize];
+            let m = &metrics[(k / 10_000 % 4) as usize];
+            MetricSample::gauge(
+                UtcNanos(base + k as i64 * 1000),
+                id,
+                name,
+                &collector,
+                m,
+                (k % 997) as f64 * 0.01,
+            )
+        })
+        .collect();
+    let make = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut b = sotp_schemas::MetricBatchBuilder::with_capacity(65_536);
+    let mut batches = Vec::new();
+    for s in &samples {
+        b.push(s);
+        if b.len() >= 65_536 {
+            batches.push(b.finish());
+        }
+    }
+    batches.push(b.finish());
+    let build = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let all = arrow::compute::concat_batches(&metric_schema(), &batches)?;
+    let concat = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let hours = sotp_sinks::writer::split_by_hour(&all, &Layout::metrics())?;
+    let sort = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let props =
+        sotp_sinks::writer::writer_properties(&metric_schema(), &Layout::metrics(), 1_000_000, 3)?;
+    let mut encoded = 0;
+    for (_, b) in &hours {
+        encoded += sotp_sinks::writer::encode(b, props.clone())?.len();
+    }
+    let encode = t.elapsed().as_secs_f64();
+    let dir = tempfile::tempdir()?;
+    let config = StorageConfig::default();
+    let table = TableStore::open(
+        "metrics",
+        metric_schema(),
+        Layout::metrics(),
+        ColdStore::local(dir.path())?,
+        config.row_group_rows,
+        config.zstd_level,
+    )
+    .await?;
+    for batch in batches {
+        table.append(batch);
+    }
+    let t = Instant::now();
+    let report = table.flush().await?;
+    let flush = t.elapsed().as_secs_f64();
+    Ok(serde_json::json!({
+        "bench": "ingest-parts", "samples": n,
+        "make_samples_s": make, "arrow_batches_s": build, "concat_s": concat, "sort_split_s": sort, "encode_s": encode, "encoded_bytes": encoded, "flush_s": flush, "rows_flushed": report.rows,
+    }))
 }

@@ -44,6 +44,12 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         producers: u64,
     },
+    /// Time of each part of the ingest path (profiling aid).
+    IngestParts {
+        /// Samples.
+        #[arg(long, default_value_t = 2_000_000)]
+        samples: u64,
+    },
     /// Bytes per sample in Parquet for a day of realistic series.
     Storage {
         /// Devices.
@@ -55,6 +61,9 @@ enum Command {
         /// Interfaces per device (in and out octet counters each, every 30 s).
         #[arg(long, default_value_t = 10)]
         interfaces: u32,
+        /// Keep the Parquet files in this directory (default: a temporary one).
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
     },
 }
 
@@ -69,11 +78,13 @@ fn main() -> anyhow::Result<()> {
             concurrency,
         } => rt.block_on(icmp_sweep::run(targets, concurrency))?,
         Command::Ingest { samples, producers } => rt.block_on(ingest::run(samples, producers))?,
+        Command::IngestParts { samples } => rt.block_on(ingest::parts(samples))?,
         Command::Storage {
             devices,
             hours,
             interfaces,
-        } => rt.block_on(storage::run(devices, hours, interfaces))?,
+            keep,
+        } => rt.block_on(storage::run(devices, hours, interfaces, keep))?,
     };
     println!("{report}");
     Ok(())

@@ -1,8 +1,8 @@
 //! Bytes per sample in Parquet for a day of realistic series: interface octet counters
 //! every 30 s and ICMP RTTs every 10 s.
 //!
-//! Counters grow by a per-interface traffic rate that drifts over the day (diurnal curve
-//! plus noise); RTTs are a per-device base plus small noise, measured to the microsecond
+//! Counters grow by a per-interface traffic rate (log-uniform from 10 kbit/s to 1 Gbit/s,
+//! a quarter of the ports unused) that drifts over the day (diurnal curve plus noise); RTTs are a per-device base plus small noise, measured to the microsecond
 //! like the collector's clock. Rows go through the same `TableStore` flush as production.
 
 use std::collections::BTreeMap;
@@ -22,10 +22,12 @@ pub(crate) async fn run(
     devices: u32,
     hours: u32,
     interfaces: u32,
+    keep: Option<std::path::PathBuf>,
 ) -> anyhow::Result<serde_json::Value> {
-    let dir = tempfile::tempdir()?;
+    let tmp = tempfile::tempdir()?;
+    let dir = keep.unwrap_or_else(|| tmp.path().to_path_buf());
     let config = StorageConfig::default();
-    let cold = ColdStore::local(dir.path())?;
+    let cold = ColdStore::local(&dir)?;
     let table = TableStore::open(
         "metrics",
         metric_schema(),
@@ -56,7 +58,14 @@ pub(crate) async fn run(
             let ifname: Arc<str> = Arc::from(format!("GigabitEthernet0/{i}"));
             let labels = BTreeMap::from([("counter_width".to_string(), "64".to_string())]);
             for metric in [&in_oct, &out_oct] {
-                let mean_bps: f64 = rng.random_range(1e5..5e8);
+                // Traffic is log-uniform between 10 kbit/s and 1 Gbit/s, and a quarter of
+                // the ports are unused (counters stand still), as on access switches.
+                let idle = rng.random_bool(0.25);
+                let mean_bps: f64 = if idle {
+                    0.0
+                } else {
+                    10f64.powf(rng.random_range(4.0..9.0))
+                };
                 let mut counter: u64 = rng.random();
                 counter >>= 8;
                 let mut t = start;
