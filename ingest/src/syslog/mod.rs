@@ -1,0 +1,14 @@
+//! Syslog receiver: UDP and TCP listeners, RFC 6587 framing, parsers for RFC 5424,
+//! RFC 3164 and vendor dialects, and enrichment of each record with its device id.
+//!
+//! Every message becomes one [`sotp_schemas::LogRecord`] on the `logs` topic, parsed
+//! or not: a message that no dialect reads keeps its raw bytes with `parse_error` set.
+//! See `docs/syslog.md`.
+
+mod config;
+pub mod framing;
+pub mod parse;
+
+pub use config::SyslogConfig;
+pub use framing::{Frame, FrameDecoder};
+pub use parse::{Dialect, Parsed, parse};
