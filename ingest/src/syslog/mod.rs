@@ -6,9 +6,14 @@
 //! See `docs/syslog.md`.
 
 mod config;
+mod enrich;
 pub mod framing;
+mod listener;
 pub mod parse;
+mod udp_drops;
 
 pub use config::SyslogConfig;
+pub use enrich::Enricher;
 pub use framing::{Frame, FrameDecoder};
+pub use listener::{SyslogError, SyslogReceiver};
 pub use parse::{Dialect, Parsed, parse};
