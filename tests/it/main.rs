@@ -8,4 +8,5 @@ mod bad_input;
 mod common;
 mod icmp_e2e;
 mod icmp_permissions;
+mod syslog_api;
 mod syslog_e2e;
