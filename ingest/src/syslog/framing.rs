@@ -69,46 +69,47 @@ impl FrameDecoder {
 
     /// The next complete frame, or `None` when more bytes are needed.
     pub fn next_frame(&mut self) -> Option<Frame> {
-        loop {
-            match self.skip {
-                Skip::Bytes(n) => {
-                    let k = n.min(self.buf.len());
-                    self.buf.advance(k);
-                    if k < n {
-                        self.skip = Skip::Bytes(n - k);
-                        return None;
-                    }
+        match self.skip {
+            Skip::Bytes(n) => {
+                let k = n.min(self.buf.len());
+                self.buf.advance(k);
+                if k < n {
+                    self.skip = Skip::Bytes(n - k);
+                    return None;
+                }
+                self.skip = Skip::None;
+            }
+            Skip::ToNewline => match memchr::memchr(b'\n', &self.buf) {
+                Some(i) => {
+                    self.buf.advance(i + 1);
                     self.skip = Skip::None;
                 }
-                Skip::ToNewline => match memchr::memchr(b'\n', &self.buf) {
-                    Some(i) => {
-                        self.buf.advance(i + 1);
-                        self.skip = Skip::None;
-                    }
-                    None => {
-                        self.buf.clear();
-                        return None;
-                    }
-                },
-                Skip::None => {}
-            }
-            // Separators between frames.
-            let lead = self
-                .buf
-                .iter()
-                .take_while(|b| matches!(b, b'\n' | b'\r' | b'\0'))
-                .count();
-            self.buf.advance(lead);
-            if self.buf.is_empty() {
-                return None;
-            }
-            match octet_count(&self.buf) {
-                Count::Yes { len, header } => return self.counted(len, header),
-                Count::NeedMore => return None,
-                Count::No => {}
-            }
-            return self.line();
+                None => {
+                    self.buf.clear();
+                    return None;
+                }
+            },
+            Skip::None => {}
         }
+        self.skip_separators();
+        if self.buf.is_empty() {
+            return None;
+        }
+        match octet_count(&self.buf) {
+            Count::Yes { len, header } => self.counted(len, header),
+            Count::NeedMore => None,
+            Count::No => self.line(),
+        }
+    }
+
+    /// Line ends and NUL bytes between frames.
+    fn skip_separators(&mut self) {
+        let lead = self
+            .buf
+            .iter()
+            .take_while(|b| matches!(b, b'\n' | b'\r' | b'\0'))
+            .count();
+        self.buf.advance(lead);
     }
 
     fn counted(&mut self, len: usize, header: usize) -> Option<Frame> {
@@ -180,12 +181,7 @@ impl FrameDecoder {
             self.buf.clear();
             return None;
         }
-        let lead = self
-            .buf
-            .iter()
-            .take_while(|b| matches!(b, b'\n' | b'\r' | b'\0'))
-            .count();
-        self.buf.advance(lead);
+        self.skip_separators();
         if self.buf.is_empty() {
             return None;
         }
