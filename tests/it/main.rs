@@ -10,3 +10,4 @@ mod icmp_e2e;
 mod icmp_permissions;
 mod syslog_api;
 mod syslog_e2e;
+mod syslog_tls;

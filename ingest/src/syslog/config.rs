@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// `[syslog]`: the syslog receiver (UDP, TCP).
+/// `[syslog]`: the syslog receiver (UDP, TCP, TLS).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyslogConfig {
@@ -16,8 +16,8 @@ pub struct SyslogConfig {
     /// TCP address to listen on (RFC 6587: octet counting or newline framing, detected
     /// per frame); `""` turns TCP off.
     pub tcp: String,
-    /// TLS address (RFC 5425); `""` (the default) turns TLS off. Not available in this
-    /// build yet: setting it is a configuration error.
+    /// TLS address (RFC 5425, octet-counted frames over TLS); `""` (the default) turns
+    /// TLS off. Needs `cert` and `key`.
     pub tls: String,
     /// PEM certificate chain for TLS.
     pub cert: String,
@@ -72,11 +72,21 @@ impl SyslogConfig {
             }
         }
         if !self.tls.is_empty() {
-            errors.push((
-                "syslog.tls",
-                "TLS (RFC 5425) is not available in this build yet: leave it \"\" and use tcp"
-                    .into(),
-            ));
+            if self.tls.parse::<SocketAddr>().is_err() {
+                errors.push((
+                    "syslog.tls",
+                    format!("`{}` is not an address:port such as 127.0.0.1:6514 (or \"\" to turn it off)", self.tls),
+                ));
+            }
+            if self.cert.is_empty() {
+                errors.push((
+                    "syslog.cert",
+                    "TLS needs a PEM certificate chain file".into(),
+                ));
+            }
+            if self.key.is_empty() {
+                errors.push(("syslog.key", "TLS needs a PEM private key file".into()));
+            }
         }
         if !(480..=16 * 1024 * 1024).contains(&self.max_message_bytes) {
             errors.push((
@@ -97,5 +107,33 @@ impl SyslogConfig {
             errors.push(("syslog.batch_max", "must be at least 1".into()));
         }
         errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_every_problem_is_named() {
+        assert!(SyslogConfig::default().validate().is_empty());
+        let bad = SyslogConfig {
+            udp: "nowhere".into(),
+            tls: "127.0.0.1:6514".into(),
+            max_message_bytes: 10,
+            max_connections: 0,
+            ..SyslogConfig::default()
+        };
+        let fields: Vec<_> = bad.validate().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            [
+                "syslog.udp",
+                "syslog.cert",
+                "syslog.key",
+                "syslog.max_message_bytes",
+                "syslog.max_connections"
+            ]
+        );
     }
 }

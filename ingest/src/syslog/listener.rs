@@ -1,4 +1,4 @@
-//! The UDP and TCP listeners: receive, frame, parse, enrich, publish on `logs`.
+//! The UDP, TCP and TLS listeners: receive, frame, parse, enrich, publish on `logs`.
 //!
 //! Back-pressure: each TCP connection reads, publishes and only then reads again, so
 //! when the bus is full the connection stops reading and TCP's window slows the
@@ -16,8 +16,8 @@ use std::time::Duration;
 use chrono::Utc;
 use sotp_pipeline::Bus;
 use sotp_schemas::{Device, EventBatch, LogRecord, Topic};
-use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -30,10 +30,20 @@ use super::udp_drops;
 /// A syslog receiver failure.
 #[derive(Debug, thiserror::Error)]
 pub enum SyslogError {
+    /// A TLS certificate, key or CA file could not be used.
+    #[error("{field} `{path}`: {reason}")]
+    Tls {
+        /// The config field.
+        field: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// A listening address could not be bound.
     #[error("cannot listen for syslog on {transport} {addr} ([syslog] {transport}): {source}")]
     Bind {
-        /// `udp` or `tcp`.
+        /// `udp`, `tcp` or `tls`.
         transport: &'static str,
         /// The configured address.
         addr: String,
@@ -43,13 +53,23 @@ pub enum SyslogError {
 }
 
 /// Bound syslog sockets, ready to run.
-#[derive(Debug)]
 pub struct SyslogReceiver {
     udp: Option<UdpSocket>,
     tcp: Option<TcpListener>,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     config: SyslogConfig,
     enricher: Arc<Enricher>,
     bus: Arc<dyn Bus>,
+}
+
+impl std::fmt::Debug for SyslogReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyslogReceiver")
+            .field("udp", &self.udp_addr())
+            .field("tcp", &self.tcp_addr())
+            .field("tls", &self.tls_addr())
+            .finish_non_exhaustive()
+    }
 }
 
 fn bind_udp(addr: &str, buffer: usize) -> Result<UdpSocket, SyslogError> {
@@ -105,9 +125,24 @@ impl SyslogReceiver {
                     })?,
             ),
         };
+        let tls = match config.tls.as_str() {
+            "" => None,
+            a => {
+                let acceptor = super::tls::acceptor(&config)?;
+                let listener = TcpListener::bind(a)
+                    .await
+                    .map_err(|source| SyslogError::Bind {
+                        transport: "tls",
+                        addr: a.to_string(),
+                        source,
+                    })?;
+                Some((listener, acceptor))
+            }
+        };
         Ok(Self {
             udp,
             tcp,
+            tls,
             config,
             enricher: Arc::new(Enricher::new(devices)),
             bus,
@@ -124,9 +159,14 @@ impl SyslogReceiver {
         self.tcp.as_ref().and_then(|s| s.local_addr().ok())
     }
 
+    /// The bound TLS address.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(s, _)| s.local_addr().ok())
+    }
+
     /// Receives until `shutdown`, then publishes what was read and returns.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(udp = ?self.udp_addr(), tcp = ?self.tcp_addr(), "syslog receiver listening");
+        tracing::info!(udp = ?self.udp_addr(), tcp = ?self.tcp_addr(), tls = ?self.tls_addr(), "syslog receiver listening");
         let tracker = TaskTracker::new();
         if let Some(udp) = self.udp {
             let drops = udp_drops::Watcher::new(&udp);
@@ -139,9 +179,24 @@ impl SyslogReceiver {
                 shutdown.clone(),
             ));
         }
+        let slots = Arc::new(Semaphore::new(self.config.max_connections));
+        if let Some((listener, acceptor)) = self.tls {
+            tracker.spawn(run_tcp(
+                listener,
+                Some(acceptor),
+                slots.clone(),
+                self.config.clone(),
+                self.enricher.clone(),
+                self.bus.clone(),
+                tracker.clone(),
+                shutdown.clone(),
+            ));
+        }
         if let Some(tcp) = self.tcp {
             tracker.spawn(run_tcp(
                 tcp,
+                None,
+                slots,
                 self.config.clone(),
                 self.enricher.clone(),
                 self.bus.clone(),
@@ -201,15 +256,17 @@ async fn run_udp(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_tcp(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    slots: Arc<Semaphore>,
     config: SyslogConfig,
     enricher: Arc<Enricher>,
     bus: Arc<dyn Bus>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     loop {
         // Wait for a free slot before accepting: extra connections wait in the backlog.
         let permit = tokio::select! {
@@ -230,24 +287,40 @@ async fn run_tcp(
             },
             _ = shutdown.cancelled() => break,
         };
-        let (enricher, bus, config, shutdown) = (
+        let (enricher, bus, config, shutdown, tls) = (
             enricher.clone(),
             bus.clone(),
             config.clone(),
             shutdown.clone(),
+            tls.clone(),
         );
         tracker.spawn(async move {
             metrics::gauge!("sotp_syslog_connections").increment(1.0);
-            connection(stream, peer, &config, &enricher, bus.as_ref(), &shutdown).await;
+            let (c, e, b, sd) = (&config, &enricher, bus.as_ref(), &shutdown);
+            match tls {
+                None => connection(stream, peer, c, e, b, sd).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(c.idle_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => connection(s, peer, c, e, b, sd).await,
+                        Ok(Err(err)) => handshake_failed(peer, &err.to_string()),
+                        Err(_) => handshake_failed(peer, "timed out"),
+                    }
+                }
+            }
             metrics::gauge!("sotp_syslog_connections").decrement(1.0);
             drop(permit);
         });
     }
 }
 
-/// Serves one TCP connection until EOF, an error, the idle timeout or shutdown.
-async fn connection(
-    mut stream: TcpStream,
+fn handshake_failed(peer: SocketAddr, why: &str) {
+    metrics::counter!("sotp_syslog_tls_handshake_errors_total").increment(1);
+    tracing::warn!(%peer, error = why, "syslog TLS handshake failed");
+}
+
+/// Serves one TCP (or TLS) connection until EOF, an error, the idle timeout or shutdown.
+async fn connection<S: AsyncRead + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     config: &SyslogConfig,
     enricher: &Enricher,

@@ -1,4 +1,4 @@
-//! Syslog receiver: UDP and TCP listeners, RFC 6587 framing, parsers for RFC 5424,
+//! Syslog receiver: UDP, TCP and TLS (RFC 5425) listeners, RFC 6587 framing, parsers for RFC 5424,
 //! RFC 3164 and vendor dialects, and enrichment of each record with its device id.
 //!
 //! Every message becomes one [`sotp_schemas::LogRecord`] on the `logs` topic, parsed
@@ -10,6 +10,7 @@ mod enrich;
 pub mod framing;
 mod listener;
 pub mod parse;
+mod tls;
 mod udp_drops;
 
 pub use config::SyslogConfig;
