@@ -10,4 +10,5 @@ mod icmp_e2e;
 mod icmp_permissions;
 mod syslog_api;
 mod syslog_e2e;
+mod syslog_limits;
 mod syslog_tls;

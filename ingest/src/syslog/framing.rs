@@ -1,6 +1,6 @@
 //! RFC 6587 framing of a TCP byte stream into syslog messages, detected per frame.
 //!
-//! A frame that starts with `[1-9][0-9]* SP` is octet-counted (`MSG-LEN SP MSG`); any
+//! A frame that starts with `[1-9][0-9]* SP` (or `0 SP`, an empty frame) is octet-counted (`MSG-LEN SP MSG`); any
 //! other frame runs to the next LF (a CR before the LF is dropped too). Both kinds may
 //! follow each other on one connection. Line ends and NUL bytes between frames are
 //! skipped (rsyslog counts a trailing LF in the octet count, others send it after).
@@ -206,10 +206,15 @@ enum Count {
     No,
 }
 
-/// Whether `buf` starts with an octet count `[1-9][0-9]{0,8} SP`.
+/// Whether `buf` starts with an octet count `[1-9][0-9]{0,8} SP` (or `0 SP`).
 fn octet_count(buf: &[u8]) -> Count {
-    if !matches!(buf.first(), Some(b'1'..=b'9')) {
-        return Count::No;
+    match buf {
+        // A zero-length frame (`0 SP`): not RFC 6587, but some senders write empty
+        // messages; it is kept as an empty record so counts stay exact.
+        [b'0', b' ', ..] => return Count::Yes { len: 0, header: 2 },
+        [b'0'] => return Count::NeedMore,
+        [b'1'..=b'9', ..] => {}
+        _ => return Count::No,
     }
     let digits = buf.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits > MAX_LEN_DIGITS {

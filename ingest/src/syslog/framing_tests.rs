@@ -108,6 +108,15 @@ fn connection_closed_mid_frame() {
 }
 
 #[test]
+fn zero_length_frames_are_kept_empty() {
+    let mut d = FrameDecoder::new(1024);
+    d.extend(b"0 3 <1>0 ");
+    let f = all(&mut d);
+    assert_eq!(texts(&f), ["", "<1>", ""]);
+    assert!(f.iter().all(|f| f.octet_counted && !f.truncated));
+}
+
+#[test]
 fn digits_without_space_are_a_line_not_a_count() {
     let mut d = FrameDecoder::new(1024);
     d.extend(b"2024-01-01 host msg\n1234567890123 x\n");

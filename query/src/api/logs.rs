@@ -32,7 +32,7 @@ const TAIL_DELAY: Duration = Duration::from_secs(3);
 
 const COLUMNS: &str = "received_at, time, source_address, device_id, hostname, facility, severity, \
      app_name, procid, msgid, structured_data, vendor_mnemonic, message, \
-     encode(raw, 'base64') AS raw_base64, parse_error";
+     encode(raw, 'hex') AS raw_hex, parse_error";
 
 /// The filters shared by both endpoints.
 #[derive(Debug, Default, Deserialize)]

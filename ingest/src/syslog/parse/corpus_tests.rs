@@ -182,3 +182,33 @@ fn every_corpus_line_is_accepted_and_every_expected_field_matches() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn the_whole_corpus_as_one_octet_counted_stream_gives_every_line_back() {
+    let lines: Vec<Vec<u8>> = records()
+        .iter()
+        .filter(|(_, r)| r["transport_hint"] != "octet-counted")
+        .map(|(_, r)| bytes(r))
+        .collect();
+    let mut stream = Vec::new();
+    for l in &lines {
+        stream.extend_from_slice(format!("{} ", l.len()).as_bytes());
+        stream.extend_from_slice(l);
+    }
+    let mut d = FrameDecoder::new(64 * 1024);
+    let mut got = Vec::new();
+    for chunk in stream.chunks(1000) {
+        d.extend(chunk);
+        got.extend(std::iter::from_fn(|| d.next_frame()));
+    }
+    got.extend(d.finish());
+    let got: Vec<Vec<u8>> = got.into_iter().map(|f| f.bytes.to_vec()).collect();
+    for (i, (g, w)) in got.iter().zip(&lines).enumerate() {
+        assert_eq!(
+            String::from_utf8_lossy(g),
+            String::from_utf8_lossy(w),
+            "frame {i} differs"
+        );
+    }
+    assert_eq!(got.len(), lines.len());
+}
