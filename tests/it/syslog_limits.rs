@@ -132,3 +132,43 @@ fn every_corpus_line_is_accepted_over_tcp() {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// The value of an unlabelled counter in Prometheus text, 0 when absent.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn udp_flood_every_datagram_is_stored_or_counted_as_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // A tiny socket buffer so that the kernel drops part of the flood.
+    let server = start(dir.path(), port, "[syslog]\nudp_recv_buffer_bytes = 4096\n");
+    const SENT: u64 = 30_000;
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..SENT {
+        let m = format!("<13>1 - h flood - - - datagram {i}");
+        s.send_to(m.as_bytes(), ("127.0.0.1", port)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut rows, mut drops);
+    loop {
+        rows = server.rows("SELECT count(*) FROM logs")[0][0]
+            .as_u64()
+            .unwrap();
+        let (_, metrics) = ureq_get(&format!("{}/metrics", server.url)).unwrap();
+        drops = counter(&metrics, "sotp_syslog_udp_drops_total");
+        if rows + drops == SENT || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(rows + drops, SENT, "rows {rows} + drops {drops}");
+    assert!(
+        drops > 0,
+        "the flood was not large enough to overflow the buffer"
+    );
+}
