@@ -6,8 +6,10 @@
 //! is full; those drops are read from `/proc/net/udp{,6}` every second and exported as
 //! `sotp_syslog_udp_drops_total`.
 //!
-//! Stop: on cancellation the listeners stop accepting and reading; every message
-//! already read is published before [`SyslogReceiver::run`] returns.
+//! Stop: on cancellation the listeners stop accepting; each TCP connection reads what
+//! its sender already sent until it has been quiet for 200 ms (2 s at most), and every
+//! message read is published before [`SyslogReceiver::run`] returns. UDP datagrams
+//! still in the socket buffer at that moment are not read.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -318,6 +320,11 @@ fn handshake_failed(peer: SocketAddr, why: &str) {
     tracing::warn!(%peer, error = why, "syslog TLS handshake failed");
 }
 
+/// At a stop, a connection is read until it has been quiet this long...
+const DRAIN_IDLE: Duration = Duration::from_millis(200);
+/// ...or for this long at most.
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+
 /// Serves one TCP (or TLS) connection until EOF, an error, the idle timeout or shutdown.
 async fn connection<S: AsyncRead + Unpin>(
     mut stream: S,
@@ -330,6 +337,7 @@ async fn connection<S: AsyncRead + Unpin>(
     tracing::debug!(%peer, "syslog TCP connection opened");
     let mut decoder = FrameDecoder::new(config.max_message_bytes);
     let mut buf = vec![0u8; 64 * 1024];
+    let mut drain_until: Option<tokio::time::Instant> = None;
     let messages = metrics::counter!("sotp_syslog_messages_total", "transport" => "tcp");
     let to_record = |f: Frame| {
         if f.truncated {
@@ -338,9 +346,19 @@ async fn connection<S: AsyncRead + Unpin>(
         enricher.record(&f.bytes, peer, Utc::now())
     };
     loop {
-        let read = tokio::select! {
-            r = tokio::time::timeout(config.idle_timeout, stream.read(&mut buf)) => r,
-            _ = shutdown.cancelled() => break,
+        let read = match drain_until {
+            // Stopping: read what the sender already sent, for a short while.
+            Some(until) => {
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                tokio::time::timeout(left.min(DRAIN_IDLE), stream.read(&mut buf)).await
+            }
+            None => tokio::select! {
+                r = tokio::time::timeout(config.idle_timeout, stream.read(&mut buf)) => r,
+                _ = shutdown.cancelled() => {
+                    drain_until = Some(tokio::time::Instant::now() + DRAIN_MAX);
+                    continue;
+                }
+            },
         };
         let n = match read {
             Ok(Ok(0)) => break,
@@ -349,6 +367,7 @@ async fn connection<S: AsyncRead + Unpin>(
                 tracing::debug!(%peer, error = %e, "syslog TCP read failed");
                 break;
             }
+            Err(_) if drain_until.is_some() => break,
             Err(_) => {
                 metrics::counter!("sotp_syslog_idle_closed_total").increment(1);
                 tracing::debug!(%peer, "syslog TCP connection idle: closed");
