@@ -2,6 +2,7 @@
 # Installs what SOTP's tests talk to, on this machine, idempotently:
 #   - nftables: a packet filter makes one loopback address unreachable in the ICMP tests;
 #   - fping: the reference tool of the ICMP benchmark;
+#   - rsyslog: a real syslog relay forwarding to SOTP in the syslog tests;
 #   - a Python venv with DuckDB and pyarrow, the outside engines that read our Parquet,
 #     and moto's S3 server for the object-storage tests.
 # Prints `export SOTP_PYTHON=...` for the venv's interpreter.
@@ -11,6 +12,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 command -v fping >/dev/null 2>&1 || need_apt+=(fping)
+# rsyslog: the syslog relay of the syslog tests (and the reference of its benchmark).
+command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-peers: need root to apt-get install ${need_apt[*]}" >&2

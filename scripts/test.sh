@@ -4,6 +4,8 @@
 # Needs root on a fresh machine (apt-get, nftables, ping_group_range).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(scripts/setup-peers.sh)"
+# A failing setup must stop the run (an eval of a failed substitution would not).
+peers=$(scripts/setup-peers.sh)
+eval "$peers"
 export SOTP_PYTHON SOTP_MOTO_SERVER
 cargo test --workspace --all-targets "$@"

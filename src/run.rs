@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use sotp_ingest::icmp::IcmpPoller;
+use sotp_ingest::syslog::SyslogReceiver;
 use sotp_ingest::{SchedulerConfig, run_scheduler};
 use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_query::QueryEngine;
 use sotp_query::api::{ApiState, router};
-use sotp_schemas::{Topic, metric_schema};
+use sotp_schemas::{Topic, log_schema, metric_schema};
 use sotp_sinks::writer::Layout;
-use sotp_sinks::{ColdStore, TableStore, run_metrics_sink};
+use sotp_sinks::{ColdStore, TableStore, run_logs_sink, run_metrics_sink};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
@@ -54,6 +55,20 @@ pub async fn open_metrics(config: &Config, cold: &ColdStore) -> anyhow::Result<A
     Ok(table)
 }
 
+/// Opens the `logs` table in the cold store.
+pub async fn open_logs(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
+    TableStore::open(
+        "logs",
+        log_schema(),
+        Layout::logs(),
+        cold.clone(),
+        config.storage.row_group_rows,
+        config.storage.zstd_level,
+    )
+    .await
+    .with_context(|| format!("opening the logs table in {}", cold.description()))
+}
+
 async fn run(config: Config) -> anyhow::Result<()> {
     let prometheus = config
         .api
@@ -69,6 +84,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let cold = ColdStore::open(&config.storage.url, &config.data_dir)
         .with_context(|| format!("opening storage under {}", config.data_dir.display()))?;
     let metrics_table = open_metrics(&config, &cold).await?;
+    let logs_table = open_logs(&config, &cold).await?;
 
     // Sinks subscribe before anything publishes.
     let stop_sinks = CancellationToken::new();
@@ -82,11 +98,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
             stop_sinks.clone(),
         )));
     }
+    sinks.push(tokio::spawn(run_logs_sink(
+        bus.subscribe(Topic::Logs, "sink")?,
+        logs_table.clone(),
+        config.storage.clone(),
+        stop_sinks.clone(),
+    )));
 
     let engine = QueryEngine::new(
         config.query.clone(),
         &cold,
-        std::slice::from_ref(&metrics_table),
+        &[metrics_table.clone(), logs_table.clone()],
     )?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = ApiState {
@@ -123,6 +145,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
             },
             stop_collectors.clone(),
         )));
+    }
+    if config.syslog.enabled {
+        let receiver = SyslogReceiver::bind(config.syslog.clone(), &devices, shared_bus.clone())
+            .await
+            .context("starting the syslog receiver")?;
+        collectors.push(tokio::spawn(receiver.run(stop_collectors.clone())));
     }
     ready.store(true, Ordering::Release);
     let url = format!("http://{}", config.api.listen);

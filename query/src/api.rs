@@ -21,6 +21,8 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+mod logs;
+
 use crate::error::error_body;
 use crate::{QueryEngine, to_csv, to_json};
 
@@ -74,6 +76,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(prometheus))
+        .merge(logs::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod ids;
 mod log;
+mod log_batch;
 mod metric;
 mod time;
 mod topic;
@@ -22,6 +23,7 @@ pub use error::SchemaError;
 pub use event::{EventBatch, WIRE_VERSION};
 pub use ids::{DeviceId, MetricName};
 pub use log::LogRecord;
+pub use log_batch::{LogBatchBuilder, log_schema, logs_to_batch};
 pub use metric::{
     MetricBatchBuilder, MetricSample, batch_to_samples, metric_schema, samples_to_batch,
 };

@@ -9,6 +9,7 @@
 //! or an eviction between two queries never hides or doubles a row.
 
 pub mod config;
+pub mod log_sink;
 pub mod paths;
 pub mod sink;
 pub mod store;
@@ -16,6 +17,7 @@ pub mod table;
 pub mod writer;
 
 pub use config::StorageConfig;
+pub use log_sink::run_logs_sink;
 pub use paths::TablePaths;
 pub use sink::run_metrics_sink;
 pub use store::{ColdStore, StoreError};

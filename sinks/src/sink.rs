@@ -59,7 +59,11 @@ pub async fn run_metrics_sink(
     if !builder.is_empty() {
         table.append(builder.finish());
     }
-    // The bus is closed and drained: write everything, retrying a few times.
+    final_flush(&table).await;
+}
+
+/// Writes everything still in memory once the bus is closed, retrying a few times.
+pub(crate) async fn final_flush(table: &TableStore) {
     for attempt in 1..=5 {
         match table.flush().await {
             Ok(r) => {
@@ -85,7 +89,11 @@ pub async fn run_metrics_sink(
     );
 }
 
-async fn flush_until_ok(table: &TableStore, delay: &mut Duration, shutdown: &CancellationToken) {
+pub(crate) async fn flush_until_ok(
+    table: &TableStore,
+    delay: &mut Duration,
+    shutdown: &CancellationToken,
+) {
     loop {
         match table.flush().await {
             Ok(_) => {

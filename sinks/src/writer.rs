@@ -38,6 +38,14 @@ impl Layout {
             time: "time",
         }
     }
+
+    /// The `logs` table's layout: by device (then sender), then receive time.
+    pub fn logs() -> Self {
+        Self {
+            series: vec!["device_id", "source_address"],
+            time: "received_at",
+        }
+    }
 }
 
 fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, StoreError> {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sotp_ingest::icmp::IcmpConfig;
+use sotp_ingest::syslog::SyslogConfig;
 use sotp_query::QueryConfig;
 use sotp_schemas::{Device, DeviceId, PollSettings};
 use sotp_sinks::StorageConfig;
@@ -40,6 +41,8 @@ pub struct Config {
     pub bus: BusConfig,
     /// `[icmp]`: ICMP echo polling.
     pub icmp: IcmpConfig,
+    /// `[syslog]`: the syslog receiver.
+    pub syslog: SyslogConfig,
     /// `[storage]`: Parquet files and the in-memory hot tier.
     pub storage: StorageConfig,
     /// `[query]`: SQL limits.
@@ -58,6 +61,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             bus: BusConfig::default(),
             icmp: IcmpConfig::default(),
+            syslog: SyslogConfig::default(),
             storage: StorageConfig::default(),
             query: QueryConfig::default(),
             devices: Vec::new(),
@@ -226,6 +230,7 @@ impl Config {
             .icmp
             .validate()
             .into_iter()
+            .chain(self.syslog.validate())
             .chain(self.storage.validate())
             .chain(self.query.validate())
         {

@@ -9,3 +9,7 @@ mod common;
 mod icmp_e2e;
 mod icmp_permissions;
 mod s3_storage;
+mod syslog_api;
+mod syslog_e2e;
+mod syslog_limits;
+mod syslog_tls;
