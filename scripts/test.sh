@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 peers=$(scripts/setup-peers.sh)
 eval "$peers"
 export SOTP_PYTHON SOTP_MOTO_SERVER
-cargo test --workspace --all-targets "$@"
+cargo test --workspace --all-targets --no-fail-fast "$@"
