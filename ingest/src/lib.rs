@@ -6,6 +6,7 @@
 
 pub mod icmp;
 pub mod scheduler;
+pub mod snmp;
 
 pub use scheduler::{PollResult, Poller, SchedulerConfig, run_scheduler};
 

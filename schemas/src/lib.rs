@@ -13,6 +13,8 @@ mod event;
 mod ids;
 mod log;
 mod metric;
+mod rollup;
+mod snmp;
 mod time;
 mod topic;
 
@@ -24,6 +26,10 @@ pub use ids::{DeviceId, MetricName};
 pub use log::LogRecord;
 pub use metric::{
     MetricBatchBuilder, MetricSample, batch_to_samples, metric_schema, samples_to_batch,
+};
+pub use rollup::{RollupBatchBuilder, RollupRow, rollup_schema};
+pub use snmp::{
+    AuthProtocol, PrivProtocol, Secret, SecretError, SnmpTarget, SnmpVersion, UsmSettings,
 };
 pub use time::UtcNanos;
 pub use topic::Topic;
