@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod paths;
+pub mod rollup;
 pub mod sink;
 pub mod store;
 pub mod table;
@@ -17,6 +18,7 @@ pub mod writer;
 
 pub use config::StorageConfig;
 pub use paths::TablePaths;
+pub use rollup::run_rollup_sink;
 pub use sink::run_metrics_sink;
 pub use store::{ColdStore, StoreError};
 pub use table::{ColdFile, FlushReport, TableSnapshot, TableStore};

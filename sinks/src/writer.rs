@@ -37,6 +37,11 @@ impl Layout {
             time: "time",
         }
     }
+
+    /// The `metrics_1m` rollup table's layout (same series key as `metrics`).
+    pub fn rollups() -> Self {
+        Self::metrics()
+    }
 }
 
 fn sort_columns(
