@@ -16,7 +16,7 @@ use sotp_ingest::{SchedulerConfig, run_scheduler};
 use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_query::QueryEngine;
 use sotp_query::api::{ApiState, router};
-use sotp_schemas::{EventBatch, Topic, metric_schema, rollup_schema};
+use sotp_schemas::{Topic, metric_schema, rollup_schema};
 use sotp_sinks::writer::Layout;
 use sotp_sinks::{ColdStore, TableStore, run_metrics_sink, run_rollup_sink};
 use tokio_util::sync::CancellationToken;
@@ -210,13 +210,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         c.await.context("collector task")?;
     }
     if let Some(stream) = stream {
-        // Everything published before this empty marker is processed when the stage sees
-        // it; the stage then saves its state and stops publishing.
+        // The collectors are done, so all they published is queued: the stage drains it,
+        // saves its state and stops publishing before the bus closes.
         stop_stream.cancel();
-        shared_bus
-            .publish(Topic::MetricsRaw, EventBatch::Metrics(Vec::new()))
-            .await
-            .context("stopping the streaming stage")?;
         stream.await.context("stream task")?;
     }
     tracing::info!("stopping: writing memory to parquet");

@@ -8,3 +8,5 @@ mod bad_input;
 mod common;
 mod icmp_e2e;
 mod icmp_permissions;
+mod snmp_e2e;
+mod snmp_peers;

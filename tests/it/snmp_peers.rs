@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 /// Where the recordings of snmpsim-data live.
 pub(crate) fn snmpsim_data() -> PathBuf {
-    let p = std::env::var("SOTP_SNMPSIM_DATA").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("target/snmpsim-venv/lib/python3.11/site-packages/snmpsim_data/data")
-    });
+    let p = std::env::var("SOTP_SNMPSIM_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("target/snmpsim-venv/lib/python3.11/site-packages/snmpsim_data/data")
+        });
     assert!(
         p.is_dir(),
         "snmpsim-data recordings not found at {}: run scripts/setup-peers.sh (it creates the snmpsim venv and prints SOTP_SNMPSIM and SOTP_SNMPSIM_DATA), or set SOTP_SNMPSIM_DATA",
@@ -67,7 +69,9 @@ pub(crate) fn parse_snmprec(text: &str) -> BTreeMap<String, Recorded> {
             Some(t) => (t, true),
             None => (tag, false),
         };
-        let Ok(tag) = tag.parse::<u32>() else { continue };
+        let Ok(tag) = tag.parse::<u32>() else {
+            continue;
+        };
         let text = if hex {
             let bytes: Vec<u8> = (0..value.len() / 2)
                 .filter_map(|i| u8::from_str_radix(&value[2 * i..2 * i + 2], 16).ok())
@@ -172,11 +176,24 @@ pub(crate) fn wait_for_agent(auth: &[&str], endpoint: &str) {
     loop {
         let ok = Command::new("snmpget")
             .args(auth)
-            .args(["-m", "", "-t", "1", "-r", "0", endpoint, "1.3.6.1.2.1.1.3.0"])
+            .args([
+                "-m",
+                "",
+                "-t",
+                "1",
+                "-r",
+                "0",
+                endpoint,
+                "1.3.6.1.2.1.1.3.0",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .unwrap_or_else(|e| panic!("snmpget (Debian package `snmp`) not runnable: {e}; run scripts/setup-peers.sh"))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "snmpget (Debian package `snmp`) not runnable: {e}; run scripts/setup-peers.sh"
+                )
+            })
             .success();
         if ok {
             return;

@@ -53,9 +53,10 @@ pub fn load_stage(path: &std::path::Path) -> Stage {
     }
 }
 
-/// Runs the stage until `stop` is cancelled and an empty batch arrives on `metrics.raw`
-/// (the marker the wiring publishes after the collectors stopped, so everything before
-/// it is processed), or until the bus closes. Saves the state before returning.
+/// Runs the stage until the bus closes, or until `stop` is cancelled and the queue is
+/// drained. Cancel `stop` only after every producer of `metrics.raw` has stopped: what
+/// they published is then already queued, and the stage processes all of it before it
+/// returns. Saves the state before returning.
 pub async fn run_stream(
     mut sub: Box<dyn Subscription>,
     bus: Arc<dyn Bus>,
@@ -69,38 +70,42 @@ pub async fn run_stream(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let idle_ns = config.idle_close.as_nanos() as i64;
     loop {
-        tokio::select! {
-            d = sub.recv() => {
-                let Some(d) = d else { break };
-                let EventBatch::Metrics(raw) = d.batch else { continue };
-                if raw.is_empty() && stop.is_cancelled() {
-                    break;
-                }
-                let mut out = Vec::new();
-                let mut closed = Vec::new();
-                stage.process(&raw, &mut out, &mut closed);
-                metrics::counter!("sotp_stream_raw_samples_total").increment(raw.len() as u64);
-                if !out.is_empty() {
-                    let n = out.len();
-                    if let Err(e) = bus.publish(Topic::Metrics, EventBatch::Metrics(out)).await {
-                        tracing::warn!(error = %e, samples = n, "derived samples not published");
+        let delivery = if stop.is_cancelled() {
+            // Producers stopped: take what is queued, end when nothing comes.
+            match tokio::time::timeout(DRAIN_QUIET, sub.recv()).await {
+                Ok(d) => d,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                d = sub.recv() => d,
+                () = stop.cancelled() => continue,
+                _ = tick.tick() => {
+                    let mut closed = Vec::new();
+                    stage.close_idle(idle_ns, &mut closed);
+                    send_rollups(&rollups, closed).await;
+                    if let Err(e) = state::save(&path, &stage.to_saved()) {
+                        tracing::error!(error = %e, "stream state not saved");
                     }
-                }
-                if !closed.is_empty() && rollups.send(closed).await.is_err() {
-                    tracing::warn!("rollup sink gone; rollups dropped");
+                    continue;
                 }
             }
-            _ = tick.tick() => {
-                let mut closed = Vec::new();
-                stage.close_idle(idle_ns, &mut closed);
-                if !closed.is_empty() && rollups.send(closed).await.is_err() {
-                    tracing::warn!("rollup sink gone; rollups dropped");
-                }
-                if let Err(e) = state::save(&path, &stage.to_saved()) {
-                    tracing::error!(error = %e, "stream state not saved");
-                }
+        };
+        let Some(d) = delivery else { break };
+        let EventBatch::Metrics(raw) = d.batch else {
+            continue;
+        };
+        let mut out = Vec::new();
+        let mut closed = Vec::new();
+        stage.process(&raw, &mut out, &mut closed);
+        metrics::counter!("sotp_stream_raw_samples_total").increment(raw.len() as u64);
+        if !out.is_empty() {
+            let n = out.len();
+            if let Err(e) = bus.publish(Topic::Metrics, EventBatch::Metrics(out)).await {
+                tracing::warn!(error = %e, samples = n, "derived samples not published");
             }
         }
+        send_rollups(&rollups, closed).await;
     }
     match state::save(&path, &stage.to_saved()) {
         Ok(()) => {
@@ -109,6 +114,15 @@ pub async fn run_stream(
         Err(e) => tracing::error!(error = %e, "stream state not saved at stop"),
     }
     stage
+}
+
+/// How long the draining stage waits for one more queued batch before it ends.
+const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+
+async fn send_rollups(tx: &mpsc::Sender<Vec<RollupRow>>, closed: Vec<RollupRow>) {
+    if !closed.is_empty() && tx.send(closed).await.is_err() {
+        tracing::warn!("rollup sink gone; rollups dropped");
+    }
 }
 
 #[cfg(test)]
