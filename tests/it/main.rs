@@ -10,3 +10,4 @@ mod icmp_e2e;
 mod icmp_permissions;
 mod snmp_e2e;
 mod snmp_peers;
+mod snmp_v3;
