@@ -8,6 +8,7 @@ mod bad_input;
 mod common;
 mod icmp_e2e;
 mod icmp_permissions;
+mod snmp_bad_agents;
 mod snmp_e2e;
 mod snmp_peers;
 mod snmp_v3;

@@ -37,7 +37,10 @@ fn snmpv3_auth_priv_wrong_key_and_a_silent_agent() {
     cfg += &device(
         "sha256-aes256",
         port,
-        &format!("version = \"3\", user = \"tele256\", auth_protocol = \"sha256\", auth_key = \"env:SOTP_TEST_V3_AUTH\", priv_protocol = \"aes256\", priv_key = \"file:{}\"", key_file.display()),
+        &format!(
+            "version = \"3\", user = \"tele256\", auth_protocol = \"sha256\", auth_key = \"env:SOTP_TEST_V3_AUTH\", priv_protocol = \"aes256\", priv_key = \"file:{}\"",
+            key_file.display()
+        ),
     );
     cfg += &device(
         "wrong-key",
@@ -62,8 +65,17 @@ fn snmpv3_auth_priv_wrong_key_and_a_silent_agent() {
         let rows = server.rows(&format!(
             "SELECT count(*), min(value) FROM metrics WHERE device = '{name}' AND metric = 'poll.ok'"
         ));
-        assert!(rows[0][0].as_u64().unwrap() >= 4, "{name}: {rows:?}\n{}", server.log_text());
-        assert_eq!(rows[0][1].as_f64(), Some(1.0), "{name}: {}", server.log_text());
+        assert!(
+            rows[0][0].as_u64().unwrap() >= 4,
+            "{name}: {rows:?}\n{}",
+            server.log_text()
+        );
+        assert_eq!(
+            rows[0][1].as_f64(),
+            Some(1.0),
+            "{name}: {}",
+            server.log_text()
+        );
         let lo = server.rows(&format!(
             "SELECT count(*) FROM metrics WHERE device = '{name}' AND metric = 'if.in_octets' AND instance = 'lo' AND labels LIKE '%\"counter_width\":\"64\"%'"
         ));
@@ -106,6 +118,9 @@ fn snmpv3_auth_priv_wrong_key_and_a_silent_agent() {
            FROM metrics WHERE device = 'sha-aes' AND metric = 'poll.ok')",
     );
     let max_gap_ms = gaps[0][0].as_f64().unwrap() / 1e6;
-    assert!(max_gap_ms < 1300.0, "sha-aes polls were delayed: {max_gap_ms} ms");
+    assert!(
+        max_gap_ms < 1300.0,
+        "sha-aes polls were delayed: {max_gap_ms} ms"
+    );
     assert_eq!(server.stop(), 0);
 }
