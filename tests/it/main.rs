@@ -12,3 +12,4 @@ mod snmp_bad_agents;
 mod snmp_e2e;
 mod snmp_peers;
 mod snmp_v3;
+mod stream_golden_sql;
