@@ -77,6 +77,19 @@ fn config(port: u16) -> String {
     c
 }
 
+/// Waits up to `secs` for `ok`, checking twice a second.
+fn wait_until(server: &Server, secs: u64, ok: impl Fn(&Server) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !ok(server) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {secs} s\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 fn s(v: &Value) -> String {
     v.as_str()
         .map(str::to_string)
@@ -96,7 +109,15 @@ fn recordings_of_real_devices_from_snmp_to_rates_and_rollups() {
     let cfg = dir.path().join("sotp.toml");
     std::fs::write(&cfg, config(port)).unwrap();
     let mut server = Server::start(&cfg, &dir.path().join("data"), free_port());
-    std::thread::sleep(Duration::from_secs(5));
+    // Every device polled successfully at least three times (a busy machine may need
+    // longer than three intervals).
+    wait_until(&server, 60, |s| {
+        let r = s.rows(
+            "SELECT count(DISTINCT device), min(n) FROM (SELECT device, count(*) AS n FROM metrics
+             WHERE metric = 'poll.ok' AND value = 1 GROUP BY device)",
+        );
+        r[0][0].as_u64() == Some(RECORDINGS.len() as u64) && r[0][1].as_u64() >= Some(3)
+    });
 
     for (name, rel) in RECORDINGS {
         let want = expected_interfaces(rel);
@@ -218,7 +239,14 @@ fn recordings_of_real_devices_from_snmp_to_rates_and_rollups() {
         .as_nanos();
     let server = Server::start(&cfg, &dir.path().join("data"), free_port());
     assert!(before.contains("stream state saved"), "{before}");
-    std::thread::sleep(Duration::from_secs(2));
+    wait_until(&server, 30, |s| {
+        let r = s.rows(&format!(
+            "SELECT count(*) FROM metrics WHERE device = 'c3560' AND metric = 'poll.ok'
+               AND CAST(time AS BIGINT) > {restart_ns}"
+        ));
+        r[0][0].as_u64() >= Some(1)
+    });
+    std::thread::sleep(Duration::from_millis(500));
     let first = server.rows(&format!(
         "SELECT min(time) FROM metrics WHERE device = 'c3560' AND metric = 'sys.uptime_s'
            AND CAST(time AS BIGINT) > {restart_ns}"

@@ -24,9 +24,7 @@ fn poll(dev: &DeviceId, name: &Arc<str>, ifaces: &[Arc<str>], k: i64) -> Vec<Met
     let collector: Arc<str> = Arc::from("snmp");
     let t = UtcNanos(1_767_225_600_000_000_000 + k * 30_000_000_000);
     let mut out = Vec::with_capacity(1 + ifaces.len() * 10);
-    let g = |m: &str, v: f64| {
-        MetricSample::gauge(t, dev, name, &collector, &MetricName::new(m), v)
-    };
+    let g = |m: &str, v: f64| MetricSample::gauge(t, dev, name, &collector, &MetricName::new(m), v);
     out.push(g("sys.uptime_s", 1000.0 + 30.0 * k as f64));
     for (i, inst) in ifaces.iter().enumerate() {
         let mut s = g("if.speed_bps", 1e9);
@@ -46,11 +44,16 @@ fn poll(dev: &DeviceId, name: &Arc<str>, ifaces: &[Arc<str>], k: i64) -> Vec<Met
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let devices = args.first().copied().unwrap_or(200);
     let interfaces = args.get(1).copied().unwrap_or(48);
     let polls = args.get(2).copied().unwrap_or(10);
-    let ifaces: Vec<Arc<str>> = (0..interfaces).map(|i| Arc::from(format!("Gi0/{i}"))).collect();
+    let ifaces: Vec<Arc<str>> = (0..interfaces)
+        .map(|i| Arc::from(format!("Gi0/{i}")))
+        .collect();
     let devs: Vec<(DeviceId, Arc<str>)> = (0..devices)
         .map(|d| (DeviceId::new(format!("d{d}")), Arc::from(format!("d{d}"))))
         .collect();

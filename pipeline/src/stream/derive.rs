@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::sync::Arc;
+
 use sotp_schemas::{MetricName, MetricSample, RollupRow};
 
 use super::counter::{Delta, Point, counter_delta};
@@ -31,20 +33,37 @@ pub struct StageStats {
 #[derive(Debug, Default)]
 pub struct Stage {
     series: SeriesState,
+    /// Derived names per raw counter name (rate, utilization), built once.
+    names: HashMap<MetricName, (MetricName, Option<MetricName>)>,
     rollups: Rollups,
     newest: i64,
     /// What the stage did so far.
     pub stats: StageStats,
 }
 
-fn derived(from: &MetricSample, metric: &str, value: f64) -> MetricSample {
+fn derived_named(from: &MetricSample, metric: &MetricName, value: f64) -> MetricSample {
     let mut s = from.clone();
-    s.metric = MetricName::new(metric);
+    s.metric = metric.clone();
     s.value = value;
     s.counter = None;
     s.labels.remove("counter_width");
     s.labels.remove("ticks");
     s
+}
+
+fn derived(from: &MetricSample, metric: &str, value: f64) -> MetricSample {
+    derived_named(from, &MetricName::new(metric), value)
+}
+
+/// The rate metric and, for octet counters, the utilization metric of a counter.
+fn rate_names(metric: &str) -> (MetricName, Option<MetricName>) {
+    match metric.strip_suffix("_octets") {
+        Some(base) => (
+            MetricName::new(format!("{base}_bps")),
+            Some(MetricName::new(format!("{base}_util_ratio"))),
+        ),
+        None => (MetricName::new(format!("{metric}_per_s")), None),
+    }
 }
 
 fn uptime_ticks(s: &MetricSample) -> u64 {
@@ -112,6 +131,7 @@ impl Stage {
         // memory parts per (device, instance).
         let mut uptime: HashMap<&str, u64> = HashMap::new();
         let mut disc: HashMap<(&str, &str), u64> = HashMap::new();
+        let no_instance: Arc<str> = Arc::from("");
         type MemParts = (Option<f64>, Option<f64>, Option<f64>);
         let mut mem: BTreeMap<(&str, Option<&str>), (MemParts, &MetricSample)> = BTreeMap::new();
         for s in raw {
@@ -123,10 +143,10 @@ impl Stage {
                     uptime.insert(dev, uptime_ticks(s));
                 }
                 "if.speed_bps" if s.value > 0.0 => {
-                    if let Some(i) = inst {
+                    if let Some(i) = &s.instance {
                         self.series
                             .speeds
-                            .insert((dev.to_string(), i.to_string()), s.value);
+                            .insert((s.device_id.clone(), i.clone()), s.value);
                     }
                 }
                 "if.counter_discontinuity_ticks" => {
@@ -170,11 +190,11 @@ impl Stage {
                 continue;
             };
             let metric = s.metric.as_str();
-            let speed = self
-                .series
-                .speeds
-                .get(&(dev.to_string(), inst.to_string()))
-                .copied();
+            let if_key = (
+                s.device_id.clone(),
+                s.instance.clone().unwrap_or_else(|| no_instance.clone()),
+            );
+            let speed = self.series.speeds.get(&if_key).copied();
             let octets = metric.ends_with("_octets");
             let max = speed.filter(|_| metric.starts_with("if.")).map(|bps| {
                 if octets {
@@ -186,14 +206,19 @@ impl Stage {
             match counter_delta(&prev, &point, max) {
                 Delta::Rate { per_second, .. } => {
                     self.stats.rates += 1;
-                    if let Some(base) = metric.strip_suffix("_octets") {
-                        let bps = per_second * 8.0;
-                        out.push(derived(s, &format!("{base}_bps"), bps));
-                        if let Some(speed) = speed {
-                            out.push(derived(s, &format!("{base}_util_ratio"), bps / speed));
+                    let (rate, util) = self
+                        .names
+                        .entry(s.metric.clone())
+                        .or_insert_with(|| rate_names(metric));
+                    match util {
+                        Some(util) => {
+                            let bps = per_second * 8.0;
+                            out.push(derived_named(s, rate, bps));
+                            if let Some(speed) = speed {
+                                out.push(derived_named(s, util, bps / speed));
+                            }
                         }
-                    } else {
-                        out.push(derived(s, &format!("{metric}_per_s"), per_second));
+                        None => out.push(derived_named(s, rate, per_second)),
                     }
                 }
                 Delta::Discontinuity(reason) => {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sotp_schemas::{DeviceId, MetricName, MetricSample, RollupRow, UtcNanos};
+use sotp_schemas::{MetricSample, RollupRow, UtcNanos};
 
 use super::state::SeriesKey;
 
@@ -22,7 +22,7 @@ pub struct Bucket {
     /// Minute start, ns.
     pub minute: i64,
     /// Device display name.
-    pub device: String,
+    pub device: Arc<str>,
     /// Smallest value.
     pub min: f64,
     /// Largest value.
@@ -45,10 +45,10 @@ pub struct Rollups {
 fn close(key: &SeriesKey, b: &Bucket) -> RollupRow {
     RollupRow {
         time: UtcNanos(b.minute),
-        device_id: DeviceId::new(&key.device_id),
-        device: Arc::from(b.device.as_str()),
-        metric: MetricName::new(&key.metric),
-        instance: key.instance.as_deref().map(Arc::from),
+        device_id: key.device_id.clone(),
+        device: b.device.clone(),
+        metric: key.metric.clone(),
+        instance: key.instance.clone(),
         min: b.min,
         avg: b.sum / b.count as f64,
         max: b.max,
@@ -71,7 +71,7 @@ impl Rollups {
         let minute = minute_of(s.time.0);
         let fresh = || Bucket {
             minute,
-            device: s.device.to_string(),
+            device: s.device.clone(),
             min: s.value,
             max: s.value,
             sum: s.value,

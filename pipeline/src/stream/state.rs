@@ -8,33 +8,38 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
-use sotp_schemas::MetricSample;
+use sotp_schemas::{DeviceId, MetricName, MetricSample};
 
 use super::counter::Point;
 use super::rollup::Bucket;
 
-/// A series: device id, metric and instance.
+/// A series: device id, metric and instance. Cheap to clone (shared strings).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SeriesKey {
     /// Device id.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// Metric name.
-    pub metric: String,
+    pub metric: MetricName,
     /// Instance.
-    pub instance: Option<String>,
+    pub instance: Option<Arc<str>>,
 }
 
 impl SeriesKey {
     /// The series of `s`.
     pub fn of(s: &MetricSample) -> Self {
         Self {
-            device_id: s.device_id.as_str().to_string(),
-            metric: s.metric.as_str().to_string(),
-            instance: s.instance.as_deref().map(str::to_string),
+            device_id: s.device_id.clone(),
+            metric: s.metric.clone(),
+            instance: s.instance.clone(),
         }
     }
 }
+
+/// An interface: device id and instance.
+pub type IfKey = (DeviceId, Arc<str>);
 
 /// The saved form.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -44,7 +49,7 @@ pub struct Saved {
     /// Last observation of each counter series.
     pub counters: Vec<(SeriesKey, Point)>,
     /// Last known speed (bits/s) per (device id, instance).
-    pub speeds: Vec<((String, String), f64)>,
+    pub speeds: Vec<(IfKey, f64)>,
     /// Open rollup minutes.
     pub rollups: Vec<(SeriesKey, Bucket)>,
 }
@@ -76,7 +81,7 @@ pub struct SeriesState {
     /// Last observation per counter series.
     pub counters: HashMap<SeriesKey, Point>,
     /// Last known speed per (device id, instance).
-    pub speeds: HashMap<(String, String), f64>,
+    pub speeds: HashMap<IfKey, f64>,
 }
 
 /// Writes `saved` to `path` atomically.
