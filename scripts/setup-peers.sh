@@ -4,8 +4,11 @@
 #   - fping: the reference tool of the ICMP benchmark;
 #   - rsyslog: a real syslog relay forwarding to SOTP in the syslog tests;
 #   - a Python venv with DuckDB and pyarrow, the outside engines that read our Parquet,
-#     and moto's S3 server for the object-storage tests.
-# Prints `export SOTP_PYTHON=...` for the venv's interpreter.
+#     and moto's S3 server for the object-storage tests;
+#   - snmpd and the snmp tools (net-snmp, Debian): the SNMPv3 agent and snmpget;
+#   - a venv from Debian's python3 with snmpsim + snmpsim-data (recordings of real
+#     devices); a pyenv Python cannot run snmpsim ("no dbm clone found").
+# Prints `export SOTP_PYTHON=...`, `SOTP_MOTO_SERVER`, `SOTP_SNMPSIM=...` and `SOTP_SNMPSIM_DATA=...`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +17,10 @@ command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 command -v fping >/dev/null 2>&1 || need_apt+=(fping)
 # rsyslog: the syslog relay of the syslog tests (and the reference of its benchmark).
 command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
+command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need_apt+=(snmpd)
+command -v snmpget >/dev/null 2>&1 || need_apt+=(snmp)
+command -v bzcat >/dev/null 2>&1 || need_apt+=(bzip2)
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-peers: need root to apt-get install ${need_apt[*]}" >&2
@@ -32,3 +39,12 @@ if ! "$venv/bin/python" -c 'import duckdb, pyarrow, moto' >/dev/null 2>&1; then
 fi
 echo "export SOTP_PYTHON=$venv/bin/python"
 echo "export SOTP_MOTO_SERVER=$venv/bin/moto_server"
+
+simvenv="${SOTP_SNMPSIM_VENV:-$PWD/target/snmpsim-venv}"
+if ! "$simvenv/bin/python" -c 'import snmpsim, snmpsim_data, cryptography' >/dev/null 2>&1; then
+  echo "setup-peers: creating $simvenv with snmpsim and snmpsim-data" >&2
+  /usr/bin/python3 -m venv "$simvenv"
+  "$simvenv/bin/pip" install -q --disable-pip-version-check 'snmpsim==1.2.*' 'snmpsim-data==1.0.*' cryptography
+fi
+echo "export SOTP_SNMPSIM=$simvenv/bin/snmpsim-command-responder"
+echo "export SOTP_SNMPSIM_DATA=$("$simvenv/bin/python" -c 'import os, snmpsim_data; print(os.path.join(os.path.dirname(snmpsim_data.__file__), "data"))')"

@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use sotp_ingest::icmp::IcmpPoller;
 use sotp_ingest::syslog::SyslogReceiver;
+use sotp_ingest::snmp::SnmpPoller;
 use sotp_ingest::{SchedulerConfig, run_scheduler};
 use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_query::QueryEngine;
 use sotp_query::api::{ApiState, router};
-use sotp_schemas::{Topic, log_schema, metric_schema};
+use sotp_schemas::{Topic, log_schema, metric_schema, rollup_schema};
 use sotp_sinks::writer::Layout;
-use sotp_sinks::{ColdStore, TableStore, run_logs_sink, run_metrics_sink};
+use sotp_sinks::{ColdStore, TableStore, run_logs_sink, run_metrics_sink, run_rollup_sink};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
@@ -69,6 +70,20 @@ pub async fn open_logs(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<
     .with_context(|| format!("opening the logs table in {}", cold.description()))
 }
 
+/// Opens the `metrics_1m` rollup table in the cold store.
+pub async fn open_rollups(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
+    TableStore::open(
+        "metrics_1m",
+        rollup_schema(),
+        Layout::rollups(),
+        cold.clone(),
+        config.storage.row_group_rows,
+        config.storage.zstd_level,
+    )
+    .await
+    .with_context(|| format!("opening the metrics_1m table in {}", cold.description()))
+}
+
 async fn run(config: Config) -> anyhow::Result<()> {
     let prometheus = config
         .api
@@ -85,6 +100,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening storage under {}", config.data_dir.display()))?;
     let metrics_table = open_metrics(&config, &cold).await?;
     let logs_table = open_logs(&config, &cold).await?;
+    let rollup_table = open_rollups(&config, &cold).await?;
 
     // Sinks subscribe before anything publishes.
     let stop_sinks = CancellationToken::new();
@@ -105,10 +121,33 @@ async fn run(config: Config) -> anyhow::Result<()> {
         stop_sinks.clone(),
     )));
 
+    // The streaming stage: metrics.raw -> derived samples on `metrics` + metrics_1m rows.
+    let stop_stream = CancellationToken::new();
+    let (rollup_tx, rollup_rx) = tokio::sync::mpsc::channel(1024);
+    let rollup_sink = tokio::spawn(run_rollup_sink(
+        rollup_rx,
+        rollup_table.clone(),
+        config.storage.clone(),
+    ));
+    let stream = if config.stream.enabled {
+        let sub = bus.subscribe(Topic::MetricsRaw, "stream")?;
+        Some(tokio::spawn(sotp_pipeline::stream::run_stream(
+            sub,
+            shared_bus.clone(),
+            rollup_tx,
+            config.stream.clone(),
+            sotp_pipeline::stream::state_path(&config.data_dir),
+            stop_stream.clone(),
+        )))
+    } else {
+        drop(rollup_tx);
+        None
+    };
+
     let engine = QueryEngine::new(
         config.query.clone(),
         &cold,
-        &[metrics_table.clone(), logs_table.clone()],
+        &[metrics_table.clone(), logs_table.clone(), rollup_table.clone()],
     )?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = ApiState {
@@ -152,6 +191,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .context("starting the syslog receiver")?;
         collectors.push(tokio::spawn(receiver.run(stop_collectors.clone())));
     }
+    let snmp_devices = devices.iter().filter(|d| d.snmp.is_some()).count();
+    if config.snmp.enabled && snmp_devices > 0 {
+        let poller = SnmpPoller::new(config.snmp.clone()).context("starting the SNMP collector")?;
+        collectors.push(tokio::spawn(run_scheduler(
+            Arc::new(poller),
+            devices.clone(),
+            shared_bus.clone(),
+            SchedulerConfig {
+                concurrency: config.snmp.concurrency,
+            },
+            stop_collectors.clone(),
+        )));
+    }
     ready.store(true, Ordering::Release);
     let url = format!("http://{}", config.api.listen);
     tracing::info!(devices = devices.len(), api = %url, parquet = cold.description(), "SOTP running");
@@ -168,11 +220,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
     for c in collectors {
         c.await.context("collector task")?;
     }
+    if let Some(stream) = stream {
+        // The collectors are done, so all they published is queued: the stage drains it,
+        // saves its state and stops publishing before the bus closes.
+        stop_stream.cancel();
+        stream.await.context("stream task")?;
+    }
     tracing::info!("stopping: writing memory to parquet");
     bus.close();
     for s in sinks {
         s.await.context("sink task")?;
     }
+    rollup_sink.await.context("rollup sink task")?;
     stop_sinks.cancel();
     stop_api.cancel();
     api.await.context("api task")?.context("api server")?;

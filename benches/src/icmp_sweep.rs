@@ -31,6 +31,7 @@ pub(crate) async fn run(targets: u32, concurrency: usize) -> anyhow::Result<serd
                 enabled: true,
                 interval: None,
             },
+            snmp: None,
         })
         .collect();
     let config = IcmpConfig {

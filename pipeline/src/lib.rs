@@ -5,5 +5,6 @@
 //! nothing installed. A Kafka implementation plugs in behind the same trait.
 
 pub mod bus;
+pub mod stream;
 
 pub use bus::{Bus, BusError, Delivery, MemoryBus, MemoryBusConfig, Subscription};

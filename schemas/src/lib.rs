@@ -14,6 +14,8 @@ mod ids;
 mod log;
 mod log_batch;
 mod metric;
+mod rollup;
+mod snmp;
 mod time;
 mod topic;
 
@@ -26,6 +28,10 @@ pub use log::LogRecord;
 pub use log_batch::{LogBatchBuilder, log_schema, logs_to_batch};
 pub use metric::{
     MetricBatchBuilder, MetricSample, batch_to_samples, metric_schema, samples_to_batch,
+};
+pub use rollup::{RollupBatchBuilder, RollupRow, rollup_schema};
+pub use snmp::{
+    AuthProtocol, PrivProtocol, Secret, SecretError, SnmpTarget, SnmpVersion, UsmSettings,
 };
 pub use time::UtcNanos;
 pub use topic::Topic;

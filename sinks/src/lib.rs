@@ -11,6 +11,7 @@
 pub mod config;
 pub mod log_sink;
 pub mod paths;
+pub mod rollup;
 pub mod sink;
 pub mod store;
 pub mod table;
@@ -19,6 +20,7 @@ pub mod writer;
 pub use config::StorageConfig;
 pub use log_sink::run_logs_sink;
 pub use paths::TablePaths;
+pub use rollup::run_rollup_sink;
 pub use sink::run_metrics_sink;
 pub use store::{ColdStore, StoreError};
 pub use table::{ColdFile, FlushReport, TableSnapshot, TableStore};

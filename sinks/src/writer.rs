@@ -46,6 +46,11 @@ impl Layout {
             time: "received_at",
         }
     }
+
+    /// The `metrics_1m` rollup table's layout (same series key as `metrics`).
+    pub fn rollups() -> Self {
+        Self::metrics()
+    }
 }
 
 fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, StoreError> {

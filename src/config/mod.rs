@@ -5,6 +5,7 @@
 //! validation, which reports every problem at once, each with its field.
 
 mod load;
+mod snmp;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -14,11 +15,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sotp_ingest::icmp::IcmpConfig;
 use sotp_ingest::syslog::SyslogConfig;
+use sotp_ingest::snmp::SnmpConfig;
+use sotp_pipeline::stream::StreamConfig;
 use sotp_query::QueryConfig;
 use sotp_schemas::{Device, DeviceId, PollSettings};
 use sotp_sinks::StorageConfig;
 
 pub use load::{ConfigError, ConfigIssue, load, load_str};
+pub use snmp::DeviceSnmp;
 
 /// The example configuration printed by `sotp config example`: every field, with its
 /// default value and what it does.
@@ -43,6 +47,10 @@ pub struct Config {
     pub icmp: IcmpConfig,
     /// `[syslog]`: the syslog receiver.
     pub syslog: SyslogConfig,
+    /// `[snmp]`: SNMP polling.
+    pub snmp: SnmpConfig,
+    /// `[stream]`: the streaming stage (rates, utilization, rollups).
+    pub stream: StreamConfig,
     /// `[storage]`: Parquet files and the in-memory hot tier.
     pub storage: StorageConfig,
     /// `[query]`: SQL limits.
@@ -62,6 +70,8 @@ impl Default for Config {
             bus: BusConfig::default(),
             icmp: IcmpConfig::default(),
             syslog: SyslogConfig::default(),
+            snmp: SnmpConfig::default(),
+            stream: StreamConfig::default(),
             storage: StorageConfig::default(),
             query: QueryConfig::default(),
             devices: Vec::new(),
@@ -165,6 +175,9 @@ pub struct DeviceConfig {
     /// ICMP settings for this device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp: Option<DevicePoll>,
+    /// SNMP settings for this device; none = not polled over SNMP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmp: Option<DeviceSnmp>,
 }
 
 /// `[[device_ranges]]`: `count` devices on consecutive IPv4 addresses from `first_address`,
@@ -231,6 +244,8 @@ impl Config {
             .validate()
             .into_iter()
             .chain(self.syslog.validate())
+            .chain(self.snmp.validate())
+            .chain(self.stream.validate())
             .chain(self.storage.validate())
             .chain(self.query.validate())
         {
@@ -258,6 +273,11 @@ impl Config {
                     &format!("{at}.icmp.interval"),
                     "must be greater than 0".into(),
                 );
+            }
+            if let Some(s) = &d.snmp {
+                for (f, r) in s.validate(&at) {
+                    add(&f, r);
+                }
             }
             let id = d.id.clone().unwrap_or_else(|| d.name.clone());
             if let Some(prev) = seen_ids.insert(id.clone(), at.clone()) {
@@ -310,6 +330,7 @@ impl Config {
                 address,
                 tags: d.tags.clone(),
                 icmp: poll(&d.icmp),
+                snmp: d.snmp.as_ref().map(DeviceSnmp::target),
             });
         }
         for r in &self.device_ranges {
@@ -328,6 +349,7 @@ impl Config {
                     address: IpAddr::V4(address),
                     tags: r.tags.clone(),
                     icmp: poll(&r.icmp),
+                    snmp: None,
                 });
             }
         }

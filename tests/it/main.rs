@@ -13,3 +13,8 @@ mod syslog_api;
 mod syslog_e2e;
 mod syslog_limits;
 mod syslog_tls;
+mod snmp_bad_agents;
+mod snmp_e2e;
+mod snmp_peers;
+mod snmp_v3;
+mod stream_golden_sql;

@@ -101,6 +101,7 @@ mod tests {
             address: addr.parse().unwrap(),
             tags: vec![],
             icmp: PollSettings::default(),
+            snmp: None,
         }
     }
 
