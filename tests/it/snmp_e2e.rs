@@ -213,20 +213,25 @@ fn recordings_of_real_devices_from_snmp_to_rates_and_rollups() {
     std::thread::sleep(Duration::from_secs(to_next_minute + 3));
     let check = server.rows(
         "SELECT r.device, r.metric, r.instance, r.count, count(m.value), r.min, min(m.value), r.max, max(m.value)
-         FROM metrics_1m r JOIN metrics m
+         FROM metrics_1m r LEFT JOIN metrics m
            ON m.device_id = r.device_id AND m.metric = r.metric
           AND coalesce(m.instance, '') = coalesce(r.instance, '')
           AND m.time >= r.time AND m.time < r.time + INTERVAL '1 minute'
-         GROUP BY r.device, r.metric, r.instance, r.time, r.count, r.min, r.max",
+         GROUP BY r.device, r.metric, r.instance, r.time, r.count, r.min, r.max
+         ORDER BY r.device, r.metric, r.instance, r.time",
     );
     assert!(check.len() > 100, "rollups: {}", check.len());
     for row in &check {
-        assert_eq!(row[3], row[4], "rollup count vs samples: {row:?}");
+        assert_eq!(
+            row[3], row[4],
+            "rollup count vs samples: {row:?}\n{check:?}"
+        );
         assert_eq!(row[5], row[6], "rollup min: {row:?}");
         assert_eq!(row[7], row[8], "rollup max: {row:?}");
     }
-    let total = server.rows("SELECT count(*) FROM metrics_1m");
-    assert_eq!(total[0][0].as_u64().unwrap() as usize, check.len());
+    // (The LEFT JOIN checks every rollup row of the snapshot: a row without samples would
+    // show a count of 0. A later count(*) may be larger: each series closes its minute
+    // when its own next sample arrives.)
     assert_eq!(server.stop(), 0, "{}", server.log_text());
 
     // Restart on the same data: the saved per-series state makes the very first poll
