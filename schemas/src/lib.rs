@@ -11,6 +11,7 @@ mod device;
 mod error;
 mod event;
 mod ids;
+mod inventory;
 mod log;
 mod metric;
 mod time;
@@ -21,6 +22,7 @@ pub use device::{Device, PollSettings};
 pub use error::SchemaError;
 pub use event::{EventBatch, WIRE_VERSION};
 pub use ids::{DeviceId, MetricName};
+pub use inventory::{DeviceRecord, PollRecord};
 pub use log::LogRecord;
 pub use metric::{
     MetricBatchBuilder, MetricSample, batch_to_samples, metric_schema, samples_to_batch,

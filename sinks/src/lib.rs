@@ -9,6 +9,7 @@
 //! or an eviction between two queries never hides or doubles a row.
 
 pub mod config;
+pub mod offsets;
 pub mod paths;
 pub mod sink;
 pub mod store;
