@@ -8,3 +8,4 @@ mod bad_input;
 mod common;
 mod icmp_e2e;
 mod icmp_permissions;
+mod kafka;

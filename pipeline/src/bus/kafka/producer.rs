@@ -32,6 +32,8 @@ pub struct ProducerTotals {
     pub dropped: u64,
     /// Events librdkafka gave up on (fatal producer errors only).
     pub failed: u64,
+    /// Device records published on `inventory` (not events; delivered counts them too).
+    pub records: u64,
 }
 
 struct Pending {
@@ -48,6 +50,7 @@ struct Counters {
     failed: AtomicU64,
     refused: AtomicU64,
     handed: AtomicU64,
+    records: AtomicU64,
 }
 
 struct Shared {
@@ -108,7 +111,12 @@ impl BufferedProducer {
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "0")
-            .set("queue.buffering.max.messages", "100000")
+            // librdkafka's own queue is part of the bounded memory: at most as many
+            // messages as the buffer, and 100,000.
+            .set(
+                "queue.buffering.max.messages",
+                config.buffer_events.clamp(1, 100_000).to_string(),
+            )
             .set("queue.buffering.max.kbytes", "65536")
             .create_with_context(CountingContext {
                 counters: counters.clone(),
@@ -219,6 +227,7 @@ impl BufferedProducer {
                 key: Some(Arc::from(key)),
                 payload,
             });
+        self.shared.counters.records.fetch_add(1, Ordering::Relaxed);
         self.shared.wake.notify_one();
     }
 
@@ -230,6 +239,7 @@ impl BufferedProducer {
             delivered: c.delivered.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed) + c.refused.load(Ordering::Relaxed),
+            records: c.records.load(Ordering::Relaxed),
         }
     }
 
@@ -254,7 +264,8 @@ impl BufferedProducer {
                 let left = queued + open as usize;
                 let t = self.totals();
                 tracing::info!(
-                    published = t.published,
+                    events_published = t.published,
+                    records_published = t.records,
                     delivered = t.delivered,
                     dropped = t.dropped,
                     failed = t.failed,
