@@ -309,11 +309,14 @@ pub(crate) fn kafka_python() -> String {
 /// (rows, distinct (device_id, metric, instance, time)) in the Parquet files under `data`.
 pub(crate) fn parquet_counts(data: &Path) -> (u64, u64) {
     let glob = data.join("parquet/metrics/**/*.parquet");
-    let script = format!(
-        "import duckdb,glob,json\nfs=glob.glob({g:?}, recursive=True)\nif not fs: print(json.dumps([0,0]))\nelse: print(json.dumps(duckdb.sql(\"select count(*), count(distinct (device_id, metric, coalesce(instance,''), time)) from read_parquet({g:?})\").fetchone()))",
-        g = glob.display().to_string()
-    );
-    let out = Command::new(python()).args(["-c", &script]).output().unwrap();
+    let script = "import duckdb, glob, json, sys\n\
+if not glob.glob(sys.argv[1], recursive=True): print(json.dumps([0, 0]))\n\
+else: print(json.dumps(duckdb.execute(\"select count(*), count(distinct (device_id, metric, coalesce(instance, ''), time)) from read_parquet(?)\", [sys.argv[1]]).fetchone()))";
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(&glob)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
