@@ -267,3 +267,18 @@ async fn run_sharded(
         let _ = task.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_expands_and_named_roles_stay_alone() {
+        assert!(Roles::new(&[]).is_all());
+        assert!(Roles::new(&[Role::All]).is_all());
+        assert!(Roles::new(&[Role::Sink, Role::All]).is_all());
+        let r = Roles::new(&[Role::Sink, Role::Api]);
+        assert!(!r.is_all() && r.has(Role::Sink) && r.has(Role::Api) && !r.has(Role::Collector));
+        assert_eq!(r.describe(), "sink,api");
+    }
+}

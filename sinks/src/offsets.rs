@@ -88,7 +88,49 @@ pub async fn read_file_offsets(store: &ColdStore, path: &Path) -> Result<Offsets
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use sotp_schemas::{DeviceId, MetricName, MetricSample, UtcNanos, metric_schema, samples_to_batch};
+
     use super::*;
+    use crate::TableStore;
+    use crate::writer::Layout;
+
+    fn batch(n: usize) -> RecordBatch {
+        let dev = DeviceId::new("d");
+        let name: Arc<str> = Arc::from("d");
+        let col: Arc<str> = Arc::from("test");
+        let m = MetricName::new("t.x");
+        let samples: Vec<MetricSample> = (0..n)
+            .map(|i| MetricSample::gauge(UtcNanos(i as i64), &dev, &name, &col, &m, 0.0))
+            .collect();
+        samples_to_batch(&samples)
+    }
+
+    #[tokio::test]
+    async fn flushed_offsets_survive_a_reopen_and_unflushed_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ColdStore::open("", dir.path()).unwrap();
+        let open = || {
+            TableStore::open("metrics", metric_schema(), Layout::metrics(), store.clone(), 1000, 1)
+        };
+        let t = open().await.unwrap();
+        let k0 = offset_key("sotp.metrics.raw", 0);
+        let k1 = offset_key("sotp.metrics.raw", 1);
+        t.append_with_offsets(batch(3), &Offsets::from([(k0.clone(), 3)]));
+        t.append_with_offsets(batch(2), &Offsets::from([(k1.clone(), 7)]));
+        assert_eq!(t.received_offset(&k1), Some(7));
+        assert!(t.flushed_offsets().is_empty(), "nothing is durable before a flush");
+        t.flush().await.unwrap();
+        assert_eq!(t.flushed_offsets(), Offsets::from([(k0.clone(), 3), (k1.clone(), 7)]));
+        // Received but never flushed: lost with the process, so not remembered.
+        t.append_with_offsets(batch(1), &Offsets::from([(k0.clone(), 9)]));
+        drop(t);
+        let t = open().await.unwrap();
+        assert_eq!(t.received_offset(&k0), Some(3));
+        assert_eq!(t.received_offset(&k1), Some(7));
+        assert_eq!(t.flushed_offsets().len(), 2);
+    }
 
     #[test]
     fn merge_keeps_the_highest_offset_and_for_topic_filters() {
