@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 command -v fping >/dev/null 2>&1 || need_apt+=(fping)
+# rdkafka's bundled librdkafka is built with TLS (and SASL PLAIN/SCRAM): OpenSSL headers.
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-peers: need root to apt-get install ${need_apt[*]}" >&2

@@ -117,9 +117,7 @@ pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
         }
     }
     if roles.has(Role::Pipeline) {
-        tracing::info!(
-            "pipeline role: this build has no streaming stage yet; nothing to derive"
-        );
+        tracing::info!("pipeline role: this build has no streaming stage yet; nothing to derive");
     }
 
     let ready = Arc::new(AtomicBool::new(false));
@@ -167,8 +165,9 @@ pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
             .context("publishing devices on the inventory topic")?;
         if config.icmp.enabled {
             let owned = follow_inventory(&bus, follow_rx)?;
-            let poller =
-                Arc::new(IcmpPoller::new(config.icmp.clone()).context("starting the ICMP collector")?);
+            let poller = Arc::new(
+                IcmpPoller::new(config.icmp.clone()).context("starting the ICMP collector")?,
+            );
             collectors = Some(tokio::spawn(run_sharded(
                 poller,
                 owned,
@@ -244,7 +243,10 @@ async fn run_sharded(
             let _ = task.await;
         }
         if !devices.is_empty() {
-            tracing::info!(devices = devices.len(), "polling the devices this collector owns");
+            tracing::info!(
+                devices = devices.len(),
+                "polling the devices this collector owns"
+            );
             let token = stop.child_token();
             current = Some((
                 token.clone(),

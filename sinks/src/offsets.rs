@@ -90,7 +90,9 @@ pub async fn read_file_offsets(store: &ColdStore, path: &Path) -> Result<Offsets
 mod tests {
     use std::sync::Arc;
 
-    use sotp_schemas::{DeviceId, MetricName, MetricSample, UtcNanos, metric_schema, samples_to_batch};
+    use sotp_schemas::{
+        DeviceId, MetricName, MetricSample, UtcNanos, metric_schema, samples_to_batch,
+    };
 
     use super::*;
     use crate::TableStore;
@@ -112,7 +114,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ColdStore::open("", dir.path()).unwrap();
         let open = || {
-            TableStore::open("metrics", metric_schema(), Layout::metrics(), store.clone(), 1000, 1)
+            TableStore::open(
+                "metrics",
+                metric_schema(),
+                Layout::metrics(),
+                store.clone(),
+                1000,
+                1,
+            )
         };
         let t = open().await.unwrap();
         let k0 = offset_key("sotp.metrics.raw", 0);
@@ -120,9 +129,15 @@ mod tests {
         t.append_with_offsets(batch(3), &Offsets::from([(k0.clone(), 3)]));
         t.append_with_offsets(batch(2), &Offsets::from([(k1.clone(), 7)]));
         assert_eq!(t.received_offset(&k1), Some(7));
-        assert!(t.flushed_offsets().is_empty(), "nothing is durable before a flush");
+        assert!(
+            t.flushed_offsets().is_empty(),
+            "nothing is durable before a flush"
+        );
         t.flush().await.unwrap();
-        assert_eq!(t.flushed_offsets(), Offsets::from([(k0.clone(), 3), (k1.clone(), 7)]));
+        assert_eq!(
+            t.flushed_offsets(),
+            Offsets::from([(k0.clone(), 3), (k1.clone(), 7)])
+        );
         // Received but never flushed: lost with the process, so not remembered.
         t.append_with_offsets(batch(1), &Offsets::from([(k0.clone(), 9)]));
         drop(t);

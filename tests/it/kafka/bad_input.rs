@@ -31,7 +31,10 @@ fn wrong_topic_settings_are_reported_and_roles_need_kafka() {
     let config = dir.path().join("bad.toml");
     std::fs::write(
         &config,
-        kafka_toml("127.0.0.1:9092", "topic_prefix = \"bad prefix!\"\npartitions = 0"),
+        kafka_toml(
+            "127.0.0.1:9092",
+            "topic_prefix = \"bad prefix!\"\npartitions = 0",
+        ),
     )
     .unwrap();
     let out = Command::new(BIN)
@@ -39,9 +42,13 @@ fn wrong_topic_settings_are_reported_and_roles_need_kafka() {
         .arg(&config)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
-    assert!(text.contains("bus.topic_prefix") && text.contains("`bad prefix!`"), "{text}");
+    assert!(
+        text.contains("bus.topic_prefix") && text.contains("`bad prefix!`"),
+        "{text}"
+    );
     assert!(text.contains("bus.partitions"), "{text}");
 
     // On the in-process bus only `all` makes sense.
@@ -52,7 +59,10 @@ fn wrong_topic_settings_are_reported_and_roles_need_kafka() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("--role sink needs [bus] kind = \"kafka\""), "{err}");
+    assert!(
+        err.contains("--role sink needs [bus] kind = \"kafka\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -88,7 +98,10 @@ assert p.flush(10) == 0
     let api = free_port();
     let data = dir.path().join("data");
     let mut p = RoleProc::start(&config, &data, &["sink", "api"], Some(api));
-    p.wait_log("topic exists with another partition count", Duration::from_secs(30));
+    p.wait_log(
+        "topic exists with another partition count",
+        Duration::from_secs(30),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (s, body) = http(
@@ -100,7 +113,11 @@ assert p.flush(10) == 0
         if s == 200 && body.contains("[[1]]") {
             break;
         }
-        assert!(Instant::now() < deadline, "the valid sample never arrived: {body}\n{}", p.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "the valid sample never arrived: {body}\n{}",
+            p.log_text()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     let log = p.log_text();

@@ -44,7 +44,11 @@ print(json.dumps({"problems": problems, "roles": roles,
         .args(["-c", script, &format!("{root}/docker-compose.yml")])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["problems"], serde_json::json!([]), "{v}");
 

@@ -33,11 +33,15 @@ fn separate_roles_survive_kill_9_with_nothing_lost_or_doubled() {
     let sink_data = dir.path().join("sink");
     let api_port = free_port();
 
-    let mut collector = RoleProc::start(&config, &dir.path().join("collector"), &["collector"], None);
+    let mut collector =
+        RoleProc::start(&config, &dir.path().join("collector"), &["collector"], None);
     let mut pipeline = RoleProc::start(&config, &dir.path().join("pipeline"), &["pipeline"], None);
     let mut sink = RoleProc::start(&config, &sink_data, &["sink"], None);
     let mut api = RoleProc::start(&config, &sink_data, &["api"], Some(api_port));
-    collector.wait_log("polling the devices this collector owns", Duration::from_secs(60));
+    collector.wait_log(
+        "polling the devices this collector owns",
+        Duration::from_secs(60),
+    );
 
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -37,8 +37,12 @@ impl PortOutage {
             "{ type filter hook output priority 0; }",
         ]);
         let p = port.to_string();
-        nft(&["add", "rule", "inet", &table, "out", "tcp", "dport", &p, "drop"]);
-        nft(&["add", "rule", "inet", &table, "out", "tcp", "sport", &p, "drop"]);
+        nft(&[
+            "add", "rule", "inet", &table, "out", "tcp", "dport", &p, "drop",
+        ]);
+        nft(&[
+            "add", "rule", "inet", &table, "out", "tcp", "sport", &p, "drop",
+        ]);
         PortOutage { table }
     }
 }
@@ -73,8 +77,10 @@ fn a_60_second_broker_outage_loses_nothing_or_counts_exactly() {
     let big = dir.path().join("big.toml");
     std::fs::write(
         &big,
-        kafka_toml(&tansu.brokers, "topic_prefix = \"a.\"\ngroup_prefix = \"a-\"")
-            + &devices_toml("127.22.0.1", 20, 1),
+        kafka_toml(
+            &tansu.brokers,
+            "topic_prefix = \"a.\"\ngroup_prefix = \"a-\"",
+        ) + &devices_toml("127.22.0.1", 20, 1),
     )
     .unwrap();
     let small = dir.path().join("small.toml");
@@ -87,10 +93,21 @@ fn a_60_second_broker_outage_loses_nothing_or_counts_exactly() {
     )
     .unwrap();
     let api = free_port();
-    let mut a = RoleProc::start(&big, &dir.path().join("a"), &["collector", "api"], Some(api));
+    let mut a = RoleProc::start(
+        &big,
+        &dir.path().join("a"),
+        &["collector", "api"],
+        Some(api),
+    );
     let mut b = RoleProc::start(&small, &dir.path().join("b"), &["collector"], None);
-    a.wait_log("polling the devices this collector owns", Duration::from_secs(60));
-    b.wait_log("polling the devices this collector owns", Duration::from_secs(60));
+    a.wait_log(
+        "polling the devices this collector owns",
+        Duration::from_secs(60),
+    );
+    b.wait_log(
+        "polling the devices this collector owns",
+        Duration::from_secs(60),
+    );
     wait_ready(api, 200, Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(3));
 
@@ -106,7 +123,9 @@ fn a_60_second_broker_outage_loses_nothing_or_counts_exactly() {
     assert_eq!(b.stop(), 0, "{}", b.log_text());
     let (a_pub, a_drop, a_left) = producer_totals(&a.log_text());
     let (b_pub, b_drop, b_left) = producer_totals(&b.log_text());
-    eprintln!("big buffer: {a_pub} published, {a_drop} dropped; small: {b_pub} published, {b_drop} dropped");
+    eprintln!(
+        "big buffer: {a_pub} published, {a_drop} dropped; small: {b_pub} published, {b_drop} dropped"
+    );
     assert_eq!((a_drop, a_left), (0, 0), "{}", a.log_text());
     assert_eq!(b_left, 0);
     assert!(b_drop > 0, "the small buffer should have overflowed");

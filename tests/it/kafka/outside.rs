@@ -16,7 +16,10 @@ fn the_python_consumer_validates_every_message_of_every_topic() {
     )
     .unwrap();
     let mut p = RoleProc::start(&config, &dir.path().join("data"), &["all"], None);
-    p.wait_log("polling the devices this collector owns", Duration::from_secs(60));
+    p.wait_log(
+        "polling the devices this collector owns",
+        Duration::from_secs(60),
+    );
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(p.stop(), 0, "{}", p.log_text());
     let (published, _, _) = producer_totals(&p.log_text());
@@ -24,9 +27,18 @@ fn the_python_consumer_validates_every_message_of_every_topic() {
     let (summary, ok) = outside_consumer(&tansu.brokers, "sotp.", None, None);
     assert!(ok, "invalid messages: {summary}");
     let topics = &summary["topics"];
-    assert_eq!(topics["sotp.metrics.raw"]["valid"].as_u64(), Some(published));
+    assert_eq!(
+        topics["sotp.metrics.raw"]["valid"].as_u64(),
+        Some(published)
+    );
     assert_eq!(topics["sotp.inventory"]["valid"].as_u64(), Some(10));
-    for t in ["sotp.metrics.raw", "sotp.metrics", "sotp.logs", "sotp.alerts", "sotp.inventory"] {
+    for t in [
+        "sotp.metrics.raw",
+        "sotp.metrics",
+        "sotp.logs",
+        "sotp.alerts",
+        "sotp.inventory",
+    ] {
         assert_eq!(topics[t]["invalid"].as_u64(), Some(0), "{t}: {summary}");
     }
     drop(tansu);

@@ -25,11 +25,19 @@ impl Tansu {
         let url = format!("tcp://127.0.0.1:{port}");
         let log = std::fs::File::create(dir.join(format!("tansu-{port}.log"))).unwrap();
         let child = Command::new(&bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start `{bin} broker` ({e}): run scripts/setup-peers.sh"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start `{bin} broker` ({e}): run scripts/setup-peers.sh")
+            });
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "tansu did not listen on {port}");
@@ -168,7 +176,11 @@ impl RoleProc {
             }
             if Instant::now() > deadline {
                 child.kill().ok();
-                panic!("{:?} did not stop within 60 s:\n{}", self.args, self.log_text());
+                panic!(
+                    "{:?} did not stop within 60 s:\n{}",
+                    self.args,
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

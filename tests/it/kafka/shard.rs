@@ -30,7 +30,10 @@ fn two_collectors_share_devices_and_the_survivor_takes_them_all() {
     )
     .unwrap();
     let mut a = RoleProc::start(&config, &dir.path().join("a"), &["collector"], None);
-    a.wait_log("polling the devices this collector owns", Duration::from_secs(60));
+    a.wait_log(
+        "polling the devices this collector owns",
+        Duration::from_secs(60),
+    );
     let mut b = RoleProc::start(&config, &dir.path().join("b"), &["collector"], None);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !(owned(&a) > 0 && owned(&b) > 0 && owned(&a) + owned(&b) == 100) {

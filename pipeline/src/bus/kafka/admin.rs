@@ -18,18 +18,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// another partition count than configured is used as it is, with a warning.
 pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
     let probe: BaseProducer = config.client().create().map_err(KafkaError::Client)?;
-    let metadata = tokio::task::spawn_blocking(move || {
-        probe.client().fetch_metadata(None, CONNECT_TIMEOUT)
-    })
-    .await
-    .map_err(|e| KafkaError::Topic {
-        topic: String::new(),
-        reason: e.to_string(),
-    })?
-    .map_err(|source| KafkaError::Unreachable {
-        brokers: config.brokers.clone(),
-        source,
-    })?;
+    let metadata =
+        tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, CONNECT_TIMEOUT))
+            .await
+            .map_err(|e| KafkaError::Topic {
+                topic: String::new(),
+                reason: e.to_string(),
+            })?
+            .map_err(|source| KafkaError::Unreachable {
+                brokers: config.brokers.clone(),
+                source,
+            })?;
     let mut missing = Vec::new();
     for topic in Topic::ALL {
         let name = config.topic(topic);
@@ -74,7 +73,9 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
         })?;
     for r in results {
         match r {
-            Ok(name) => tracing::info!(topic = %name, partitions = config.partitions, "topic created"),
+            Ok(name) => {
+                tracing::info!(topic = %name, partitions = config.partitions, "topic created")
+            }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
                 return Err(KafkaError::Topic {

@@ -87,7 +87,12 @@ impl KafkaSubscription {
                 metrics::counter!("sotp_bus_invalid_messages_total", "topic" => self.topic.name())
                     .increment(1);
                 let aside = self.dead_letter_dir.as_ref().map(|d| {
-                    d.join(format!("{}-{}-{}.msg", self.name, m.partition(), m.offset()))
+                    d.join(format!(
+                        "{}-{}-{}.msg",
+                        self.name,
+                        m.partition(),
+                        m.offset()
+                    ))
                 });
                 if let Some(path) = &aside {
                     let written = path
@@ -120,7 +125,10 @@ fn merge(batches: Vec<EventBatch>) -> Option<EventBatch> {
             (EventBatch::Logs(a), EventBatch::Logs(b)) => a.extend(b),
             (EventBatch::Alerts(a), EventBatch::Alerts(b)) => a.extend(b),
             (_, other) => {
-                tracing::error!(events = other.len(), "mixed event kinds on one topic dropped");
+                tracing::error!(
+                    events = other.len(),
+                    "mixed event kinds on one topic dropped"
+                );
             }
         }
     }

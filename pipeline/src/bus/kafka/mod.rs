@@ -124,12 +124,13 @@ impl KafkaBus {
     /// collector processes share them.
     pub fn publish_devices(&self, devices: &[sotp_schemas::Device]) -> Result<(), KafkaError> {
         for d in devices {
-            let json = sotp_schemas::DeviceRecord::from(d)
-                .to_json()
-                .map_err(|e| KafkaError::Encode {
-                    topic: Topic::Inventory,
-                    reason: e.to_string(),
-                })?;
+            let json =
+                sotp_schemas::DeviceRecord::from(d)
+                    .to_json()
+                    .map_err(|e| KafkaError::Encode {
+                        topic: Topic::Inventory,
+                        reason: e.to_string(),
+                    })?;
             self.inner
                 .producer
                 .enqueue_raw(Topic::Inventory, d.id.as_str(), json);
