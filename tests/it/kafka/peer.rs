@@ -107,6 +107,17 @@ impl RoleProc {
         roles: &[&str],
         api_port: Option<u16>,
     ) -> RoleProc {
+        Self::start_env(config, data, roles, api_port, &[])
+    }
+
+    /// Like [`RoleProc::start`] with extra environment variables (`SOTP__...` overrides).
+    pub(crate) fn start_env(
+        config: &Path,
+        data: &Path,
+        roles: &[&str],
+        api_port: Option<u16>,
+        extra_env: &[(&str, &str)],
+    ) -> RoleProc {
         let mut args = vec![
             "run".to_string(),
             "--config".into(),
@@ -119,12 +130,19 @@ impl RoleProc {
             args.push(r.to_string());
         }
         let port = api_port.unwrap_or_else(free_port);
-        let env = vec![
+        let mut env: Vec<(String, String)> = vec![
             ("SOTP__API__LISTEN".into(), format!("127.0.0.1:{port}")),
             ("RUST_LOG".into(), "info".into()),
             ("NO_COLOR".into(), "1".into()),
         ];
-        let log = data.with_extension(format!("{}.log", roles.join("-")));
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = data.with_extension(format!("{}.{n}.log", roles.join("-")));
         let mut p = RoleProc {
             child: None,
             log,
