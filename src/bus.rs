@@ -21,6 +21,8 @@ pub fn kafka_config(config: &Config) -> KafkaConfig {
         partitions: b.partitions,
         replication: b.replication,
         buffer_events: b.buffer_events,
+        spool_dir: Some(config.data_dir.join("spool")),
+        spool_max_bytes: b.spool_max_bytes,
         session_timeout: b.session_timeout,
         group_prefix: b.group_prefix.clone(),
         dead_letter_dir: Some(config.data_dir.join("dead-letter")),

@@ -125,6 +125,9 @@ pub struct BusConfig {
     /// Kafka: events a producer buffers in memory while the brokers are unreachable;
     /// when full the oldest are dropped and counted (`sotp_bus_dropped_events_total`).
     pub buffer_events: usize,
+    /// Kafka: bytes of a disk spool under `<data_dir>/spool` that takes the oldest events
+    /// when the memory buffer is full (kept in order); 0 disables it.
+    pub spool_max_bytes: u64,
     /// Kafka: consumer group session timeout; a dead process's partitions (and, for
     /// collectors, devices) move to the others after it.
     #[serde(with = "humantime_serde")]
@@ -154,6 +157,7 @@ impl Default for BusConfig {
             partitions: 6,
             replication: 1,
             buffer_events: 1_000_000,
+            spool_max_bytes: 0,
             session_timeout: Duration::from_secs(10),
             group_prefix: "sotp-".into(),
             security_protocol: "plaintext".into(),

@@ -92,6 +92,15 @@ fn a_60_second_broker_outage_loses_nothing_or_counts_exactly() {
         ) + &devices_toml("127.22.1.1", 20, 1),
     )
     .unwrap();
+    let spooled = dir.path().join("spooled.toml");
+    std::fs::write(
+        &spooled,
+        kafka_toml(
+            &tansu.brokers,
+            "topic_prefix = \"c.\"\ngroup_prefix = \"c-\"\nbuffer_events = 300\nspool_max_bytes = 50000000",
+        ) + &devices_toml("127.22.2.1", 20, 1),
+    )
+    .unwrap();
     let api = free_port();
     let mut a = RoleProc::start(
         &big,
@@ -100,6 +109,8 @@ fn a_60_second_broker_outage_loses_nothing_or_counts_exactly() {
         Some(api),
     );
     let mut b = RoleProc::start(&small, &dir.path().join("b"), &["collector"], None);
+    let c_data = dir.path().join("c");
+    let mut c = RoleProc::start(&spooled, &c_data, &["collector"], None);
     a.wait_log(
         "polling the devices this collector owns",
         Duration::from_secs(60),
@@ -115,12 +126,25 @@ fn a_60_second_broker_outage_loses_nothing_or_counts_exactly() {
     let began = Instant::now();
     wait_ready(api, 503, Duration::from_secs(15));
     std::thread::sleep(Duration::from_secs(60).saturating_sub(began.elapsed()));
+    let spool_files = std::fs::read_dir(c_data.join("spool")).map_or(0, |d| d.count());
+    assert!(
+        spool_files > 0,
+        "the small buffer with a spool should have spilled to disk"
+    );
     drop(outage);
     wait_ready(api, 200, Duration::from_secs(90));
     std::thread::sleep(Duration::from_secs(5));
 
     assert_eq!(a.stop(), 0, "{}", a.log_text());
     assert_eq!(b.stop(), 0, "{}", b.log_text());
+    assert_eq!(c.stop(), 0, "{}", c.log_text());
+    let (c_pub, c_drop, c_left) = producer_totals(&c.log_text());
+    assert_eq!(
+        (c_drop, c_left),
+        (0, 0),
+        "the spool held the outage: {}",
+        c.log_text()
+    );
     let (a_pub, a_drop, a_left) = producer_totals(&a.log_text());
     let (b_pub, b_drop, b_left) = producer_totals(&b.log_text());
     eprintln!(
@@ -148,5 +172,37 @@ fn a_60_second_broker_outage_loses_nothing_or_counts_exactly() {
         Some(b_pub - b_drop),
         "delivered = published - dropped, exactly: {sb}"
     );
+
+    // Through the spool, every event arrives once and each device's events in order.
+    let dump = dir.path().join("c.jsonl");
+    let (sc, ok) = outside_consumer(&tansu.brokers, "c.", Some("metrics.raw"), Some(&dump));
+    assert!(ok, "{sc}");
+    assert_eq!(
+        sc["topics"]["c.metrics.raw"]["valid"].as_u64(),
+        Some(c_pub),
+        "{sc}"
+    );
+    let mut by_partition: std::collections::BTreeMap<(i64, String), Vec<(i64, String)>> =
+        Default::default();
+    for line in std::fs::read_to_string(&dump).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        by_partition
+            .entry((
+                v["partition"].as_i64().unwrap(),
+                v["key"].as_str().unwrap().to_string(),
+            ))
+            .or_default()
+            .push((
+                v["offset"].as_i64().unwrap(),
+                v["event"]["time"].as_str().unwrap().to_string(),
+            ));
+    }
+    for ((_, device), mut events) in by_partition {
+        events.sort();
+        assert!(
+            events.windows(2).all(|w| w[0].1 <= w[1].1),
+            "{device}: events out of order after the spool"
+        );
+    }
     drop(tansu);
 }

@@ -36,6 +36,10 @@ pub struct KafkaConfig {
     /// Events the producer buffer holds while the brokers are slow or unreachable; when
     /// full, the oldest are dropped and counted.
     pub buffer_events: usize,
+    /// Folder of the disk spool that takes events when the memory buffer is full.
+    pub spool_dir: Option<PathBuf>,
+    /// Bytes the spool may hold; 0 disables it.
+    pub spool_max_bytes: u64,
     /// Consumer group session timeout: how soon a dead process's partitions move.
     pub session_timeout: Duration,
     /// Prefix of consumer group names (`sotp-`), so several deployments share a cluster.
@@ -55,6 +59,8 @@ impl Default for KafkaConfig {
             partitions: 6,
             replication: 1,
             buffer_events: 1_000_000,
+            spool_dir: None,
+            spool_max_bytes: 0,
             session_timeout: Duration::from_secs(10),
             group_prefix: "sotp-".into(),
             dead_letter_dir: None,

@@ -15,6 +15,7 @@ mod config;
 mod consumer;
 mod producer;
 pub mod shard;
+mod spool;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

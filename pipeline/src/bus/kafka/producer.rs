@@ -4,7 +4,9 @@
 //! thread moves events from the buffer into librdkafka (whose own queue is bounded by
 //! `queue.buffering.max.messages`); while librdkafka's queue is full (brokers slow or
 //! unreachable) events wait in the buffer. When the buffer holds `buffer_events`, the
-//! oldest event is dropped, counted in `sotp_bus_dropped_events_total` and logged.
+//! oldest event moves to the disk spool when one is configured ([`super::spool`]),
+//! otherwise (or when the spool is full too) it is dropped, counted in
+//! `sotp_bus_dropped_events_total` and logged.
 //! `message.timeout.ms = 0` makes librdkafka retry forever, so nothing handed to it is
 //! lost while the process lives; idempotence keeps the retries from duplicating.
 
@@ -19,6 +21,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use sotp_schemas::{EventBatch, Topic, WIRE_VERSION};
 
+use super::spool::Spool;
 use super::{KafkaConfig, KafkaError};
 
 /// Counts of the producer since start.
@@ -42,6 +45,20 @@ struct Pending {
     payload: Vec<u8>,
 }
 
+#[cfg(test)]
+#[test]
+fn pending_round_trips_through_the_spool_encoding() {
+    for key in [None, Some(Arc::from("dev-1")), Some(Arc::from(""))] {
+        let p = Pending {
+            topic: 3,
+            key: key.clone(),
+            payload: b"{\"x\":1}".to_vec(),
+        };
+        let back = Pending::decode(&p.encode()).unwrap();
+        assert_eq!((back.topic, back.key, back.payload), (3, key, p.payload));
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     published: AtomicU64,
@@ -53,8 +70,92 @@ struct Counters {
     records: AtomicU64,
 }
 
+impl Pending {
+    fn encode(&self) -> Vec<u8> {
+        let key = self.key.as_deref().map(str::as_bytes);
+        let klen = key.map_or(u16::MAX, |k| k.len().min(u16::MAX as usize - 1) as u16);
+        let mut out = Vec::with_capacity(3 + usize::from(klen) + self.payload.len());
+        out.push(self.topic as u8);
+        out.extend_from_slice(&klen.to_le_bytes());
+        if let Some(k) = key {
+            out.extend_from_slice(&k[..usize::from(klen)]);
+        }
+        out.extend_from_slice(&self.payload);
+        out
+    }
+
+    fn decode(b: &[u8]) -> Option<Pending> {
+        let topic = usize::from(*b.first()?);
+        let klen = u16::from_le_bytes([*b.get(1)?, *b.get(2)?]);
+        let (key, rest) = if klen == u16::MAX {
+            (None, b.get(3..)?)
+        } else {
+            let end = 3 + usize::from(klen);
+            let k = std::str::from_utf8(b.get(3..end)?).ok()?;
+            (Some(Arc::from(k)), b.get(end..)?)
+        };
+        Some(Pending {
+            topic,
+            key,
+            payload: rest.to_vec(),
+        })
+    }
+}
+
+/// What waits to be handed to librdkafka, oldest first: the event the sender could not
+/// hand over yet, then the spool, then memory.
+#[derive(Default)]
+struct Buffers {
+    held: Option<Pending>,
+    spool: Option<Spool>,
+    mem: VecDeque<Pending>,
+}
+
+impl Buffers {
+    fn len(&self) -> usize {
+        usize::from(self.held.is_some())
+            + self.spool.as_ref().map_or(0, Spool::len)
+            + self.mem.len()
+    }
+
+    fn pop(&mut self) -> Option<Pending> {
+        if let Some(p) = self.held.take() {
+            return Some(p);
+        }
+        if let Some(spool) = self.spool.as_mut().filter(|s| s.len() > 0) {
+            match spool.pop() {
+                Ok(Some(b)) => match Pending::decode(&b) {
+                    Some(p) => return Some(p),
+                    None => tracing::error!("corrupt spool record skipped"),
+                },
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "cannot read the spool"),
+            }
+        }
+        self.mem.pop_front()
+    }
+
+    /// Makes room in memory: the oldest event goes to the spool, or is dropped. Returns
+    /// the number of events dropped.
+    fn evict_oldest(&mut self) -> u64 {
+        let Some(p) = self.mem.pop_front() else {
+            return 0;
+        };
+        match self.spool.as_mut() {
+            Some(spool) => match spool.push(&p.encode()) {
+                Ok(dropped) => dropped,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot write to the spool; event dropped");
+                    1
+                }
+            },
+            None => 1,
+        }
+    }
+}
+
 struct Shared {
-    queue: Mutex<VecDeque<Pending>>,
+    queue: Mutex<Buffers>,
     wake: Condvar,
     capacity: usize,
     closed: AtomicBool,
@@ -122,8 +223,20 @@ impl BufferedProducer {
                 counters: counters.clone(),
             })
             .map_err(KafkaError::Client)?;
+        let spool = match &config.spool_dir {
+            Some(dir) if config.spool_max_bytes > 0 => Some(
+                Spool::open(dir, config.spool_max_bytes).map_err(|e| KafkaError::Topic {
+                    topic: String::new(),
+                    reason: format!("cannot open the spool {}: {e}", dir.display()),
+                })?,
+            ),
+            _ => None,
+        };
         let shared = Arc::new(Shared {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Buffers {
+                spool,
+                ..Buffers::default()
+            }),
             wake: Condvar::new(),
             capacity: config.buffer_events,
             closed: AtomicBool::new(false),
@@ -176,11 +289,10 @@ impl BufferedProducer {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             for (i, payload) in lines.into_iter().enumerate() {
-                if q.len() >= self.shared.capacity {
-                    q.pop_front();
-                    dropped += 1;
+                if q.mem.len() >= self.shared.capacity {
+                    dropped += q.evict_oldest();
                 }
-                q.push_back(Pending {
+                q.mem.push_back(Pending {
                     topic: idx,
                     key: key_of(batch, i),
                     payload,
@@ -204,7 +316,7 @@ impl BufferedProducer {
                 tracing::warn!(
                     dropped_total = total,
                     capacity = self.shared.capacity,
-                    "Kafka producer buffer full: oldest events dropped (sotp_bus_dropped_events_total)"
+                    "Kafka producer buffer (and spool) full: oldest events dropped (sotp_bus_dropped_events_total)"
                 );
             }
         }
@@ -222,6 +334,7 @@ impl BufferedProducer {
             .queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .mem
             .push_back(Pending {
                 topic: idx,
                 key: Some(Arc::from(key)),
@@ -302,7 +415,7 @@ fn send_loop(shared: &Shared, producer: &ThreadedProducer<CountingContext>, name
         let next = {
             let mut q = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
             loop {
-                if let Some(p) = q.pop_front() {
+                if let Some(p) = q.pop() {
                     break Some(p);
                 }
                 if shared.closed.load(Ordering::Acquire) {
@@ -336,7 +449,7 @@ fn send_loop(shared: &Shared, producer: &ThreadedProducer<CountingContext>, name
                     .queue
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .push_front(p);
+                    .held = Some(p);
                 if shared.closed.load(Ordering::Acquire) {
                     return;
                 }
