@@ -11,6 +11,7 @@
 //! - Collectors share devices through the `inventory` topic ([`shard`]).
 
 pub mod admin;
+mod buffer;
 mod config;
 mod consumer;
 mod producer;
