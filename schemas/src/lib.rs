@@ -11,6 +11,7 @@ mod device;
 mod error;
 mod event;
 mod ids;
+mod inventory;
 mod log;
 mod log_batch;
 mod metric;
@@ -24,6 +25,7 @@ pub use device::{Device, PollSettings};
 pub use error::SchemaError;
 pub use event::{EventBatch, WIRE_VERSION};
 pub use ids::{DeviceId, MetricName};
+pub use inventory::{DeviceRecord, PollRecord};
 pub use log::LogRecord;
 pub use log_batch::{LogBatchBuilder, log_schema, logs_to_batch};
 pub use metric::{

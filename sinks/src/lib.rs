@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod log_sink;
+pub mod offsets;
 pub mod paths;
 pub mod rollup;
 pub mod sink;

@@ -123,10 +123,42 @@ impl Default for ApiConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusConfig {
-    /// `memory`: in-process queues, nothing to install.
+    /// `memory`: in-process queues, nothing to install. `kafka`: a Kafka cluster, so
+    /// roles can run as separate processes.
     pub kind: String,
     /// Events that may wait for one consumer before producers slow down.
     pub capacity_events: usize,
+    /// Kafka: bootstrap brokers, `host:port,host:port`.
+    pub brokers: String,
+    /// Kafka: prefix of every topic name.
+    pub topic_prefix: String,
+    /// Kafka: partitions of the topics SOTP creates when missing.
+    pub partitions: i32,
+    /// Kafka: replication factor of the topics SOTP creates.
+    pub replication: i32,
+    /// Kafka: events a producer buffers in memory while the brokers are unreachable;
+    /// when full the oldest are dropped and counted (`sotp_bus_dropped_events_total`).
+    pub buffer_events: usize,
+    /// Kafka: bytes of a disk spool under `<data_dir>/spool` that takes the oldest events
+    /// when the memory buffer is full (kept in order); 0 disables it.
+    pub spool_max_bytes: u64,
+    /// Kafka: consumer group session timeout; a dead process's partitions (and, for
+    /// collectors, devices) move to the others after it.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Kafka: prefix of consumer group names.
+    pub group_prefix: String,
+    /// Kafka: `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    /// Kafka: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` with a SASL protocol; empty otherwise.
+    pub sasl_mechanism: String,
+    /// Kafka: SASL user name.
+    pub sasl_username: String,
+    /// Kafka: SASL password (prefer the `SOTP__BUS__SASL_PASSWORD` environment variable).
+    pub sasl_password: String,
+    /// Kafka: CA certificate file (PEM) that signs the brokers' certificates; empty for
+    /// the system's.
+    pub ssl_ca_location: String,
 }
 
 impl Default for BusConfig {
@@ -134,6 +166,19 @@ impl Default for BusConfig {
         Self {
             kind: "memory".into(),
             capacity_events: 200_000,
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "sotp.".into(),
+            partitions: 6,
+            replication: 1,
+            buffer_events: 1_000_000,
+            spool_max_bytes: 0,
+            session_timeout: Duration::from_secs(10),
+            group_prefix: "sotp-".into(),
+            security_protocol: "plaintext".into(),
+            sasl_mechanism: String::new(),
+            sasl_username: String::new(),
+            sasl_password: String::new(),
+            ssl_ca_location: String::new(),
         }
     }
 }
@@ -227,14 +272,14 @@ impl Config {
                 ),
             );
         }
-        if self.bus.kind != "memory" {
-            add(
-                "bus.kind",
-                format!(
-                    "`{}` is not supported by this build: use memory",
-                    self.bus.kind
-                ),
-            );
+        match self.bus.kind.as_str() {
+            "memory" => {}
+            "kafka" => {
+                for (f, r) in crate::bus::kafka_config(self).validate() {
+                    add(&f, r);
+                }
+            }
+            other => add("bus.kind", format!("`{other}`: use memory or kafka")),
         }
         if self.bus.capacity_events == 0 {
             add("bus.capacity_events", "must be at least 1".into());

@@ -18,3 +18,4 @@ mod snmp_e2e;
 mod snmp_peers;
 mod snmp_v3;
 mod stream_golden_sql;
+mod kafka;
