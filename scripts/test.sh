@@ -4,6 +4,8 @@
 # Needs root on a fresh machine (apt-get, nftables, ping_group_range).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(scripts/setup-peers.sh)"
-export SOTP_PYTHON
-cargo test --workspace --all-targets "$@"
+# A failing setup must stop the run (an eval of a failed substitution would not).
+peers=$(scripts/setup-peers.sh)
+eval "$peers"
+export SOTP_PYTHON SOTP_MOTO_SERVER SOTP_TANSU SOTP_SNMPSIM SOTP_SNMPSIM_DATA
+cargo test --workspace --all-targets --no-fail-fast "$@"

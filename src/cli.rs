@@ -89,6 +89,10 @@ pub struct RunArgs {
     /// Data directory; overrides `data_dir` in the configuration.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Role of this process (repeatable): collector, pipeline, sink, api, or all. Roles
+    /// other than `all` need `[bus] kind = "kafka"`, where each can run as its own process.
+    #[arg(long = "role", value_enum, default_value = "all")]
+    pub roles: Vec<crate::roles::Role>,
 }
 
 /// Output formats of `sotp query`.

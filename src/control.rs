@@ -264,6 +264,8 @@ pub async fn collector_devices(
                     .and_then(|c| c.interval.as_deref())
                     .and_then(|i| humantime::parse_duration(i).ok()),
             },
+            // SNMP settings of API-managed devices do not reach the SNMP collector yet.
+            snmp: None,
         });
     }
     Ok(out)

@@ -1,9 +1,11 @@
 //! The `sotp` binary's library: configuration, command line and the wiring of roles.
 //! `main.rs` only dispatches; integration tests use these modules directly.
 
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod query_cmd;
+pub mod roles;
 pub mod run;
 pub mod telemetry;

@@ -11,23 +11,7 @@ use crate::cli::{OutputFormat, QueryArgs};
 use crate::config;
 
 pub fn main(args: QueryArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::telemetry::block_on(run(args))
 }
 
 async fn run(args: QueryArgs) -> anyhow::Result<()> {

@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use sotp_ingest::icmp::IcmpPoller;
+use sotp_ingest::syslog::SyslogReceiver;
+use sotp_ingest::snmp::SnmpPoller;
 use sotp_ingest::{SchedulerConfig, run_scheduler};
 use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_query::api::{ApiState, Control, router};
 use sotp_query::{InventoryKind, InventoryTable, QueryEngine};
-use sotp_schemas::{Topic, metric_schema};
+use sotp_schemas::{Topic, log_schema, metric_schema, rollup_schema};
 use sotp_sinks::writer::Layout;
-use sotp_sinks::{ColdStore, TableStore, run_metrics_sink};
+use sotp_sinks::{ColdStore, TableStore, run_logs_sink, run_metrics_sink, run_rollup_sink};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
@@ -35,26 +37,22 @@ pub fn main(args: RunArgs) -> ExitCode {
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
-    telemetry::init_logging(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+    let roles = crate::roles::Roles::new(&args.roles);
+    let kafka = config.bus.kind == "kafka";
+    if !kafka && !roles.is_all() {
+        eprintln!(
+            "error: --role {} needs [bus] kind = \"kafka\": on the in-process bus (kind = \"{}\") every role runs in one process; use --role all",
+            roles.describe(),
+            config.bus.kind
+        );
+        return ExitCode::from(2);
     }
-}
+    telemetry::init_logging(&config.log);
+    if kafka {
+        crate::telemetry::block_on(crate::roles::run_kafka(config, roles))
+    } else {
+        crate::telemetry::block_on(run(config))
+    }}
 
 /// Opens the `metrics` table in the cold store.
 pub async fn open_metrics(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
@@ -69,6 +67,34 @@ pub async fn open_metrics(config: &Config, cold: &ColdStore) -> anyhow::Result<A
     .await
     .with_context(|| format!("opening the metrics table in {}", cold.description()))?;
     Ok(table)
+}
+
+/// Opens the `logs` table in the cold store.
+pub async fn open_logs(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
+    TableStore::open(
+        "logs",
+        log_schema(),
+        Layout::logs(),
+        cold.clone(),
+        config.storage.row_group_rows,
+        config.storage.zstd_level,
+    )
+    .await
+    .with_context(|| format!("opening the logs table in {}", cold.description()))
+}
+
+/// Opens the `metrics_1m` rollup table in the cold store.
+pub async fn open_rollups(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
+    TableStore::open(
+        "metrics_1m",
+        rollup_schema(),
+        Layout::rollups(),
+        cold.clone(),
+        config.storage.row_group_rows,
+        config.storage.zstd_level,
+    )
+    .await
+    .with_context(|| format!("opening the metrics_1m table in {}", cold.description()))
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
@@ -93,6 +119,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let cold = ColdStore::open(&config.storage.url, &config.data_dir)
         .with_context(|| format!("opening storage under {}", config.data_dir.display()))?;
     let metrics_table = open_metrics(&config, &cold).await?;
+    let logs_table = open_logs(&config, &cold).await?;
+    let rollup_table = open_rollups(&config, &cold).await?;
 
     // Sinks subscribe before anything publishes.
     let stop_sinks = CancellationToken::new();
@@ -106,11 +134,40 @@ async fn run(config: Config) -> anyhow::Result<()> {
             stop_sinks.clone(),
         )));
     }
+    sinks.push(tokio::spawn(run_logs_sink(
+        bus.subscribe(Topic::Logs, "sink")?,
+        logs_table.clone(),
+        config.storage.clone(),
+        stop_sinks.clone(),
+    )));
+
+    // The streaming stage: metrics.raw -> derived samples on `metrics` + metrics_1m rows.
+    let stop_stream = CancellationToken::new();
+    let (rollup_tx, rollup_rx) = tokio::sync::mpsc::channel(1024);
+    let rollup_sink = tokio::spawn(run_rollup_sink(
+        rollup_rx,
+        rollup_table.clone(),
+        config.storage.clone(),
+    ));
+    let stream = if config.stream.enabled {
+        let sub = bus.subscribe(Topic::MetricsRaw, "stream")?;
+        Some(tokio::spawn(sotp_pipeline::stream::run_stream(
+            sub,
+            shared_bus.clone(),
+            rollup_tx,
+            config.stream.clone(),
+            sotp_pipeline::stream::state_path(&config.data_dir),
+            stop_stream.clone(),
+        )))
+    } else {
+        drop(rollup_tx);
+        None
+    };
 
     let engine = QueryEngine::new(
         config.query.clone(),
         &cold,
-        std::slice::from_ref(&metrics_table),
+        &[metrics_table.clone(), logs_table.clone(), rollup_table.clone()],
     )?;
     for (name, kind) in [
         ("devices", InventoryKind::Devices),
@@ -155,6 +212,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
             stop_collectors.clone(),
         )));
     }
+    if config.syslog.enabled {
+        let receiver = SyslogReceiver::bind(config.syslog.clone(), &devices, shared_bus.clone())
+            .await
+            .context("starting the syslog receiver")?;
+        collectors.push(tokio::spawn(receiver.run(stop_collectors.clone())));
+    }
+    let snmp_devices = devices.iter().filter(|d| d.snmp.is_some()).count();
+    if config.snmp.enabled && snmp_devices > 0 {
+        let poller = SnmpPoller::new(config.snmp.clone()).context("starting the SNMP collector")?;
+        collectors.push(tokio::spawn(run_scheduler(
+            Arc::new(poller),
+            devices.clone(),
+            shared_bus.clone(),
+            SchedulerConfig {
+                concurrency: config.snmp.concurrency,
+            },
+            stop_collectors.clone(),
+        )));
+    }
     ready.store(true, Ordering::Release);
     let url = format!("http://{}", config.api.listen);
     tracing::info!(devices = devices.len(), api = %url, parquet = cold.description(), "SOTP running");
@@ -171,11 +247,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
     for c in collectors {
         c.await.context("collector task")?;
     }
+    if let Some(stream) = stream {
+        // The collectors are done, so all they published is queued: the stage drains it,
+        // saves its state and stops publishing before the bus closes.
+        stop_stream.cancel();
+        stream.await.context("stream task")?;
+    }
     tracing::info!("stopping: writing memory to parquet");
     bus.close();
     for s in sinks {
         s.await.context("sink task")?;
     }
+    rollup_sink.await.context("rollup sink task")?;
     stop_sinks.cancel();
     stop_api.cancel();
     api.await.context("api task")?.context("api server")?;
@@ -184,7 +267,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

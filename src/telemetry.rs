@@ -1,4 +1,4 @@
-//! Logs (tracing) and the Prometheus recorder for `/metrics`.
+//! Logs (tracing), the Prometheus recorder for `/metrics`, and the async runtime.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -32,4 +32,29 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
         )?
         .install_recorder()?;
     Ok(handle)
+}
+
+/// Runs a command's future on a multi-threaded runtime; prints an error and fails the
+/// process when it returns one.
+pub fn block_on(
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

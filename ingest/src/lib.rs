@@ -6,6 +6,8 @@
 
 pub mod icmp;
 pub mod scheduler;
+pub mod syslog;
+pub mod snmp;
 
 pub use scheduler::{PollResult, Poller, SchedulerConfig, run_scheduler};
 

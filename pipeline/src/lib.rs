@@ -5,5 +5,9 @@
 //! nothing installed. A Kafka implementation plugs in behind the same trait.
 
 pub mod bus;
+pub mod stream;
 
-pub use bus::{Bus, BusError, Delivery, MemoryBus, MemoryBusConfig, Subscription};
+pub use bus::{
+    Bus, BusError, CommitOffsets, Delivery, KafkaBus, KafkaConfig, KafkaError, MemoryBus,
+    MemoryBusConfig, Origin, Subscription,
+};

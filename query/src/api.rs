@@ -21,6 +21,8 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+mod logs;
+
 use crate::error::error_body;
 use crate::{QueryEngine, to_csv, to_json};
 
@@ -89,6 +91,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(prometheus))
+        .merge(logs::routes())
         .merge(control_routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

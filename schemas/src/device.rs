@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::DeviceId;
+use crate::{DeviceId, SnmpTarget};
 
 /// Whether and how often one collector polls one device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,4 +28,6 @@ pub struct Device {
     pub tags: Vec<String>,
     /// ICMP polling of this device.
     pub icmp: PollSettings,
+    /// SNMP polling of this device, when configured.
+    pub snmp: Option<SnmpTarget>,
 }

@@ -11,8 +11,12 @@ mod device;
 mod error;
 mod event;
 mod ids;
+mod inventory;
 mod log;
+mod log_batch;
 mod metric;
+mod rollup;
+mod snmp;
 mod time;
 mod topic;
 
@@ -21,9 +25,15 @@ pub use device::{Device, PollSettings};
 pub use error::SchemaError;
 pub use event::{EventBatch, WIRE_VERSION};
 pub use ids::{DeviceId, MetricName};
+pub use inventory::{DeviceRecord, PollRecord};
 pub use log::LogRecord;
+pub use log_batch::{LogBatchBuilder, log_schema, logs_to_batch};
 pub use metric::{
     MetricBatchBuilder, MetricSample, batch_to_samples, metric_schema, samples_to_batch,
+};
+pub use rollup::{RollupBatchBuilder, RollupRow, rollup_schema};
+pub use snmp::{
+    AuthProtocol, PrivProtocol, Secret, SecretError, SnmpTarget, SnmpVersion, UsmSettings,
 };
 pub use time::UtcNanos;
 pub use topic::Topic;

@@ -1,8 +1,10 @@
 //! The metric sample: one value of one series at one time, and its Arrow form.
 //!
 //! The sample is narrow: `time, device_id, device, metric, instance, value, counter,
-//! labels, collector`. Gauges carry `value` only; raw counters also carry the exact
-//! `counter` (u64) with `value` set to the same number as f64 for convenience.
+//! labels, collector`. Gauges carry `value` only; raw counters carry the exact `counter`
+//! (u64). In Rust and on the JSON wire a raw counter's `value` repeats the counter as f64
+//! for convenience; in Arrow and Parquet that copy is stored as NULL (it would double the
+//! bytes of every counter sample) and restored on the way back.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -111,7 +113,7 @@ pub fn metric_schema() -> SchemaRef {
                 Field::new("device", DataType::Utf8, false),
                 Field::new("metric", DataType::Utf8, false),
                 Field::new("instance", DataType::Utf8, true),
-                Field::new("value", DataType::Float64, false),
+                Field::new("value", DataType::Float64, true),
                 Field::new("counter", DataType::UInt64, true),
                 Field::new("labels", DataType::Utf8, true),
                 Field::new("collector", DataType::Utf8, false),
@@ -159,7 +161,11 @@ impl MetricBatchBuilder {
         self.device.append_value(&s.device);
         self.metric.append_value(s.metric.as_str());
         self.instance.append_option(s.instance.as_deref());
-        self.value.append_value(s.value);
+        match s.counter {
+            // The float copy of a raw counter is derivable: store it once, exactly.
+            Some(c) if c as f64 == s.value => self.value.append_null(),
+            _ => self.value.append_value(s.value),
+        }
         self.counter.append_option(s.counter);
         if s.labels.is_empty() {
             self.labels.append_null();
@@ -268,7 +274,15 @@ pub fn batch_to_samples(batch: &RecordBatch) -> Result<Vec<MetricSample>, Schema
                 device: Arc::from(device.value(i)),
                 metric: MetricName::new(metric.value(i)),
                 instance: (!instance.is_null(i)).then(|| Arc::from(instance.value(i))),
-                value: value.value(i),
+                value: if value.is_null(i) {
+                    if counter.is_null(i) {
+                        f64::NAN
+                    } else {
+                        counter.value(i) as f64
+                    }
+                } else {
+                    value.value(i)
+                },
                 counter: (!counter.is_null(i)).then(|| counter.value(i)),
                 labels,
                 collector: Arc::from(collector.value(i)),

@@ -9,14 +9,19 @@
 //! or an eviction between two queries never hides or doubles a row.
 
 pub mod config;
+pub mod log_sink;
+pub mod offsets;
 pub mod paths;
+pub mod rollup;
 pub mod sink;
 pub mod store;
 pub mod table;
 pub mod writer;
 
 pub use config::StorageConfig;
+pub use log_sink::run_logs_sink;
 pub use paths::TablePaths;
+pub use rollup::run_rollup_sink;
 pub use sink::run_metrics_sink;
 pub use store::{ColdStore, StoreError};
 pub use table::{ColdFile, FlushReport, TableSnapshot, TableStore};

@@ -1,10 +1,17 @@
 //! The metrics sink: consumes a topic into a table's hot tier and rolls Parquet files.
+//!
+//! On a partitioned bus each event has an origin (topic, partition, offset): events
+//! below the table's received offset of their partition are replays of rows already in
+//! the table and are skipped (counted in `sotp_sink_replayed_events_total`); offsets are
+//! committed only after a flush, from the offsets written into the Parquet files.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sotp_pipeline::Subscription;
 use sotp_schemas::{EventBatch, MetricBatchBuilder};
+
+use crate::offsets::{self, Offsets};
 use tokio_util::sync::CancellationToken;
 
 use crate::{StorageConfig, TableStore};
@@ -26,17 +33,34 @@ pub async fn run_metrics_sink(
     let mut tick = tokio::time::interval(config.batch_latency.min(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut retry_delay = Duration::from_secs(1);
+    // Offsets of the rows in `builder`, appended with them.
+    let mut pending = Offsets::new();
+    let mut keys: Vec<String> = Vec::new();
     loop {
         tokio::select! {
             d = sub.recv() => match d {
                 Some(d) => {
                     match d.batch {
                         EventBatch::Metrics(samples) => {
-                            for s in &samples {
+                            let mut replayed = 0u64;
+                            for (i, s) in samples.iter().enumerate() {
+                                if let Some(o) = d.origins.get(i) {
+                                    let key = partition_key(&mut keys, &o.topic, o.partition);
+                                    let seen = pending.get(key).copied().or_else(|| table.received_offset(key));
+                                    if seen.is_some_and(|next| o.offset < next) {
+                                        replayed += 1;
+                                        continue;
+                                    }
+                                    pending.insert(key.to_string(), o.offset + 1);
+                                }
                                 builder.push(s);
                                 if builder.len() >= config.batch_rows {
-                                    table.append(builder.finish());
+                                    table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
                                 }
+                            }
+                            if replayed > 0 {
+                                metrics::counter!("sotp_sink_replayed_events_total", "table" => table.name().to_string()).increment(replayed);
+                                tracing::info!(table = table.name(), events = replayed, "replayed events already in the table skipped");
                             }
                         }
                         other => tracing::warn!(table = table.name(), events = other.len(), "non-metric events on a metrics topic ignored"),
@@ -46,20 +70,27 @@ pub async fn run_metrics_sink(
             },
             _ = tick.tick() => {
                 if !builder.is_empty() {
-                    table.append(builder.finish());
+                    table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
                 }
                 let (rows, age) = table.pending();
                 if rows >= config.max_file_rows || age.is_some_and(|a| a >= config.max_file_age) {
                     flush_until_ok(&table, &mut retry_delay, &shutdown).await;
+                    commit(sub.as_mut(), &table);
                 }
                 table.evict(config.hot_window);
             }
         }
     }
     if !builder.is_empty() {
-        table.append(builder.finish());
+        table.append_with_offsets(builder.finish(), &pending);
     }
-    // The bus is closed and drained: write everything, retrying a few times.
+    final_flush(&table).await;
+    // Offsets are committed only for what the files hold.
+    commit(sub.as_mut(), &table);
+}
+
+/// Writes everything still in memory once the bus is closed, retrying a few times.
+pub(crate) async fn final_flush(table: &TableStore) {
     for attempt in 1..=5 {
         match table.flush().await {
             Ok(r) => {
@@ -85,7 +116,34 @@ pub async fn run_metrics_sink(
     );
 }
 
-async fn flush_until_ok(table: &TableStore, delay: &mut Duration, shutdown: &CancellationToken) {
+/// The offsets key of one partition, without allocating for partitions already seen.
+fn partition_key<'a>(keys: &'a mut Vec<String>, topic: &str, partition: i32) -> &'a str {
+    let key = offsets::offset_key(topic, partition);
+    match keys.iter().position(|k| *k == key) {
+        Some(i) => &keys[i],
+        None => {
+            keys.push(key);
+            keys.last().map_or("", String::as_str)
+        }
+    }
+}
+
+/// Commits what is in Parquet for this subscription's topic.
+fn commit(sub: &mut dyn Subscription, table: &TableStore) {
+    let Some(topic) = sub.topic_name().map(str::to_string) else {
+        return;
+    };
+    let offsets = offsets::for_topic(&table.flushed_offsets(), &topic);
+    if let Err(e) = sub.commit(&offsets) {
+        tracing::warn!(topic, error = %e, "offset commit failed; it is retried after the next flush");
+    }
+}
+
+pub(crate) async fn flush_until_ok(
+    table: &TableStore,
+    delay: &mut Duration,
+    shutdown: &CancellationToken,
+) {
     loop {
         match table.flush().await {
             Ok(_) => {

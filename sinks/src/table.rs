@@ -20,6 +20,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use tokio::sync::Mutex as AsyncMutex;
 
+use crate::offsets::{self, Offsets};
 use crate::paths::{FileKey, TablePaths};
 use crate::writer::{self, Layout};
 use crate::{ColdStore, StoreError};
@@ -54,6 +55,10 @@ struct State {
     /// Flushed ranges still (partly) in memory, oldest first.
     ranges_in_hot: VecDeque<(u64, u64)>,
     files: Vec<ColdFile>,
+    /// Bus offsets of everything appended (see [`crate::offsets`]).
+    received: Offsets,
+    /// Bus offsets of everything in Parquet.
+    flushed: Offsets,
 }
 
 /// What a consistent read sees: every row of the table exactly once.
@@ -128,6 +133,11 @@ impl TableStore {
         }
         files.sort_by_key(|f| (f.key.seq_start, f.key.hour));
         let next = files.iter().map(|f| f.key.seq_end).max().unwrap_or(0);
+        // The newest flush's files carry the cumulative offsets of everything in Parquet.
+        let flushed = match files.iter().find(|f| f.key.seq_end == next) {
+            Some(f) => offsets::read_file_offsets(&store, &f.path).await?,
+            None => Offsets::new(),
+        };
         tracing::info!(
             table = name,
             files = files.len(),
@@ -148,6 +158,8 @@ impl TableStore {
                 hot_floor: next,
                 flushed_upto: next,
                 files,
+                received: flushed.clone(),
+                flushed,
                 ..State::default()
             }),
             flush_lock: AsyncMutex::new(()),
@@ -183,10 +195,17 @@ impl TableStore {
 
     /// Adds a batch to the hot tier; it is visible to snapshots from now on.
     pub fn append(&self, batch: RecordBatch) {
+        self.append_with_offsets(batch, &Offsets::new());
+    }
+
+    /// Adds a batch whose rows came from the bus up to `offsets` (see
+    /// [`crate::offsets`]); the next flush records them in its files.
+    pub fn append_with_offsets(&self, batch: RecordBatch, received: &Offsets) {
         if batch.num_rows() == 0 {
             return;
         }
         let mut s = self.write();
+        offsets::merge(&mut s.received, received);
         let seq = s.next_seq;
         s.next_seq += 1;
         s.hot_rows += batch.num_rows();
@@ -198,6 +217,45 @@ impl TableStore {
         });
         metrics::gauge!("sotp_hot_rows", "table" => self.name.clone()).set(s.hot_rows as f64);
         metrics::gauge!("sotp_hot_bytes", "table" => self.name.clone()).set(s.hot_bytes as f64);
+    }
+
+    /// Next offset not yet received for one partition (`offsets::offset_key`): a replayed
+    /// event below it is already in the table.
+    pub fn received_offset(&self, key: &str) -> Option<i64> {
+        self.read().received.get(key).copied()
+    }
+
+    /// Offsets of everything written to Parquet: what a consumer may commit.
+    pub fn flushed_offsets(&self) -> Offsets {
+        self.read().flushed.clone()
+    }
+
+    /// Picks up files written by another process (an `api` role reading what a `sink`
+    /// role writes). Only a table that holds nothing in memory refreshes.
+    pub async fn refresh(&self) -> Result<usize, StoreError> {
+        let mut listed = Vec::new();
+        let mut listing = self.store.store().list(Some(&self.paths.root()));
+        while let Some(meta) = listing.try_next().await? {
+            if let Some(key) = self.paths.parse(&meta.location) {
+                listed.push(ColdFile {
+                    path: meta.location,
+                    size: meta.size,
+                    key,
+                });
+            }
+        }
+        listed.sort_by_key(|f| (f.key.seq_start, f.key.hour));
+        let mut s = self.write();
+        if !s.hot.is_empty() || listed.len() == s.files.len() {
+            return Ok(0);
+        }
+        let next = listed.iter().map(|f| f.key.seq_end).max().unwrap_or(0);
+        let added = listed.len().saturating_sub(s.files.len());
+        s.files = listed;
+        s.next_seq = next;
+        s.hot_floor = next;
+        s.flushed_upto = next;
+        Ok(added)
     }
 
     /// Rows waiting to be flushed, and how long the oldest has waited.
@@ -232,7 +290,7 @@ impl TableStore {
     /// batches stay in the hot tier until [`TableStore::evict`] drops them.
     pub async fn flush(&self) -> Result<FlushReport, StoreError> {
         let _one_at_a_time = self.flush_lock.lock().await;
-        let (start, end, batches) = {
+        let (start, end, batches, received) = {
             let s = self.read();
             let batches: Vec<RecordBatch> = s
                 .hot
@@ -240,7 +298,7 @@ impl TableStore {
                 .filter(|b| b.seq >= s.flushed_upto)
                 .map(|b| b.batch.clone())
                 .collect();
-            (s.flushed_upto, s.next_seq, batches)
+            (s.flushed_upto, s.next_seq, batches, s.received.clone())
         };
         if batches.is_empty() {
             return Ok(FlushReport::default());
@@ -248,6 +306,7 @@ impl TableStore {
         let started = Instant::now();
         let all = arrow::compute::concat_batches(&self.schema, &batches)?;
         let layout = self.layout.clone();
+        let file_offsets = received.clone();
         let props =
             writer::writer_properties(&self.schema, &layout, self.row_group_rows, self.zstd_level)?;
         // Sorting and encoding are CPU work: keep them off the async workers.
@@ -255,7 +314,10 @@ impl TableStore {
             move || -> Result<Vec<(i64, usize, bytes::Bytes)>, StoreError> {
                 writer::split_by_hour(&all, &layout)?
                     .into_iter()
-                    .map(|(hour, b)| Ok((hour, b.num_rows(), writer::encode(&b, props.clone())?)))
+                    .map(|(hour, b)| {
+                        let bytes = offsets::encode_with_offsets(&b, props.clone(), &file_offsets)?;
+                        Ok((hour, b.num_rows(), bytes))
+                    })
                     .collect()
             },
         )
@@ -286,6 +348,7 @@ impl TableStore {
             s.files.extend(written);
             s.flushed_upto = end;
             s.ranges_in_hot.push_back((start, end));
+            s.flushed = received;
         }
         metrics::counter!("sotp_flushes_total", "table" => self.name.clone()).increment(1);
         metrics::counter!("sotp_rows_written_total", "table" => self.name.clone())

@@ -5,11 +5,12 @@
 //! small regular deltas (DELTA_BINARY_PACKED), and float values of one series sit
 //! together (BYTE_STREAM_SPLIT, then zstd).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
-use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
+use arrow::compute::{SortOptions, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
+use arrow::row::{Row, RowConverter, SortField};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -37,34 +38,92 @@ impl Layout {
             time: "time",
         }
     }
+
+    /// The `logs` table's layout: by device (then sender), then receive time.
+    pub fn logs() -> Self {
+        Self {
+            series: vec!["device_id", "source_address"],
+            time: "received_at",
+        }
+    }
+
+    /// The `metrics_1m` rollup table's layout (same series key as `metrics`).
+    pub fn rollups() -> Self {
+        Self::metrics()
+    }
 }
 
-fn sort_columns(
+fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, StoreError> {
+    Ok(batch
+        .column_by_name(name)
+        .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no column `{name}`")))?
+        .clone())
+}
+
+/// The permutation that sorts rows by (hour, series, time), and each row's hour.
+///
+/// Comparing string columns row by row is what makes a multi-column sort slow. A batch
+/// holds few series and many rows, so each distinct series is ranked once (on arrow's
+/// row format, one memcmp per comparison) and rows are then sorted on a plain
+/// `(hour, rank, time)` key. On 2 million rows (`sotp-bench ingest-parts`) sort and
+/// split went from 1.77 s with arrow's `lexsort_to_indices` to 1.27 s.
+fn sort_indices(
     batch: &RecordBatch,
     layout: &Layout,
-    hours: Option<ArrayRef>,
-) -> Result<Vec<SortColumn>, StoreError> {
-    let mut cols = Vec::new();
-    if let Some(h) = hours {
-        cols.push(SortColumn {
-            values: h,
-            options: None,
-        });
+) -> Result<(UInt32Array, Vec<i64>), StoreError> {
+    let time = column(batch, layout.time)?;
+    let time = time
+        .as_any()
+        .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError(format!(
+                "`{}` is not a timestamp(ns)",
+                layout.time
+            ))
+        })?;
+    let series: Vec<ArrayRef> = layout
+        .series
+        .iter()
+        .map(|n| column(batch, n))
+        .collect::<Result<_, _>>()?;
+    let options = SortOptions {
+        descending: false,
+        nulls_first: true,
+    };
+    let converter = RowConverter::new(
+        series
+            .iter()
+            .map(|c| SortField::new_with_options(c.data_type().clone(), options))
+            .collect(),
+    )?;
+    let rows = converter.convert_columns(&series)?;
+    let mut ids: HashMap<Row<'_>, u32> = HashMap::new();
+    let mut distinct: Vec<Row<'_>> = Vec::new();
+    let row_ids: Vec<u32> = rows
+        .iter()
+        .map(|r| {
+            *ids.entry(r).or_insert_with(|| {
+                distinct.push(r);
+                (distinct.len() - 1) as u32
+            })
+        })
+        .collect();
+    let mut by_key: Vec<u32> = (0..distinct.len() as u32).collect();
+    by_key.sort_unstable_by(|a, b| distinct[*a as usize].cmp(&distinct[*b as usize]));
+    let mut rank = vec![0u32; distinct.len()];
+    for (r, id) in by_key.into_iter().enumerate() {
+        rank[id as usize] = r as u32;
     }
-    for name in layout.series.iter().chain(std::iter::once(&layout.time)) {
-        let values = batch
-            .column_by_name(name)
-            .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no column `{name}`")))?
-            .clone();
-        cols.push(SortColumn {
-            values,
-            options: Some(SortOptions {
-                descending: false,
-                nulls_first: true,
-            }),
-        });
-    }
-    Ok(cols)
+    let mut keys: Vec<(i64, u32, i64, u32)> = time
+        .values()
+        .iter()
+        .zip(&row_ids)
+        .enumerate()
+        .map(|(i, (t, id))| (TablePaths::hour_of(*t), rank[*id as usize], *t, i as u32))
+        .collect();
+    keys.sort_unstable();
+    let hours = keys.iter().map(|k| k.0).collect();
+    Ok((keys.into_iter().map(|k| k.3).collect(), hours))
 }
 
 /// Sorts `batch` by hour, series and time, and splits it into one batch per hour.
@@ -75,37 +134,15 @@ pub fn split_by_hour(
     if batch.num_rows() == 0 {
         return Ok(Vec::new());
     }
-    let time = batch
-        .column_by_name(layout.time)
-        .and_then(|c| {
-            c.as_any()
-                .downcast_ref::<arrow::array::TimestampNanosecondArray>()
-        })
-        .ok_or_else(|| {
-            arrow::error::ArrowError::SchemaError(format!(
-                "`{}` is not a timestamp(ns)",
-                layout.time
-            ))
-        })?;
-    let hours: arrow::array::Int64Array = time
-        .values()
-        .iter()
-        .map(|t| Some(TablePaths::hour_of(*t)))
-        .collect();
-    let hours: ArrayRef = Arc::new(hours);
-    let indices: UInt32Array =
-        lexsort_to_indices(&sort_columns(batch, layout, Some(hours.clone()))?, None)?;
+    u32::try_from(batch.num_rows())
+        .map_err(|_| arrow::error::ArrowError::ComputeError("batch too large to sort".into()))?;
+    let (indices, hours) = sort_indices(batch, layout)?;
     let sorted = take_record_batch(batch, &indices)?;
-    let sorted_hours = arrow::compute::take(&hours, &indices, None)?;
-    let sorted_hours = sorted_hours
-        .as_any()
-        .downcast_ref::<arrow::array::Int64Array>()
-        .expect("hours are Int64");
     let mut out = Vec::new();
     let mut start = 0;
-    for i in 1..=sorted.num_rows() {
-        if i == sorted.num_rows() || sorted_hours.value(i) != sorted_hours.value(start) {
-            out.push((sorted_hours.value(start), sorted.slice(start, i - start)));
+    for i in 1..=hours.len() {
+        if i == hours.len() || hours[i] != hours[start] {
+            out.push((hours[start], sorted.slice(start, i - start)));
             start = i;
         }
     }

@@ -5,6 +5,7 @@
 //! validation, which reports every problem at once, each with its field.
 
 mod load;
+mod snmp;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -14,12 +15,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sotp_ingest::icmp::IcmpConfig;
 use sotp_inventory::{DatabaseConfig, SecretsConfig};
+use sotp_ingest::syslog::SyslogConfig;
+use sotp_ingest::snmp::SnmpConfig;
+use sotp_pipeline::stream::StreamConfig;
 use sotp_query::QueryConfig;
 use sotp_query::api::AuthConfig;
 use sotp_schemas::{Device, DeviceId, PollSettings};
 use sotp_sinks::StorageConfig;
 
 pub use load::{ConfigError, ConfigIssue, load, load_str};
+pub use snmp::DeviceSnmp;
 
 /// The example configuration printed by `sotp config example`: every field, with its
 /// default value and what it does.
@@ -42,6 +47,12 @@ pub struct Config {
     pub bus: BusConfig,
     /// `[icmp]`: ICMP echo polling.
     pub icmp: IcmpConfig,
+    /// `[syslog]`: the syslog receiver.
+    pub syslog: SyslogConfig,
+    /// `[snmp]`: SNMP polling.
+    pub snmp: SnmpConfig,
+    /// `[stream]`: the streaming stage (rates, utilization, rollups).
+    pub stream: StreamConfig,
     /// `[storage]`: Parquet files and the in-memory hot tier.
     pub storage: StorageConfig,
     /// `[query]`: SQL limits.
@@ -66,6 +77,9 @@ impl Default for Config {
             api: ApiConfig::default(),
             bus: BusConfig::default(),
             icmp: IcmpConfig::default(),
+            syslog: SyslogConfig::default(),
+            snmp: SnmpConfig::default(),
+            stream: StreamConfig::default(),
             storage: StorageConfig::default(),
             query: QueryConfig::default(),
             database: DatabaseConfig::default(),
@@ -120,10 +134,42 @@ impl Default for ApiConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusConfig {
-    /// `memory`: in-process queues, nothing to install.
+    /// `memory`: in-process queues, nothing to install. `kafka`: a Kafka cluster, so
+    /// roles can run as separate processes.
     pub kind: String,
     /// Events that may wait for one consumer before producers slow down.
     pub capacity_events: usize,
+    /// Kafka: bootstrap brokers, `host:port,host:port`.
+    pub brokers: String,
+    /// Kafka: prefix of every topic name.
+    pub topic_prefix: String,
+    /// Kafka: partitions of the topics SOTP creates when missing.
+    pub partitions: i32,
+    /// Kafka: replication factor of the topics SOTP creates.
+    pub replication: i32,
+    /// Kafka: events a producer buffers in memory while the brokers are unreachable;
+    /// when full the oldest are dropped and counted (`sotp_bus_dropped_events_total`).
+    pub buffer_events: usize,
+    /// Kafka: bytes of a disk spool under `<data_dir>/spool` that takes the oldest events
+    /// when the memory buffer is full (kept in order); 0 disables it.
+    pub spool_max_bytes: u64,
+    /// Kafka: consumer group session timeout; a dead process's partitions (and, for
+    /// collectors, devices) move to the others after it.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Kafka: prefix of consumer group names.
+    pub group_prefix: String,
+    /// Kafka: `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    /// Kafka: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` with a SASL protocol; empty otherwise.
+    pub sasl_mechanism: String,
+    /// Kafka: SASL user name.
+    pub sasl_username: String,
+    /// Kafka: SASL password (prefer the `SOTP__BUS__SASL_PASSWORD` environment variable).
+    pub sasl_password: String,
+    /// Kafka: CA certificate file (PEM) that signs the brokers' certificates; empty for
+    /// the system's.
+    pub ssl_ca_location: String,
 }
 
 impl Default for BusConfig {
@@ -131,6 +177,19 @@ impl Default for BusConfig {
         Self {
             kind: "memory".into(),
             capacity_events: 200_000,
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "sotp.".into(),
+            partitions: 6,
+            replication: 1,
+            buffer_events: 1_000_000,
+            spool_max_bytes: 0,
+            session_timeout: Duration::from_secs(10),
+            group_prefix: "sotp-".into(),
+            security_protocol: "plaintext".into(),
+            sasl_mechanism: String::new(),
+            sasl_username: String::new(),
+            sasl_password: String::new(),
+            ssl_ca_location: String::new(),
         }
     }
 }
@@ -172,6 +231,9 @@ pub struct DeviceConfig {
     /// ICMP settings for this device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp: Option<DevicePoll>,
+    /// SNMP settings for this device; none = not polled over SNMP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmp: Option<DeviceSnmp>,
 }
 
 /// `[[device_ranges]]`: `count` devices on consecutive IPv4 addresses from `first_address`,
@@ -221,14 +283,14 @@ impl Config {
                 ),
             );
         }
-        if self.bus.kind != "memory" {
-            add(
-                "bus.kind",
-                format!(
-                    "`{}` is not supported by this build: use memory",
-                    self.bus.kind
-                ),
-            );
+        match self.bus.kind.as_str() {
+            "memory" => {}
+            "kafka" => {
+                for (f, r) in crate::bus::kafka_config(self).validate() {
+                    add(&f, r);
+                }
+            }
+            other => add("bus.kind", format!("`{other}`: use memory or kafka")),
         }
         if self.bus.capacity_events == 0 {
             add("bus.capacity_events", "must be at least 1".into());
@@ -237,6 +299,9 @@ impl Config {
             .icmp
             .validate()
             .into_iter()
+            .chain(self.syslog.validate())
+            .chain(self.snmp.validate())
+            .chain(self.stream.validate())
             .chain(self.storage.validate())
             .chain(self.query.validate())
             .chain(self.database.validate())
@@ -266,6 +331,11 @@ impl Config {
                     &format!("{at}.icmp.interval"),
                     "must be greater than 0".into(),
                 );
+            }
+            if let Some(s) = &d.snmp {
+                for (f, r) in s.validate(&at) {
+                    add(&f, r);
+                }
             }
             let id = d.id.clone().unwrap_or_else(|| d.name.clone());
             if let Some(prev) = seen_ids.insert(id.clone(), at.clone()) {
@@ -318,6 +388,7 @@ impl Config {
                 address,
                 tags: d.tags.clone(),
                 icmp: poll(&d.icmp),
+                snmp: d.snmp.as_ref().map(DeviceSnmp::target),
             });
         }
         for r in &self.device_ranges {
@@ -336,6 +407,7 @@ impl Config {
                     address: IpAddr::V4(address),
                     tags: r.tags.clone(),
                     icmp: poll(&r.icmp),
+                    snmp: None,
                 });
             }
         }

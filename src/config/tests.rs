@@ -93,6 +93,7 @@ fn docs_name_every_field() {
         "devices.address",
         "devices.tags",
         "devices.icmp",
+        "devices.snmp",
         "device_ranges.name_prefix",
         "device_ranges.first_address",
         "device_ranges.count",

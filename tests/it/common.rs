@@ -39,6 +39,12 @@ impl Server {
     }
 
     pub(crate) fn start_with(mut cmd: Command, config: &Path, data: &Path, port: u16) -> Server {
+        // Tests run in parallel: unless a test picks its syslog ports, take free ones.
+        for var in ["SOTP__SYSLOG__UDP", "SOTP__SYSLOG__TCP"] {
+            if !cmd.get_envs().any(|(k, _)| k == var) {
+                cmd.env(var, "127.0.0.1:0");
+            }
+        }
         let log = data.with_extension("log");
         let out = std::fs::File::create(&log).unwrap();
         let child = cmd

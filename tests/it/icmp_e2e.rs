@@ -31,6 +31,11 @@ count = 200
 id = "blackhole"
 name = "unreachable"
 address = "127.9.1.1"
+
+[[devices]]
+id = "v6"
+name = "ipv6-loopback"
+address = "::1"
 "#;
 
 fn scalar(server: &Server, sql: &str) -> serde_json::Value {
@@ -50,9 +55,16 @@ fn two_hundred_loopback_devices_from_icmp_to_parquet() {
 
     let up = scalar(
         &server,
-        "SELECT count(DISTINCT device_id) FROM metrics WHERE metric = 'icmp.up' AND value = 1",
+        "SELECT count(DISTINCT device_id) FROM metrics
+         WHERE metric = 'icmp.up' AND value = 1 AND device_id LIKE 'lo-%'",
     );
     assert_eq!(up, 200, "{}", server.log_text());
+    // IPv6 works too.
+    let v6 = server.rows(
+        "SELECT min(value), count(*) FROM metrics WHERE device_id = 'v6' AND metric = 'icmp.up'",
+    );
+    assert_eq!(v6[0][0], 1.0, "{v6:?}");
+    assert!(v6[0][1].as_u64().unwrap() >= 3);
     // Every reachable device was polled several times, with no loss on loopback.
     let polls = server.rows(
         "SELECT min(n), max(max_loss) FROM (SELECT device_id, count(*) AS n, max(value) AS max_loss
@@ -131,7 +143,8 @@ fn two_hundred_loopback_devices_from_icmp_to_parquet() {
     let seen = outside_view(&data);
     assert_eq!(seen["rows"], seen["pyarrow_rows"], "{seen}");
     assert_eq!(seen["duplicate_rows"], 0, "{seen}");
-    assert_eq!(seen["devices"], 201, "{seen}");
+    assert_eq!(seen["devices"], 202, "{seen}");
+    assert_eq!(seen["max_up"]["v6"], 1.0);
     assert_eq!(seen["max_up"]["blackhole"], 0.0);
     assert_eq!(seen["min_loss"]["blackhole"], 1.0);
     assert_eq!(seen["max_up"]["lo-127.9.0.200"], 1.0);

@@ -25,6 +25,10 @@ pub struct IcmpConfig {
     pub payload_bytes: usize,
     /// Polls that may run at once.
     pub concurrency: usize,
+    /// Receive buffer of the ICMP sockets, bytes. Replies to many concurrent polls arrive
+    /// in bursts; a buffer too small drops them (read as loss). Capped by the kernel at
+    /// `net.core.rmem_max`.
+    pub socket_buffer_bytes: usize,
 }
 
 impl Default for IcmpConfig {
@@ -37,6 +41,7 @@ impl Default for IcmpConfig {
             spacing: Duration::ZERO,
             payload_bytes: 56,
             concurrency: 1000,
+            socket_buffer_bytes: 4 * 1024 * 1024,
         }
     }
 }

@@ -91,7 +91,23 @@ impl IcmpPoller {
             tracing::warn!(error = %e, "IPv6 ICMP unavailable; IPv6 devices will fail their polls");
             e.to_string()
         });
-        tracing::info!(socket = ?v4.get_socket().get_type(), "ICMP socket open");
+        let mut buffer = 0;
+        for client in std::iter::once(&v4).chain(v6.as_ref().ok()) {
+            match set_receive_buffer(client, config.socket_buffer_bytes) {
+                Ok(got) => buffer = got,
+                Err(e) => tracing::warn!(error = %e, "cannot size the ICMP receive buffer"),
+            }
+        }
+        if buffer < config.socket_buffer_bytes {
+            // The kernel caps SO_RCVBUF at net.core.rmem_max; replies beyond the buffer are
+            // dropped by the kernel and would read as loss.
+            tracing::warn!(
+                requested = config.socket_buffer_bytes,
+                granted = buffer,
+                "ICMP receive buffer smaller than configured; raise net.core.rmem_max or lower icmp.concurrency"
+            );
+        }
+        tracing::info!(socket = ?v4.get_socket().get_type(), receive_buffer = buffer, "ICMP socket open");
         let payload = (0..config.payload_bytes).map(|i| (i % 256) as u8).collect();
         Ok(Self {
             config,
@@ -142,6 +158,21 @@ impl IcmpPoller {
             _ => Ok(rtts),
         }
     }
+}
+
+/// Sizes the socket's receive buffer: a sweep of many devices gets its replies in a
+/// burst, and the default buffer (about 200 KiB) overflows at a few hundred replies.
+/// Returns the size the kernel granted.
+fn set_receive_buffer(client: &Client, bytes: usize) -> io::Result<usize> {
+    let fd = client.get_socket().get_native_sock();
+    // SAFETY: `fd` is the open socket owned by `client`, which outlives this borrow;
+    // surge-ping exposes only the raw descriptor.
+    #[allow(unsafe_code)]
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&borrowed);
+    sock.set_recv_buffer_size(bytes)?;
+    // Linux reports twice the usable size (bookkeeping overhead included).
+    Ok(sock.recv_buffer_size()? / 2)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -48,6 +48,7 @@ fn devices(n: usize) -> Vec<Device> {
                 enabled: i != 0,
                 interval: None,
             },
+            snmp: None,
         })
         .collect()
 }

@@ -203,7 +203,7 @@ impl Subscription for MemorySubscription {
         let depth = self.depth.fetch_sub(batch.len(), Ordering::Relaxed) - batch.len();
         metrics::gauge!("sotp_bus_queue_depth", "topic" => self.topic.name(), "group" => self.group.clone())
             .set(depth as f64);
-        Some(Delivery { batch })
+        Some(Delivery::new(batch))
     }
 }
 

@@ -7,12 +7,19 @@
 //!   dropped silently;
 //! - [`Bus::close`] lets subscribers drain what is queued and then see the end of stream,
 //!   which is how a clean stop flushes everything.
+//!
+//! On a partitioned bus (Kafka) each delivered event also says where it came from
+//! ([`Origin`]: topic, partition, offset), and a consumer calls
+//! [`Subscription::commit`] only once what it consumed is durable downstream, so that a
+//! crash replays from the last durable point (see `docs/delivery.md`).
 
+pub mod kafka;
 mod memory;
 
 use async_trait::async_trait;
 use sotp_schemas::{EventBatch, Topic};
 
+pub use kafka::{KafkaBus, KafkaConfig, KafkaError};
 pub use memory::{MemoryBus, MemoryBusConfig};
 
 /// A bus failure.
@@ -30,13 +37,27 @@ pub enum BusError {
         /// The group.
         group: String,
     },
+    /// The Kafka bus failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
 }
 
 impl BusError {
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
-        false
+        matches!(self, BusError::Kafka(e) if e.is_retryable())
     }
+}
+
+/// Where one delivered event came from on a partitioned bus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// Full topic name, for example `sotp.metrics.raw`.
+    pub topic: std::sync::Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset of the message in its partition.
+    pub offset: i64,
 }
 
 /// One batch handed to a subscriber.
@@ -44,13 +65,41 @@ impl BusError {
 pub struct Delivery {
     /// The events.
     pub batch: EventBatch,
+    /// Where each event came from (same order and length as `batch`) on a partitioned
+    /// bus; empty on the in-process bus, which has no offsets.
+    pub origins: Vec<Origin>,
 }
+
+impl Delivery {
+    /// A delivery without origins (the in-process bus).
+    pub fn new(batch: EventBatch) -> Self {
+        Self {
+            batch,
+            origins: Vec::new(),
+        }
+    }
+}
+
+/// Next offset to read per partition of one topic: what a consumer commits.
+pub type CommitOffsets = Vec<(i32, i64)>;
 
 /// The receiving side of one subscriber group on one topic.
 #[async_trait]
 pub trait Subscription: Send + std::fmt::Debug {
     /// The next batch, or `None` once the bus is closed and the queue drained.
     async fn recv(&mut self) -> Option<Delivery>;
+
+    /// Records that everything before `offsets` (partition, next offset to read) is
+    /// durable downstream. The in-process bus has nothing to commit.
+    fn commit(&mut self, offsets: &CommitOffsets) -> Result<(), BusError> {
+        let _ = offsets;
+        Ok(())
+    }
+
+    /// Full topic name this subscription reads (offset bookkeeping keys on it).
+    fn topic_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Publish/subscribe on named topics.
@@ -64,4 +113,16 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
 
     /// Stops accepting events; subscribers drain their queues and then see the end.
     fn close(&self);
+
+    /// Waits until what was published is handed over (a Kafka producer's buffer is
+    /// delivered to the brokers), at most `timeout`. Returns events still undelivered.
+    async fn flush(&self, timeout: std::time::Duration) -> usize {
+        let _ = timeout;
+        0
+    }
+
+    /// Whether the bus can currently deliver (brokers reachable); always true in-process.
+    fn is_connected(&self) -> bool {
+        true
+    }
 }

@@ -113,6 +113,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/auth/password", "AOUR"),
     ("GET", "/api/v1/auth/me", "AOUR"),
     ("POST", "/api/v1/query", "AOUR"),
+    ("GET", "/api/v1/logs", "AOUR"),
+    ("GET", "/api/v1/logs/stream", "AOUR"),
     ("GET", "/api/v1/devices", "AOUR"),
     ("POST", "/api/v1/devices", "AO"),
     ("GET", "/api/v1/devices/{id}", "AOUR"),

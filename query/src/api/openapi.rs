@@ -242,6 +242,37 @@ fn describe(method: &str, path: &str) -> Described {
             ],
             vec![ok("200", Some("AuditPage"), "entries")],
         ),
+        ("GET", "/api/v1/logs") => (
+            "Search logs (newest first); CSV with format=csv",
+            None,
+            vec![
+                q("device", "string", "device id"),
+                q("severity", "integer", "0 to 7: this severity or more severe"),
+                q("since", "string", "RFC 3339 time"),
+                q("until", "string", "RFC 3339 time"),
+                q("contains", "string", "text the message contains"),
+                q("regex", "string", "regular expression on the message"),
+                q("limit", "integer", "rows per page"),
+                q("offset", "integer", "rows to skip"),
+                q("format", "string", "json or csv"),
+            ],
+            vec![
+                ok("200", None, "log rows"),
+                err("400", "invalid parameters"),
+                err("422", "a query limit was exceeded"),
+            ],
+        ),
+        ("GET", "/api/v1/logs/stream") => (
+            "Live tail of logs as Server-Sent Events (same filters as /api/v1/logs)",
+            None,
+            vec![
+                q("device", "string", "device id"),
+                q("severity", "integer", "0 to 7: this severity or more severe"),
+                q("contains", "string", "text the message contains"),
+                q("regex", "string", "regular expression on the message"),
+            ],
+            vec![ok("200", None, "text/event-stream"), err("400", "invalid parameters")],
+        ),
         _ => ("", None, vec![], vec![]),
     }
 }

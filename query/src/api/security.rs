@@ -50,6 +50,8 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("POST", "/api/v1/auth/password", Needs(Self_)),
         ("GET", "/api/v1/auth/me", Needs(Self_)),
         ("POST", "/api/v1/query", Needs(Query)),
+        ("GET", "/api/v1/logs", Needs(Query)),
+        ("GET", "/api/v1/logs/stream", Needs(Query)),
         ("GET", "/api/v1/devices", Needs(DevicesRead)),
         ("POST", "/api/v1/devices", Needs(DevicesWrite)),
         ("GET", "/api/v1/devices/{id}", Needs(DevicesRead)),

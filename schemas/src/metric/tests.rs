@@ -92,3 +92,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn raw_counter_value_is_stored_once() {
+    let mut s = sample(3);
+    s.counter = Some(1 << 60);
+    s.value = (1u64 << 60) as f64;
+    let mut other = s.clone();
+    other.value = 0.5; // a value that is not the counter's copy is kept
+    let batch = samples_to_batch(&[s.clone(), other.clone()]);
+    let value = batch.column_by_name("value").unwrap();
+    assert!(value.is_null(0));
+    assert!(!value.is_null(1));
+    assert_eq!(batch_to_samples(&batch).unwrap(), vec![s, other]);
+}

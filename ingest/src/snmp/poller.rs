@@ -1,0 +1,307 @@
+//! The SNMP poller: one session and one metadata cache per device.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sotp_schemas::{Device, DeviceId, MetricName, MetricSample, UtcNanos};
+use tokio::time::Instant;
+
+use super::interfaces::{Interfaces, metadata_columns, oid};
+use super::profiles::{Profile, ProfileError, Profiles};
+use super::session::{Session, SnmpError, Timing};
+use super::value::{Oid, Value};
+use super::walk::{Repetitions, WalkLimits, get, walk};
+use super::{SnmpConfig, names};
+use crate::{PollResult, Poller};
+
+const SYS_UPTIME: &str = "1.3.6.1.2.1.1.3.0";
+const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
+/// hrStorageType, hrStorageDescr, hrStorageAllocationUnits, hrStorageSize, hrStorageUsed.
+const HR_STORAGE: [&str; 5] = [
+    "1.3.6.1.2.1.25.2.3.1.2",
+    "1.3.6.1.2.1.25.2.3.1.3",
+    "1.3.6.1.2.1.25.2.3.1.4",
+    "1.3.6.1.2.1.25.2.3.1.5",
+    "1.3.6.1.2.1.25.2.3.1.6",
+];
+const HR_STORAGE_RAM: &str = "1.3.6.1.2.1.25.2.1.2";
+
+struct Metadata {
+    fetched: Instant,
+    interfaces: Interfaces,
+    profile: Arc<Profile>,
+}
+
+struct DeviceState {
+    session: Option<Session>,
+    reps: Repetitions,
+    meta: Option<Metadata>,
+    last_error: Option<String>,
+}
+
+/// Polls devices over SNMP.
+pub struct SnmpPoller {
+    config: SnmpConfig,
+    profiles: Profiles,
+    collector: Arc<str>,
+    devices: Mutex<HashMap<DeviceId, Arc<tokio::sync::Mutex<DeviceState>>>>,
+}
+
+impl std::fmt::Debug for SnmpPoller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnmpPoller")
+            .field("config", &self.config)
+            .field("profiles", &self.profiles.names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SnmpPoller {
+    /// A poller with the built-in profiles and those of `config.profiles_dir`.
+    pub fn new(config: SnmpConfig) -> Result<Self, ProfileError> {
+        let dir = (!config.profiles_dir.as_os_str().is_empty()).then_some(&*config.profiles_dir);
+        let profiles = Profiles::load(dir)?;
+        tracing::info!(profiles = ?profiles.names(), "SNMP profiles loaded");
+        Ok(Self {
+            config,
+            profiles,
+            collector: Arc::from("snmp"),
+            devices: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn state(&self, id: &DeviceId) -> Arc<tokio::sync::Mutex<DeviceState>> {
+        let mut map = self.devices.lock().expect("not poisoned");
+        map.entry(id.clone())
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(DeviceState {
+                    session: None,
+                    reps: Repetitions::new(self.config.max_repetitions, self.config.max_varbinds),
+                    meta: None,
+                    last_error: None,
+                }))
+            })
+            .clone()
+    }
+
+    fn limits(&self) -> WalkLimits {
+        WalkLimits {
+            max_varbinds: self.config.max_varbinds,
+            max_rows: self.config.max_rows,
+        }
+    }
+
+    /// One poll; samples gathered before an error are kept in `out`.
+    async fn poll_inner(
+        &self,
+        device: &Device,
+        time: UtcNanos,
+        st: &mut DeviceState,
+        out: &mut Vec<MetricSample>,
+        problems: &mut Vec<String>,
+    ) -> Result<(), SnmpError> {
+        let target = device.snmp.clone().expect("interval_for checked it");
+        let timeout = self.config.timeout;
+        if st.session.is_none() {
+            st.session = Some(Session::new(
+                target.clone(),
+                SocketAddr::new(device.address, target.port),
+                Timing {
+                    timeout,
+                    retries: self.config.retries,
+                },
+            ));
+        }
+        let session = st.session.as_mut().expect("set above");
+        let gauge = |metric: &str, value: f64| {
+            MetricSample::gauge(
+                time,
+                &device.id,
+                &device.name,
+                &self.collector,
+                &MetricName::new(metric),
+                value,
+            )
+        };
+        let refresh = st
+            .meta
+            .as_ref()
+            .is_none_or(|m| m.fetched.elapsed() >= self.config.metadata_interval);
+        let scalars = get(session, &[oid(SYS_UPTIME), oid(SYS_OBJECT_ID)]).await?;
+        match &scalars[0] {
+            Some(Value::Timeticks(t)) => {
+                let mut s = gauge(names::SYS_UPTIME_S, f64::from(*t) / 100.0);
+                s.labels.insert("ticks".into(), t.to_string());
+                out.push(s);
+            }
+            Some(v) => problems.push(format!(
+                "sysUpTime.0: expected TimeTicks, got {}",
+                v.type_name()
+            )),
+            None => problems.push("sysUpTime.0: not answered".into()),
+        }
+        if refresh {
+            let sys_object_id = match &scalars[1] {
+                Some(Value::ObjectId(o)) => Some(o.clone()),
+                _ => None,
+            };
+            let rows = walk(
+                session,
+                &metadata_columns(),
+                &mut st.reps,
+                self.limits(),
+                timeout,
+            )
+            .await?;
+            let profile = self.profiles.select(sys_object_id.as_ref());
+            tracing::debug!(device = %device.name, profile = %profile.name, interfaces = rows[0].len(), "SNMP metadata refreshed");
+            st.meta = Some(Metadata {
+                fetched: Instant::now(),
+                interfaces: Interfaces::from_walk(&rows),
+                profile,
+            });
+        }
+        let meta = st.meta.as_ref().expect("fetched above");
+        let session = st.session.as_mut().expect("set above");
+        let columns = meta.interfaces.counter_columns(session.is_v1());
+        let oids: Vec<Oid> = columns.iter().map(|(_, o)| o.clone()).collect();
+        if !meta.interfaces.by_index.is_empty() {
+            let rows = walk(session, &oids, &mut st.reps, self.limits(), timeout).await?;
+            let (samples, bad) =
+                meta.interfaces
+                    .samples(device, time, &self.collector, &columns, &rows);
+            out.extend(samples);
+            problems.extend(bad);
+        }
+        // HOST-RESOURCES storage: RAM used and total.
+        let hr: Vec<Oid> = HR_STORAGE.iter().map(|s| oid(s)).collect();
+        let rows = walk(session, &hr, &mut st.reps, self.limits(), timeout).await?;
+        let ram = oid(HR_STORAGE_RAM);
+        let col = |k: usize, idx: u64| {
+            rows[k]
+                .iter()
+                .find(|vb| vb.oid.suffix(&hr[k]) == Some(&[idx][..]))
+                .map(|vb| &vb.value)
+        };
+        for vb in &rows[0] {
+            let (Some([idx]), Value::ObjectId(t)) = (vb.oid.suffix(&hr[0]), &vb.value) else {
+                continue;
+            };
+            if *t != ram {
+                continue;
+            }
+            let units = col(2, *idx).and_then(Value::as_f64).unwrap_or(1.0);
+            let descr = col(1, *idx).and_then(Value::as_text);
+            for (k, metric) in [(3, names::MEM_TOTAL_BYTES), (4, names::MEM_USED_BYTES)] {
+                if let Some(v) = col(k, *idx).and_then(Value::as_f64) {
+                    let mut s = gauge(metric, v * units);
+                    s.instance = descr.as_deref().map(Arc::from);
+                    out.push(s);
+                }
+            }
+        }
+        // The profile's columns, all in one walk.
+        let profile = meta.profile.clone();
+        if !profile.metrics.is_empty() {
+            let mut cols: Vec<Oid> = Vec::new();
+            for m in &profile.metrics {
+                for c in std::iter::once(&m.column).chain(m.name_column.as_ref()) {
+                    if !cols.contains(c) {
+                        cols.push(c.clone());
+                    }
+                }
+            }
+            let rows = walk(session, &cols, &mut st.reps, self.limits(), timeout).await?;
+            let rows_of = |c: &Oid| &rows[cols.iter().position(|x| x == c).expect("added")];
+            for m in &profile.metrics {
+                for vb in rows_of(&m.column) {
+                    let Some(idx) = vb.oid.suffix(&m.column) else {
+                        continue;
+                    };
+                    let Some(v) = vb.value.as_f64() else {
+                        problems.push(format!(
+                            "{}: expected a number for {}, got {}",
+                            vb.oid,
+                            m.metric,
+                            vb.value.type_name()
+                        ));
+                        continue;
+                    };
+                    let index = Oid(idx.to_vec()).to_string();
+                    let name = m.name_column.as_ref().and_then(|nc| {
+                        rows_of(nc)
+                            .iter()
+                            .find(|n| n.oid.suffix(nc) == Some(idx))
+                            .and_then(|n| n.value.as_text())
+                            .filter(|s| !s.is_empty())
+                    });
+                    let mut s = gauge(&m.metric, v * m.scale);
+                    s.instance = Some(Arc::from(name.unwrap_or(index.clone()).as_str()));
+                    s.labels.insert("index".into(), index);
+                    s.labels.insert("profile".into(), profile.name.clone());
+                    out.push(s);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Poller for SnmpPoller {
+    fn collector(&self) -> &'static str {
+        "snmp"
+    }
+
+    fn interval_for(&self, device: &Device) -> Option<Duration> {
+        let t = device.snmp.as_ref()?;
+        self.config
+            .enabled
+            .then(|| t.interval.unwrap_or(self.config.interval))
+    }
+
+    async fn poll(&self, device: &Device, time: UtcNanos) -> PollResult {
+        let state = self.state(&device.id);
+        let mut st = state.lock().await;
+        let mut samples = Vec::new();
+        let mut problems = Vec::new();
+        let result = self
+            .poll_inner(device, time, &mut st, &mut samples, &mut problems)
+            .await;
+        if !problems.is_empty() {
+            metrics::counter!("sotp_snmp_bad_values_total").increment(problems.len() as u64);
+            tracing::warn!(device = %device.name, address = %device.address, count = problems.len(), first = %problems[0], "SNMP values of unexpected type skipped");
+        }
+        let error = match result {
+            Ok(()) => None,
+            Err(e) => {
+                metrics::counter!("sotp_snmp_errors_total", "kind" => e.kind()).increment(1);
+                if matches!(e, SnmpError::Auth { .. } | SnmpError::Timeout { .. }) {
+                    // Start over next time: engine ids and time windows may have changed.
+                    st.session = None;
+                }
+                Some(e.to_string())
+            }
+        };
+        if error != st.last_error {
+            match &error {
+                Some(e) => {
+                    tracing::warn!(device = %device.name, address = %device.address, error = %e, "SNMP poll failed")
+                }
+                None if st.last_error.is_some() => {
+                    tracing::info!(device = %device.name, "SNMP poll succeeds again")
+                }
+                None => {}
+            }
+            st.last_error = error.clone();
+        }
+        PollResult {
+            ok: error.is_none(),
+            samples,
+            error,
+        }
+    }
+}

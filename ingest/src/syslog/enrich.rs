@@ -1,0 +1,151 @@
+//! Turns a received message into a [`LogRecord`]: parse, then find the device by
+//! source address (the inventory's management addresses), else by the hostname the
+//! message carries (device name or id, case-insensitive). Unknown sources keep a null
+//! device id and are counted in `sotp_syslog_unknown_source_total`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use chrono::{DateTime, Utc};
+use sotp_schemas::{Device, DeviceId, LogRecord, UtcNanos};
+
+use super::parse::parse;
+
+/// Source address and hostname to device id.
+#[derive(Debug, Default)]
+pub struct Enricher {
+    by_address: HashMap<IpAddr, DeviceId>,
+    by_name: HashMap<String, DeviceId>,
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl Enricher {
+    /// An enricher over `devices` (the first device wins when two share an address).
+    pub fn new(devices: &[Device]) -> Self {
+        let mut e = Self::default();
+        for d in devices {
+            e.by_address
+                .entry(canonical(d.address))
+                .or_insert_with(|| d.id.clone());
+            e.by_name
+                .entry(d.name.to_lowercase())
+                .or_insert_with(|| d.id.clone());
+            e.by_name
+                .entry(d.id.as_str().to_lowercase())
+                .or_insert_with(|| d.id.clone());
+        }
+        e
+    }
+
+    /// The device that sent a message from `source` naming itself `hostname`.
+    pub fn device(&self, source: IpAddr, hostname: Option<&str>) -> Option<DeviceId> {
+        if let Some(id) = self.by_address.get(&canonical(source)) {
+            return Some(id.clone());
+        }
+        let h = hostname?.to_lowercase();
+        self.by_name
+            .get(&h)
+            // `router1.example.net` names the device `router1`.
+            .or_else(|| self.by_name.get(h.split('.').next()?))
+            .cloned()
+    }
+
+    /// Parses `raw` received from `source` at `now` into a record.
+    pub fn record(&self, raw: &[u8], source: SocketAddr, now: DateTime<Utc>) -> LogRecord {
+        let p = parse(raw, now);
+        let device_id = self.device(source.ip(), p.hostname.as_deref());
+        if device_id.is_none() {
+            metrics::counter!("sotp_syslog_unknown_source_total").increment(1);
+        }
+        if p.parse_error() {
+            metrics::counter!("sotp_syslog_parse_errors_total").increment(1);
+        }
+        LogRecord {
+            received_at: UtcNanos(now.timestamp_nanos_opt().unwrap_or(i64::MAX)),
+            time: p.time.and_then(|t| t.timestamp_nanos_opt()).map(UtcNanos),
+            source_address: source.to_string(),
+            device_id,
+            hostname: p.hostname.clone(),
+            facility: p.facility,
+            severity: p.severity,
+            app_name: p.app_name.clone(),
+            procid: p.procid.clone(),
+            msgid: p.msgid.clone(),
+            structured_data: p.structured_data.clone(),
+            vendor_mnemonic: p.vendor_mnemonic.clone(),
+            parse_error: p.parse_error(),
+            message: p.message,
+            raw: raw.to_vec(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sotp_schemas::PollSettings;
+
+    use super::*;
+
+    fn device(id: &str, addr: &str) -> Device {
+        Device {
+            id: DeviceId::new(id),
+            name: Arc::from(id),
+            address: addr.parse().unwrap(),
+            tags: vec![],
+            icmp: PollSettings::default(),
+            snmp: None,
+        }
+    }
+
+    #[test]
+    fn address_first_then_hostname_else_none() {
+        let e = Enricher::new(&[device("r1", "10.0.0.1"), device("Core-2", "10.0.0.2")]);
+        let at = |a: &str| a.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            e.device(at("10.0.0.1"), Some("core-2")).unwrap().as_str(),
+            "r1"
+        );
+        assert_eq!(
+            e.device(at("::ffff:10.0.0.1"), None).unwrap().as_str(),
+            "r1"
+        );
+        assert_eq!(
+            e.device(at("192.0.2.9"), Some("CORE-2")).unwrap().as_str(),
+            "Core-2"
+        );
+        assert_eq!(
+            e.device(at("192.0.2.9"), Some("core-2.example.net"))
+                .unwrap()
+                .as_str(),
+            "Core-2"
+        );
+        assert_eq!(e.device(at("192.0.2.9"), Some("other")), None);
+        assert_eq!(e.device(at("192.0.2.9"), None), None);
+    }
+
+    #[test]
+    fn records_keep_raw_bytes_and_flag_parse_errors() {
+        let e = Enricher::new(&[device("r1", "127.0.0.1")]);
+        let now = Utc::now();
+        let src: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let r = e.record(b"\xffjunk", src, now);
+        assert!(r.parse_error);
+        assert_eq!(r.raw, b"\xffjunk");
+        assert_eq!(r.device_id.unwrap().as_str(), "r1");
+        assert_eq!(r.source_address, "127.0.0.1:5000");
+        let r = e.record(b"<14>1 - h a - - - hi", src, now);
+        assert!(!r.parse_error);
+        assert_eq!(
+            (r.facility, r.severity, r.message.as_str()),
+            (Some(1), Some(6), "hi")
+        );
+    }
+}

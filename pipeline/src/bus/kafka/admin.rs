@@ -1,0 +1,92 @@
+//! Topic creation on start: every topic of ARCHITECTURE.md, with the configured
+//! partitions, created when missing. `inventory` is compacted (latest state per device).
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{BaseProducer, Producer};
+use sotp_schemas::Topic;
+
+use super::{KafkaConfig, KafkaError};
+
+/// How long start-up waits for the brokers before it reports them unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Checks that the brokers answer, then creates missing topics. A topic that exists with
+/// another partition count than configured is used as it is, with a warning.
+pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
+    let probe: BaseProducer = config.client().create().map_err(KafkaError::Client)?;
+    let metadata =
+        tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, CONNECT_TIMEOUT))
+            .await
+            .map_err(|e| KafkaError::Topic {
+                topic: String::new(),
+                reason: e.to_string(),
+            })?
+            .map_err(|source| KafkaError::Unreachable {
+                brokers: config.brokers.clone(),
+                source,
+            })?;
+    let mut missing = Vec::new();
+    for topic in Topic::ALL {
+        let name = config.topic(topic);
+        match metadata.topics().iter().find(|t| t.name() == name) {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                let n = t.partitions().len() as i32;
+                if n != config.partitions {
+                    tracing::warn!(topic = %name, partitions = n, configured = config.partitions,
+                        "topic exists with another partition count than [bus] partitions; using it as it is");
+                }
+            }
+            _ => missing.push((topic, name)),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> =
+        config.client().create().map_err(KafkaError::Client)?;
+    let new: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|(topic, name)| {
+            let t = NewTopic::new(
+                name,
+                config.partitions,
+                TopicReplication::Fixed(config.replication),
+            );
+            if *topic == Topic::Inventory {
+                t.set("cleanup.policy", "compact")
+            } else {
+                t
+            }
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(CONNECT_TIMEOUT));
+    let results = admin
+        .create_topics(new.iter(), &opts)
+        .await
+        .map_err(|source| KafkaError::Unreachable {
+            brokers: config.brokers.clone(),
+            source,
+        })?;
+    for r in results {
+        match r {
+            Ok(name) => {
+                tracing::info!(topic = %name, partitions = config.partitions, "topic created")
+            }
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(KafkaError::Topic {
+                    topic: name,
+                    reason: format!(
+                        "cannot be created with {} partitions and replication {}: {code}",
+                        config.partitions, config.replication
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}

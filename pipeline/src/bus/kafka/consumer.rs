@@ -1,0 +1,193 @@
+//! The consuming side: one consumer group member per subscription, manual commits.
+//!
+//! `recv` returns what is available (up to [`MAX_BATCH`] messages) as one delivery with
+//! each event's origin. A message that is not valid JSON for its topic is counted in
+//! `sotp_bus_invalid_messages_total`, logged with its partition and offset, set aside in
+//! the dead-letter folder when one is configured, and skipped: the consumer goes on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use sotp_schemas::{EventBatch, Topic};
+use tokio::sync::watch;
+
+use super::{KafkaConfig, KafkaError};
+use crate::bus::{BusError, CommitOffsets, Delivery, Origin, Subscription};
+
+/// Most messages gathered into one delivery.
+const MAX_BATCH: usize = 2_000;
+
+/// One member of a consumer group on one topic.
+pub(super) struct KafkaSubscription {
+    consumer: StreamConsumer,
+    topic: Topic,
+    name: Arc<str>,
+    brokers: String,
+    closing: watch::Receiver<bool>,
+    dead_letter_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for KafkaSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSubscription")
+            .field("topic", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSubscription {
+    /// Joins `group` on `topic`.
+    pub(super) fn start(
+        config: &KafkaConfig,
+        topic: Topic,
+        group: &str,
+        closing: watch::Receiver<bool>,
+    ) -> Result<Self, KafkaError> {
+        let consumer: StreamConsumer = config
+            .consumer(group)
+            .create()
+            .map_err(KafkaError::Client)?;
+        let name = config.topic(topic);
+        consumer
+            .subscribe(&[name.as_str()])
+            .map_err(KafkaError::Client)?;
+        Ok(Self {
+            consumer,
+            topic,
+            name: Arc::from(name),
+            brokers: config.brokers.clone(),
+            closing,
+            dead_letter_dir: config.dead_letter_dir.clone(),
+        })
+    }
+
+    /// Decodes one message into `out`; bad ones are counted, logged and set aside.
+    fn take(&self, m: &BorrowedMessage<'_>, out: &mut Vec<EventBatch>, origins: &mut Vec<Origin>) {
+        let Some(payload) = m.payload() else {
+            return; // a tombstone: nothing to consume
+        };
+        match EventBatch::from_json(self.topic, payload) {
+            Ok(b) => {
+                for _ in 0..b.len() {
+                    origins.push(Origin {
+                        topic: self.name.clone(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    });
+                }
+                out.push(b);
+            }
+            Err(e) => {
+                metrics::counter!("sotp_bus_invalid_messages_total", "topic" => self.topic.name())
+                    .increment(1);
+                let aside = self.dead_letter_dir.as_ref().map(|d| {
+                    d.join(format!(
+                        "{}-{}-{}.msg",
+                        self.name,
+                        m.partition(),
+                        m.offset()
+                    ))
+                });
+                if let Some(path) = &aside {
+                    let written = path
+                        .parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|()| std::fs::write(path, payload));
+                    if let Err(we) = written {
+                        tracing::error!(path = %path.display(), error = %we, "cannot set aside an invalid message");
+                    }
+                }
+                tracing::warn!(
+                    topic = %self.name,
+                    partition = m.partition(),
+                    offset = m.offset(),
+                    error = %e,
+                    set_aside = ?aside,
+                    "invalid message skipped (sotp_bus_invalid_messages_total)"
+                );
+            }
+        }
+    }
+}
+
+fn merge(batches: Vec<EventBatch>) -> Option<EventBatch> {
+    let mut it = batches.into_iter();
+    let mut first = it.next()?;
+    for b in it {
+        match (&mut first, b) {
+            (EventBatch::Metrics(a), EventBatch::Metrics(b)) => a.extend(b),
+            (EventBatch::Logs(a), EventBatch::Logs(b)) => a.extend(b),
+            (EventBatch::Alerts(a), EventBatch::Alerts(b)) => a.extend(b),
+            (_, other) => {
+                tracing::error!(
+                    events = other.len(),
+                    "mixed event kinds on one topic dropped"
+                );
+            }
+        }
+    }
+    Some(first)
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn recv(&mut self) -> Option<Delivery> {
+        loop {
+            if *self.closing.borrow() {
+                return None;
+            }
+            let mut batches = Vec::new();
+            let mut origins = Vec::new();
+            let first = tokio::select! {
+                m = self.consumer.recv() => m,
+                _ = self.closing.wait_for(|c| *c) => return None,
+            };
+            match first {
+                Ok(m) => self.take(&m, &mut batches, &mut origins),
+                Err(e) => {
+                    tracing::warn!(topic = %self.name, error = %e, "Kafka consumer error; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+            for _ in 1..MAX_BATCH {
+                match self.consumer.recv().now_or_never() {
+                    Some(Ok(m)) => self.take(&m, &mut batches, &mut origins),
+                    _ => break,
+                }
+            }
+            if let Some(batch) = merge(batches) {
+                return Some(Delivery { batch, origins });
+            }
+        }
+    }
+
+    fn commit(&mut self, offsets: &CommitOffsets) -> Result<(), BusError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, next) in offsets {
+            tpl.add_partition_offset(&self.name, *p, Offset::Offset(*next))
+                .map_err(KafkaError::Client)?;
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|source| {
+                BusError::Kafka(KafkaError::Unreachable {
+                    brokers: self.brokers.clone(),
+                    source,
+                })
+            })
+    }
+
+    fn topic_name(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+}

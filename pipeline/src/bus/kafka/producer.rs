@@ -1,0 +1,361 @@
+//! The publishing side: a bounded buffer in front of an idempotent librdkafka producer.
+//!
+//! `enqueue` never waits: collectors keep polling whatever the brokers do. A sender
+//! thread moves events from the buffer into librdkafka (whose own queue is bounded by
+//! `queue.buffering.max.messages`); while librdkafka's queue is full (brokers slow or
+//! unreachable) events wait in the buffer. When the buffer holds `buffer_events`, the
+//! oldest event moves to the disk spool when one is configured ([`super::spool`]),
+//! otherwise (or when the spool is full too) it is dropped, counted in
+//! `sotp_bus_dropped_events_total` and logged.
+//! `message.timeout.ms = 0` makes librdkafka retry forever, so nothing handed to it is
+//! lost while the process lives; idempotence keeps the retries from duplicating.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use sotp_schemas::{EventBatch, Topic, WIRE_VERSION};
+
+use super::buffer::{Buffers, Pending};
+use super::spool::Spool;
+use super::{KafkaConfig, KafkaError};
+
+/// Counts of the producer since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProducerTotals {
+    /// Events accepted by `publish`.
+    pub published: u64,
+    /// Events the brokers acknowledged.
+    pub delivered: u64,
+    /// Events dropped because the buffer was full (oldest first).
+    pub dropped: u64,
+    /// Events librdkafka gave up on (fatal producer errors only).
+    pub failed: u64,
+    /// Device records published on `inventory` (not events; delivered counts them too).
+    pub records: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    refused: AtomicU64,
+    handed: AtomicU64,
+    records: AtomicU64,
+}
+
+struct Shared {
+    queue: Mutex<Buffers>,
+    wake: Condvar,
+    capacity: usize,
+    closed: AtomicBool,
+    counters: Arc<Counters>,
+    last_drop_log: Mutex<Option<Instant>>,
+}
+
+pub(super) struct CountingContext {
+    counters: Arc<Counters>,
+}
+
+impl ClientContext for CountingContext {}
+
+impl ProducerContext for CountingContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("sotp_bus_delivery_failed_total").increment(1);
+                tracing::error!(error = %e, "Kafka producer gave up on an event");
+            }
+        }
+    }
+}
+
+/// The buffered producer of one bus.
+pub(super) struct BufferedProducer {
+    shared: Arc<Shared>,
+    producer: ThreadedProducer<CountingContext>,
+    topics: Vec<(Topic, String)>,
+}
+
+impl std::fmt::Debug for BufferedProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferedProducer")
+            .field("capacity", &self.shared.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BufferedProducer {
+    /// Creates the librdkafka producer and starts the sender thread.
+    pub(super) fn start(config: &KafkaConfig) -> Result<Self, KafkaError> {
+        let counters = Arc::new(Counters::default());
+        let producer: ThreadedProducer<CountingContext> = config
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .set("message.timeout.ms", "0")
+            // librdkafka's own queue is part of the bounded memory: at most as many
+            // messages as the buffer, and 100,000.
+            .set(
+                "queue.buffering.max.messages",
+                config.buffer_events.clamp(1, 100_000).to_string(),
+            )
+            .set("queue.buffering.max.kbytes", "65536")
+            .create_with_context(CountingContext {
+                counters: counters.clone(),
+            })
+            .map_err(KafkaError::Client)?;
+        let spool = match &config.spool_dir {
+            Some(dir) if config.spool_max_bytes > 0 => Some(
+                Spool::open(dir, config.spool_max_bytes).map_err(|e| KafkaError::Topic {
+                    topic: String::new(),
+                    reason: format!("cannot open the spool {}: {e}", dir.display()),
+                })?,
+            ),
+            _ => None,
+        };
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Buffers {
+                spool,
+                ..Buffers::default()
+            }),
+            wake: Condvar::new(),
+            capacity: config.buffer_events,
+            closed: AtomicBool::new(false),
+            counters,
+            last_drop_log: Mutex::new(None),
+        });
+        let topics: Vec<(Topic, String)> =
+            Topic::ALL.iter().map(|t| (*t, config.topic(*t))).collect();
+        {
+            let shared = shared.clone();
+            let producer = producer.clone();
+            let names: Vec<String> = topics.iter().map(|(_, n)| n.clone()).collect();
+            std::thread::Builder::new()
+                .name("sotp-kafka-send".into())
+                .spawn(move || send_loop(&shared, &producer, &names))
+                .map_err(|e| KafkaError::Topic {
+                    topic: String::new(),
+                    reason: format!("cannot start the sender thread: {e}"),
+                })?;
+        }
+        Ok(Self {
+            shared,
+            producer,
+            topics,
+        })
+    }
+
+    /// A handle to the librdkafka client, for health checks.
+    pub(super) fn client(&self) -> ThreadedProducer<CountingContext> {
+        self.producer.clone()
+    }
+
+    /// Adds a batch's events to the buffer, dropping the oldest when it is full.
+    pub(super) fn enqueue(&self, topic: Topic, batch: &EventBatch) -> Result<(), KafkaError> {
+        let lines = batch.to_json_lines().map_err(|e| KafkaError::Encode {
+            topic,
+            reason: e.to_string(),
+        })?;
+        let idx = self
+            .topics
+            .iter()
+            .position(|(t, _)| *t == topic)
+            .unwrap_or(0);
+        let n = lines.len() as u64;
+        let mut dropped = 0u64;
+        {
+            let mut q = self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (i, payload) in lines.into_iter().enumerate() {
+                if q.mem.len() >= self.shared.capacity {
+                    dropped += q.evict_oldest();
+                }
+                q.mem.push_back(Pending {
+                    topic: idx,
+                    key: key_of(batch, i),
+                    payload,
+                });
+            }
+        }
+        self.shared.wake.notify_one();
+        let c = &self.shared.counters;
+        c.published.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!("sotp_bus_published_events_total", "topic" => topic.name()).increment(n);
+        if dropped > 0 {
+            let total = c.dropped.fetch_add(dropped, Ordering::Relaxed) + dropped;
+            metrics::counter!("sotp_bus_dropped_events_total").increment(dropped);
+            let mut last = self
+                .shared
+                .last_drop_log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+                *last = Some(Instant::now());
+                tracing::warn!(
+                    dropped_total = total,
+                    capacity = self.shared.capacity,
+                    "Kafka producer buffer (and spool) full: oldest events dropped (sotp_bus_dropped_events_total)"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds one already encoded message (the `inventory` topic).
+    pub(super) fn enqueue_raw(&self, topic: Topic, key: &str, payload: Vec<u8>) {
+        let idx = self
+            .topics
+            .iter()
+            .position(|(t, _)| *t == topic)
+            .unwrap_or(0);
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .mem
+            .push_back(Pending {
+                topic: idx,
+                key: Some(Arc::from(key)),
+                payload,
+            });
+        self.shared.counters.records.fetch_add(1, Ordering::Relaxed);
+        self.shared.wake.notify_one();
+    }
+
+    /// The counts so far.
+    pub(super) fn totals(&self) -> ProducerTotals {
+        let c = &self.shared.counters;
+        ProducerTotals {
+            published: c.published.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed) + c.refused.load(Ordering::Relaxed),
+            records: c.records.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until every buffered event is acknowledged, at most `timeout`; then stops
+    /// the sender. Returns how many events are still undelivered.
+    pub(super) async fn drain(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let queued = self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len();
+            let c = &self.shared.counters;
+            let open = c.handed.load(Ordering::Relaxed)
+                - c.delivered.load(Ordering::Relaxed)
+                - c.failed.load(Ordering::Relaxed);
+            if (queued == 0 && open == 0) || Instant::now() >= deadline {
+                self.shared.closed.store(true, Ordering::Release);
+                self.shared.wake.notify_all();
+                let left = queued + open as usize;
+                let t = self.totals();
+                tracing::info!(
+                    events_published = t.published,
+                    records_published = t.records,
+                    delivered = t.delivered,
+                    dropped = t.dropped,
+                    failed = t.failed,
+                    undelivered = left,
+                    "Kafka producer totals"
+                );
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn key_of(batch: &EventBatch, i: usize) -> Option<Arc<str>> {
+    match batch {
+        EventBatch::Metrics(v) => v.get(i).map(|s| Arc::from(s.device_id.as_str())),
+        EventBatch::Logs(v) => v.get(i).map(|l| match &l.device_id {
+            Some(d) => Arc::from(d.as_str()),
+            None => Arc::from(l.source_address.as_str()),
+        }),
+        EventBatch::Alerts(v) => v.get(i).map(|a| {
+            Arc::from(format!(
+                "{}/{}",
+                a.rule_id,
+                a.device_id.as_ref().map_or("", |d| d.as_str())
+            ))
+        }),
+    }
+}
+
+fn send_loop(shared: &Shared, producer: &ThreadedProducer<CountingContext>, names: &[String]) {
+    let version = WIRE_VERSION.to_string();
+    loop {
+        let next = {
+            let mut q = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if let Some(p) = q.pop() {
+                    break Some(p);
+                }
+                if shared.closed.load(Ordering::Acquire) {
+                    break None;
+                }
+                q = shared
+                    .wake
+                    .wait_timeout(q, Duration::from_millis(200))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        };
+        let Some(p) = next else { return };
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "schema_version",
+            value: Some(version.as_str()),
+        });
+        let mut record = BaseRecord::to(&names[p.topic])
+            .payload(&p.payload)
+            .headers(headers);
+        if let Some(k) = p.key.as_deref() {
+            record = record.key(k);
+        }
+        match producer.send(record) {
+            Ok(()) => {
+                shared.counters.handed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                // librdkafka is full (brokers slow or away): keep the event first in line.
+                shared
+                    .queue
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .held = Some(p);
+                if shared.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err((e, _)) => {
+                shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("sotp_bus_delivery_failed_total").increment(1);
+                tracing::error!(topic = %names[p.topic], error = %e, "event refused by the Kafka producer");
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The streaming stage: consumes `metrics.raw`, publishes derived samples on `metrics`
+//! and closed 1-minute rollups to the `metrics_1m` sink.
+//!
+//! Per series (device, metric, instance) it keeps the last counter observation and
+//! turns each new one into a rate with exact u64 arithmetic ([`counter`]); octet
+//! counters become `if.in_bps`/`if.out_bps` and, with the interface speed,
+//! `if.in_util_ratio`/`if.out_util_ratio`; other counters become `<metric>_per_s`.
+//! A counter that cannot yield a rate yields a `counter.discontinuity` sample whose
+//! `reason` label says why. Gauges become `if.oper_up`, `cpu.util_ratio` and
+//! `mem.used_ratio`. Every derived sample and every raw gauge is rolled up per minute.
+//!
+//! The state is saved every `state_save_interval` and at a clean stop (see [`state`]).
+
+mod config;
+pub mod counter;
+mod derive;
+pub mod rollup;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sotp_schemas::{EventBatch, RollupRow, Topic};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use config::StreamConfig;
+pub use derive::{Stage, StageStats};
+
+use crate::{Bus, Subscription};
+
+/// Where the stage's state lives under the data directory.
+pub fn state_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("stream").join("state.json")
+}
+
+/// Loads the saved state at `path`; a missing file gives an empty stage, an unreadable
+/// one is renamed aside (`.corrupt`) with an error logged, and the stage starts empty.
+pub fn load_stage(path: &std::path::Path) -> Stage {
+    match state::load(path) {
+        Ok(Some(saved)) => {
+            let stage = Stage::from_saved(saved);
+            tracing::info!(path = %path.display(), series = stage.series_count(), "stream state restored");
+            stage
+        }
+        Ok(None) => Stage::default(),
+        Err(e) => {
+            let aside = path.with_extension("json.corrupt");
+            let _ = std::fs::rename(path, &aside);
+            tracing::error!(error = %e, moved_to = %aside.display(), "stream state unreadable; starting without it");
+            Stage::default()
+        }
+    }
+}
+
+/// Runs the stage until the bus closes, or until `stop` is cancelled and the queue is
+/// drained. Cancel `stop` only after every producer of `metrics.raw` has stopped: what
+/// they published is then already queued, and the stage processes all of it before it
+/// returns. Saves the state before returning.
+pub async fn run_stream(
+    mut sub: Box<dyn Subscription>,
+    bus: Arc<dyn Bus>,
+    rollups: mpsc::Sender<Vec<RollupRow>>,
+    config: StreamConfig,
+    path: PathBuf,
+    stop: CancellationToken,
+) -> Stage {
+    let mut stage = load_stage(&path);
+    let mut tick = tokio::time::interval(config.state_save_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle_ns = config.idle_close.as_nanos() as i64;
+    loop {
+        let delivery = if stop.is_cancelled() {
+            // Producers stopped: take what is queued, end when nothing comes.
+            match tokio::time::timeout(DRAIN_QUIET, sub.recv()).await {
+                Ok(d) => d,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                d = sub.recv() => d,
+                () = stop.cancelled() => continue,
+                _ = tick.tick() => {
+                    let mut closed = Vec::new();
+                    stage.close_idle(idle_ns, &mut closed);
+                    send_rollups(&rollups, closed).await;
+                    if let Err(e) = state::save(&path, &stage.to_saved()) {
+                        tracing::error!(error = %e, "stream state not saved");
+                    }
+                    continue;
+                }
+            }
+        };
+        let Some(d) = delivery else { break };
+        let EventBatch::Metrics(raw) = d.batch else {
+            continue;
+        };
+        let mut out = Vec::new();
+        let mut closed = Vec::new();
+        stage.process(&raw, &mut out, &mut closed);
+        metrics::counter!("sotp_stream_raw_samples_total").increment(raw.len() as u64);
+        if !out.is_empty() {
+            let n = out.len();
+            if let Err(e) = bus.publish(Topic::Metrics, EventBatch::Metrics(out)).await {
+                tracing::warn!(error = %e, samples = n, "derived samples not published");
+            }
+        }
+        send_rollups(&rollups, closed).await;
+    }
+    match state::save(&path, &stage.to_saved()) {
+        Ok(()) => {
+            tracing::info!(series = stage.series_count(), path = %path.display(), "stream state saved")
+        }
+        Err(e) => tracing::error!(error = %e, "stream state not saved at stop"),
+    }
+    stage
+}
+
+/// How long the draining stage waits for one more queued batch before it ends.
+const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+
+async fn send_rollups(tx: &mpsc::Sender<Vec<RollupRow>>, closed: Vec<RollupRow>) {
+    if !closed.is_empty() && tx.send(closed).await.is_err() {
+        tracing::warn!("rollup sink gone; rollups dropped");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,341 @@
+//! `GET /api/v1/logs` (search with filters, pagination, CSV) and
+//! `GET /api/v1/logs/stream` (live tail as Server-Sent Events), both planned as SQL
+//! over the `logs` table by the same [`QueryEngine`](crate::QueryEngine).
+//!
+//! Every user value enters the SQL as a literal built here: strings are quoted with
+//! `'` doubled, times are parsed and re-printed as integers, numbers are parsed, and
+//! the regex is compiled first so a bad one is a clear 400.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::ApiState;
+use crate::error::error_body;
+use crate::{QueryOutput, to_csv, to_json};
+
+/// Rows of one page at most.
+const MAX_LIMIT: usize = 10_000;
+/// The live tail only sends rows received at least this long ago, so rows still
+/// travelling from the receiver to the table are never skipped.
+const TAIL_DELAY: Duration = Duration::from_secs(3);
+
+const COLUMNS: &str = "received_at, time, source_address, device_id, hostname, facility, severity, \
+     app_name, procid, msgid, structured_data, vendor_mnemonic, message, \
+     encode(raw, 'hex') AS raw_hex, parse_error";
+
+/// The filters shared by both endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogFilter {
+    /// Device id.
+    pub(crate) device: Option<String>,
+    /// Severity at or above (0 emergency .. 7 debug, or a name such as `warning`).
+    pub(crate) severity: Option<String>,
+    /// Received at or after this RFC 3339 time.
+    pub(crate) since: Option<String>,
+    /// Received before this RFC 3339 time.
+    pub(crate) until: Option<String>,
+    /// The message contains this text (case-insensitive).
+    pub(crate) contains: Option<String>,
+    /// The message matches this regular expression.
+    pub(crate) regex: Option<String>,
+    /// Page size (default 100, at most 10000).
+    pub(crate) limit: Option<usize>,
+    /// Rows to skip (newest first).
+    pub(crate) offset: Option<usize>,
+    /// `json` (default) or `csv`.
+    pub(crate) format: Option<String>,
+}
+
+/// The routes of this module, merged into [`super::router`].
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/v1/logs", get(search))
+        .route("/api/v1/logs/stream", get(stream))
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+const SEVERITIES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+fn severity(s: &str) -> Result<u8, String> {
+    if let Ok(n) = s.parse::<u8>()
+        && n <= 7
+    {
+        return Ok(n);
+    }
+    let l = s.to_ascii_lowercase();
+    let alias = match l.as_str() {
+        "emergency" => "emerg",
+        "critical" => "crit",
+        "error" => "err",
+        "warn" => "warning",
+        "informational" => "info",
+        other => other,
+    };
+    SEVERITIES
+        .iter()
+        .position(|n| *n == alias)
+        .map(|i| i as u8)
+        .ok_or_else(|| format!("severity `{s}`: use 0..7 or a name such as warning"))
+}
+
+fn nanos(field: &str, s: &str) -> Result<i64, String> {
+    let t = DateTime::parse_from_rfc3339(s).map_err(|e| {
+        format!("{field} `{s}` is not an RFC 3339 time such as 2026-01-01T00:00:00Z: {e}")
+    })?;
+    t.with_timezone(&Utc)
+        .timestamp_nanos_opt()
+        .ok_or_else(|| format!("{field} `{s}` is outside 1677-09-21..2262-04-11"))
+}
+
+fn ts(n: i64) -> String {
+    format!("arrow_cast({n}, 'Timestamp(Nanosecond, Some(\"UTC\"))')")
+}
+
+/// The WHERE conditions for `f`, or the reason a filter is invalid.
+pub(crate) fn conditions(f: &LogFilter) -> Result<Vec<String>, String> {
+    let mut c = Vec::new();
+    if let Some(d) = &f.device {
+        c.push(format!("device_id = {}", quote(d)));
+    }
+    if let Some(s) = &f.severity {
+        c.push(format!("severity <= {}", severity(s)?));
+    }
+    if let Some(s) = &f.since {
+        c.push(format!("received_at >= {}", ts(nanos("since", s)?)));
+    }
+    if let Some(s) = &f.until {
+        c.push(format!("received_at < {}", ts(nanos("until", s)?)));
+    }
+    if let Some(t) = &f.contains {
+        c.push(format!("strpos(lower(message), lower({})) > 0", quote(t)));
+    }
+    if let Some(r) = &f.regex {
+        regex::Regex::new(r).map_err(|e| format!("regex: {e}"))?;
+        c.push(format!("regexp_like(message, {})", quote(r)));
+    }
+    Ok(c)
+}
+
+fn where_clause(c: &[String]) -> String {
+    if c.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", c.join(" AND "))
+    }
+}
+
+fn bad(message: &str) -> Response {
+    error_body(StatusCode::BAD_REQUEST, "invalid_parameters", message)
+}
+
+/// Result rows as objects keyed by column name.
+fn objects(out: &QueryOutput) -> Result<Vec<Value>, crate::QueryError> {
+    let v = to_json(out)?;
+    let names: Vec<String> = out
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let rows = v["rows"].as_array().cloned().unwrap_or_default();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let m: Map<String, Value> = names
+                .iter()
+                .cloned()
+                .zip(r.as_array().cloned().unwrap_or_default())
+                .collect();
+            Value::Object(m)
+        })
+        .collect())
+}
+
+async fn search(
+    State(state): State<ApiState>,
+    params: Result<Query<LogFilter>, QueryRejection>,
+) -> Response {
+    let f = match params {
+        Ok(Query(f)) => f,
+        Err(e) => return bad(&e.body_text()),
+    };
+    let format = f.format.clone().unwrap_or_else(|| "json".into());
+    if format != "json" && format != "csv" {
+        return bad(&format!("unknown format `{format}`: use json or csv"));
+    }
+    let limit = f.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_LIMIT {
+        return bad(&format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+        ));
+    }
+    let offset = f.offset.unwrap_or(0);
+    let c = match conditions(&f) {
+        Ok(c) => c,
+        Err(e) => return bad(&e),
+    };
+    // One row more than asked tells whether there is a next page.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM logs{} ORDER BY received_at DESC LIMIT {} OFFSET {offset}",
+        where_clause(&c),
+        limit + 1
+    );
+    let mut out = match state.engine.execute(&sql).await {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let more = out.rows() > limit;
+    if more {
+        let all = arrow::compute::concat_batches(&out.schema, &out.batches);
+        match all {
+            Ok(b) => out.batches = vec![b.slice(0, limit)],
+            Err(e) => return crate::QueryError::Internal(e.to_string()).into_response(),
+        }
+    }
+    if format == "csv" {
+        return match to_csv(&out) {
+            Ok(csv) => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
+    match objects(&out) {
+        Ok(logs) => Json(serde_json::json!({
+            "logs": logs,
+            "next_offset": more.then_some(offset + limit),
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn stream(
+    State(state): State<ApiState>,
+    params: Result<Query<LogFilter>, QueryRejection>,
+) -> Response {
+    let f = match params {
+        Ok(Query(f)) => f,
+        Err(e) => return bad(&e.body_text()),
+    };
+    let c = match conditions(&f) {
+        Ok(c) => c,
+        Err(e) => return bad(&e),
+    };
+    let now = || Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let delay = TAIL_DELAY.as_nanos() as i64;
+    // Start at `since`, else at the tail horizon: only new rows.
+    let start = match &f.since {
+        Some(s) => match nanos("since", s) {
+            Ok(n) => n,
+            Err(e) => return bad(&e),
+        },
+        None => now() - delay,
+    };
+    let events = futures::stream::unfold(
+        (state, c, start, Vec::<Result<Event, Infallible>>::new()),
+        move |(state, c, mut cursor, mut pending)| async move {
+            loop {
+                if let Some(e) = pending.pop() {
+                    return Some((e, (state, c, cursor, pending)));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let horizon = now() - delay;
+                if horizon <= cursor {
+                    continue;
+                }
+                let mut cond = c.clone();
+                cond.push(format!("received_at >= {}", ts(cursor)));
+                cond.push(format!("received_at < {}", ts(horizon)));
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM logs{} ORDER BY received_at",
+                    where_clause(&cond)
+                );
+                match state.engine.execute(&sql).await.and_then(|o| objects(&o)) {
+                    Ok(rows) => {
+                        cursor = horizon;
+                        // `pending` pops from the back: reverse to keep order.
+                        pending = rows
+                            .into_iter()
+                            .rev()
+                            .map(|r| Ok(Event::default().event("log").data(r.to_string())))
+                            .collect();
+                    }
+                    Err(e) => {
+                        let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
+                        return Some((
+                            Ok(Event::default().event("error").data(body.to_string())),
+                            (state, c, cursor, pending),
+                        ));
+                    }
+                }
+            }
+        },
+    );
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_values_are_literals() {
+        let f = LogFilter {
+            device: Some("r1' OR '1'='1".into()),
+            contains: Some("it's".into()),
+            severity: Some("warning".into()),
+            since: Some("2026-01-01T00:00:00Z".into()),
+            regex: Some("^a.*b$".into()),
+            ..LogFilter::default()
+        };
+        let c = conditions(&f).unwrap();
+        assert_eq!(c[0], "device_id = 'r1'' OR ''1''=''1'");
+        assert_eq!(c[1], "severity <= 4");
+        assert!(c[2].contains("1767225600000000000"), "{}", c[2]);
+        assert_eq!(c[3], "strpos(lower(message), lower('it''s')) > 0");
+    }
+
+    #[test]
+    fn bad_filters_say_what_is_wrong() {
+        let f = |s: LogFilter| conditions(&s).unwrap_err();
+        assert!(
+            f(LogFilter {
+                severity: Some("loud".into()),
+                ..Default::default()
+            })
+            .contains("severity")
+        );
+        assert!(
+            f(LogFilter {
+                since: Some("yesterday".into()),
+                ..Default::default()
+            })
+            .contains("since")
+        );
+        assert!(
+            f(LogFilter {
+                regex: Some("(".into()),
+                ..Default::default()
+            })
+            .contains("regex")
+        );
+    }
+}

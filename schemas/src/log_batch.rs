@@ -1,0 +1,234 @@
+//! The Arrow form of [`LogRecord`]: the `logs` table's schema and a batch builder.
+//!
+//! Structured data is stored as a JSON object string (`{"SD-ID": {"name": "value"}}`),
+//! `raw` as binary (the exact bytes received), times as UTC nanosecond timestamps.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, StringBuilder, TimestampNanosecondBuilder, UInt8Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::LogRecord;
+
+fn ts(name: &str, nullable: bool) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+        nullable,
+    )
+}
+
+/// The Arrow schema of the `logs` table, in its fixed column order.
+pub fn log_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                ts("received_at", false),
+                ts("time", true),
+                Field::new("source_address", DataType::Utf8, false),
+                Field::new("device_id", DataType::Utf8, true),
+                Field::new("hostname", DataType::Utf8, true),
+                Field::new("facility", DataType::UInt8, true),
+                Field::new("severity", DataType::UInt8, true),
+                Field::new("app_name", DataType::Utf8, true),
+                Field::new("procid", DataType::Utf8, true),
+                Field::new("msgid", DataType::Utf8, true),
+                Field::new("structured_data", DataType::Utf8, true),
+                Field::new("vendor_mnemonic", DataType::Utf8, true),
+                Field::new("message", DataType::Utf8, false),
+                Field::new("raw", DataType::Binary, false),
+                Field::new("parse_error", DataType::Boolean, false),
+            ]))
+        })
+        .clone()
+}
+
+/// Builds a `logs` record batch record by record.
+#[derive(Debug)]
+pub struct LogBatchBuilder {
+    received_at: TimestampNanosecondBuilder,
+    time: TimestampNanosecondBuilder,
+    source_address: StringBuilder,
+    device_id: StringBuilder,
+    hostname: StringBuilder,
+    facility: UInt8Builder,
+    severity: UInt8Builder,
+    app_name: StringBuilder,
+    procid: StringBuilder,
+    msgid: StringBuilder,
+    structured_data: StringBuilder,
+    vendor_mnemonic: StringBuilder,
+    message: StringBuilder,
+    raw: BinaryBuilder,
+    parse_error: BooleanBuilder,
+    rows: usize,
+}
+
+impl LogBatchBuilder {
+    /// A builder with room for `capacity` rows.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let s = |bytes: usize| StringBuilder::with_capacity(capacity, capacity * bytes);
+        Self {
+            received_at: TimestampNanosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
+            time: TimestampNanosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
+            source_address: s(16),
+            device_id: s(8),
+            hostname: s(8),
+            facility: UInt8Builder::with_capacity(capacity),
+            severity: UInt8Builder::with_capacity(capacity),
+            app_name: s(8),
+            procid: s(4),
+            msgid: s(4),
+            structured_data: s(0),
+            vendor_mnemonic: s(8),
+            message: s(64),
+            raw: BinaryBuilder::with_capacity(capacity, capacity * 96),
+            parse_error: BooleanBuilder::with_capacity(capacity),
+            rows: 0,
+        }
+    }
+
+    /// Appends one record.
+    pub fn push(&mut self, r: &LogRecord) {
+        self.received_at.append_value(r.received_at.0);
+        self.time.append_option(r.time.map(|t| t.0));
+        self.source_address.append_value(&r.source_address);
+        self.device_id
+            .append_option(r.device_id.as_ref().map(|d| d.as_str()));
+        self.hostname.append_option(r.hostname.as_deref());
+        self.facility.append_option(r.facility);
+        self.severity.append_option(r.severity);
+        self.app_name.append_option(r.app_name.as_deref());
+        self.procid.append_option(r.procid.as_deref());
+        self.msgid.append_option(r.msgid.as_deref());
+        if r.structured_data.is_empty() {
+            self.structured_data.append_null();
+        } else {
+            // A map of strings always serialises.
+            let json = serde_json::to_string(&r.structured_data).unwrap_or_default();
+            self.structured_data.append_value(json);
+        }
+        self.vendor_mnemonic
+            .append_option(r.vendor_mnemonic.as_deref());
+        self.message.append_value(&r.message);
+        self.raw.append_value(&r.raw);
+        self.parse_error.append_value(r.parse_error);
+        self.rows += 1;
+    }
+
+    /// Rows appended so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// True when nothing was appended.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Finishes the batch and resets the builder.
+    pub fn finish(&mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.received_at.finish()),
+            Arc::new(self.time.finish()),
+            Arc::new(self.source_address.finish()),
+            Arc::new(self.device_id.finish()),
+            Arc::new(self.hostname.finish()),
+            Arc::new(self.facility.finish()),
+            Arc::new(self.severity.finish()),
+            Arc::new(self.app_name.finish()),
+            Arc::new(self.procid.finish()),
+            Arc::new(self.msgid.finish()),
+            Arc::new(self.structured_data.finish()),
+            Arc::new(self.vendor_mnemonic.finish()),
+            Arc::new(self.message.finish()),
+            Arc::new(self.raw.finish()),
+            Arc::new(self.parse_error.finish()),
+        ];
+        self.rows = 0;
+        // The columns match the schema by construction.
+        RecordBatch::try_new(log_schema(), columns).expect("log columns match schema")
+    }
+}
+
+/// Converts records into one `logs` record batch.
+pub fn logs_to_batch(records: &[LogRecord]) -> RecordBatch {
+    let mut b = LogBatchBuilder::with_capacity(records.len());
+    for r in records {
+        b.push(r);
+    }
+    b.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+
+    use super::*;
+    use crate::{DeviceId, UtcNanos};
+
+    #[test]
+    fn a_record_fills_every_column_and_nulls_stay_null() {
+        let mut sd = BTreeMap::new();
+        sd.insert(
+            "meta".to_string(),
+            BTreeMap::from([("seq".to_string(), "1".to_string())]),
+        );
+        let full = LogRecord {
+            received_at: UtcNanos(2),
+            time: Some(UtcNanos(1)),
+            source_address: "127.0.0.1:514".into(),
+            device_id: Some(DeviceId::new("r1")),
+            hostname: Some("r1".into()),
+            facility: Some(23),
+            severity: Some(5),
+            app_name: Some("app".into()),
+            procid: Some("12".into()),
+            msgid: Some("ID".into()),
+            structured_data: sd,
+            vendor_mnemonic: Some("SYS-5-CONFIG_I".into()),
+            message: "hello".into(),
+            raw: vec![0xff, b'x'],
+            parse_error: false,
+        };
+        let bare = LogRecord {
+            received_at: UtcNanos(3),
+            time: None,
+            source_address: "127.0.0.2:514".into(),
+            device_id: None,
+            hostname: None,
+            facility: None,
+            severity: None,
+            app_name: None,
+            procid: None,
+            msgid: None,
+            structured_data: BTreeMap::new(),
+            vendor_mnemonic: None,
+            message: "junk".into(),
+            raw: b"junk".to_vec(),
+            parse_error: true,
+        };
+        let b = logs_to_batch(&[full, bare]);
+        assert_eq!(b.schema(), log_schema());
+        assert_eq!(b.num_rows(), 2);
+        let sd = b
+            .column_by_name("structured_data")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(sd.value(0), r#"{"meta":{"seq":"1"}}"#);
+        assert!(sd.is_null(1));
+        let raw = b.column_by_name("raw").unwrap().as_binary::<i32>();
+        assert_eq!(raw.value(0), &[0xff, b'x']);
+        for col in ["time", "device_id", "hostname", "facility", "app_name"] {
+            assert!(b.column_by_name(col).unwrap().is_null(1), "{col}");
+            assert!(!b.column_by_name(col).unwrap().is_null(0), "{col}");
+        }
+    }
+}

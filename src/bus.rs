@@ -1,0 +1,37 @@
+//! From the `[bus]` section to the Kafka bus's settings.
+
+use std::path::PathBuf;
+
+use sotp_pipeline::KafkaConfig;
+use sotp_pipeline::bus::kafka::Security;
+
+use crate::config::Config;
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// The Kafka settings of `config` (messages that cannot be decoded are set aside under
+/// `<data_dir>/dead-letter/`).
+pub fn kafka_config(config: &Config) -> KafkaConfig {
+    let b = &config.bus;
+    KafkaConfig {
+        brokers: b.brokers.clone(),
+        topic_prefix: b.topic_prefix.clone(),
+        partitions: b.partitions,
+        replication: b.replication,
+        buffer_events: b.buffer_events,
+        spool_dir: Some(config.data_dir.join("spool")),
+        spool_max_bytes: b.spool_max_bytes,
+        session_timeout: b.session_timeout,
+        group_prefix: b.group_prefix.clone(),
+        dead_letter_dir: Some(config.data_dir.join("dead-letter")),
+        security: Security {
+            protocol: b.security_protocol.clone(),
+            sasl_mechanism: non_empty(&b.sasl_mechanism),
+            sasl_username: non_empty(&b.sasl_username),
+            sasl_password: non_empty(&b.sasl_password),
+            ssl_ca_location: non_empty(&b.ssl_ca_location).map(PathBuf::from),
+        },
+    }
+}

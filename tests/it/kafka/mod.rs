@@ -1,0 +1,9 @@
+//! The Kafka bus against a real Kafka-API broker (tansu) and an outside Python consumer.
+
+mod bad_input;
+mod compose;
+mod e2e;
+mod outage;
+mod outside;
+mod peer;
+mod shard;
