@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sotp_ingest::icmp::IcmpConfig;
-use sotp_ingest::syslog::SyslogConfig;
 use sotp_ingest::snmp::SnmpConfig;
+use sotp_ingest::syslog::SyslogConfig;
 use sotp_pipeline::stream::StreamConfig;
 use sotp_query::QueryConfig;
 use sotp_schemas::{Device, DeviceId, PollSettings};
