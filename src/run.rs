@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use sotp_ingest::icmp::IcmpPoller;
-use sotp_ingest::syslog::SyslogReceiver;
 use sotp_ingest::snmp::SnmpPoller;
+use sotp_ingest::syslog::SyslogReceiver;
 use sotp_ingest::{SchedulerConfig, run_scheduler};
 use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_query::api::{ApiState, Control, router};
@@ -52,7 +52,8 @@ pub fn main(args: RunArgs) -> ExitCode {
         crate::telemetry::block_on(crate::roles::run_kafka(config, roles))
     } else {
         crate::telemetry::block_on(run(config))
-    }}
+    }
+}
 
 /// Opens the `metrics` table in the cold store.
 pub async fn open_metrics(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
@@ -167,7 +168,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let engine = QueryEngine::new(
         config.query.clone(),
         &cold,
-        &[metrics_table.clone(), logs_table.clone(), rollup_table.clone()],
+        &[
+            metrics_table.clone(),
+            logs_table.clone(),
+            rollup_table.clone(),
+        ],
     )?;
     for (name, kind) in [
         ("devices", InventoryKind::Devices),

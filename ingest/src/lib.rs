@@ -6,8 +6,8 @@
 
 pub mod icmp;
 pub mod scheduler;
-pub mod syslog;
 pub mod snmp;
+pub mod syslog;
 
 pub use scheduler::{PollResult, Poller, SchedulerConfig, run_scheduler};
 

@@ -52,9 +52,24 @@ impl Role {
     /// The SQL tables this role may read (besides `information_schema`).
     pub fn sql_tables(self) -> &'static [&'static str] {
         if self.allows(Permission::AuditRead) {
-            &["metrics", "metrics_1m", "logs", "alerts", "commands", "devices", "audit"]
+            &[
+                "metrics",
+                "metrics_1m",
+                "logs",
+                "alerts",
+                "commands",
+                "devices",
+                "audit",
+            ]
         } else {
-            &["metrics", "metrics_1m", "logs", "alerts", "commands", "devices"]
+            &[
+                "metrics",
+                "metrics_1m",
+                "logs",
+                "alerts",
+                "commands",
+                "devices",
+            ]
         }
     }
 

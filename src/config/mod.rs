@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sotp_ingest::icmp::IcmpConfig;
-use sotp_inventory::{DatabaseConfig, SecretsConfig};
-use sotp_ingest::syslog::SyslogConfig;
 use sotp_ingest::snmp::SnmpConfig;
+use sotp_ingest::syslog::SyslogConfig;
+use sotp_inventory::{DatabaseConfig, SecretsConfig};
 use sotp_pipeline::stream::StreamConfig;
 use sotp_query::QueryConfig;
 use sotp_query::api::AuthConfig;

@@ -328,3 +328,25 @@ impl Drop for Blackhole {
             .status();
     }
 }
+
+/// Logs in as the integration tests' admin on the API at `base` (`http://host:port`);
+/// returns the bearer token. For processes started without [`Server`].
+pub(crate) fn admin_token(base: &str) -> String {
+    let body =
+        serde_json::json!({ "username": ADMIN_USER, "password": ADMIN_PASSWORD }).to_string();
+    let (status, text) = http("POST", &format!("{base}/api/v1/auth/login"), Some(&body)).unwrap();
+    assert_eq!(status, 200, "login: {text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+/// [`http`] with a bearer token.
+pub(crate) fn http_auth(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    token: &str,
+) -> std::io::Result<(u16, String)> {
+    let auth = format!("Bearer {token}");
+    http_with(method, url, body, &[("Authorization", auth.as_str())])
+}

@@ -183,32 +183,46 @@ fn oid_loops_truncated_pdus_wrong_types_and_a_20000_row_table() {
         server.rows("SELECT max(value) FROM metrics WHERE device = 'big' AND metric = 'poll.ok'");
     assert_eq!(ok[0][0].as_f64(), Some(1.0));
 
-    let log = server.log_text();
-    assert!(
-        log.lines().any(|l| l.contains("big")
+    // The other agents' polls may still be in their timeouts and retries: wait for each
+    // failure to be logged rather than reading the log once.
+    let wait_log = |what: &str, pred: &dyn Fn(&str) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let log = server.log_text();
+            if log.lines().any(pred) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no log line for {what}:\n{log}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    wait_log("the wrong type", &|l| {
+        l.contains("big")
             && l.contains(
-                "1.3.6.1.2.1.31.1.1.1.6.7: expected a counter for if.in_octets, got OCTET STRING"
-            )),
-        "{log}"
-    );
-    assert!(
-        log.lines().any(|l| l.contains("looping")
-            && l.contains("non-increasing OID")
-            && l.contains("OID loop")),
-        "{log}"
-    );
-    assert!(
-        log.lines()
-            .any(|l| l.contains("truncating") && l.contains("malformed SNMP reply")),
-        "{log}"
-    );
+                "1.3.6.1.2.1.31.1.1.1.6.7: expected a counter for if.in_octets, got OCTET STRING",
+            )
+    });
+    wait_log("the OID loop", &|l| {
+        l.contains("looping") && l.contains("non-increasing OID") && l.contains("OID loop")
+    });
+    wait_log("the truncated PDU", &|l| {
+        l.contains("truncating") && l.contains("malformed SNMP reply")
+    });
     // The looping agent still gave its sysUpTime; its polls count as failed.
     let up = server
         .rows("SELECT count(*) FROM metrics WHERE device = 'looping' AND metric = 'sys.uptime_s'");
     assert!(up[0][0].as_u64().unwrap() >= 1);
-    let failed = server.rows(
-        "SELECT device, max(value) FROM metrics WHERE metric = 'poll.ok' AND device IN ('looping', 'truncating') GROUP BY device ORDER BY device",
-    );
+    // The samples of those polls reach the table within a batch latency.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let failed = loop {
+        let rows = server.rows(
+            "SELECT device, max(value) FROM metrics WHERE metric = 'poll.ok' AND device IN ('looping', 'truncating') GROUP BY device ORDER BY device",
+        );
+        if rows.len() == 2 || Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     assert_eq!(
         failed,
         vec![

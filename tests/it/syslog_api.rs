@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{free_port, http};
+use crate::common::{Server, free_port, http_auth};
 use crate::syslog_e2e::{start, wait_for};
 
 fn send(port: u16, lines: &[String]) {
@@ -17,8 +17,8 @@ fn send(port: u16, lines: &[String]) {
     }
 }
 
-fn get(url: &str) -> (u16, Value) {
-    let (status, body) = http("GET", url, None).unwrap();
+fn get(server: &Server, url: &str) -> (u16, Value) {
+    let (status, body) = http_auth("GET", url, None, &server.token).unwrap();
     (
         status,
         serde_json::from_str(&body).unwrap_or(Value::String(body)),
@@ -44,7 +44,10 @@ fn search_filters_pages_and_exports_csv() {
     );
 
     let base = format!("{}/api/v1/logs", server.url);
-    let (s, v) = get(&format!("{base}?severity=err&device=lo-dev&limit=4"));
+    let (s, v) = get(
+        &server,
+        &format!("{base}?severity=err&device=lo-dev&limit=4"),
+    );
     assert_eq!(s, 200, "{v}");
     let logs = v["logs"].as_array().unwrap();
     assert_eq!(logs.len(), 4);
@@ -53,7 +56,7 @@ fn search_filters_pages_and_exports_csv() {
             .all(|l| l["severity"] == 3 && l["device_id"] == "lo-dev")
     );
     assert_eq!(v["next_offset"], 4);
-    let (_, v2) = get(&format!("{base}?severity=err&limit=4&offset=4"));
+    let (_, v2) = get(&server, &format!("{base}?severity=err&limit=4&offset=4"));
     assert_eq!(v2["logs"].as_array().unwrap().len(), 2);
     assert_eq!(v2["next_offset"], Value::Null);
     // Pages do not overlap.
@@ -67,18 +70,25 @@ fn search_filters_pages_and_exports_csv() {
     };
     assert!(msgs(&v).iter().all(|m| !msgs(&v2).contains(m)));
 
-    let (_, v) = get(&format!("{base}?contains=DISK%20FULL"));
+    let (_, v) = get(&server, &format!("{base}?contains=DISK%20FULL"));
     assert_eq!(msgs(&v), ["ERROR disk full on /var"]);
-    let (_, v) = get(&format!("{base}?regex=number%20%5B2-4%5D%20"));
+    let (_, v) = get(&server, &format!("{base}?regex=number%20%5B2-4%5D%20"));
     assert_eq!(v["logs"].as_array().unwrap().len(), 3, "{v}");
-    let (_, v) = get(&format!(
-        "{base}?contains=it%27s&since=2000-01-01T00:00:00Z&until=2200-01-01T00:00:00Z"
-    ));
+    let (_, v) = get(
+        &server,
+        &format!("{base}?contains=it%27s&since=2000-01-01T00:00:00Z&until=2200-01-01T00:00:00Z"),
+    );
     assert_eq!(v["logs"].as_array().unwrap().len(), 10, "{v}");
-    let (_, v) = get(&format!("{base}?since=2200-01-01T00:00:00Z"));
+    let (_, v) = get(&server, &format!("{base}?since=2200-01-01T00:00:00Z"));
     assert_eq!(v["logs"].as_array().unwrap().len(), 0);
 
-    let (s, csv) = http("GET", &format!("{base}?format=csv&limit=100"), None).unwrap();
+    let (s, csv) = http_auth(
+        "GET",
+        &format!("{base}?format=csv&limit=100"),
+        None,
+        &server.token,
+    )
+    .unwrap();
     assert_eq!(s, 200);
     let mut rows = csv.lines();
     assert!(
@@ -97,7 +107,7 @@ fn search_filters_pages_and_exports_csv() {
         "colour=red",
         "format=xml",
     ] {
-        let (s, v) = get(&format!("{base}?{bad}"));
+        let (s, v) = get(&server, &format!("{base}?{bad}"));
         assert_eq!(s, 400, "{bad}: {v}");
         assert_eq!(v["error"]["code"], "invalid_parameters", "{bad}");
     }
@@ -114,7 +124,8 @@ fn stream_tails_new_matching_logs() {
         .unwrap();
     write!(
         s,
-        "GET /api/v1/logs/stream?contains=tail-me HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        "GET /api/v1/logs/stream?contains=tail-me HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\r\n",
+        server.token
     )
     .unwrap();
     send(

@@ -247,7 +247,11 @@ fn describe(method: &str, path: &str) -> Described {
             None,
             vec![
                 q("device", "string", "device id"),
-                q("severity", "integer", "0 to 7: this severity or more severe"),
+                q(
+                    "severity",
+                    "integer",
+                    "0 to 7: this severity or more severe",
+                ),
                 q("since", "string", "RFC 3339 time"),
                 q("until", "string", "RFC 3339 time"),
                 q("contains", "string", "text the message contains"),
@@ -267,11 +271,18 @@ fn describe(method: &str, path: &str) -> Described {
             None,
             vec![
                 q("device", "string", "device id"),
-                q("severity", "integer", "0 to 7: this severity or more severe"),
+                q(
+                    "severity",
+                    "integer",
+                    "0 to 7: this severity or more severe",
+                ),
                 q("contains", "string", "text the message contains"),
                 q("regex", "string", "regular expression on the message"),
             ],
-            vec![ok("200", None, "text/event-stream"), err("400", "invalid parameters")],
+            vec![
+                ok("200", None, "text/event-stream"),
+                err("400", "invalid parameters"),
+            ],
         ),
         _ => ("", None, vec![], vec![]),
     }

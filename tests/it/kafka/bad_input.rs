@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::peer::{RoleProc, Tansu, kafka_python, kafka_toml};
-use crate::common::{BIN, free_port, http, ureq_get};
+use crate::common::{BIN, free_port, ureq_get};
 
 #[test]
 fn unreachable_brokers_at_start_up_are_named() {
@@ -104,12 +104,20 @@ assert p.flush(10) == 0
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (s, body) = http(
-            "POST",
-            &format!("http://127.0.0.1:{api}/api/v1/query"),
-            Some(r#"{"sql": "SELECT count(*) FROM metrics"}"#),
-        )
-        .unwrap_or((0, String::new()));
+        let base = format!("http://127.0.0.1:{api}");
+        let ready = crate::common::ureq_get(&format!("{base}/health")).is_ok_and(|r| r.0 == 200);
+        let (s, body) = if ready {
+            let token = crate::common::admin_token(&base);
+            crate::common::http_auth(
+                "POST",
+                &format!("{base}/api/v1/query"),
+                Some(r#"{"sql": "SELECT count(*) FROM metrics"}"#),
+                &token,
+            )
+            .unwrap_or((0, String::new()))
+        } else {
+            (0, String::new())
+        };
         if s == 200 && body.contains("[[1]]") {
             break;
         }

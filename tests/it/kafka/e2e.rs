@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::peer::{RoleProc, Tansu, devices_toml, kafka_toml, parquet_counts, producer_totals};
-use crate::common::{free_port, http};
+use crate::common::free_port;
 
 /// A small pseudo-random sequence (no extra dependency; the seed is printed).
 struct Lcg(u64);
@@ -115,10 +115,13 @@ fn separate_roles_survive_kill_9_with_nothing_lost_or_doubled() {
 
     // The api process reads the same files.
     std::thread::sleep(Duration::from_secs(2));
-    let (status, body) = http(
+    let base = format!("http://127.0.0.1:{api_port}");
+    let token = crate::common::admin_token(&base);
+    let (status, body) = crate::common::http_auth(
         "POST",
-        &format!("http://127.0.0.1:{api_port}/api/v1/query"),
+        &format!("{base}/api/v1/query"),
         Some(r#"{"sql": "SELECT count(*) AS n FROM metrics"}"#),
+        &token,
     )
     .unwrap();
     assert_eq!(status, 200, "{body}");

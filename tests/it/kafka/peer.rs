@@ -162,6 +162,8 @@ impl RoleProc {
             .unwrap();
         let child = Command::new(BIN)
             .args(&self.args)
+            .env("SOTP_ADMIN_USER", crate::common::ADMIN_USER)
+            .env("SOTP_ADMIN_PASSWORD", crate::common::ADMIN_PASSWORD)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(out)
