@@ -253,9 +253,19 @@ impl Store {
                     .bind(id)
                     .execute(&self.pool)
                     .await?;
-                self.create_device(input, "config", ManagedBy::Config, Some(id))
-                    .await?;
-                changed += 1;
+                match self
+                    .create_device(input, "config", ManagedBy::Config, Some(id))
+                    .await
+                {
+                    Ok(_) => changed += 1,
+                    // Two configuration devices on one address (agents on different
+                    // ports of one host, a lab): the collectors still poll both from
+                    // the configuration; only the inventory row of the second is missing.
+                    Err(InventoryError::Conflict(why)) => {
+                        tracing::warn!(device = %id, reason = %why, "configuration device not imported into the inventory");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(changed)

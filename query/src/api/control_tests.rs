@@ -71,6 +71,14 @@ async fn send(
         .unwrap();
     let resp = router(st.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
+    // A live tail (text/event-stream) never ends: its status is the answer.
+    let streaming = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if streaming {
+        return (status, Value::Null);
+    }
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
         .await
         .unwrap();
