@@ -58,9 +58,12 @@ enum Command {
         /// Hours of data.
         #[arg(long, default_value_t = 24)]
         hours: u32,
-        /// Interfaces per device (in and out octet counters each, every 30 s).
+        /// Interfaces per device, polled every 30 s.
         #[arg(long, default_value_t = 10)]
         interfaces: u32,
+        /// Which series each interface poll writes.
+        #[arg(long, value_enum, default_value = "collector")]
+        series: storage::Series,
         /// Keep the Parquet files in this directory (default: a temporary one).
         #[arg(long)]
         keep: Option<std::path::PathBuf>,
@@ -83,8 +86,9 @@ fn main() -> anyhow::Result<()> {
             devices,
             hours,
             interfaces,
+            series,
             keep,
-        } => rt.block_on(storage::run(devices, hours, interfaces, keep))?,
+        } => rt.block_on(storage::run(devices, hours, interfaces, series, keep))?,
     };
     println!("{report}");
     Ok(())
