@@ -341,7 +341,7 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             Some(k) => {
                 k.publish_devices(&devices)
                     .context("publishing devices on the inventory topic")?;
-                follow_inventory(k, follow_rx)?
+                local_definitions(follow_inventory(k, follow_rx)?, &devices)
             }
             None => {
                 let (tx, rx) = watch::channel(devices.clone());
@@ -461,6 +461,33 @@ fn announce(config: &Config, roles: &Roles, kafka: bool, devices: usize, cold: &
         devices,
         cold.description()
     );
+}
+
+/// The owned set with this process's own definition of each device: the `inventory`
+/// topic carries no credentials (SNMP communities and keys stay in each process's
+/// configuration and control plane), so a device known locally is polled with its local
+/// settings.
+fn local_definitions(
+    mut owned: watch::Receiver<Vec<Device>>,
+    local: &[Device],
+) -> watch::Receiver<Vec<Device>> {
+    let local: std::collections::HashMap<_, _> =
+        local.iter().map(|d| (d.id.clone(), d.clone())).collect();
+    let resolve = move |set: &[Device]| -> Vec<Device> {
+        set.iter()
+            .map(|d| local.get(&d.id).cloned().unwrap_or_else(|| d.clone()))
+            .collect()
+    };
+    let (tx, rx) = watch::channel(resolve(&owned.borrow_and_update()));
+    tokio::spawn(async move {
+        while owned.changed().await.is_ok() {
+            let set = resolve(&owned.borrow_and_update());
+            if tx.send(set).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Runs the scheduler over the device set in `owned`, restarting it when the set

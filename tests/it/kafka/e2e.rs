@@ -14,8 +14,8 @@ use crate::common::free_port;
 use crate::snmp_peers::{Snmpd, free_udp_port};
 
 /// Rows the streaming stage derives (all others in `metrics` are raw samples).
-const DERIVED: &str = "(metric IN ('counter.discontinuity', 'if.oper_up', 'cpu.util_ratio', 'mem.used_ratio') \
-    OR metric LIKE '%_bps' OR metric LIKE '%_util_ratio' OR metric LIKE '%_per_s')";
+const DERIVED: &str = "(metric IN ('counter.discontinuity', 'if.oper_up', 'cpu.util_ratio', 'mem.used_ratio', \
+    'if.in_bps', 'if.out_bps', 'if.in_util_ratio', 'if.out_util_ratio') OR metric LIKE '%_per_s')";
 
 /// Waits until `count` has not changed for `quiet`, at most `limit`.
 fn settle(count: impl Fn() -> u64, quiet: Duration, limit: Duration) -> u64 {

@@ -361,14 +361,16 @@ else: print(json.dumps(duckdb.execute(\"select count(*), count(distinct (device_
 /// Runs `sql` in DuckDB over the Parquet files under `data/parquet`, with the views
 /// `metrics` and `metrics_1m` (empty tables are views over nothing: `count(*)` is 0).
 pub(crate) fn duck_rows(data: &Path, sql: &str) -> Vec<Vec<serde_json::Value>> {
-    let script = "import duckdb, glob, json, sys\n\
-root, sql = sys.argv[1], sys.argv[2]\n\
-con = duckdb.connect()\n\
-for t in ['metrics', 'metrics_1m']:\n\
-    g = f'{root}/{t}/**/*.parquet'\n\
-    if glob.glob(g, recursive=True): con.execute(f\"create view {t} as select * from read_parquet('{g}')\")\n\
-    else: con.execute(f'create table {t} (time timestamp, device_id varchar, metric varchar, instance varchar, value double, count ubigint)')\n\
-print(json.dumps(con.execute(sql).fetchall(), default=str))";
+    let script = r#"import duckdb, glob, json, sys
+root, sql = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+for t in ['metrics', 'metrics_1m']:
+    g = f'{root}/{t}/**/*.parquet'
+    if glob.glob(g, recursive=True):
+        con.execute(f"create view {t} as select * from read_parquet('{g}')")
+    else:
+        con.execute(f'create table {t} (time timestamp, device_id varchar, metric varchar, instance varchar, value double, counter ubigint, count ubigint)')
+print(json.dumps(con.execute(sql).fetchall(), default=str))"#;
     let out = Command::new(python())
         .args(["-c", script])
         .arg(data.join("parquet"))
