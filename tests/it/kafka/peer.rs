@@ -70,6 +70,11 @@ session_timeout = "6s"
 
 [storage]
 max_file_age = "2s"
+
+# Any free port: tests and collector processes run side by side.
+[syslog]
+udp = "127.0.0.1:0"
+tcp = "127.0.0.1:0"
 "#
     )
 }
