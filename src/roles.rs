@@ -1,16 +1,23 @@
-//! `sotp run --role ...` on the Kafka bus: each role can run as its own process.
+//! `sotp run`: the one wiring of every role, over either bus.
 //!
-//! - `collector`: publishes the configured devices on `inventory`, joins the collectors'
-//!   group there and polls the devices of the partitions it owns;
-//! - `pipeline`: the streaming stage (derived metrics, alerts) — this build has none yet,
-//!   so the role only joins the bus and waits;
-//! - `sink`: consumes `metrics.raw` and `metrics` into the hot tier and Parquet, and
-//!   commits offsets only after a flush (see `docs/delivery.md`);
-//! - `api`: the HTTP API; without the `sink` role in the same process it reads the
-//!   Parquet files the sinks write and picks up new ones every second.
+//! The same program runs on the in-process bus (every role in one process) and on Kafka
+//! (any set of roles per process, `--role`):
+//! - `collector`: ICMP and SNMP polling of the devices this process owns (on Kafka the
+//!   partitions of `inventory` it owns, see `pipeline/src/bus/kafka/shard.rs`; in-process
+//!   every device) and the syslog receiver; publishes on `metrics.raw` and `logs`;
+//! - `pipeline`: the streaming stage: `metrics.raw` in, derived samples on `metrics`,
+//!   closed 1-minute rollups into `metrics_1m` (on Kafka written by this role itself,
+//!   in step with the stage's checkpoints: `docs/delivery.md`);
+//! - `sink`: `metrics.raw` and `metrics` into `metrics`, `logs` into `logs`, committing
+//!   offsets only after a flush;
+//! - `api`: the HTTP API over `metrics`, `logs`, `metrics_1m`, `devices` and `audit`;
+//!   without the writing roles in the same process it picks up their new Parquet files
+//!   every second.
 //!
-//! Stop order: collectors finish their polls, the producer delivers its buffer, the
-//! consumers stop, sinks write and commit, the API stops.
+//! Start order: storage, sinks subscribed, the stage, the API, the collectors. Stop
+//! order (SIGINT/SIGTERM): collectors finish their polls, the stage drains and saves its
+//! state, the producer delivers its buffer, the bus closes, sinks write and commit, the
+//! API stops. A clean stop loses nothing.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -20,13 +27,19 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::ValueEnum;
 use sotp_ingest::icmp::IcmpPoller;
-use sotp_ingest::{SchedulerConfig, run_scheduler};
+use sotp_ingest::snmp::SnmpPoller;
+use sotp_ingest::syslog::SyslogReceiver;
+use sotp_ingest::{Poller, SchedulerConfig, run_scheduler};
 use sotp_pipeline::bus::kafka::shard::follow_inventory;
-use sotp_pipeline::{Bus, KafkaBus};
-use sotp_query::QueryEngine;
-use sotp_query::api::{ApiState, router};
+use sotp_pipeline::stream::checkpoint::{Checkpoint, InProcess};
+use sotp_pipeline::{Bus, KafkaBus, MemoryBus, MemoryBusConfig};
+use sotp_query::api::{ApiState, Control, router};
+use sotp_query::{InventoryKind, InventoryTable, QueryEngine};
 use sotp_schemas::{Device, Topic};
-use sotp_sinks::{ColdStore, run_metrics_sink};
+use sotp_sinks::{
+    ColdStore, RollupSync, SeriesWatermark, TableStore, run_logs_sink, run_metrics_sink,
+    run_metrics_sink_with, run_rollup_sink, run_rollup_writer,
+};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -84,55 +97,200 @@ impl Roles {
     }
 }
 
-/// Runs the given roles on the Kafka bus until SIGINT/SIGTERM.
-pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
+/// The tables this process opens: those its roles write or read.
+struct Tables {
+    metrics: Option<Arc<TableStore>>,
+    logs: Option<Arc<TableStore>>,
+    rollups: Option<Arc<TableStore>>,
+}
+
+impl Tables {
+    async fn open(config: &Config, cold: &ColdStore, roles: &Roles) -> anyhow::Result<Self> {
+        let sink_or_api = roles.has(Role::Sink) || roles.has(Role::Api);
+        let rollups_here =
+            roles.has(Role::Api) || (roles.has(Role::Pipeline) && config.stream.enabled);
+        Ok(Self {
+            metrics: match sink_or_api {
+                true => Some(crate::run::open_metrics(config, cold).await?),
+                false => None,
+            },
+            logs: match sink_or_api {
+                true => Some(crate::run::open_logs(config, cold).await?),
+                false => None,
+            },
+            rollups: match rollups_here {
+                true => Some(crate::run::open_rollups(config, cold).await?),
+                false => None,
+            },
+        })
+    }
+
+    fn all(&self) -> Vec<Arc<TableStore>> {
+        [&self.metrics, &self.logs, &self.rollups]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+/// The stage's checkpoint on Kafka: derived samples acknowledged by the brokers and
+/// closed rollups in Parquet before the state is saved.
+#[derive(Debug)]
+struct KafkaCheckpoint {
+    bus: KafkaBus,
+    rollups: RollupSync,
+}
+
+#[async_trait::async_trait]
+impl Checkpoint for KafkaCheckpoint {
+    async fn outputs_durable(&self) -> bool {
+        self.bus.sync(Duration::from_secs(30)).await && self.rollups.sync().await
+    }
+}
+
+/// Runs `roles` on the configured bus until SIGINT/SIGTERM.
+pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let prometheus = (roles.has(Role::Api) && config.api.metrics)
         .then(crate::telemetry::init_metrics)
         .transpose()?;
-    let kafka = crate::bus::kafka_config(&config);
-    let bus = KafkaBus::connect(kafka.clone())
-        .await
-        .context("starting the Kafka bus")?;
-    let shared_bus: Arc<dyn Bus> = Arc::new(bus.clone());
+    let kafka = match config.bus.kind.as_str() {
+        "kafka" => {
+            let settings = crate::bus::kafka_config(&config);
+            Some(
+                KafkaBus::connect(settings)
+                    .await
+                    .context("starting the Kafka bus")?,
+            )
+        }
+        _ => None,
+    };
+    let bus: Arc<dyn Bus> = match &kafka {
+        Some(k) => Arc::new(k.clone()),
+        None => Arc::new(MemoryBus::new(MemoryBusConfig {
+            capacity_events: config.bus.capacity_events,
+        })),
+    };
+
+    // The control plane: devices for the collectors, users and tokens for the API.
+    let store = match roles.has(Role::Collector) || roles.has(Role::Api) {
+        true => Some(crate::control::open_store(&config).await?),
+        false => None,
+    };
+    let mut devices = Vec::new();
+    if let Some(store) = &store {
+        if roles.has(Role::Api) {
+            crate::control::bootstrap_admin(store).await?;
+        }
+        if roles.has(Role::Collector) {
+            let imported = store
+                .sync_config_devices(&crate::control::config_devices(&config))
+                .await
+                .context("importing the configuration's devices into the inventory")?;
+            tracing::info!(changed = imported, "configuration devices imported");
+            devices = crate::control::collector_devices(&config, store).await?;
+        }
+    }
 
     let cold = ColdStore::open(&config.storage.url, &config.data_dir)
         .with_context(|| format!("opening storage under {}", config.data_dir.display()))?;
-    let table = if roles.has(Role::Sink) || roles.has(Role::Api) {
-        Some(crate::run::open_metrics(&config, &cold).await?)
-    } else {
-        None
-    };
+    let tables = Tables::open(&config, &cold, &roles).await?;
 
+    // Sinks subscribe before anything publishes.
     let stop_sinks = CancellationToken::new();
     let mut sinks = Vec::new();
-    if let (true, Some(table)) = (roles.has(Role::Sink), &table) {
-        for topic in [Topic::MetricsRaw, Topic::Metrics] {
-            let sub = bus.subscribe(topic, "sink")?;
-            sinks.push(tokio::spawn(run_metrics_sink(
-                sub,
-                table.clone(),
-                config.storage.clone(),
-                stop_sinks.clone(),
-            )));
-        }
+    if roles.has(Role::Sink)
+        && let (Some(metrics), Some(logs)) = (&tables.metrics, &tables.logs)
+    {
+        sinks.push(tokio::spawn(run_metrics_sink(
+            bus.subscribe(Topic::MetricsRaw, "sink")?,
+            metrics.clone(),
+            config.storage.clone(),
+            stop_sinks.clone(),
+        )));
+        // On Kafka the stage may output again what it output after its last checkpoint.
+        let watermark = match kafka.is_some() {
+            true => Some(SeriesWatermark::load(metrics).await?),
+            false => None,
+        };
+        sinks.push(tokio::spawn(run_metrics_sink_with(
+            bus.subscribe(Topic::Metrics, "sink")?,
+            metrics.clone(),
+            config.storage.clone(),
+            stop_sinks.clone(),
+            watermark,
+        )));
+        sinks.push(tokio::spawn(run_logs_sink(
+            bus.subscribe(Topic::Logs, "sink")?,
+            logs.clone(),
+            config.storage.clone(),
+            stop_sinks.clone(),
+        )));
     }
-    if roles.has(Role::Pipeline) {
-        tracing::info!("pipeline role: this build has no streaming stage yet; nothing to derive");
+
+    // The streaming stage: metrics.raw -> derived samples on `metrics` + metrics_1m rows.
+    let stop_stream = CancellationToken::new();
+    let mut stream = None;
+    let mut rollup_writer = None;
+    if roles.has(Role::Pipeline)
+        && config.stream.enabled
+        && let Some(rollups) = &tables.rollups
+    {
+        let (rollup_tx, rollup_rx) = tokio::sync::mpsc::channel(1024);
+        let checkpoint: Arc<dyn Checkpoint> = match &kafka {
+            Some(k) => {
+                let (sync, requests) = RollupSync::new();
+                let watermark = SeriesWatermark::load(rollups).await?;
+                rollup_writer = Some(tokio::spawn(run_rollup_writer(
+                    rollup_rx,
+                    requests,
+                    rollups.clone(),
+                    config.storage.clone(),
+                    watermark,
+                )));
+                Arc::new(KafkaCheckpoint {
+                    bus: k.clone(),
+                    rollups: sync,
+                })
+            }
+            None => {
+                rollup_writer = Some(tokio::spawn(run_rollup_sink(
+                    rollup_rx,
+                    rollups.clone(),
+                    config.storage.clone(),
+                )));
+                Arc::new(InProcess)
+            }
+        };
+        stream = Some(tokio::spawn(sotp_pipeline::stream::run_stream(
+            bus.subscribe(Topic::MetricsRaw, "stream")?,
+            bus.clone(),
+            rollup_tx,
+            config.stream.clone(),
+            sotp_pipeline::stream::state_path(&config.data_dir),
+            stop_stream.clone(),
+            checkpoint,
+        )));
     }
 
     let ready = Arc::new(AtomicBool::new(false));
     let stop_api = CancellationToken::new();
     let mut api = None;
-    if let (true, Some(table)) = (roles.has(Role::Api), &table) {
-        let engine = QueryEngine::new(config.query.clone(), &cold, std::slice::from_ref(table))?;
-        // The api role checks every request against the control plane's users and tokens.
-        let store = crate::control::open_store(&config).await?;
-        crate::control::bootstrap_admin(&store).await?;
+    if roles.has(Role::Api)
+        && let Some(store) = &store
+    {
+        let engine = QueryEngine::new(config.query.clone(), &cold, &tables.all())?;
+        for (name, kind) in [
+            ("devices", InventoryKind::Devices),
+            ("audit", InventoryKind::Audit),
+        ] {
+            engine.register(name, Arc::new(InventoryTable::new(store.clone(), kind)))?;
+        }
         let state = ApiState {
             engine,
             prometheus,
             ready: ready.clone(),
-            control: sotp_query::api::Control::new(store, config.auth.clone()),
+            control: Control::new(store.clone(), config.auth.clone()),
         };
         let listener = tokio::net::TcpListener::bind(&config.api.listen)
             .await
@@ -146,14 +304,24 @@ pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
         }));
-        if !roles.has(Role::Sink) {
-            // Read what the sink processes write.
-            let table = table.clone();
+        // Read what other processes write.
+        let foreign: Vec<Arc<TableStore>> = [
+            (!roles.has(Role::Sink)).then(|| tables.metrics.clone()),
+            (!roles.has(Role::Sink)).then(|| tables.logs.clone()),
+            (!roles.has(Role::Pipeline)).then(|| tables.rollups.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+        if !foreign.is_empty() {
             let stop = stop_api.clone();
             tokio::spawn(async move {
                 while !stop.is_cancelled() {
-                    if let Err(e) = table.refresh().await {
-                        tracing::warn!(error = %e, "cannot list new parquet files");
+                    for table in &foreign {
+                        if let Err(e) = table.refresh().await {
+                            tracing::warn!(table = table.name(), error = %e, "cannot list new parquet files");
+                        }
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -163,61 +331,102 @@ pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
 
     let stop_collectors = CancellationToken::new();
     let (stop_follow, follow_rx) = watch::channel(false);
-    let mut collectors = None;
+    let mut collectors = Vec::new();
+    // Kept alive while the collectors run: the in-process bus's device set.
+    let mut _device_set = None;
     if roles.has(Role::Collector) {
-        bus.publish_devices(&config.device_list())
-            .context("publishing devices on the inventory topic")?;
-        if config.icmp.enabled {
-            let owned = follow_inventory(&bus, follow_rx)?;
-            let poller = Arc::new(
-                IcmpPoller::new(config.icmp.clone()).context("starting the ICMP collector")?,
-            );
-            collectors = Some(tokio::spawn(run_sharded(
-                poller,
-                owned,
-                shared_bus.clone(),
+        // Each collector gets its device set as a watch: on Kafka the devices of the
+        // inventory partitions this process owns; in-process every device.
+        let owned = match &kafka {
+            Some(k) => {
+                k.publish_devices(&devices)
+                    .context("publishing devices on the inventory topic")?;
+                local_definitions(follow_inventory(k, follow_rx)?, &devices)
+            }
+            None => {
+                let (tx, rx) = watch::channel(devices.clone());
+                _device_set = Some(tx);
+                rx
+            }
+        };
+        if config.icmp.enabled && (kafka.is_some() || !devices.is_empty()) {
+            let poller =
+                IcmpPoller::new(config.icmp.clone()).context("starting the ICMP collector")?;
+            collectors.push(tokio::spawn(run_sharded(
+                Arc::new(poller),
+                owned.clone(),
+                bus.clone(),
                 SchedulerConfig {
                     concurrency: config.icmp.concurrency,
                 },
                 stop_collectors.clone(),
             )));
         }
+        let snmp_devices = devices.iter().any(|d| d.snmp.is_some());
+        if config.snmp.enabled && (kafka.is_some() || snmp_devices) {
+            let poller =
+                SnmpPoller::new(config.snmp.clone()).context("starting the SNMP collector")?;
+            collectors.push(tokio::spawn(run_sharded(
+                Arc::new(poller),
+                owned.clone(),
+                bus.clone(),
+                SchedulerConfig {
+                    concurrency: config.snmp.concurrency,
+                },
+                stop_collectors.clone(),
+            )));
+        }
+        if config.syslog.enabled {
+            // Any device may send to any receiver: enrichment uses every device.
+            let receiver = SyslogReceiver::bind(config.syslog.clone(), &devices, bus.clone())
+                .await
+                .context("starting the syslog receiver")?;
+            collectors.push(tokio::spawn(receiver.run(stop_collectors.clone())));
+        }
     }
 
-    // `/ready` follows the brokers: not ready while they are unreachable.
-    {
+    ready.store(true, Ordering::Release);
+    if let Some(k) = &kafka {
+        // `/ready` follows the brokers: not ready while they are unreachable.
         let ready = ready.clone();
-        let bus = bus.clone();
+        let k = k.clone();
         let stop = stop_api.clone();
         tokio::spawn(async move {
             while !stop.is_cancelled() {
-                ready.store(bus.is_connected(), Ordering::Release);
+                ready.store(k.is_connected(), Ordering::Release);
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         });
     }
-    ready.store(true, Ordering::Release);
-    tracing::info!(roles = %roles.describe(), brokers = %kafka.brokers, "SOTP running on Kafka");
-    eprintln!(
-        "SOTP is running on Kafka ({}) with roles: {}",
-        kafka.brokers,
-        roles.describe()
-    );
+    announce(&config, &roles, kafka.is_some(), devices.len(), &cold);
 
     crate::run::wait_for_signal().await;
-    tracing::info!("stopping");
+    tracing::info!("stopping: finishing polls in flight");
+    ready.store(false, Ordering::Release);
     stop_collectors.cancel();
     let _ = stop_follow.send(true);
-    if let Some(c) = collectors {
+    for c in collectors {
         c.await.context("collector task")?;
     }
-    let left = bus.flush(Duration::from_secs(30)).await;
-    if left > 0 {
-        tracing::error!(
-            events = left,
-            "events not delivered to Kafka before exit are lost"
-        );
+    if let Some(stream) = stream {
+        // The collectors are done: the stage drains what is queued, makes its outputs
+        // durable, saves its state and stops publishing before the bus closes.
+        stop_stream.cancel();
+        stream.await.context("stream task")?;
     }
+    if let Some(w) = rollup_writer {
+        w.await.context("rollup sink task")?;
+    }
+    if let Some(k) = &kafka {
+        let left = k.flush(Duration::from_secs(30)).await;
+        if left > 0 {
+            tracing::error!(
+                events = left,
+                "events not delivered to Kafka before exit are lost"
+            );
+        }
+    }
+    tracing::info!("stopping: writing memory to parquet");
     bus.close();
     for s in sinks {
         s.await.context("sink task")?;
@@ -227,13 +436,64 @@ pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
     if let Some(api) = api {
         api.await.context("api task")?.context("api server")?;
     }
+    if let Some(store) = store {
+        store.close().await;
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
-/// Runs the scheduler over the devices this process owns, restarting it when they change.
-async fn run_sharded(
-    poller: Arc<IcmpPoller>,
+/// Says how to use the running process.
+fn announce(config: &Config, roles: &Roles, kafka: bool, devices: usize, cold: &ColdStore) {
+    if kafka {
+        tracing::info!(roles = %roles.describe(), brokers = %config.bus.brokers, "SOTP running on Kafka");
+        eprintln!(
+            "SOTP is running on Kafka ({}) with roles: {}",
+            config.bus.brokers,
+            roles.describe()
+        );
+        return;
+    }
+    let url = format!("http://{}", config.api.listen);
+    tracing::info!(devices, api = %url, parquet = cold.description(), "SOTP running");
+    eprintln!(
+        "SOTP is running: {} devices, Parquet in {}.\nLog in (user from `sotp user create` or SOTP_ADMIN_USER) and keep the access token:\n  export SOTP_TOKEN=$(curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\\n    -d '{{\"username\": \"admin\", \"password\": \"...\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\nThen send SQL to {url}/api/v1/query, for example:\n  curl -s {url}/api/v1/query -H \"authorization: Bearer $SOTP_TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"sql\": \"SELECT device, avg(value) AS rtt_ms FROM metrics WHERE metric = '\\''icmp.rtt_ms'\\'' GROUP BY device ORDER BY rtt_ms DESC LIMIT 10\"}}'\nor: sotp query \"SELECT count(*) FROM metrics\" (reads SOTP_TOKEN)\nStop with Ctrl-C (everything in memory is written to Parquet first).",
+        devices,
+        cold.description()
+    );
+}
+
+/// The owned set with this process's own definition of each device: the `inventory`
+/// topic carries no credentials (SNMP communities and keys stay in each process's
+/// configuration and control plane), so a device known locally is polled with its local
+/// settings.
+fn local_definitions(
+    mut owned: watch::Receiver<Vec<Device>>,
+    local: &[Device],
+) -> watch::Receiver<Vec<Device>> {
+    let local: std::collections::HashMap<_, _> =
+        local.iter().map(|d| (d.id.clone(), d.clone())).collect();
+    let resolve = move |set: &[Device]| -> Vec<Device> {
+        set.iter()
+            .map(|d| local.get(&d.id).cloned().unwrap_or_else(|| d.clone()))
+            .collect()
+    };
+    let (tx, rx) = watch::channel(resolve(&owned.borrow_and_update()));
+    tokio::spawn(async move {
+        while owned.changed().await.is_ok() {
+            let set = resolve(&owned.borrow_and_update());
+            if tx.send(set).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Runs the scheduler over the device set in `owned`, restarting it when the set
+/// changes.
+async fn run_sharded<P: Poller>(
+    poller: Arc<P>,
     mut owned: watch::Receiver<Vec<Device>>,
     bus: Arc<dyn Bus>,
     config: SchedulerConfig,
@@ -248,6 +508,7 @@ async fn run_sharded(
         }
         if !devices.is_empty() {
             tracing::info!(
+                collector = poller.collector(),
                 devices = devices.len(),
                 "polling the devices this collector owns"
             );
@@ -265,7 +526,11 @@ async fn run_sharded(
         }
         tokio::select! {
             _ = stop.cancelled() => break,
-            r = owned.changed() => if r.is_err() { break },
+            r = owned.changed() => if r.is_err() {
+                // The set no longer changes: poll it until stopped.
+                stop.cancelled().await;
+                break;
+            },
         }
     }
     if let Some((token, task)) = current.take() {

@@ -16,12 +16,14 @@ pub mod rollup;
 pub mod sink;
 pub mod store;
 pub mod table;
+pub mod watermark;
 pub mod writer;
 
 pub use config::StorageConfig;
 pub use log_sink::run_logs_sink;
 pub use paths::TablePaths;
-pub use rollup::run_rollup_sink;
-pub use sink::run_metrics_sink;
+pub use rollup::{RollupSync, run_rollup_sink, run_rollup_writer};
+pub use sink::{run_metrics_sink, run_metrics_sink_with};
 pub use store::{ColdStore, StoreError};
 pub use table::{ColdFile, FlushReport, TableSnapshot, TableStore};
+pub use watermark::SeriesWatermark;

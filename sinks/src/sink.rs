@@ -12,6 +12,7 @@ use sotp_pipeline::Subscription;
 use sotp_schemas::{EventBatch, MetricBatchBuilder};
 
 use crate::offsets::{self, Offsets};
+use crate::watermark::SeriesWatermark;
 use tokio_util::sync::CancellationToken;
 
 use crate::{StorageConfig, TableStore};
@@ -24,10 +25,23 @@ use crate::{StorageConfig, TableStore};
 /// A failed flush keeps the rows in memory and is retried; while it keeps failing the
 /// sink stops reading, so back-pressure reaches the collectors instead of data being lost.
 pub async fn run_metrics_sink(
+    sub: Box<dyn Subscription>,
+    table: Arc<TableStore>,
+    config: StorageConfig,
+    shutdown: CancellationToken,
+) {
+    run_metrics_sink_with(sub, table, config, shutdown, None).await;
+}
+
+/// [`run_metrics_sink`] for the streaming stage's outputs (`metrics` on Kafka): with
+/// `watermark`, a sample not newer than its series' newest stored one is a repeat of
+/// the stage after its restart and is dropped (see [`crate::watermark`]).
+pub async fn run_metrics_sink_with(
     mut sub: Box<dyn Subscription>,
     table: Arc<TableStore>,
     config: StorageConfig,
     shutdown: CancellationToken,
+    mut watermark: Option<SeriesWatermark>,
 ) {
     let mut builder = MetricBatchBuilder::with_capacity(config.batch_rows);
     let mut tick = tokio::time::interval(config.batch_latency.min(Duration::from_secs(1)));
@@ -43,6 +57,7 @@ pub async fn run_metrics_sink(
                     match d.batch {
                         EventBatch::Metrics(samples) => {
                             let mut replayed = 0u64;
+                            let mut repeated = 0u64;
                             for (i, s) in samples.iter().enumerate() {
                                 if let Some(o) = d.origins.get(i) {
                                     let key = partition_key(&mut keys, &o.topic, o.partition);
@@ -53,6 +68,12 @@ pub async fn run_metrics_sink(
                                     }
                                     pending.insert(key.to_string(), o.offset + 1);
                                 }
+                                if let Some(wm) = watermark.as_mut()
+                                    && !wm.advance_sample(s)
+                                {
+                                    repeated += 1;
+                                    continue;
+                                }
                                 builder.push(s);
                                 if builder.len() >= config.batch_rows {
                                     table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
@@ -61,6 +82,10 @@ pub async fn run_metrics_sink(
                             if replayed > 0 {
                                 metrics::counter!("sotp_sink_replayed_events_total", "table" => table.name().to_string()).increment(replayed);
                                 tracing::info!(table = table.name(), events = replayed, "replayed events already in the table skipped");
+                            }
+                            if repeated > 0 {
+                                metrics::counter!("sotp_sink_repeated_rows_total", "table" => table.name().to_string()).increment(repeated);
+                                tracing::info!(table = table.name(), rows = repeated, "repeated stream outputs already in the table dropped");
                             }
                         }
                         other => tracing::warn!(table = table.name(), events = other.len(), "non-metric events on a metrics topic ignored"),

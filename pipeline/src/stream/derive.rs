@@ -105,6 +105,7 @@ impl Stage {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            ..Saved::default()
         }
     }
 

@@ -9,8 +9,10 @@
 //! `reason` label says why. Gauges become `if.oper_up`, `cpu.util_ratio` and
 //! `mem.used_ratio`. Every derived sample and every raw gauge is rolled up per minute.
 //!
-//! The state is saved every `state_save_interval` and at a clean stop (see [`state`]).
+//! The state is saved every `state_save_interval` and at a clean stop (see [`state`]); on
+//! a partitioned bus each save is a checkpoint with the input offsets ([`checkpoint`]).
 
+pub mod checkpoint;
 mod config;
 pub mod counter;
 mod derive;
@@ -37,18 +39,24 @@ pub fn state_path(data_dir: &std::path::Path) -> PathBuf {
 /// Loads the saved state at `path`; a missing file gives an empty stage, an unreadable
 /// one is renamed aside (`.corrupt`) with an error logged, and the stage starts empty.
 pub fn load_stage(path: &std::path::Path) -> Stage {
+    load_checkpoint(path).0
+}
+
+/// Like [`load_stage`], with the input offsets the saved state includes.
+pub fn load_checkpoint(path: &std::path::Path) -> (Stage, checkpoint::InputOffsets) {
     match state::load(path) {
-        Ok(Some(saved)) => {
+        Ok(Some(mut saved)) => {
+            let offsets = std::mem::take(&mut saved.offsets);
             let stage = Stage::from_saved(saved);
             tracing::info!(path = %path.display(), series = stage.series_count(), "stream state restored");
-            stage
+            (stage, offsets)
         }
-        Ok(None) => Stage::default(),
+        Ok(None) => (Stage::default(), Default::default()),
         Err(e) => {
             let aside = path.with_extension("json.corrupt");
             let _ = std::fs::rename(path, &aside);
             tracing::error!(error = %e, moved_to = %aside.display(), "stream state unreadable; starting without it");
-            Stage::default()
+            (Stage::default(), Default::default())
         }
     }
 }
@@ -56,7 +64,9 @@ pub fn load_stage(path: &std::path::Path) -> Stage {
 /// Runs the stage until the bus closes, or until `stop` is cancelled and the queue is
 /// drained. Cancel `stop` only after every producer of `metrics.raw` has stopped: what
 /// they published is then already queued, and the stage processes all of it before it
-/// returns. Saves the state before returning.
+/// returns. Saves the state before returning, each save being a checkpoint
+/// ([`checkpoint`]): `durable` makes the outputs durable first, then the state is saved
+/// with the input offsets it includes, then they are committed.
 pub async fn run_stream(
     mut sub: Box<dyn Subscription>,
     bus: Arc<dyn Bus>,
@@ -64,8 +74,9 @@ pub async fn run_stream(
     config: StreamConfig,
     path: PathBuf,
     stop: CancellationToken,
+    durable: Arc<dyn checkpoint::Checkpoint>,
 ) -> Stage {
-    let mut stage = load_stage(&path);
+    let (mut stage, mut offsets) = load_checkpoint(&path);
     let mut tick = tokio::time::interval(config.state_save_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let idle_ns = config.idle_close.as_nanos() as i64;
@@ -84,14 +95,21 @@ pub async fn run_stream(
                     let mut closed = Vec::new();
                     stage.close_idle(idle_ns, &mut closed);
                     send_rollups(&rollups, closed).await;
-                    if let Err(e) = state::save(&path, &stage.to_saved()) {
+                    if let Err(e) = save(&path, &stage, &offsets, sub.as_mut(), durable.as_ref()).await {
                         tracing::error!(error = %e, "stream state not saved");
                     }
                     continue;
                 }
             }
         };
-        let Some(d) = delivery else { break };
+        let Some(mut d) = delivery else { break };
+        let replayed = checkpoint::take_new(&mut d, &mut offsets);
+        if replayed > 0 {
+            tracing::info!(
+                events = replayed,
+                "replayed input events already in the stream state skipped"
+            );
+        }
         let EventBatch::Metrics(raw) = d.batch else {
             continue;
         };
@@ -107,13 +125,41 @@ pub async fn run_stream(
         }
         send_rollups(&rollups, closed).await;
     }
-    match state::save(&path, &stage.to_saved()) {
+    match save(&path, &stage, &offsets, sub.as_mut(), durable.as_ref()).await {
         Ok(()) => {
             tracing::info!(series = stage.series_count(), path = %path.display(), "stream state saved")
         }
         Err(e) => tracing::error!(error = %e, "stream state not saved at stop"),
     }
     stage
+}
+
+/// One checkpoint: outputs durable, state saved with `offsets`, offsets committed.
+async fn save(
+    path: &std::path::Path,
+    stage: &Stage,
+    offsets: &checkpoint::InputOffsets,
+    sub: &mut dyn Subscription,
+    durable: &dyn checkpoint::Checkpoint,
+) -> Result<(), state::StateError> {
+    if !durable.outputs_durable().await {
+        return Err(state::StateError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(
+                "the stage's outputs are not durable yet; state kept at the previous checkpoint",
+            ),
+        });
+    }
+    let mut saved = stage.to_saved();
+    saved.offsets = offsets.clone();
+    state::save(path, &saved)?;
+    if let Some(topic) = sub.topic_name().map(str::to_string) {
+        let commit = checkpoint::for_topic(offsets, &topic);
+        if let Err(e) = sub.commit(&commit) {
+            tracing::warn!(error = %e, "stream offsets not committed; the saved state's offsets still skip replays");
+        }
+    }
+    Ok(())
 }
 
 /// How long the draining stage waits for one more queued batch before it ends.

@@ -52,6 +52,11 @@ pub struct Saved {
     pub speeds: Vec<(IfKey, f64)>,
     /// Open rollup minutes.
     pub rollups: Vec<(SeriesKey, Bucket)>,
+    /// Input offsets the state includes ("topic/partition" → next offset), on a
+    /// partitioned bus: events below them are already in the state (see
+    /// [`super::checkpoint`]).
+    #[serde(default)]
+    pub offsets: std::collections::BTreeMap<String, i64>,
 }
 
 /// The state could not be saved or loaded.

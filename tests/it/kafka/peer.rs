@@ -70,6 +70,11 @@ session_timeout = "6s"
 
 [storage]
 max_file_age = "2s"
+
+# Any free port: tests and collector processes run side by side.
+[syslog]
+udp = "127.0.0.1:0"
+tcp = "127.0.0.1:0"
 "#
     )
 }
@@ -356,4 +361,36 @@ else: print(json.dumps(duckdb.execute(\"select count(*), count(distinct (device_
     );
     let v: (u64, u64) = serde_json::from_slice(&out.stdout).unwrap();
     v
+}
+
+/// Runs `sql` in DuckDB over the Parquet files under `data/parquet`, with the views
+/// `metrics` and `metrics_1m` (empty tables are views over nothing: `count(*)` is 0).
+pub(crate) fn duck_rows(data: &Path, sql: &str) -> Vec<Vec<serde_json::Value>> {
+    let script = r#"import duckdb, glob, json, sys
+root, sql = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+for t in ['metrics', 'metrics_1m']:
+    g = f'{root}/{t}/**/*.parquet'
+    if glob.glob(g, recursive=True):
+        con.execute(f"create view {t} as select * from read_parquet('{g}')")
+    else:
+        con.execute(f'create table {t} (time timestamp, device_id varchar, metric varchar, instance varchar, value double, counter ubigint, count ubigint)')
+print(json.dumps(con.execute(sql).fetchall(), default=str))"#;
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(data.join("parquet"))
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The first column of the first row of [`duck_rows`] as a number.
+pub(crate) fn duck_count(data: &Path, sql: &str) -> u64 {
+    duck_rows(data, sql)[0][0].as_u64().unwrap_or(0)
 }

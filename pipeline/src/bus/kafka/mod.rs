@@ -140,6 +140,13 @@ impl KafkaBus {
         Ok(())
     }
 
+    /// Waits until every event published so far is acknowledged by the brokers, at most
+    /// `timeout`, without stopping the producer (the streaming stage's checkpoints).
+    /// `false` when some are not, or when any was ever dropped or failed.
+    pub async fn sync(&self, timeout: Duration) -> bool {
+        self.inner.producer.wait_delivered(timeout).await
+    }
+
     /// Asks the brokers for metadata every second; `is_connected` reports the last answer.
     fn spawn_health_check(&self) {
         let client = self.inner.producer.client();

@@ -254,6 +254,28 @@ impl BufferedProducer {
 
     /// Waits until every buffered event is acknowledged, at most `timeout`; then stops
     /// the sender. Returns how many events are still undelivered.
+    /// Waits until every event enqueued so far is acknowledged by the brokers (the
+    /// producer keeps running), at most `timeout`; `true` when it is.
+    pub(super) async fn wait_delivered(&self, timeout: Duration) -> bool {
+        let target = self.shared.counters.published.load(Ordering::Relaxed)
+            + self.shared.counters.records.load(Ordering::Relaxed);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = &self.shared.counters;
+            let settled = c.delivered.load(Ordering::Relaxed)
+                + c.failed.load(Ordering::Relaxed)
+                + c.dropped.load(Ordering::Relaxed);
+            if settled >= target {
+                return c.failed.load(Ordering::Relaxed) == 0
+                    && c.dropped.load(Ordering::Relaxed) == 0;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     pub(super) async fn drain(&self, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         loop {

@@ -1,0 +1,198 @@
+//! Per-series watermarks: how the sinks drop what the streaming stage outputs a second
+//! time after it restarted from its last checkpoint.
+//!
+//! The stage's outputs (derived samples, closed rollup minutes) are a deterministic
+//! function of its inputs, and within one series (device id, metric, instance) they come
+//! in strictly increasing time. When the stage restarts from a checkpoint it produces
+//! again, identical, what it had output after that checkpoint. A row whose time is not
+//! after the newest time already stored for its series is therefore a repeat, and is
+//! dropped (counted in `sotp_sink_repeated_rows_total`).
+//!
+//! On start the watermarks are read back from the table's newest Parquet files (the last
+//! [`LOOKBACK_HOURS`] hours): a repeat is at most one checkpoint interval old.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::TimestampNanosecondType;
+use object_store::ObjectStoreExt;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use sotp_schemas::{DeviceId, MetricName, MetricSample, RollupRow};
+
+use crate::{StoreError, TableStore};
+
+/// Hours of files read back on start.
+pub const LOOKBACK_HOURS: i64 = 2;
+
+type Key = (DeviceId, MetricName, Option<Arc<str>>);
+
+/// Newest stored time per series.
+#[derive(Debug, Default)]
+pub struct SeriesWatermark {
+    newest: HashMap<Key, i64>,
+}
+
+impl SeriesWatermark {
+    /// Records `time` for the series; `false` when it is not after the newest one (a
+    /// repeat to drop).
+    pub fn advance(
+        &mut self,
+        device_id: &DeviceId,
+        metric: &MetricName,
+        instance: &Option<Arc<str>>,
+        time: i64,
+    ) -> bool {
+        let key = (device_id.clone(), metric.clone(), instance.clone());
+        match self.newest.get_mut(&key) {
+            Some(t) if *t >= time => false,
+            Some(t) => {
+                *t = time;
+                true
+            }
+            None => {
+                self.newest.insert(key, time);
+                true
+            }
+        }
+    }
+
+    /// [`SeriesWatermark::advance`] for a metric sample.
+    pub fn advance_sample(&mut self, s: &MetricSample) -> bool {
+        self.advance(&s.device_id, &s.metric, &s.instance, s.time.0)
+    }
+
+    /// [`SeriesWatermark::advance`] for a rollup row.
+    pub fn advance_rollup(&mut self, r: &RollupRow) -> bool {
+        self.advance(&r.device_id, &r.metric, &r.instance, r.time.0)
+    }
+
+    /// Series known.
+    pub fn len(&self) -> usize {
+        self.newest.len()
+    }
+
+    /// True when no series is known.
+    pub fn is_empty(&self) -> bool {
+        self.newest.is_empty()
+    }
+
+    /// Reads the newest time per series from the table's files of the last
+    /// [`LOOKBACK_HOURS`] hours (of any writer).
+    pub async fn load(table: &TableStore) -> Result<Self, StoreError> {
+        let mut wm = Self::default();
+        let snapshot = table.snapshot();
+        let Some(newest_hour) = snapshot.cold.iter().map(|f| f.key.hour).max() else {
+            return Ok(wm);
+        };
+        for f in snapshot
+            .cold
+            .iter()
+            .filter(|f| f.key.hour > newest_hour - LOOKBACK_HOURS)
+        {
+            let bytes = table.store().store().get(&f.path).await?.bytes().await?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+            let wanted = ["time", "device_id", "metric", "instance"];
+            let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
+            for batch in builder.with_projection(mask).build()? {
+                wm.add_batch(&batch?);
+            }
+        }
+        tracing::info!(
+            table = table.name(),
+            series = wm.len(),
+            "series watermarks read back"
+        );
+        Ok(wm)
+    }
+
+    fn add_batch(&mut self, b: &RecordBatch) {
+        let (Some(time), Some(dev), Some(metric), Some(inst)) = (
+            b.column_by_name("time"),
+            b.column_by_name("device_id"),
+            b.column_by_name("metric"),
+            b.column_by_name("instance"),
+        ) else {
+            return;
+        };
+        let (Some(time), Some(dev), Some(metric), Some(inst)) = (
+            time.as_primitive_opt::<TimestampNanosecondType>(),
+            dev.as_string_opt::<i32>(),
+            metric.as_string_opt::<i32>(),
+            inst.as_string_opt::<i32>(),
+        ) else {
+            return;
+        };
+        for i in 0..b.num_rows() {
+            let instance = (!inst.is_null(i)).then(|| Arc::from(inst.value(i)));
+            self.advance(
+                &DeviceId::new(dev.value(i)),
+                &MetricName::new(metric.value(i)),
+                &instance,
+                time.value(i),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sotp_schemas::{UtcNanos, metric_schema, samples_to_batch};
+
+    use super::*;
+    use crate::ColdStore;
+    use crate::writer::Layout;
+
+    fn sample(t: i64, metric: &str) -> MetricSample {
+        let dev = DeviceId::new("d1");
+        let name: Arc<str> = Arc::from("d1");
+        let col: Arc<str> = Arc::from("c");
+        MetricSample::gauge(
+            UtcNanos(t),
+            &dev,
+            &name,
+            &col,
+            &MetricName::new(metric),
+            1.0,
+        )
+    }
+
+    #[tokio::test]
+    async fn repeats_are_refused_and_watermarks_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ColdStore::open("", dir.path()).unwrap();
+        let open = || {
+            TableStore::open(
+                "m",
+                metric_schema(),
+                Layout::metrics(),
+                store.clone(),
+                100,
+                1,
+            )
+        };
+        let t = open().await.unwrap();
+        let mut wm = SeriesWatermark::default();
+        let base = 1_764_000_000_000_000_000;
+        let rows: Vec<_> = [(base, "a"), (base + 10, "a"), (base + 5, "b")]
+            .iter()
+            .map(|(t, m)| sample(*t, m))
+            .collect();
+        assert!(rows.iter().all(|s| wm.advance_sample(s)));
+        assert!(
+            !wm.advance_sample(&sample(base + 10, "a")),
+            "same time: a repeat"
+        );
+        assert!(!wm.advance_sample(&sample(base, "a")), "older: a repeat");
+        t.append(samples_to_batch(&rows));
+        t.flush().await.unwrap();
+        drop(t);
+        let t = open().await.unwrap();
+        let mut back = SeriesWatermark::load(&t).await.unwrap();
+        assert_eq!(back.len(), 2);
+        assert!(!back.advance_sample(&sample(base + 10, "a")));
+        assert!(!back.advance_sample(&sample(base + 5, "b")));
+        assert!(back.advance_sample(&sample(base + 11, "a")));
+    }
+}
