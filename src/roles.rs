@@ -1,12 +1,14 @@
 //! `sotp run --role ...` on the Kafka bus: each role can run as its own process.
 //!
-//! - `collector`: publishes the configured devices on `inventory`, joins the collectors'
-//!   group there and polls the devices of the partitions it owns;
+//! - `collector`: publishes the configured devices on `inventory` (secrets sealed), joins
+//!   the collectors' group there and polls (ICMP, SNMP) the devices of the partitions it
+//!   owns, following their changes live;
 //! - `pipeline`: the streaming stage (derived metrics, alerts) — this build has none yet,
 //!   so the role only joins the bus and waits;
 //! - `sink`: consumes `metrics.raw` and `metrics` into the hot tier and Parquet, and
 //!   commits offsets only after a flush (see `docs/delivery.md`);
-//! - `api`: the HTTP API; without the `sink` role in the same process it reads the
+//! - `api`: the HTTP API; publishes the stored devices and every change made through
+//!   the API on `inventory`; without the `sink` role in the same process it reads the
 //!   Parquet files the sinks write and picks up new ones every second.
 //!
 //! Stop order: collectors finish their polls, the producer delivers its buffer, the
@@ -20,12 +22,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::ValueEnum;
 use sotp_ingest::icmp::IcmpPoller;
+use sotp_ingest::snmp::SnmpPoller;
 use sotp_ingest::{SchedulerConfig, run_scheduler};
 use sotp_pipeline::bus::kafka::shard::follow_inventory;
 use sotp_pipeline::{Bus, KafkaBus};
 use sotp_query::QueryEngine;
 use sotp_query::api::{ApiState, router};
-use sotp_schemas::{Device, Topic};
+use sotp_schemas::Topic;
 use sotp_sinks::{ColdStore, run_metrics_sink};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -128,6 +131,11 @@ pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
         // The api role checks every request against the control plane's users and tokens.
         let store = crate::control::open_store(&config).await?;
         crate::control::bootstrap_admin(&store).await?;
+        // Device changes made here reach the collector processes through `inventory`;
+        // the whole inventory is published once at start for collectors that missed some.
+        let n = crate::inventory_feed::publish_snapshot(&store, &*shared_bus).await?;
+        tracing::info!(devices = n, "inventory published");
+        crate::inventory_feed::publish_changes(store.clone(), shared_bus.clone());
         let state = ApiState {
             engine,
             prometheus,
@@ -163,21 +171,38 @@ pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
 
     let stop_collectors = CancellationToken::new();
     let (stop_follow, follow_rx) = watch::channel(false);
-    let mut collectors = None;
+    let mut collectors = Vec::new();
     if roles.has(Role::Collector) {
-        bus.publish_devices(&config.device_list())
+        // Secrets never go on the topic in plain text: sealed under the master key, which
+        // every collector process shares (SOTP_MASTER_KEY or [secrets] key_file).
+        let key = Arc::new(crate::control::master_key(&config)?);
+        bus.publish_devices(&crate::inventory_feed::sealed_config_devices(&config, &*key)?)
             .context("publishing devices on the inventory topic")?;
+        let owned = sotp_pipeline::inventory::open_secrets(follow_inventory(&bus, follow_rx)?, key);
         if config.icmp.enabled {
-            let owned = follow_inventory(&bus, follow_rx)?;
             let poller = Arc::new(
                 IcmpPoller::new(config.icmp.clone()).context("starting the ICMP collector")?,
             );
-            collectors = Some(tokio::spawn(run_sharded(
+            collectors.push(tokio::spawn(run_scheduler(
+                poller,
+                owned.clone(),
+                shared_bus.clone(),
+                SchedulerConfig {
+                    concurrency: config.icmp.concurrency,
+                },
+                stop_collectors.clone(),
+            )));
+        }
+        if config.snmp.enabled {
+            let poller = Arc::new(
+                SnmpPoller::new(config.snmp.clone()).context("starting the SNMP collector")?,
+            );
+            collectors.push(tokio::spawn(run_scheduler(
                 poller,
                 owned,
                 shared_bus.clone(),
                 SchedulerConfig {
-                    concurrency: config.icmp.concurrency,
+                    concurrency: config.snmp.concurrency,
                 },
                 stop_collectors.clone(),
             )));
@@ -208,7 +233,7 @@ pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
     tracing::info!("stopping");
     stop_collectors.cancel();
     let _ = stop_follow.send(true);
-    if let Some(c) = collectors {
+    for c in collectors {
         c.await.context("collector task")?;
     }
     let left = bus.flush(Duration::from_secs(30)).await;
@@ -229,49 +254,6 @@ pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
     }
     tracing::info!("stopped cleanly");
     Ok(())
-}
-
-/// Runs the scheduler over the devices this process owns, restarting it when they change.
-async fn run_sharded(
-    poller: Arc<IcmpPoller>,
-    mut owned: watch::Receiver<Vec<Device>>,
-    bus: Arc<dyn Bus>,
-    config: SchedulerConfig,
-    stop: CancellationToken,
-) {
-    let mut current: Option<(CancellationToken, tokio::task::JoinHandle<()>)> = None;
-    loop {
-        let devices = owned.borrow_and_update().clone();
-        if let Some((token, task)) = current.take() {
-            token.cancel();
-            let _ = task.await;
-        }
-        if !devices.is_empty() {
-            tracing::info!(
-                devices = devices.len(),
-                "polling the devices this collector owns"
-            );
-            let token = stop.child_token();
-            current = Some((
-                token.clone(),
-                tokio::spawn(run_scheduler(
-                    poller.clone(),
-                    devices,
-                    bus.clone(),
-                    config,
-                    token,
-                )),
-            ));
-        }
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            r = owned.changed() => if r.is_err() { break },
-        }
-    }
-    if let Some((token, task)) = current.take() {
-        token.cancel();
-        let _ = task.await;
-    }
 }
 
 #[cfg(test)]

@@ -111,10 +111,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("importing the configuration's devices into the inventory")?;
     tracing::info!(changed = imported, "configuration devices imported");
-    let devices = crate::control::collector_devices(&config, &store).await?;
     let bus = MemoryBus::new(MemoryBusConfig {
         capacity_events: config.bus.capacity_events,
     });
+    // The collectors follow the live inventory: API changes arrive through `inventory`.
+    let feed = crate::inventory_feed::memory_feed(&config, &store, &bus).await?;
+    let devices = feed.borrow().clone();
     let shared_bus: Arc<dyn Bus> = Arc::new(bus.clone());
 
     let cold = ColdStore::open(&config.storage.url, &config.data_dir)
@@ -205,11 +207,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let stop_collectors = CancellationToken::new();
     let mut collectors = Vec::new();
-    if config.icmp.enabled && !devices.is_empty() {
-        let poller = IcmpPoller::new(config.icmp.clone()).context("starting the ICMP collector")?;
+    let icmp = match config.icmp.enabled.then(|| IcmpPoller::new(config.icmp.clone())) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        // Nothing to ping yet: run without ICMP rather than refuse to start.
+        Some(Err(e)) if devices.is_empty() => {
+            tracing::warn!(error = %e, "ICMP collector not started: devices added later are not pinged");
+            None
+        }
+        Some(Err(e)) => return Err(e).context("starting the ICMP collector"),
+    };
+    if let Some(poller) = icmp {
         collectors.push(tokio::spawn(run_scheduler(
             Arc::new(poller),
-            devices.clone(),
+            feed.clone(),
             shared_bus.clone(),
             SchedulerConfig {
                 concurrency: config.icmp.concurrency,
@@ -218,17 +229,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         )));
     }
     if config.syslog.enabled {
-        let receiver = SyslogReceiver::bind(config.syslog.clone(), &devices, shared_bus.clone())
+        let receiver = SyslogReceiver::bind(config.syslog.clone(), feed.clone(), shared_bus.clone())
             .await
             .context("starting the syslog receiver")?;
         collectors.push(tokio::spawn(receiver.run(stop_collectors.clone())));
     }
-    let snmp_devices = devices.iter().filter(|d| d.snmp.is_some()).count();
-    if config.snmp.enabled && snmp_devices > 0 {
+    if config.snmp.enabled {
         let poller = SnmpPoller::new(config.snmp.clone()).context("starting the SNMP collector")?;
         collectors.push(tokio::spawn(run_scheduler(
             Arc::new(poller),
-            devices.clone(),
+            feed.clone(),
             shared_bus.clone(),
             SchedulerConfig {
                 concurrency: config.snmp.concurrency,

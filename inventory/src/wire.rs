@@ -119,12 +119,14 @@ impl Store {
             .collect())
     }
 
-    /// Every device ever stored as a change: definitions of the polled ones, deletions
-    /// of the others (published at start so that a compacted topic forgets devices
-    /// deleted while no process ran).
+    /// Every device ever created through the API as a change: definitions of the polled
+    /// ones, deletions of the others (published at start so that a compacted topic
+    /// forgets devices deleted while no process ran). Configuration devices are
+    /// published by the collectors from their own configuration.
     pub async fn inventory_snapshot(&self) -> Result<Vec<InventoryChange>, InventoryError> {
         let stored = self.stored_secrets(None).await?;
-        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id");
+        let sql =
+            format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE managed_by = 'api' ORDER BY id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?;
