@@ -117,6 +117,7 @@ pub fn open_secrets(
                 () = tx.closed() => break,
             }
             let v = map(&rx.borrow_and_update());
+            tracing::info!(devices = v.len(), "polling the devices this collector owns");
             if tx.send(v).is_err() {
                 break;
             }

@@ -2,8 +2,8 @@
 //! set changes.
 //!
 //! Each polled device has a slot with its interval and a *phase* inside that interval.
-//! At start the k-th of N devices (sorted by id) gets phase `k * T / N`, so polls are
-//! spread evenly. Later changes never restart the slots of unchanged devices:
+//! At start (or whenever the plan was empty) the k-th of N devices (sorted by id) gets
+//! phase `k * T / N` from that moment, so polls are spread evenly. Later changes never restart the slots of unchanged devices:
 //! - an added device is polled once soon (the additions of one change are spread over
 //!   [`RAMP`]), then joins its own phase (`k * T / N` in the new order, at least half an
 //!   interval after that first poll), so a large addition does not become a burst on
@@ -86,8 +86,13 @@ impl Plan {
     /// Replaces the device set with `wanted` (device, interval) at `now`.
     pub(crate) fn apply(&mut self, mut wanted: Vec<(Device, Duration)>, now: Instant) -> Applied {
         wanted.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-        let first = self.start.is_none();
-        let start = *self.start.get_or_insert(now);
+        // An empty plan (at start, or after every device went) spreads the whole set
+        // over the interval from now.
+        let first = self.slots.is_empty();
+        if first {
+            self.start = Some(now);
+        }
+        let start = self.start.unwrap_or(now);
         let n = wanted.len().max(1);
         let mut applied = Applied::default();
         let before = self.slots.len();
