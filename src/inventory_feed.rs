@@ -67,7 +67,10 @@ pub fn publish_changes(store: Store, bus: Arc<dyn Bus>) -> tokio::task::JoinHand
                     }
                 },
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "device changes came faster than published: publishing the whole inventory");
+                    tracing::warn!(
+                        missed,
+                        "device changes came faster than published: publishing the whole inventory"
+                    );
                     publish_snapshot(&store, bus.as_ref()).await.map(|_| ())
                 }
                 Err(RecvError::Closed) => break,

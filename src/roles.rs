@@ -176,8 +176,10 @@ pub async fn run_kafka(config: Config, roles: Roles) -> anyhow::Result<()> {
         // Secrets never go on the topic in plain text: sealed under the master key, which
         // every collector process shares (SOTP_MASTER_KEY or [secrets] key_file).
         let key = Arc::new(crate::control::master_key(&config)?);
-        bus.publish_devices(&crate::inventory_feed::sealed_config_devices(&config, &*key)?)
-            .context("publishing devices on the inventory topic")?;
+        bus.publish_devices(&crate::inventory_feed::sealed_config_devices(
+            &config, &*key,
+        )?)
+        .context("publishing devices on the inventory topic")?;
         let owned = sotp_pipeline::inventory::open_secrets(follow_inventory(&bus, follow_rx)?, key);
         if config.icmp.enabled {
             let poller = Arc::new(

@@ -207,7 +207,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let stop_collectors = CancellationToken::new();
     let mut collectors = Vec::new();
-    let icmp = match config.icmp.enabled.then(|| IcmpPoller::new(config.icmp.clone())) {
+    let icmp = match config
+        .icmp
+        .enabled
+        .then(|| IcmpPoller::new(config.icmp.clone()))
+    {
         None => None,
         Some(Ok(p)) => Some(p),
         // Nothing to ping yet: run without ICMP rather than refuse to start.
@@ -229,9 +233,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         )));
     }
     if config.syslog.enabled {
-        let receiver = SyslogReceiver::bind(config.syslog.clone(), feed.clone(), shared_bus.clone())
-            .await
-            .context("starting the syslog receiver")?;
+        let receiver =
+            SyslogReceiver::bind(config.syslog.clone(), feed.clone(), shared_bus.clone())
+                .await
+                .context("starting the syslog receiver")?;
         collectors.push(tokio::spawn(receiver.run(stop_collectors.clone())));
     }
     if config.snmp.enabled {

@@ -51,10 +51,16 @@ async fn every_change_is_announced_with_sealed_secrets_and_the_collectors_settin
     let snmp = dev.snmp.as_ref().unwrap();
     assert_eq!(snmp.version, SnmpVersion::V3);
     let usm = snmp.usm.as_ref().unwrap();
-    assert_eq!(usm.auth.as_ref().unwrap().1.resolve().unwrap(), "Plain-Auth-4711");
+    assert_eq!(
+        usm.auth.as_ref().unwrap().1.resolve().unwrap(),
+        "Plain-Auth-4711"
+    );
     // Another key does not open it: the secret stays sealed.
     let mut other: Device = record.clone().into();
-    assert_eq!(other.open_secrets(&MasterKey::generate()), ["snmp.auth_key"]);
+    assert_eq!(
+        other.open_secrets(&MasterKey::generate()),
+        ["snmp.auth_key"]
+    );
 
     // Disabling SNMP keeps the device for ICMP only; a patch keeps stored secrets.
     s.patch_device(
@@ -83,7 +89,13 @@ async fn every_change_is_announced_with_sealed_secrets_and_the_collectors_settin
     s.patch_device(&d.id, &serde_json::json!({"active": true}))
         .await
         .unwrap();
-    assert_eq!(s.collector_devices(Some(ManagedBy::Api)).await.unwrap().len(), 1);
+    assert_eq!(
+        s.collector_devices(Some(ManagedBy::Api))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     s.delete_device(&d.id, false).await.unwrap();
     let mut seen = Vec::new();
     while let Ok(id) = changes.try_recv() {

@@ -94,13 +94,44 @@ pub fn follow_bus(
     rx
 }
 
+/// A channel that holds `f` of what `rx` holds and changes when `rx` does (a task
+/// does the mapping, so receivers never wait for it). When `rx`'s sender goes, the last
+/// value stays until every receiver is gone.
+pub fn map_watch<T, U, F>(mut rx: watch::Receiver<T>, mut f: F) -> watch::Receiver<U>
+where
+    T: Send + Sync + 'static,
+    U: Send + Sync + 'static,
+    F: FnMut(&T) -> U + Send + 'static,
+{
+    let (tx, out) = watch::channel(f(&rx.borrow_and_update()));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { break },
+                () = tx.closed() => break,
+            }
+            let v = f(&rx.borrow_and_update());
+            if tx.send(v).is_err() {
+                break;
+            }
+        }
+        tx.closed().await;
+    });
+    out
+}
+
 /// Opens the sealed secrets of every device `rx` carries (the Kafka follower's output),
 /// into a new channel that changes when `rx` does.
 pub fn open_secrets(
-    mut rx: watch::Receiver<Vec<Device>>,
+    rx: watch::Receiver<Vec<Device>>,
     codec: Arc<dyn SecretCodec>,
 ) -> watch::Receiver<Vec<Device>> {
-    let map = move |v: &Vec<Device>| {
+    // The first value is the start, not a change: only changes are logged.
+    let mut first = true;
+    map_watch(rx, move |v: &Vec<Device>| {
+        if !std::mem::take(&mut first) {
+            tracing::info!(devices = v.len(), "polling the devices this collector owns");
+        }
         v.iter()
             .cloned()
             .map(|mut d| {
@@ -108,24 +139,7 @@ pub fn open_secrets(
                 d
             })
             .collect::<Vec<_>>()
-    };
-    let (tx, out) = watch::channel(map(&rx.borrow_and_update()));
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                r = rx.changed() => if r.is_err() { break },
-                () = tx.closed() => break,
-            }
-            let v = map(&rx.borrow_and_update());
-            tracing::info!(devices = v.len(), "polling the devices this collector owns");
-            if tx.send(v).is_err() {
-                break;
-            }
-        }
-        // Keep the last set until every receiver is gone.
-        tx.closed().await;
-    });
-    out
+    })
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AuthProtocol, Device, DeviceId, PollSettings, PrivProtocol, SchemaError, Secret,
-    SecretCodec, SnmpTarget, SnmpVersion, UsmSettings,
+    AuthProtocol, Device, DeviceId, PollSettings, PrivProtocol, SchemaError, Secret, SecretCodec,
+    SnmpTarget, SnmpVersion, UsmSettings,
 };
 
 /// ICMP polling settings on the wire.
@@ -114,8 +114,7 @@ impl From<&SnmpTarget> for SnmpRecord {
             user: usm.map(|u| u.user.clone()),
             auth_protocol: usm.and_then(|u| u.auth.as_ref().map(|a| a.0.name().to_string())),
             auth_key: usm.and_then(|u| u.auth.as_ref().and_then(|a| wire_secret(&a.1))),
-            priv_protocol: usm
-                .and_then(|u| u.privacy.as_ref().map(|p| p.0.name().to_string())),
+            priv_protocol: usm.and_then(|u| u.privacy.as_ref().map(|p| p.0.name().to_string())),
             priv_key: usm.and_then(|u| u.privacy.as_ref().and_then(|p| wire_secret(&p.1))),
             context: usm.map(|u| u.context.clone()).filter(|c| !c.is_empty()),
             interval_ms: t.interval.map(|i| i.as_millis() as u64),

@@ -148,21 +148,25 @@ impl AuthProtocol {
 
     /// Parses a name in either spelling, case-insensitive: `SHA-256`, `sha256`, `sha1`...
     pub fn parse(s: &str) -> Option<Self> {
-        let s = squash(s);
-        let s = if s == "sha1" { "sha".to_string() } else { s };
-        Self::ALL
-            .iter()
-            .find(|(_, n)| squash(n) == s)
-            .map(|(p, _)| *p)
+        by_name(&Self::ALL, s, ("sha1", "sha"))
     }
 
     /// The canonical name (`SHA-256`).
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map_or("SHA", |(_, n)| n)
+        name_of(&Self::ALL, self)
     }
+}
+
+/// The entry of `all` named `s` in either spelling (`alias.0` meaning `alias.1`).
+fn by_name<T: Copy>(all: &[(T, &'static str)], s: &str, alias: (&str, &str)) -> Option<T> {
+    let s = squash(s);
+    let s = if s == alias.0 { alias.1.to_string() } else { s };
+    all.iter().find(|(_, n)| squash(n) == s).map(|(p, _)| *p)
+}
+
+/// The canonical name of `v` in `all`.
+fn name_of<T: Copy + PartialEq>(all: &[(T, &'static str)], v: T) -> &'static str {
+    all.iter().find(|(p, _)| *p == v).map_or("", |(_, n)| n)
 }
 
 /// Lower case without `-` and `_`: `SHA-256`, `sha256` and `sha_256` compare equal.
@@ -198,20 +202,12 @@ impl PrivProtocol {
 
     /// Parses a name in either spelling, case-insensitive: `AES-256`, `aes256`, `aes128`...
     pub fn parse(s: &str) -> Option<Self> {
-        let s = squash(s);
-        let s = if s == "aes128" { "aes".to_string() } else { s };
-        Self::ALL
-            .iter()
-            .find(|(_, n)| squash(n) == s)
-            .map(|(p, _)| *p)
+        by_name(&Self::ALL, s, ("aes128", "aes"))
     }
 
     /// The canonical name (`AES-256`).
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map_or("AES", |(_, n)| n)
+        name_of(&Self::ALL, self)
     }
 }
 

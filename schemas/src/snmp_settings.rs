@@ -234,7 +234,8 @@ mod tests {
             ),
             ["user", "priv_protocol", "priv_protocol"]
         );
-        let v3 = settings(r#"{"version":"3","user":"u","auth_protocol":"sha","priv_protocol":"aes"}"#);
+        let v3 =
+            settings(r#"{"version":"3","user":"u","auth_protocol":"sha","priv_protocol":"aes"}"#);
         assert_eq!(fields(&v3, &none), ["auth_key", "priv_key"]);
         assert!(fields(&v3, &|_| true).is_empty());
         let t = settings(r#"{"version":"2c","community":"c","interval":"5s"}"#).target();

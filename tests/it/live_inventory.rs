@@ -100,7 +100,11 @@ fn api_device_changes_reach_the_collectors_and_the_syslog_enrichment_live() {
     wait_until(&server, 20, "SNMP samples of an API-created device", |s| {
         samples(s, &polled, "if.in_octets", t0) > 0 && samples(s, &polled, "sys.uptime_s", t0) >= 2
     });
-    assert_eq!(samples(&server, &polled, "icmp.rtt_ms", 0.0), 0, "ICMP disabled");
+    assert_eq!(
+        samples(&server, &polled, "icmp.rtt_ms", 0.0),
+        0,
+        "ICMP disabled"
+    );
 
     // Interval 1 s -> 4 s: at most 3 polls in the next 9 s (9 at the old interval).
     patch(
@@ -111,7 +115,10 @@ fn api_device_changes_reach_the_collectors_and_the_syslog_enrichment_live() {
     let t1 = now_s() + 1.0;
     std::thread::sleep(Duration::from_secs(10));
     let n = samples(&server, &pinged, "icmp.rtt_ms", t1);
-    assert!((1..=3).contains(&n), "{n} ICMP polls in 9 s at a 4 s interval");
+    assert!(
+        (1..=3).contains(&n),
+        "{n} ICMP polls in 9 s at a 4 s interval"
+    );
 
     // Disable ICMP for it, delete the SNMP device: both stop.
     patch(

@@ -109,8 +109,14 @@ async fn an_added_device_is_polled_soon_then_on_its_own_phase_and_others_keep_th
     at(61_000, &h).await;
     h.token.cancel();
     // d001 and d002 were never restarted: same turns as without the change.
-    assert_eq!(h.times("d001"), [0, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000]);
-    assert_eq!(h.times("d002"), [5_000, 15_000, 25_000, 35_000, 45_000, 55_000]);
+    assert_eq!(
+        h.times("d001"),
+        [0, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000]
+    );
+    assert_eq!(
+        h.times("d002"),
+        [5_000, 15_000, 25_000, 35_000, 45_000, 55_000]
+    );
     // d003 (third of three: phase 2/3 of 10 s, timers round up to the ms) is polled at
     // once, then on its phase, at
     // least half an interval later.

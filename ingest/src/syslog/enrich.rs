@@ -71,25 +71,17 @@ impl Enricher {
     /// An enricher following `feed`; a live feed is re-indexed by a task on each change
     /// (needs a tokio runtime), so receiving never waits for the index to be built.
     pub fn follow(feed: impl Into<DeviceFeed>) -> Self {
-        let (mut rx, fixed) = feed.into().into_parts();
+        let (rx, fixed) = feed.into().into_parts();
         if fixed.is_some() {
             return Self::new(&rx.borrow());
         }
-        let (tx, index) = watch::channel(Arc::new(Index::new(&rx.borrow_and_update())));
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    r = rx.changed() => if r.is_err() { break },
-                    () = tx.closed() => break,
-                }
-                let next = Index::new(&rx.borrow_and_update());
-                tracing::debug!(addresses = next.by_address.len(), "syslog enrichment follows the inventory");
-                if tx.send(Arc::new(next)).is_err() {
-                    break;
-                }
-            }
-            // The inventory went away: keep the last index while receivers use it.
-            tx.closed().await;
+        let index = sotp_pipeline::inventory::map_watch(rx, |devices: &Vec<Device>| {
+            let next = Index::new(devices);
+            tracing::debug!(
+                addresses = next.by_address.len(),
+                "syslog enrichment follows the inventory"
+            );
+            Arc::new(next)
         });
         Self {
             index,
