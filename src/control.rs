@@ -75,6 +75,12 @@ pub async fn bootstrap_admin(store: &Store) -> anyhow::Result<()> {
 
 /// The configuration's devices as inventory input, keyed by id.
 pub fn config_devices(config: &Config) -> Vec<(String, DeviceInput)> {
+    // SNMP settings as written (the same type the API takes), by device id.
+    let snmp: std::collections::HashMap<&str, Option<&sotp_schemas::SnmpSettings>> = config
+        .devices
+        .iter()
+        .map(|c| (c.id.as_deref().unwrap_or(&c.name), c.snmp.as_ref()))
+        .collect();
     config
         .device_list()
         .into_iter()
@@ -98,7 +104,7 @@ pub fn config_devices(config: &Config) -> Vec<(String, DeviceInput)> {
                 model: String::new(),
                 location: String::new(),
                 tags: d.tags.clone(),
-                snmp: None,
+                snmp: snmp.get(d.id.as_str()).copied().flatten().cloned(),
                 ssh: None,
                 collectors,
                 active: true,
@@ -235,38 +241,4 @@ fn finish(r: anyhow::Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// What the collectors poll at start: the configuration's devices and the active
-/// devices created through the API. (Changes made later through the API reach the
-/// collectors at the next start; see docs/control-plane.md.)
-pub async fn collector_devices(
-    config: &Config,
-    store: &Store,
-) -> anyhow::Result<Vec<sotp_schemas::Device>> {
-    let mut out = config.device_list();
-    for d in store.all_devices().await? {
-        if d.managed_by != sotp_inventory::ManagedBy::Api || !d.active {
-            continue;
-        }
-        let Ok(address) = d.address.parse() else {
-            continue;
-        };
-        let icmp = d.collectors.get("icmp");
-        out.push(sotp_schemas::Device {
-            id: sotp_schemas::DeviceId::new(&d.id),
-            name: std::sync::Arc::from(d.name.as_str()),
-            address,
-            tags: d.tags.clone(),
-            icmp: sotp_schemas::PollSettings {
-                enabled: icmp.is_none_or(|c| c.enabled),
-                interval: icmp
-                    .and_then(|c| c.interval.as_deref())
-                    .and_then(|i| humantime::parse_duration(i).ok()),
-            },
-            // SNMP settings of API-managed devices do not reach the SNMP collector yet.
-            snmp: None,
-        });
-    }
-    Ok(out)
 }

@@ -5,6 +5,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod inventory_feed;
 pub mod query_cmd;
 pub mod roles;
 pub mod run;

@@ -4,13 +4,15 @@
 //! (any set of roles per process, `--role`):
 //! - `collector`: ICMP and SNMP polling of the devices this process owns (on Kafka the
 //!   partitions of `inventory` it owns, see `pipeline/src/bus/kafka/shard.rs`; in-process
-//!   every device) and the syslog receiver; publishes on `metrics.raw` and `logs`;
+//!   every device), following device changes live, and the syslog receiver; publishes on
+//!   `metrics.raw` and `logs`;
 //! - `pipeline`: the streaming stage: `metrics.raw` in, derived samples on `metrics`,
 //!   closed 1-minute rollups into `metrics_1m` (on Kafka written by this role itself,
 //!   in step with the stage's checkpoints: `docs/delivery.md`);
 //! - `sink`: `metrics.raw` and `metrics` into `metrics`, `logs` into `logs`, committing
 //!   offsets only after a flush;
 //! - `api`: the HTTP API over `metrics`, `logs`, `metrics_1m`, `devices` and `audit`;
+//!   publishes every device change made through it on `inventory` (secrets sealed);
 //!   without the writing roles in the same process it picks up their new Parquet files
 //!   every second.
 //!
@@ -29,13 +31,13 @@ use clap::ValueEnum;
 use sotp_ingest::icmp::IcmpPoller;
 use sotp_ingest::snmp::SnmpPoller;
 use sotp_ingest::syslog::SyslogReceiver;
-use sotp_ingest::{Poller, SchedulerConfig, run_scheduler};
+use sotp_ingest::{SchedulerConfig, run_scheduler};
 use sotp_pipeline::bus::kafka::shard::follow_inventory;
 use sotp_pipeline::stream::checkpoint::{Checkpoint, InProcess};
 use sotp_pipeline::{Bus, KafkaBus, MemoryBus, MemoryBusConfig};
 use sotp_query::api::{ApiState, Control, router};
 use sotp_query::{InventoryKind, InventoryTable, QueryEngine};
-use sotp_schemas::{Device, Topic};
+use sotp_schemas::Topic;
 use sotp_sinks::{
     ColdStore, RollupSync, SeriesWatermark, TableStore, run_logs_sink, run_metrics_sink,
     run_metrics_sink_with, run_rollup_sink, run_rollup_writer,
@@ -178,6 +180,7 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         false => None,
     };
     let mut devices = Vec::new();
+    let mut memory_feed = None;
     if let Some(store) = &store {
         if roles.has(Role::Api) {
             crate::control::bootstrap_admin(store).await?;
@@ -188,7 +191,12 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
                 .await
                 .context("importing the configuration's devices into the inventory")?;
             tracing::info!(changed = imported, "configuration devices imported");
-            devices = crate::control::collector_devices(&config, store).await?;
+            if kafka.is_none() {
+                // The collectors follow the live inventory: API changes arrive on `inventory`.
+                let feed = crate::inventory_feed::memory_feed(&config, store, bus.clone()).await?;
+                devices = feed.borrow().clone();
+                memory_feed = Some(feed);
+            }
         }
     }
 
@@ -286,6 +294,14 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         ] {
             engine.register(name, Arc::new(InventoryTable::new(store.clone(), kind)))?;
         }
+        if kafka.is_some() {
+            // Device changes made here reach the collector processes through `inventory`;
+            // the whole inventory is published once at start for collectors that missed
+            // some. (In-process, the collectors' feed publishes them: `memory_feed`.)
+            let n = crate::inventory_feed::publish_snapshot(store, bus.as_ref()).await?;
+            tracing::info!(devices = n, "inventory published");
+            crate::inventory_feed::publish_changes(store.clone(), bus.clone());
+        }
         let state = ApiState {
             engine,
             prometheus,
@@ -332,29 +348,41 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let stop_collectors = CancellationToken::new();
     let (stop_follow, follow_rx) = watch::channel(false);
     let mut collectors = Vec::new();
-    // Kept alive while the collectors run: the in-process bus's device set.
-    let mut _device_set = None;
     if roles.has(Role::Collector) {
-        // Each collector gets its device set as a watch: on Kafka the devices of the
-        // inventory partitions this process owns; in-process every device.
-        let owned = match &kafka {
-            Some(k) => {
-                k.publish_devices(&devices)
-                    .context("publishing devices on the inventory topic")?;
-                local_definitions(follow_inventory(k, follow_rx)?, &devices)
+        // Each collector follows its live device set: on Kafka the devices of the
+        // inventory partitions this process owns, their secrets sealed on the topic and
+        // opened with the master key every collector process shares; in-process every
+        // device, following the changes made through the API.
+        let feed = match (&kafka, &memory_feed) {
+            (Some(k), _) => {
+                let key = Arc::new(crate::control::master_key(&config)?);
+                k.publish_devices(&crate::inventory_feed::sealed_config_devices(
+                    &config, &*key,
+                )?)
+                .context("publishing devices on the inventory topic")?;
+                sotp_pipeline::inventory::open_secrets(follow_inventory(k, follow_rx)?, key)
             }
-            None => {
-                let (tx, rx) = watch::channel(devices.clone());
-                _device_set = Some(tx);
-                rx
-            }
+            (None, Some(feed)) => feed.clone(),
+            (None, None) => unreachable!("the in-process collector role opens the store"),
         };
-        if config.icmp.enabled && (kafka.is_some() || !devices.is_empty()) {
-            let poller =
-                IcmpPoller::new(config.icmp.clone()).context("starting the ICMP collector")?;
-            collectors.push(tokio::spawn(run_sharded(
+        let icmp = match config
+            .icmp
+            .enabled
+            .then(|| IcmpPoller::new(config.icmp.clone()))
+        {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            // Nothing to ping yet: run without ICMP rather than refuse to start.
+            Some(Err(e)) if kafka.is_none() && devices.is_empty() => {
+                tracing::warn!(error = %e, "ICMP collector not started: devices added later are not pinged");
+                None
+            }
+            Some(Err(e)) => return Err(e).context("starting the ICMP collector"),
+        };
+        if let Some(poller) = icmp {
+            collectors.push(tokio::spawn(run_scheduler(
                 Arc::new(poller),
-                owned.clone(),
+                feed.clone(),
                 bus.clone(),
                 SchedulerConfig {
                     concurrency: config.icmp.concurrency,
@@ -362,13 +390,12 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
                 stop_collectors.clone(),
             )));
         }
-        let snmp_devices = devices.iter().any(|d| d.snmp.is_some());
-        if config.snmp.enabled && (kafka.is_some() || snmp_devices) {
+        if config.snmp.enabled {
             let poller =
                 SnmpPoller::new(config.snmp.clone()).context("starting the SNMP collector")?;
-            collectors.push(tokio::spawn(run_sharded(
+            collectors.push(tokio::spawn(run_scheduler(
                 Arc::new(poller),
-                owned.clone(),
+                feed.clone(),
                 bus.clone(),
                 SchedulerConfig {
                     concurrency: config.snmp.concurrency,
@@ -377,8 +404,8 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             )));
         }
         if config.syslog.enabled {
-            // Any device may send to any receiver: enrichment uses every device.
-            let receiver = SyslogReceiver::bind(config.syslog.clone(), &devices, bus.clone())
+            // Any device may send to any receiver: enrichment follows every device.
+            let receiver = SyslogReceiver::bind(config.syslog.clone(), feed.clone(), bus.clone())
                 .await
                 .context("starting the syslog receiver")?;
             collectors.push(tokio::spawn(receiver.run(stop_collectors.clone())));
@@ -461,82 +488,6 @@ fn announce(config: &Config, roles: &Roles, kafka: bool, devices: usize, cold: &
         devices,
         cold.description()
     );
-}
-
-/// The owned set with this process's own definition of each device: the `inventory`
-/// topic carries no credentials (SNMP communities and keys stay in each process's
-/// configuration and control plane), so a device known locally is polled with its local
-/// settings.
-fn local_definitions(
-    mut owned: watch::Receiver<Vec<Device>>,
-    local: &[Device],
-) -> watch::Receiver<Vec<Device>> {
-    let local: std::collections::HashMap<_, _> =
-        local.iter().map(|d| (d.id.clone(), d.clone())).collect();
-    let resolve = move |set: &[Device]| -> Vec<Device> {
-        set.iter()
-            .map(|d| local.get(&d.id).cloned().unwrap_or_else(|| d.clone()))
-            .collect()
-    };
-    let (tx, rx) = watch::channel(resolve(&owned.borrow_and_update()));
-    tokio::spawn(async move {
-        while owned.changed().await.is_ok() {
-            let set = resolve(&owned.borrow_and_update());
-            if tx.send(set).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Runs the scheduler over the device set in `owned`, restarting it when the set
-/// changes.
-async fn run_sharded<P: Poller>(
-    poller: Arc<P>,
-    mut owned: watch::Receiver<Vec<Device>>,
-    bus: Arc<dyn Bus>,
-    config: SchedulerConfig,
-    stop: CancellationToken,
-) {
-    let mut current: Option<(CancellationToken, tokio::task::JoinHandle<()>)> = None;
-    loop {
-        let devices = owned.borrow_and_update().clone();
-        if let Some((token, task)) = current.take() {
-            token.cancel();
-            let _ = task.await;
-        }
-        if !devices.is_empty() {
-            tracing::info!(
-                collector = poller.collector(),
-                devices = devices.len(),
-                "polling the devices this collector owns"
-            );
-            let token = stop.child_token();
-            current = Some((
-                token.clone(),
-                tokio::spawn(run_scheduler(
-                    poller.clone(),
-                    devices,
-                    bus.clone(),
-                    config,
-                    token,
-                )),
-            ));
-        }
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            r = owned.changed() => if r.is_err() {
-                // The set no longer changes: poll it until stopped.
-                stop.cancelled().await;
-                break;
-            },
-        }
-    }
-    if let Some((token, task)) = current.take() {
-        token.cancel();
-        let _ = task.await;
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ pub mod scheduler;
 pub mod snmp;
 pub mod syslog;
 
-pub use scheduler::{PollResult, Poller, SchedulerConfig, run_scheduler};
+pub use scheduler::{DeviceFeed, PollResult, Poller, SchedulerConfig, run_scheduler};
 
 /// Metric names shared by every collector.
 pub mod names {

@@ -5,22 +5,26 @@
 //! that, so there is no burst at the start of each interval. A semaphore limits how
 //! many polls run at once. A device whose previous poll is still running when its next
 //! one is due skips that turn, and the skip is counted (`sotp_poll_skipped_total`).
+//!
+//! The device set is live: [`run_scheduler`] takes a [`DeviceFeed`] (a
+//! `watch::Receiver<Vec<Device>>` from the inventory, or a fixed list) and applies
+//! additions, removals and changes while it runs, without restarting the turns of
+//! unchanged devices (see `scheduler/plan.rs`).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sotp_pipeline::Bus;
 use sotp_schemas::{Device, EventBatch, MetricName, MetricSample, Topic, UtcNanos};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::names;
+use plan::Plan;
 
 /// What one poll of one device produced.
 #[derive(Debug, Default)]
@@ -53,87 +57,122 @@ pub struct SchedulerConfig {
     pub concurrency: usize,
 }
 
-struct Slot {
-    device: Device,
-    interval: Duration,
-    busy: Arc<AtomicBool>,
+/// Where a scheduler (or the syslog enrichment) gets its devices: a live channel that
+/// the inventory keeps up to date, or a fixed list.
+#[derive(Debug)]
+pub struct DeviceFeed {
+    rx: watch::Receiver<Vec<Device>>,
+    /// Keeps a fixed list's channel open.
+    fixed: Option<watch::Sender<Vec<Device>>>,
+}
+
+impl DeviceFeed {
+    /// The channel, and for a fixed list the sender that keeps it open (hold it as long
+    /// as the receiver is used).
+    pub fn into_parts(
+        self,
+    ) -> (
+        watch::Receiver<Vec<Device>>,
+        Option<watch::Sender<Vec<Device>>>,
+    ) {
+        (self.rx, self.fixed)
+    }
+}
+
+impl From<watch::Receiver<Vec<Device>>> for DeviceFeed {
+    fn from(rx: watch::Receiver<Vec<Device>>) -> Self {
+        Self { rx, fixed: None }
+    }
+}
+
+impl From<Vec<Device>> for DeviceFeed {
+    fn from(devices: Vec<Device>) -> Self {
+        let (tx, rx) = watch::channel(devices);
+        Self {
+            rx,
+            fixed: Some(tx),
+        }
+    }
+}
+
+impl From<&[Device]> for DeviceFeed {
+    fn from(devices: &[Device]) -> Self {
+        devices.to_vec().into()
+    }
+}
+
+impl From<&Vec<Device>> for DeviceFeed {
+    fn from(devices: &Vec<Device>) -> Self {
+        devices.clone().into()
+    }
+}
+
+fn wanted<P: Poller>(poller: &P, devices: &[Device]) -> Vec<(Device, Duration)> {
+    devices
+        .iter()
+        .filter_map(|d| poller.interval_for(d).map(|i| (d.clone(), i)))
+        .collect()
 }
 
 /// Runs `poller` over `devices` until `shutdown` is cancelled; then waits for the polls
-/// in flight, so that every started poll is published.
+/// in flight, so that every started poll is published. A live feed's changes apply
+/// within the scheduler (see `plan`): unchanged devices keep their turns.
 pub async fn run_scheduler<P: Poller>(
     poller: Arc<P>,
-    devices: Vec<Device>,
+    devices: impl Into<DeviceFeed>,
     bus: Arc<dyn Bus>,
     config: SchedulerConfig,
     shutdown: CancellationToken,
 ) {
     let collector = poller.collector();
-    let mut slots: Vec<Slot> = devices
-        .into_iter()
-        .filter_map(|d| {
-            poller.interval_for(&d).map(|interval| Slot {
-                device: d,
-                interval,
-                busy: Arc::new(AtomicBool::new(false)),
-            })
-        })
-        .collect();
-    // A stable order, so that a restart keeps each device's phase.
-    slots.sort_by(|a, b| a.device.id.cmp(&b.device.id));
-    let n = slots.len();
+    let (mut rx, _fixed) = devices.into().into_parts();
+    let mut plan = Plan::default();
+    let initial = wanted(poller.as_ref(), &rx.borrow_and_update());
+    plan.apply(initial, Instant::now());
     tracing::info!(
         collector,
-        devices = n,
+        devices = plan.len(),
         concurrency = config.concurrency,
         "scheduler started"
     );
-    if n == 0 {
-        shutdown.cancelled().await;
-        return;
-    }
-    let start = Instant::now();
-    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = slots
-        .iter()
-        .enumerate()
-        .map(|(k, s)| Reverse((start + s.interval.mul_f64(k as f64 / n as f64), k)))
-        .collect();
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     let collector_name: Arc<str> = Arc::from(collector);
+    let mut live = true;
 
-    while let Some(Reverse((at, k))) = due.pop() {
+    loop {
+        let next = plan.next_due();
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = tokio::time::sleep_until(at) => {}
+            r = rx.changed(), if live => {
+                if r.is_err() {
+                    // The inventory went away: keep polling the last set.
+                    live = false;
+                    continue;
+                }
+                let set = wanted(poller.as_ref(), &rx.borrow_and_update());
+                let a = plan.apply(set, Instant::now());
+                tracing::info!(collector, added = a.added, removed = a.removed, changed = a.changed, devices = plan.len(), "device set changed");
+                continue;
+            }
+            () = sleep_until(next) => {}
         }
         // Reap finished polls so the set does not grow.
         while tasks.try_join_next().is_some() {}
-        let slot = &slots[k];
-        let mut next = at + slot.interval;
-        let now = Instant::now();
-        if next <= now {
-            // Far behind (a suspended process, an overloaded machine): skip the missed
-            // turns instead of polling in a burst.
-            let behind = now.duration_since(next).as_secs_f64() / slot.interval.as_secs_f64();
-            next += slot.interval.mul_f64(behind.ceil() + 1.0);
-        }
-        due.push(Reverse((next, k)));
+        let Some(slot) = plan.take_due(Instant::now()) else {
+            continue;
+        };
         if slot.busy.swap(true, Ordering::AcqRel) {
             metrics::counter!("sotp_poll_skipped_total", "collector" => collector).increment(1);
             tracing::debug!(collector, device = %slot.device.name, "previous poll still running; turn skipped");
             continue;
         }
+        let (busy, device) = (slot.busy.clone(), slot.device.clone());
         let permit = tokio::select! {
-            () = shutdown.cancelled() => { slot.busy.store(false, Ordering::Release); break }
+            () = shutdown.cancelled() => { busy.store(false, Ordering::Release); break }
             p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
         };
-        let (poller, bus, busy, device) = (
-            poller.clone(),
-            bus.clone(),
-            slot.busy.clone(),
-            slot.device.clone(),
-        );
+        let (poller, bus) = (poller.clone(), bus.clone());
         let collector_name = collector_name.clone();
         tasks.spawn(async move {
             let _permit = permit;
@@ -143,6 +182,13 @@ pub async fn run_scheduler<P: Poller>(
     }
     while tasks.join_next().await.is_some() {}
     tracing::info!(collector, "scheduler stopped");
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn poll_once<P: Poller>(poller: &P, device: &Device, bus: &dyn Bus, collector: &Arc<str>) {
@@ -186,6 +232,13 @@ async fn poll_once<P: Poller>(poller: &P, device: &Device, bus: &dyn Bus, collec
     }
 }
 
+#[path = "scheduler/plan.rs"]
+mod plan;
+
 #[cfg(test)]
 #[path = "scheduler/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "scheduler/live_tests.rs"]
+mod live_tests;

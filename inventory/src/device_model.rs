@@ -8,35 +8,10 @@ fn yes() -> bool {
     true
 }
 
-/// SNMP settings as sent by a client. Secrets may be plain (sealed on write) or
-/// `env:NAME` / `file:/path` references.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnmpInput {
-    /// `1`, `2c` or `3`.
-    pub version: String,
-    /// UDP port (default 161).
-    #[serde(default)]
-    pub port: Option<i64>,
-    /// v1/v2c community (secret).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub community: Option<String>,
-    /// v3 user name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// v3 authentication protocol: MD5, SHA, SHA-224, SHA-256, SHA-384, SHA-512.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_protocol: Option<String>,
-    /// v3 authentication key (secret).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_key: Option<String>,
-    /// v3 privacy protocol: DES, AES, AES-192, AES-256.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priv_protocol: Option<String>,
-    /// v3 privacy key (secret).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priv_key: Option<String>,
-}
+/// SNMP settings as sent by a client: the one SNMP settings type shared with the
+/// configuration file ([`sotp_schemas::SnmpSettings`]). Secrets may be plain (sealed on
+/// write) or `env:NAME` / `file:/path` references.
+pub use sotp_schemas::SnmpSettings as SnmpInput;
 
 /// SSH settings as sent by a client.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -117,6 +92,12 @@ pub struct SnmpView {
     pub auth_protocol: Option<String>,
     /// v3 privacy protocol.
     pub priv_protocol: Option<String>,
+    /// v3 context name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Interval override, e.g. `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
     /// A community is stored.
     pub community_set: bool,
     /// An authentication key is stored.
@@ -205,6 +186,8 @@ impl DeviceRecord {
                 user: s.user.clone(),
                 auth_protocol: s.auth_protocol.clone(),
                 priv_protocol: s.priv_protocol.clone(),
+                context: s.context.clone(),
+                interval: s.interval.clone(),
                 ..SnmpInput::default()
             }),
             ssh: self.ssh.as_ref().map(|s| SshInput {

@@ -120,6 +120,7 @@ impl Store {
         .await;
         map_unique(r, &address)?;
         tx.commit().await?;
+        self.changed(&id);
         self.device(&id).await
     }
 
@@ -178,6 +179,7 @@ impl Store {
         .await;
         map_unique(r, &address)?;
         tx.commit().await?;
+        self.changed(id);
         Ok((before, self.device(id).await?))
     }
 
@@ -214,6 +216,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.changed(id);
         Ok(before)
     }
 
@@ -356,6 +359,8 @@ fn views(input: &DeviceInput, held: &[String]) -> (Option<String>, Option<String
         user: s.user.clone(),
         auth_protocol: s.auth_protocol.clone(),
         priv_protocol: s.priv_protocol.clone(),
+        context: s.context.clone(),
+        interval: s.interval.clone(),
         community_set: has("snmp.community"),
         auth_key_set: has("snmp.auth_key"),
         priv_key_set: has("snmp.priv_key"),

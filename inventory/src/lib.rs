@@ -18,6 +18,7 @@ mod secrets;
 mod store;
 mod users;
 mod validate;
+mod wire;
 
 pub use api_tokens::{ApiToken, NewApiToken};
 pub use audit::{AuditEntry, AuditFilter, NewAudit};

@@ -131,6 +131,18 @@ impl MasterKey {
     }
 }
 
+/// The master key seals the secrets published on the `inventory` topic, so collectors
+/// holding the same key open them.
+impl sotp_schemas::SecretCodec for MasterKey {
+    fn seal(&self, owner: &str, name: &str, plain: &str) -> Result<String, String> {
+        MasterKey::seal(self, owner, name, plain).map_err(|e| e.to_string())
+    }
+
+    fn open(&self, owner: &str, name: &str, sealed: &str) -> Result<String, String> {
+        MasterKey::open(self, owner, name, sealed).map_err(|e| e.to_string())
+    }
+}
+
 fn write_private(path: &Path, text: &str) -> Result<(), InventoryError> {
     use std::io::Write;
     let err = |e: std::io::Error| {

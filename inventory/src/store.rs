@@ -32,6 +32,8 @@ pub struct Store {
     backend: Backend,
     pub(crate) key: MasterKey,
     pub(crate) refresh_ttl: std::time::Duration,
+    /// Ids of devices changed through this store (see [`Store::subscribe_changes`]).
+    changes: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Store {
@@ -91,6 +93,7 @@ impl Store {
             backend,
             key,
             refresh_ttl: std::time::Duration::from_secs(7 * 86_400),
+            changes: tokio::sync::broadcast::Sender::new(4096),
         };
         store.migrate().await?;
         Ok(store)
@@ -124,6 +127,18 @@ impl Store {
     pub fn with_refresh_ttl(mut self, ttl: std::time::Duration) -> Self {
         self.refresh_ttl = ttl;
         self
+    }
+
+    /// The ids of devices created, changed or deleted through this store (every clone
+    /// shares the stream), from now on. A receiver that falls behind gets
+    /// `RecvError::Lagged` and should re-read the whole inventory.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn changed(&self, id: &str) {
+        // No receiver (a CLI command, a test) is fine.
+        let _ = self.changes.send(id.to_string());
     }
 
     /// The backend in use.

@@ -4,8 +4,6 @@ use std::net::IpAddr;
 
 use crate::{DeviceInput, FieldError, InventoryError};
 
-const AUTH_PROTOCOLS: &[&str] = &["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"];
-const PRIV_PROTOCOLS: &[&str] = &["DES", "AES", "AES-192", "AES-256"];
 const COLLECTORS: &[&str] = &["icmp", "snmp", "ssh", "syslog"];
 const MAX_TEXT: usize = 200;
 
@@ -62,45 +60,9 @@ impl DeviceInput {
         }
         let port_ok = |p: Option<i64>| p.is_none_or(|p| (1..=65535).contains(&p));
         if let Some(s) = &self.snmp {
-            match s.version.as_str() {
-                "1" | "2c" => {
-                    if s.community.as_deref().is_none_or(str::is_empty)
-                        && !stored.iter().any(|n| n == "snmp.community")
-                    {
-                        add("snmp.community", "required for SNMP v1 and v2c".into());
-                    }
-                }
-                "3" => {
-                    if s.user.as_deref().is_none_or(str::is_empty) {
-                        add("snmp.user", "required for SNMP v3".into());
-                    }
-                    if let Some(p) = &s.auth_protocol
-                        && !AUTH_PROTOCOLS.contains(&p.as_str())
-                    {
-                        add(
-                            "snmp.auth_protocol",
-                            format!("`{p}`: use one of {}", AUTH_PROTOCOLS.join(", ")),
-                        );
-                    }
-                    if let Some(p) = &s.priv_protocol {
-                        if !PRIV_PROTOCOLS.contains(&p.as_str()) {
-                            add(
-                                "snmp.priv_protocol",
-                                format!("`{p}`: use one of {}", PRIV_PROTOCOLS.join(", ")),
-                            );
-                        }
-                        if s.auth_protocol.is_none() {
-                            add(
-                                "snmp.priv_protocol",
-                                "privacy needs an auth_protocol too".into(),
-                            );
-                        }
-                    }
-                }
-                v => add("snmp.version", format!("`{v}`: use 1, 2c or 3")),
-            }
-            if !port_ok(s.port) {
-                add("snmp.port", "must be between 1 and 65535".into());
+            let stored = |name: &str| stored.iter().any(|n| *n == format!("snmp.{name}"));
+            for (field, reason) in s.validate(&stored) {
+                add(&format!("snmp.{field}"), reason);
             }
         }
         if let Some(s) = &self.ssh {

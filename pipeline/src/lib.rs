@@ -5,6 +5,7 @@
 //! nothing installed. A Kafka implementation plugs in behind the same trait.
 
 pub mod bus;
+pub mod inventory;
 pub mod stream;
 
 pub use bus::{

@@ -1,6 +1,6 @@
 //! What travels on the bus: batches of one event type, and their JSON wire encoding.
 
-use crate::{AlertEvent, LogRecord, MetricSample, SchemaError, Topic};
+use crate::{AlertEvent, InventoryChange, LogRecord, MetricSample, SchemaError, Topic};
 
 /// The version of the JSON wire encoding. Bump it on every change to `schemas/json/`;
 /// the Kafka bus sends it in a `schema_version` header.
@@ -16,6 +16,8 @@ pub enum EventBatch {
     Logs(Vec<LogRecord>),
     /// Alert transitions (`alerts`).
     Alerts(Vec<AlertEvent>),
+    /// Device definitions and deletions (`inventory`).
+    Inventory(Vec<InventoryChange>),
 }
 
 impl EventBatch {
@@ -25,6 +27,7 @@ impl EventBatch {
             EventBatch::Metrics(v) => v.len(),
             EventBatch::Logs(v) => v.len(),
             EventBatch::Alerts(v) => v.len(),
+            EventBatch::Inventory(v) => v.len(),
         }
     }
 
@@ -33,7 +36,8 @@ impl EventBatch {
         self.len() == 0
     }
 
-    /// Encodes each event as one JSON document (one Kafka message each).
+    /// Encodes each event as one JSON document (one Kafka message each). A deleted device
+    /// on `inventory` encodes as an empty document: a tombstone on Kafka.
     pub fn to_json_lines(&self) -> Result<Vec<Vec<u8>>, SchemaError> {
         fn enc<T: serde::Serialize>(v: &[T]) -> Result<Vec<Vec<u8>>, SchemaError> {
             v.iter()
@@ -44,6 +48,13 @@ impl EventBatch {
             EventBatch::Metrics(v) => enc(v),
             EventBatch::Logs(v) => enc(v),
             EventBatch::Alerts(v) => enc(v),
+            EventBatch::Inventory(v) => v
+                .iter()
+                .map(|c| match &c.device {
+                    Some(d) => d.to_json(),
+                    None => Ok(Vec::new()),
+                })
+                .collect(),
         }
     }
 
@@ -55,7 +66,14 @@ impl EventBatch {
             }
             Topic::Logs => EventBatch::Logs(vec![serde_json::from_slice(bytes)?]),
             Topic::Alerts => EventBatch::Alerts(vec![serde_json::from_slice(bytes)?]),
-            Topic::Commands | Topic::Inventory => {
+            Topic::Inventory => {
+                let d = crate::DeviceRecord::from_json(bytes)?;
+                EventBatch::Inventory(vec![InventoryChange {
+                    id: d.id.clone(),
+                    device: Some(d),
+                }])
+            }
+            Topic::Commands => {
                 return Err(SchemaError::Column {
                     column: "topic",
                     reason: format!("no event type is defined for topic `{topic}` yet"),

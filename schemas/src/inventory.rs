@@ -1,6 +1,12 @@
 //! The `inventory` topic's wire record: one device definition per message, keyed by
 //! device id. A message with no value (a tombstone) deletes the device; the topic is
 //! compacted, so it always holds the latest definition of every device.
+//!
+//! Secrets never travel in plain text: an SNMP community or v3 key is on the wire either
+//! sealed (`enc:v1:...`, XChaCha20-Poly1305 under the control plane's master key, bound
+//! to the device id and field name, exactly as stored in the inventory database) or as
+//! an `env:NAME` / `file:/path` reference. Collectors open sealed values with the same
+//! master key ([`Device::open_secrets`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -8,7 +14,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Device, DeviceId, PollSettings, SchemaError};
+use crate::{
+    AuthProtocol, Device, DeviceId, PollSettings, PrivProtocol, SchemaError, Secret, SecretCodec,
+    SnmpTarget, SnmpVersion, UsmSettings,
+};
 
 /// ICMP polling settings on the wire.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +25,41 @@ use crate::{Device, DeviceId, PollSettings, SchemaError};
 pub struct PollRecord {
     /// The collector polls this device.
     pub enabled: bool,
+    /// Interval override in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+}
+
+/// SNMP settings on the wire. Secret fields hold a sealed value or a reference, never
+/// a plain secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpRecord {
+    /// `1`, `2c` or `3`.
+    pub version: String,
+    /// UDP port of the agent.
+    pub port: u16,
+    /// Community (v1, v2c): sealed or a reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<String>,
+    /// USM user (v3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `MD5`, `SHA`, `SHA-224`, `SHA-256`, `SHA-384` or `SHA-512`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_protocol: Option<String>,
+    /// Authentication key: sealed or a reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_key: Option<String>,
+    /// `DES`, `AES`, `AES-192` or `AES-256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priv_protocol: Option<String>,
+    /// Privacy key: sealed or a reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priv_key: Option<String>,
+    /// Context name (v3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     /// Interval override in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_ms: Option<u64>,
@@ -37,9 +81,77 @@ pub struct DeviceRecord {
     pub tags: Vec<String>,
     /// ICMP polling.
     pub icmp: PollRecord,
+    /// SNMP polling; absent when the device is not polled over SNMP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmp: Option<SnmpRecord>,
+}
+
+/// One change on `inventory`: a device defined (or redefined), or deleted (`device` is
+/// none: a tombstone on Kafka).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InventoryChange {
+    /// The device id (the Kafka key).
+    pub id: String,
+    /// The new definition; none when the device is deleted or no longer monitored.
+    pub device: Option<DeviceRecord>,
+}
+
+/// The secret's text for the wire: a sealed value or a reference. A literal is never
+/// put on the wire (seal it first with [`Device::seal_secrets`]).
+fn wire_secret(s: &Secret) -> Option<String> {
+    (!s.is_literal()).then(|| s.configured().to_string())
+}
+
+impl From<&SnmpTarget> for SnmpRecord {
+    fn from(t: &SnmpTarget) -> Self {
+        let usm = t.usm.as_ref();
+        Self {
+            version: t.version.name().to_string(),
+            port: t.port,
+            community: (t.version != SnmpVersion::V3)
+                .then(|| wire_secret(&t.community))
+                .flatten(),
+            user: usm.map(|u| u.user.clone()),
+            auth_protocol: usm.and_then(|u| u.auth.as_ref().map(|a| a.0.name().to_string())),
+            auth_key: usm.and_then(|u| u.auth.as_ref().and_then(|a| wire_secret(&a.1))),
+            priv_protocol: usm.and_then(|u| u.privacy.as_ref().map(|p| p.0.name().to_string())),
+            priv_key: usm.and_then(|u| u.privacy.as_ref().and_then(|p| wire_secret(&p.1))),
+            context: usm.map(|u| u.context.clone()).filter(|c| !c.is_empty()),
+            interval_ms: t.interval.map(|i| i.as_millis() as u64),
+        }
+    }
+}
+
+impl From<SnmpRecord> for SnmpTarget {
+    fn from(r: SnmpRecord) -> Self {
+        let version = SnmpVersion::parse(&r.version).unwrap_or(SnmpVersion::V2c);
+        let usm = (version == SnmpVersion::V3).then(|| UsmSettings {
+            user: r.user.clone().unwrap_or_default(),
+            auth: r
+                .auth_protocol
+                .as_deref()
+                .and_then(AuthProtocol::parse)
+                .zip(r.auth_key.clone().map(Secret::new)),
+            privacy: r
+                .priv_protocol
+                .as_deref()
+                .and_then(PrivProtocol::parse)
+                .zip(r.priv_key.clone().map(Secret::new)),
+            context: r.context.clone().unwrap_or_default(),
+        });
+        SnmpTarget {
+            version,
+            port: r.port,
+            community: Secret::new(r.community.unwrap_or_default()),
+            usm,
+            interval: r.interval_ms.map(Duration::from_millis),
+        }
+    }
 }
 
 impl From<&Device> for DeviceRecord {
+    /// The wire form. Literal secrets are left out: seal them first
+    /// ([`Device::seal_secrets`]).
     fn from(d: &Device) -> Self {
         Self {
             id: d.id.as_str().to_string(),
@@ -50,11 +162,14 @@ impl From<&Device> for DeviceRecord {
                 enabled: d.icmp.enabled,
                 interval_ms: d.icmp.interval.map(|i| i.as_millis() as u64),
             },
+            snmp: d.snmp.as_ref().map(SnmpRecord::from),
         }
     }
 }
 
 impl From<DeviceRecord> for Device {
+    /// The collector's view; sealed secrets stay sealed until
+    /// [`Device::open_secrets`].
     fn from(r: DeviceRecord) -> Self {
         Device {
             id: DeviceId::new(&r.id),
@@ -65,9 +180,30 @@ impl From<DeviceRecord> for Device {
                 enabled: r.icmp.enabled,
                 interval: r.icmp.interval_ms.map(Duration::from_millis),
             },
-            // SNMP settings (with their secrets) are not on the wire yet: collectors
-            // sharded through Kafka poll ICMP only.
-            snmp: None,
+            snmp: r.snmp.map(SnmpTarget::from),
+        }
+    }
+}
+
+impl Device {
+    /// Seals every literal secret under `codec` (bound to this device's id), so that the
+    /// device can go on the wire.
+    pub fn seal_secrets(&mut self, codec: &dyn SecretCodec) -> Result<(), String> {
+        let id = self.id.as_str().to_string();
+        match &mut self.snmp {
+            Some(t) => t.seal_secrets(&id, codec),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens every sealed secret with `codec`; returns the names of those that did not
+    /// open (wrong master key): they stay sealed and polls needing them fail with a clear
+    /// error, for this device only.
+    pub fn open_secrets(&mut self, codec: &dyn SecretCodec) -> Vec<&'static str> {
+        let id = self.id.as_str().to_string();
+        match &mut self.snmp {
+            Some(t) => t.open_secrets(&id, codec),
+            None => Vec::new(),
         }
     }
 }
@@ -85,25 +221,5 @@ impl DeviceRecord {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn device_round_trips_through_the_wire_record() {
-        let d = Device {
-            id: DeviceId::new("core-1"),
-            name: Arc::from("Core 1"),
-            address: "2001:db8::1".parse().unwrap(),
-            tags: vec!["dc1".into()],
-            icmp: PollSettings {
-                enabled: true,
-                interval: Some(Duration::from_millis(1500)),
-            },
-            snmp: None,
-        };
-        let json = DeviceRecord::from(&d).to_json().unwrap();
-        let back: Device = DeviceRecord::from_json(&json).unwrap().into();
-        assert_eq!(back, d);
-        assert!(DeviceRecord::from_json(br#"{"id":"x"}"#).is_err());
-    }
-}
+#[path = "inventory_tests.rs"]
+mod tests;

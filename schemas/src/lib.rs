@@ -17,6 +17,7 @@ mod log_batch;
 mod metric;
 mod rollup;
 mod snmp;
+mod snmp_settings;
 mod time;
 mod topic;
 
@@ -25,7 +26,7 @@ pub use device::{Device, PollSettings};
 pub use error::SchemaError;
 pub use event::{EventBatch, WIRE_VERSION};
 pub use ids::{DeviceId, MetricName};
-pub use inventory::{DeviceRecord, PollRecord};
+pub use inventory::{DeviceRecord, InventoryChange, PollRecord, SnmpRecord};
 pub use log::LogRecord;
 pub use log_batch::{LogBatchBuilder, log_schema, logs_to_batch};
 pub use metric::{
@@ -33,7 +34,9 @@ pub use metric::{
 };
 pub use rollup::{RollupBatchBuilder, RollupRow, rollup_schema};
 pub use snmp::{
-    AuthProtocol, PrivProtocol, Secret, SecretError, SnmpTarget, SnmpVersion, UsmSettings,
+    AuthProtocol, PrivProtocol, Secret, SecretCodec, SecretError, SnmpTarget, SnmpVersion,
+    UsmSettings,
 };
+pub use snmp_settings::SnmpSettings;
 pub use time::UtcNanos;
 pub use topic::Topic;

@@ -2,7 +2,11 @@
 //!
 //! Secret values (communities, v3 keys) are kept as [`Secret`]: the literal value or an
 //! `env:NAME` / `file:/path` reference, resolved by the collector when it opens a
-//! session. Their `Debug` output never shows the value.
+//! session. Their `Debug` output never shows the value. A secret may also be *sealed*
+//! (`enc:v1:...`, encrypted under the control plane's master key and bound to its device
+//! and field): that is how secrets travel on the `inventory` topic. A sealed secret is
+//! opened with a [`SecretCodec`] (the master key) before use; [`Secret::resolve`] refuses
+//! it.
 
 use std::fmt;
 
@@ -17,6 +21,11 @@ pub enum SecretError {
     /// `env:NAME` names a variable that is not set.
     #[error("environment variable `{0}` (from an `env:` secret reference) is not set")]
     Env(String),
+    /// The secret is still sealed: the process has no (or the wrong) master key.
+    #[error(
+        "the secret is sealed (encrypted under the master key) and was not opened: give this process the same SOTP_MASTER_KEY or [secrets] key_file as the control plane"
+    )]
+    Sealed,
     /// `file:/path` could not be read.
     #[error("cannot read secret file `{path}`: {source}")]
     File {
@@ -38,10 +47,27 @@ impl Secret {
         &self.0
     }
 
+    /// A sealed value (`enc:...`), not usable before [`SecretCodec::open`].
+    pub fn is_sealed(&self) -> bool {
+        self.0.starts_with(SEALED_PREFIX)
+    }
+
+    /// An `env:NAME` or `file:/path` reference (not secret itself).
+    pub fn is_reference(&self) -> bool {
+        self.0.starts_with("env:") || self.0.starts_with("file:")
+    }
+
+    /// A plain value (neither sealed nor a reference).
+    pub fn is_literal(&self) -> bool {
+        !self.is_sealed() && !self.is_reference()
+    }
+
     /// The secret's value: the literal, the environment variable's value, or the file's
-    /// content without its trailing newline.
+    /// content without its trailing newline. A sealed secret is an error.
     pub fn resolve(&self) -> Result<String, SecretError> {
-        if let Some(name) = self.0.strip_prefix("env:") {
+        if self.is_sealed() {
+            Err(SecretError::Sealed)
+        } else if let Some(name) = self.0.strip_prefix("env:") {
             std::env::var(name).map_err(|_| SecretError::Env(name.to_string()))
         } else if let Some(path) = self.0.strip_prefix("file:") {
             std::fs::read_to_string(path)
@@ -58,12 +84,27 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.starts_with("env:") || self.0.starts_with("file:") {
+        if self.is_reference() {
             write!(f, "{:?}", self.0)
+        } else if self.is_sealed() {
+            f.write_str("\"<sealed>\"")
         } else {
             f.write_str("\"<redacted>\"")
         }
     }
+}
+
+/// Prefix of a sealed secret.
+const SEALED_PREFIX: &str = "enc:";
+
+/// Seals and opens secrets, bound to their owner (device id) and name (for example
+/// `snmp.community`) so that a sealed value copied elsewhere does not open. The
+/// control plane's master key implements it.
+pub trait SecretCodec: Send + Sync {
+    /// Seals `plain`; the result starts with `enc:`.
+    fn seal(&self, owner: &str, name: &str, plain: &str) -> Result<String, String>;
+    /// Opens a value made by [`SecretCodec::seal`].
+    fn open(&self, owner: &str, name: &str, sealed: &str) -> Result<String, String>;
 }
 
 /// SNMP protocol version.
@@ -94,6 +135,49 @@ pub enum AuthProtocol {
     Sha512,
 }
 
+impl AuthProtocol {
+    /// Every protocol, with its canonical name.
+    pub const ALL: [(AuthProtocol, &'static str); 6] = [
+        (AuthProtocol::Md5, "MD5"),
+        (AuthProtocol::Sha, "SHA"),
+        (AuthProtocol::Sha224, "SHA-224"),
+        (AuthProtocol::Sha256, "SHA-256"),
+        (AuthProtocol::Sha384, "SHA-384"),
+        (AuthProtocol::Sha512, "SHA-512"),
+    ];
+
+    /// Parses a name in either spelling, case-insensitive: `SHA-256`, `sha256`, `sha1`...
+    pub fn parse(s: &str) -> Option<Self> {
+        by_name(&Self::ALL, s, ("sha1", "sha"))
+    }
+
+    /// The canonical name (`SHA-256`).
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
+}
+
+/// The entry of `all` named `s` in either spelling (`alias.0` meaning `alias.1`).
+fn by_name<T: Copy>(all: &[(T, &'static str)], s: &str, alias: (&str, &str)) -> Option<T> {
+    let s = squash(s);
+    let s = if s == alias.0 { alias.1.to_string() } else { s };
+    all.iter().find(|(_, n)| squash(n) == s).map(|(p, _)| *p)
+}
+
+/// The canonical name of `v` in `all`.
+fn name_of<T: Copy + PartialEq>(all: &[(T, &'static str)], v: T) -> &'static str {
+    all.iter().find(|(p, _)| *p == v).map_or("", |(_, n)| n)
+}
+
+/// Lower case without `-` and `_`: `SHA-256`, `sha256` and `sha_256` compare equal.
+fn squash(s: &str) -> String {
+    s.trim()
+        .chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
 /// SNMPv3 privacy protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrivProtocol {
@@ -105,6 +189,26 @@ pub enum PrivProtocol {
     Aes192,
     /// CFB-AES-256.
     Aes256,
+}
+
+impl PrivProtocol {
+    /// Every protocol, with its canonical name.
+    pub const ALL: [(PrivProtocol, &'static str); 4] = [
+        (PrivProtocol::Des, "DES"),
+        (PrivProtocol::Aes, "AES"),
+        (PrivProtocol::Aes192, "AES-192"),
+        (PrivProtocol::Aes256, "AES-256"),
+    ];
+
+    /// Parses a name in either spelling, case-insensitive: `AES-256`, `aes256`, `aes128`...
+    pub fn parse(s: &str) -> Option<Self> {
+        by_name(&Self::ALL, s, ("aes128", "aes"))
+    }
+
+    /// The canonical name (`AES-256`).
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
 }
 
 /// SNMPv3 user-based security settings.
@@ -135,9 +239,108 @@ pub struct SnmpTarget {
     pub interval: Option<std::time::Duration>,
 }
 
+impl SnmpVersion {
+    /// `1`, `2c` or `3`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SnmpVersion::V1 => "1",
+            SnmpVersion::V2c => "2c",
+            SnmpVersion::V3 => "3",
+        }
+    }
+
+    /// Parses `1`, `2c` (or `2`) and `3`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "v1" => Some(SnmpVersion::V1),
+            "2c" | "2" | "v2c" => Some(SnmpVersion::V2c),
+            "3" | "v3" => Some(SnmpVersion::V3),
+            _ => None,
+        }
+    }
+}
+
+impl SnmpTarget {
+    /// The secrets of this target by field name (`snmp.community`, `snmp.auth_key`,
+    /// `snmp.priv_key`), the names they are sealed under.
+    pub fn secrets_mut(&mut self) -> Vec<(&'static str, &mut Secret)> {
+        let mut out = vec![("snmp.community", &mut self.community)];
+        if let Some(usm) = &mut self.usm {
+            if let Some((_, k)) = &mut usm.auth {
+                out.push(("snmp.auth_key", k));
+            }
+            if let Some((_, k)) = &mut usm.privacy {
+                out.push(("snmp.priv_key", k));
+            }
+        }
+        out
+    }
+
+    /// Seals every literal secret (references and sealed values stay as they are).
+    pub fn seal_secrets(&mut self, owner: &str, codec: &dyn SecretCodec) -> Result<(), String> {
+        for (name, s) in self.secrets_mut() {
+            if s.is_literal() && !s.0.is_empty() {
+                *s = Secret(codec.seal(owner, name, &s.0)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens every sealed secret. A secret that does not open stays sealed (its use then
+    /// fails for this device only); the names of those are returned.
+    pub fn open_secrets(&mut self, owner: &str, codec: &dyn SecretCodec) -> Vec<&'static str> {
+        let mut failed = Vec::new();
+        for (name, s) in self.secrets_mut() {
+            if s.is_sealed() {
+                match codec.open(owner, name, &s.0) {
+                    Ok(plain) => *s = Secret(plain),
+                    Err(_) => failed.push(name),
+                }
+            }
+        }
+        failed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocols_accept_both_spellings() {
+        for (s, want) in [
+            ("SHA-256", AuthProtocol::Sha256),
+            ("sha256", AuthProtocol::Sha256),
+            ("Sha_256", AuthProtocol::Sha256),
+            ("sha", AuthProtocol::Sha),
+            ("SHA1", AuthProtocol::Sha),
+            ("md5", AuthProtocol::Md5),
+            ("SHA-512", AuthProtocol::Sha512),
+        ] {
+            assert_eq!(AuthProtocol::parse(s), Some(want), "{s}");
+        }
+        for (s, want) in [
+            ("AES-256", PrivProtocol::Aes256),
+            ("aes256", PrivProtocol::Aes256),
+            ("aes", PrivProtocol::Aes),
+            ("AES-128", PrivProtocol::Aes),
+            ("des", PrivProtocol::Des),
+        ] {
+            assert_eq!(PrivProtocol::parse(s), Some(want), "{s}");
+        }
+        assert_eq!(AuthProtocol::parse("sha3"), None);
+        assert_eq!(PrivProtocol::parse("rc4"), None);
+        assert_eq!(AuthProtocol::Sha256.name(), "SHA-256");
+        assert_eq!(PrivProtocol::Aes192.name(), "AES-192");
+    }
+
+    #[test]
+    fn sealed_secrets_do_not_resolve_and_do_not_print() {
+        let s = Secret::new("enc:v1:abc");
+        assert!(s.is_sealed() && !s.is_literal());
+        assert!(matches!(s.resolve(), Err(SecretError::Sealed)));
+        assert_eq!(format!("{s:?}"), "\"<sealed>\"");
+    }
 
     #[test]
     fn debug_hides_literal_secrets_but_shows_references() {

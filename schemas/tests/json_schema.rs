@@ -116,6 +116,50 @@ fn alert_events_validate() {
 }
 
 #[test]
+fn inventory_records_validate_and_plain_secrets_do_not() {
+    let v = validator("device_record");
+    let settings: sotp_schemas::SnmpSettings = serde_json::from_value(serde_json::json!({
+        "version": "3", "user": "mon", "auth_protocol": "sha256", "auth_key": "env:AUTH",
+        "priv_protocol": "aes256", "priv_key": "file:/run/secrets/priv", "interval": "5s"
+    }))
+    .unwrap();
+    let mut device = sotp_schemas::Device {
+        id: DeviceId::new("edge-1"),
+        name: Arc::from("edge 1"),
+        address: "127.0.0.9".parse().unwrap(),
+        tags: vec!["lab".into()],
+        icmp: sotp_schemas::PollSettings {
+            enabled: true,
+            interval: Some(std::time::Duration::from_secs(2)),
+        },
+        snmp: Some(settings.target()),
+    };
+    let record = sotp_schemas::DeviceRecord::from(&device);
+    let deleted = sotp_schemas::InventoryChange {
+        id: "gone".into(),
+        device: None,
+    };
+    let batch = EventBatch::Inventory(vec![
+        sotp_schemas::InventoryChange {
+            id: record.id.clone(),
+            device: Some(record),
+        },
+        deleted,
+    ]);
+    let docs = batch.to_json_lines().unwrap();
+    assert_valid(&v, &docs[0]);
+    assert!(docs[1].is_empty(), "a deletion is a tombstone");
+    device.snmp.as_mut().unwrap().community = sotp_schemas::Secret::new("x");
+    device.snmp.as_mut().unwrap().version = sotp_schemas::SnmpVersion::V2c;
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&sotp_schemas::DeviceRecord::from(&device).to_json().unwrap())
+            .unwrap();
+    assert!(doc["snmp"].get("community").is_none(), "{doc}");
+    doc["snmp"]["community"] = "plain-community".into();
+    assert!(!v.is_valid(&doc), "a plain secret must not validate");
+}
+
+#[test]
 fn schema_rejects_a_broken_sample() {
     // The schema must be able to fail: a counter sent as a JSON number and a missing
     // collector are both contract violations.

@@ -333,8 +333,8 @@ impl Config {
                 );
             }
             if let Some(s) = &d.snmp {
-                for (f, r) in s.validate(&at) {
-                    add(&f, r);
+                for (f, r) in s.validate(&|_| false) {
+                    add(&format!("{at}.snmp.{f}"), r);
                 }
             }
             let id = d.id.clone().unwrap_or_else(|| d.name.clone());

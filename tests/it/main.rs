@@ -10,6 +10,7 @@ mod control_plane;
 mod icmp_e2e;
 mod icmp_permissions;
 mod kafka;
+mod live_inventory;
 mod s3_storage;
 mod snmp_bad_agents;
 mod snmp_e2e;

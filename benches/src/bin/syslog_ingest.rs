@@ -93,7 +93,7 @@ async fn sotp(data: Arc<Vec<u8>>, n: usize) -> anyhow::Result<(Duration, Duratio
         tcp: "127.0.0.1:0".into(),
         ..SyslogConfig::default()
     };
-    let receiver = SyslogReceiver::bind(config, &[], shared).await?;
+    let receiver = SyslogReceiver::bind(config, Vec::<sotp_schemas::Device>::new(), shared).await?;
     let port = receiver.tcp_addr().context("no TCP address")?.port();
     let stop_rx = CancellationToken::new();
     let rx = tokio::spawn(receiver.run(stop_rx.clone()));

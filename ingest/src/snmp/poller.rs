@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sotp_schemas::{Device, DeviceId, MetricName, MetricSample, UtcNanos};
+use sotp_schemas::{Device, DeviceId, MetricName, MetricSample, SnmpTarget, UtcNanos};
 use tokio::time::Instant;
 
 use super::interfaces::{Interfaces, metadata_columns, oid};
@@ -37,6 +37,9 @@ struct Metadata {
 
 struct DeviceState {
     session: Option<Session>,
+    /// What the session was opened for: a device whose address or SNMP settings changed
+    /// in the inventory gets a new session (and fresh metadata).
+    opened_for: Option<(SnmpTarget, SocketAddr)>,
     reps: Repetitions,
     meta: Option<Metadata>,
     last_error: Option<String>,
@@ -79,6 +82,7 @@ impl SnmpPoller {
             .or_insert_with(|| {
                 Arc::new(tokio::sync::Mutex::new(DeviceState {
                     session: None,
+                    opened_for: None,
                     reps: Repetitions::new(self.config.max_repetitions, self.config.max_varbinds),
                     meta: None,
                     last_error: None,
@@ -105,10 +109,16 @@ impl SnmpPoller {
     ) -> Result<(), SnmpError> {
         let target = device.snmp.clone().expect("interval_for checked it");
         let timeout = self.config.timeout;
+        let addr = SocketAddr::new(device.address, target.port);
+        if st.opened_for.as_ref() != Some(&(target.clone(), addr)) {
+            st.session = None;
+            st.meta = None;
+            st.opened_for = Some((target.clone(), addr));
+        }
         if st.session.is_none() {
             st.session = Some(Session::new(
                 target.clone(),
-                SocketAddr::new(device.address, target.port),
+                addr,
                 Timing {
                     timeout,
                     retries: self.config.retries,

@@ -1,19 +1,23 @@
 //! Turns a received message into a [`LogRecord`]: parse, then find the device by
 //! source address (the inventory's management addresses), else by the hostname the
 //! message carries (device name or id, case-insensitive). Unknown sources keep a null
-//! device id and are counted in `sotp_syslog_unknown_source_total`.
+//! device id and are counted in `sotp_syslog_unknown_source_total`. The device set is
+//! live ([`Enricher::follow`]): devices created through the API count at once.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sotp_schemas::{Device, DeviceId, LogRecord, UtcNanos};
+use tokio::sync::watch;
 
 use super::parse::parse;
+use crate::DeviceFeed;
 
-/// Source address and hostname to device id.
+/// Source address and hostname to device id, for one device set.
 #[derive(Debug, Default)]
-pub struct Enricher {
+struct Index {
     by_address: HashMap<IpAddr, DeviceId>,
     by_name: HashMap<String, DeviceId>,
 }
@@ -25,9 +29,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-impl Enricher {
-    /// An enricher over `devices` (the first device wins when two share an address).
-    pub fn new(devices: &[Device]) -> Self {
+impl Index {
+    /// The first device wins when two share an address.
+    fn new(devices: &[Device]) -> Self {
         let mut e = Self::default();
         for d in devices {
             e.by_address
@@ -42,17 +46,61 @@ impl Enricher {
         }
         e
     }
+}
+
+/// Source address and hostname to device id, following the live inventory: a device
+/// created, changed or deleted through the API counts from the next message on.
+#[derive(Debug, Clone)]
+pub struct Enricher {
+    index: watch::Receiver<Arc<Index>>,
+    /// Keeps a fixed index's channel open.
+    _fixed: Option<Arc<watch::Sender<Arc<Index>>>>,
+}
+
+impl Enricher {
+    /// An enricher over a fixed device list (the first device wins when two share an
+    /// address).
+    pub fn new(devices: &[Device]) -> Self {
+        let (tx, index) = watch::channel(Arc::new(Index::new(devices)));
+        Self {
+            index,
+            _fixed: Some(Arc::new(tx)),
+        }
+    }
+
+    /// An enricher following `feed`; a live feed is re-indexed by a task on each change
+    /// (needs a tokio runtime), so receiving never waits for the index to be built.
+    pub fn follow(feed: impl Into<DeviceFeed>) -> Self {
+        let (rx, fixed) = feed.into().into_parts();
+        if fixed.is_some() {
+            return Self::new(&rx.borrow());
+        }
+        let index = sotp_pipeline::inventory::map_watch(rx, |devices: &Vec<Device>| {
+            let next = Index::new(devices);
+            tracing::debug!(
+                addresses = next.by_address.len(),
+                "syslog enrichment follows the inventory"
+            );
+            Arc::new(next)
+        });
+        Self {
+            index,
+            _fixed: None,
+        }
+    }
 
     /// The device that sent a message from `source` naming itself `hostname`.
     pub fn device(&self, source: IpAddr, hostname: Option<&str>) -> Option<DeviceId> {
-        if let Some(id) = self.by_address.get(&canonical(source)) {
+        let index = self.index.borrow();
+        if let Some(id) = index.by_address.get(&canonical(source)) {
             return Some(id.clone());
         }
         let h = hostname?.to_lowercase();
-        self.by_name
+        index
+            .by_name
             .get(&h)
             // `router1.example.net` names the device `router1`.
-            .or_else(|| self.by_name.get(h.split('.').next()?))
+            .or_else(|| index.by_name.get(h.split('.').next()?))
             .cloned()
     }
 
@@ -88,8 +136,6 @@ impl Enricher {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use sotp_schemas::PollSettings;
 
     use super::*;
@@ -129,6 +175,27 @@ mod tests {
         );
         assert_eq!(e.device(at("192.0.2.9"), Some("other")), None);
         assert_eq!(e.device(at("192.0.2.9"), None), None);
+    }
+
+    #[tokio::test]
+    async fn follows_the_live_device_set() {
+        let (tx, rx) = watch::channel(vec![device("r1", "10.0.0.1")]);
+        let e = Enricher::follow(rx);
+        let at = |a: &str| a.parse::<IpAddr>().unwrap();
+        assert_eq!(e.device(at("10.0.0.9"), None), None);
+        tx.send_modify(|v| v.push(device("api-made", "10.0.0.9")));
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while e.device(at("10.0.0.9"), None).is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "change not seen");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(e.device(at("10.0.0.9"), None).unwrap().as_str(), "api-made");
+        tx.send_modify(|v| v.retain(|d| d.id.as_str() != "api-made"));
+        while e.device(at("10.0.0.9"), None).is_some() {
+            assert!(tokio::time::Instant::now() < deadline, "delete not seen");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(e.device(at("10.0.0.1"), None).unwrap().as_str(), "r1");
     }
 
     #[test]

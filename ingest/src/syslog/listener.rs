@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sotp_pipeline::Bus;
-use sotp_schemas::{Device, EventBatch, LogRecord, Topic};
+use sotp_schemas::{EventBatch, LogRecord, Topic};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
@@ -28,6 +28,7 @@ use super::SyslogConfig;
 use super::enrich::Enricher;
 use super::framing::{Frame, FrameDecoder};
 use super::udp_drops;
+use crate::DeviceFeed;
 
 /// A syslog receiver failure.
 #[derive(Debug, thiserror::Error)]
@@ -105,10 +106,11 @@ fn bind_udp(addr: &str, buffer: usize) -> Result<UdpSocket, SyslogError> {
 }
 
 impl SyslogReceiver {
-    /// Binds the configured addresses (`""` skips one).
+    /// Binds the configured addresses (`""` skips one). Source addresses are matched to
+    /// `devices`: a fixed list or the live inventory.
     pub async fn bind(
         config: SyslogConfig,
-        devices: &[Device],
+        devices: impl Into<DeviceFeed>,
         bus: Arc<dyn Bus>,
     ) -> Result<Self, SyslogError> {
         let udp = match config.udp.as_str() {
@@ -146,7 +148,7 @@ impl SyslogReceiver {
             tcp,
             tls,
             config,
-            enricher: Arc::new(Enricher::new(devices)),
+            enricher: Arc::new(Enricher::follow(devices)),
             bus,
         })
     }

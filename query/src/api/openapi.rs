@@ -340,7 +340,8 @@ fn schemas() -> Value {
     let ns = || json!({ "type": "string", "nullable": true });
     let snmp_in = json!({ "type": "object", "additionalProperties": false, "required": ["version"], "properties": {
         "version": {"type": "string", "enum": ["1", "2c", "3"]}, "port": {"type": "integer", "nullable": true},
-        "community": ns(), "user": ns(), "auth_protocol": ns(), "auth_key": ns(), "priv_protocol": ns(), "priv_key": ns() } });
+        "community": ns(), "user": ns(), "auth_protocol": ns(), "auth_key": ns(), "priv_protocol": ns(), "priv_key": ns(),
+        "context": ns(), "interval": ns() } });
     let ssh_in = json!({ "type": "object", "additionalProperties": false, "required": ["user"], "properties": {
         "port": {"type": "integer", "nullable": true}, "user": s("string"), "key": ns(), "password": ns() } });
     let collectors = json!({ "type": "object", "additionalProperties": { "type": "object", "additionalProperties": false,
@@ -376,7 +377,7 @@ fn schemas() -> Value {
             "id": s("string"), "name": s("string"), "address": s("string"), "type": s("string"), "vendor": s("string"),
             "model": s("string"), "location": s("string"), "tags": { "type": "array", "items": s("string") },
             "snmp": { "type": "object", "nullable": true, "properties": { "version": s("string"), "port": s("integer"), "user": ns(), "auth_protocol": ns(), "priv_protocol": ns(),
-                "community_set": s("boolean"), "auth_key_set": s("boolean"), "priv_key_set": s("boolean") } },
+                "context": ns(), "interval": ns(), "community_set": s("boolean"), "auth_key_set": s("boolean"), "priv_key_set": s("boolean") } },
             "ssh": { "type": "object", "nullable": true, "properties": { "port": s("integer"), "user": s("string"), "key_set": s("boolean"), "password_set": s("boolean") } },
             "collectors": collectors, "active": s("boolean"), "managed_by": { "type": "string", "enum": ["api", "config"] },
             "created_by": s("string"), "created_at": s("string"), "updated_at": s("string"), "deleted_at": ns() } },

@@ -3,6 +3,7 @@
 mod bad_input;
 mod compose;
 mod e2e;
+mod live_inventory;
 mod outage;
 mod outside;
 mod peer;

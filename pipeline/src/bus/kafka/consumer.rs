@@ -124,6 +124,7 @@ fn merge(batches: Vec<EventBatch>) -> Option<EventBatch> {
             (EventBatch::Metrics(a), EventBatch::Metrics(b)) => a.extend(b),
             (EventBatch::Logs(a), EventBatch::Logs(b)) => a.extend(b),
             (EventBatch::Alerts(a), EventBatch::Alerts(b)) => a.extend(b),
+            (EventBatch::Inventory(a), EventBatch::Inventory(b)) => a.extend(b),
             (_, other) => {
                 tracing::error!(
                     events = other.len(),

@@ -324,6 +324,7 @@ fn key_of(batch: &EventBatch, i: usize) -> Option<Arc<str>> {
                 a.device_id.as_ref().map_or("", |d| d.as_str())
             ))
         }),
+        EventBatch::Inventory(v) => v.get(i).map(|c| Arc::from(c.id.as_str())),
     }
 }
 
@@ -356,6 +357,10 @@ fn send_loop(shared: &Shared, producer: &ThreadedProducer<CountingContext>, name
             .headers(headers);
         if let Some(k) = p.key.as_deref() {
             record = record.key(k);
+        }
+        if p.payload.is_empty() {
+            // A deleted device on the compacted `inventory` topic: a tombstone.
+            record.payload = None;
         }
         match producer.send(record) {
             Ok(()) => {

@@ -54,6 +54,7 @@ pub fn follow_inventory(
                         let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
                         match (m.payload(), key) {
                             (None, Some(k)) => { devices.remove(&k); }
+                            (Some([]), Some(k)) => { devices.remove(&k); }
                             (Some(p), _) => match DeviceRecord::from_json(p) {
                                 Ok(r) => { devices.insert(r.id.clone(), r.into()); }
                                 Err(e) => {
