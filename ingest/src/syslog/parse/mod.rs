@@ -8,11 +8,15 @@
 //! 3. a Cisco IOS / NX-OS / ASA / WLC header (`seq: host: *timestamp zone: %FAC-SEV-MNEMONIC: text`);
 //! 4. whatever follows a valid PRI, as the message (key=value and CSV vendors).
 //!
+//! A message made of `key=value` pairs (FortiGate, SonicWall) also gets its pairs as the
+//! `kv` structured data ([`kv`]).
+//!
 //! The first Cisco-style `%FACILITY[-SUB]-SEVERITY-MNEMONIC` anywhere in the line is
 //! the vendor mnemonic. A line that matches nothing keeps its text as the message with
 //! `parse_error` set. Invalid UTF-8 is decoded lossily (the raw bytes stay in the record).
 
 mod bsd;
+pub mod kv;
 mod rfc5424;
 pub(crate) mod time;
 
@@ -35,6 +39,8 @@ pub enum Dialect {
     Cisco,
     /// A PRI followed by free text (key=value, CSV).
     PriOnly,
+    /// No syslog header, but `key=value` pairs (a bare FortiGate or SonicWall line).
+    KeyValue,
     /// Nothing recognised: `parse_error`.
     Unparsed,
 }
@@ -153,6 +159,7 @@ pub fn parse(raw: &[u8], now: DateTime<Utc>) -> Parsed {
         p.facility = Some(f);
         p.severity = Some(s);
     }
+    kv::enrich(&mut p);
     p
 }
 

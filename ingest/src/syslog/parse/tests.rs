@@ -118,15 +118,15 @@ const CASES: &[Case] = &[
         message: "admin logged in from 10.0.0.1 via ssh",
     },
     Case {
-        // Fortinet key=value after the PRI
+        // Fortinet key=value after the PRI: devname and date/time (UTC without tz) read
         line: r#"<189>date=2020-04-23 time=01:16:08 devname="fw1" type="traffic""#,
         dialect: Dialect::PriOnly,
         facility: Some(23),
         severity: Some(5),
-        hostname: None,
+        hostname: Some("fw1"),
         app: None,
         mnemonic: None,
-        time: None,
+        time: Some("2020-04-23T01:16:08Z"),
         message: r#"date=2020-04-23 time=01:16:08 devname="fw1" type="traffic""#,
     },
     Case {
