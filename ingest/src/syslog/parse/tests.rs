@@ -211,6 +211,24 @@ fn malformed_and_binary_lines_are_kept() {
     assert_eq!(p.message, "caf\u{e9} \u{fffd}");
 }
 
+/// Inputs cargo-fuzz found (`scripts/fuzz.sh`): `syslog_rfc5424` slices 5 bytes after an
+/// offset sign, so a short offset or a multi-byte character there panicked in the crate.
+#[test]
+fn fuzz_findings_do_not_panic() {
+    for line in [
+        &b"<28>1 2020-05-22T14:59:09.250-0\x93\x02\0\0 XXX-MX204 rpd 6589 - - x"[..],
+        b"<1>1 2020-01-01T00:00:00+0",
+        b"<1>1 2020-01-01T00:00:00+01:0",
+        "<1>1 2020-01-01T00:00:00+01\u{e9}0 h a - - - m".as_bytes(),
+    ] {
+        let p = parse(line, now());
+        assert_eq!(p.dialect, Dialect::Rfc5424Lenient, "{line:?}");
+        assert_eq!(p.time, None, "{line:?}");
+    }
+    let p = parse(b"<1>1 2020-01-01T00:00:00+01:00 h a - - - m", now());
+    assert_eq!((p.dialect, p.message.as_str()), (Dialect::Rfc5424, "m"));
+}
+
 proptest::proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
