@@ -218,6 +218,7 @@ async fn publish(bus: &dyn Bus, records: Vec<LogRecord>) {
         return;
     }
     let n = records.len();
+    super::enrich::count(&records);
     if let Err(e) = bus.publish(Topic::Logs, EventBatch::Logs(records)).await {
         metrics::counter!("sotp_syslog_lost_total").increment(n as u64);
         tracing::error!(error = %e, records = n, "syslog records could not be published");
@@ -339,11 +340,12 @@ async fn connection<S: AsyncRead + Unpin>(
     let mut buf = vec![0u8; 64 * 1024];
     let mut drain_until: Option<tokio::time::Instant> = None;
     let messages = metrics::counter!("sotp_syslog_messages_total", "transport" => "tcp");
-    let to_record = |f: Frame| {
+    let peer_text = peer.to_string();
+    let to_record = |f: Frame, now| {
         if f.truncated {
             metrics::counter!("sotp_syslog_truncated_total", "transport" => "tcp").increment(1);
         }
-        enricher.record(&f.bytes, peer, Utc::now())
+        enricher.record_from(&f.bytes, peer, &peer_text, now)
     };
     loop {
         let read = match drain_until {
@@ -375,9 +377,11 @@ async fn connection<S: AsyncRead + Unpin>(
             }
         };
         decoder.extend(&buf[..n]);
+        // The messages of one read were received together.
+        let now = Utc::now();
         let mut records = Vec::new();
         while let Some(f) = decoder.next_frame() {
-            records.push(to_record(f));
+            records.push(to_record(f, now));
             if records.len() >= config.batch_max {
                 messages.increment(records.len() as u64);
                 publish(bus, std::mem::take(&mut records)).await;
@@ -386,8 +390,9 @@ async fn connection<S: AsyncRead + Unpin>(
         messages.increment(records.len() as u64);
         publish(bus, records).await;
     }
+    let now = Utc::now();
     let rest: Vec<LogRecord> = std::iter::from_fn(|| decoder.finish())
-        .map(to_record)
+        .map(|f| to_record(f, now))
         .collect();
     messages.increment(rest.len() as u64);
     publish(bus, rest).await;

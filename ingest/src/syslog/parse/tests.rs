@@ -235,6 +235,19 @@ proptest::proptest! {
         let _ = parse(&data, now());
     }
 
+    /// The hand-written mnemonic scanner finds exactly what the regular expression finds.
+    #[test]
+    fn mnemonic_scanner_matches_the_regex(s in r"[ %A-Z0-9a-z_:\-é]{0,40}") {
+        static RE: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new(super::MNEMONIC_REGEX).unwrap());
+        let want = RE.captures(&s).and_then(|c| {
+            let m = c.get(1)?;
+            let after = &s[m.end()..];
+            (!after.starts_with(|c: char| c.is_alphanumeric())).then(|| m.as_str())
+        });
+        proptest::prop_assert_eq!(super::mnemonic(&s).map(|(m, _)| m), want);
+    }
+
     #[test]
     fn syslog_shaped_text_never_panics(s in r"(<[0-9]{1,4}>)?([0-9] )?[A-Za-z0-9 :%\-\[\]=.*+T]{0,120}") {
         let _ = parse(s.as_bytes(), now());
