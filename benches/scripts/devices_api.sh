@@ -22,7 +22,7 @@ DURATION=${DURATION:-30s}
 PORT=${PORT:-18480}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "no $BIN: cargo build --profile bench --bin sotp" >&2; exit 1; }
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 1,000 connections on each side
 dir=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$dir"; }

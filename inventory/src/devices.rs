@@ -120,6 +120,7 @@ impl Store {
         .await;
         map_unique(r, &address)?;
         tx.commit().await?;
+        self.device_counts.invalidate();
         self.device(&id).await
     }
 
@@ -178,6 +179,7 @@ impl Store {
         .await;
         map_unique(r, &address)?;
         tx.commit().await?;
+        self.device_counts.invalidate();
         Ok((before, self.device(id).await?))
     }
 
@@ -214,6 +216,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.device_counts.invalidate();
         Ok(before)
     }
 

@@ -18,12 +18,20 @@ pub enum Backend {
 }
 
 /// One migration per version, per backend; both lists must have the same versions.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "devices_live_name",
+        include_str!("../migrations/sqlite/0002_devices_live_name.sql"),
+        include_str!("../migrations/postgres/0002_devices_live_name.sql"),
+    ),
+];
 
 /// The inventory database and the key that seals its secrets.
 #[derive(Clone, Debug)]
@@ -32,6 +40,8 @@ pub struct Store {
     backend: Backend,
     pub(crate) key: MasterKey,
     pub(crate) refresh_ttl: std::time::Duration,
+    /// Device-list totals, reused until the next device write.
+    pub(crate) device_counts: std::sync::Arc<crate::count_cache::CountCache>,
 }
 
 impl Store {
@@ -91,6 +101,7 @@ impl Store {
             backend,
             key,
             refresh_ttl: std::time::Duration::from_secs(7 * 86_400),
+            device_counts: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
