@@ -14,9 +14,12 @@ fn map(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A line and the pairs expected from it (`None`: not key=value).
+type Case = (&'static str, Option<&'static [(&'static str, &'static str)]>);
+
 #[test]
 fn pairs_table() {
-    let cases: &[(&str, Option<&[(&str, &str)]>)] = &[
+    let cases: &[Case] = &[
         ("a=1", Some(&[("a", "1")])),
         (
             r#"devname="fw 1" srcip=10.0.0.1 msg="a \"b\" \\ c""#,
