@@ -15,7 +15,10 @@ fn map(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 /// A line and the pairs expected from it (`None`: not key=value).
-type Case = (&'static str, Option<&'static [(&'static str, &'static str)]>);
+type Case = (
+    &'static str,
+    Option<&'static [(&'static str, &'static str)]>,
+);
 
 #[test]
 fn pairs_table() {
