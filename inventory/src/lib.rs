@@ -9,6 +9,7 @@
 mod api_tokens;
 mod audit;
 mod config;
+mod count_cache;
 mod device_model;
 mod devices;
 mod error;

@@ -140,11 +140,24 @@ impl Store {
         }
         let filter = clauses.join(" AND ");
         let count_sql = format!("SELECT COUNT(*) FROM devices WHERE {filter}");
-        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql));
-        for a in &args {
-            count = count.bind(a.clone());
-        }
-        let total = count.fetch_one(&self.pool).await?;
+        // The total is cached per filter until the next device write (see count_cache).
+        let key = std::iter::once(count_sql.as_str())
+            .chain(args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("\u{0}");
+        let total = match self.device_counts.get(&key) {
+            Some(total) => total,
+            None => {
+                let generation = self.device_counts.generation();
+                let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql));
+                for a in &args {
+                    count = count.bind(a.clone());
+                }
+                let total = count.fetch_one(&self.pool).await?;
+                self.device_counts.put(key, generation, total);
+                total
+            }
+        };
         let dir = if desc { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT {DEVICE_COLUMNS} FROM devices WHERE {filter} ORDER BY {column} {dir}, id {dir} LIMIT {limit} OFFSET {offset}"

@@ -18,12 +18,20 @@ pub enum Backend {
 }
 
 /// One migration per version, per backend; both lists must have the same versions.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "devices_live_name",
+        include_str!("../migrations/sqlite/0002_devices_live_name.sql"),
+        include_str!("../migrations/postgres/0002_devices_live_name.sql"),
+    ),
+];
 
 /// The inventory database and the key that seals its secrets.
 #[derive(Clone, Debug)]
@@ -34,6 +42,8 @@ pub struct Store {
     pub(crate) refresh_ttl: std::time::Duration,
     /// Ids of devices changed through this store (see [`Store::subscribe_changes`]).
     changes: tokio::sync::broadcast::Sender<String>,
+    /// Device-list totals, reused until the next device write.
+    pub(crate) device_counts: std::sync::Arc<crate::count_cache::CountCache>,
 }
 
 impl Store {
@@ -94,6 +104,7 @@ impl Store {
             key,
             refresh_ttl: std::time::Duration::from_secs(7 * 86_400),
             changes: tokio::sync::broadcast::Sender::new(4096),
+            device_counts: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -136,7 +147,9 @@ impl Store {
         self.changes.subscribe()
     }
 
+    /// After a device write commits: list totals are stale, and followers hear of it.
     pub(crate) fn changed(&self, id: &str) {
+        self.device_counts.invalidate();
         // No receiver (a CLI command, a test) is fine.
         let _ = self.changes.send(id.to_string());
     }

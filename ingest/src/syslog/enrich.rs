@@ -106,31 +106,53 @@ impl Enricher {
 
     /// Parses `raw` received from `source` at `now` into a record.
     pub fn record(&self, raw: &[u8], source: SocketAddr, now: DateTime<Utc>) -> LogRecord {
+        self.record_from(raw, source, &source.to_string(), now)
+    }
+
+    /// [`Enricher::record`] with the source already written as text (`ip:port`), so a
+    /// TCP connection formats its peer once, not once per message. The counters
+    /// (`sotp_syslog_unknown_source_total`, `sotp_syslog_parse_errors_total`) are
+    /// incremented by [`count`] per batch.
+    pub fn record_from(
+        &self,
+        raw: &[u8],
+        source: SocketAddr,
+        source_text: &str,
+        now: DateTime<Utc>,
+    ) -> LogRecord {
         let p = parse(raw, now);
         let device_id = self.device(source.ip(), p.hostname.as_deref());
-        if device_id.is_none() {
-            metrics::counter!("sotp_syslog_unknown_source_total").increment(1);
-        }
-        if p.parse_error() {
-            metrics::counter!("sotp_syslog_parse_errors_total").increment(1);
-        }
+        let parse_error = p.parse_error();
         LogRecord {
             received_at: UtcNanos(now.timestamp_nanos_opt().unwrap_or(i64::MAX)),
             time: p.time.and_then(|t| t.timestamp_nanos_opt()).map(UtcNanos),
-            source_address: source.to_string(),
+            source_address: source_text.to_string(),
             device_id,
-            hostname: p.hostname.clone(),
+            hostname: p.hostname,
             facility: p.facility,
             severity: p.severity,
-            app_name: p.app_name.clone(),
-            procid: p.procid.clone(),
-            msgid: p.msgid.clone(),
-            structured_data: p.structured_data.clone(),
-            vendor_mnemonic: p.vendor_mnemonic.clone(),
-            parse_error: p.parse_error(),
+            app_name: p.app_name,
+            procid: p.procid,
+            msgid: p.msgid,
+            structured_data: p.structured_data,
+            vendor_mnemonic: p.vendor_mnemonic,
+            parse_error,
             message: p.message,
             raw: raw.to_vec(),
         }
+    }
+}
+
+/// Counts a batch of records in `sotp_syslog_unknown_source_total` and
+/// `sotp_syslog_parse_errors_total` (one registry look-up per batch, not per message).
+pub(super) fn count(records: &[LogRecord]) {
+    let unknown = records.iter().filter(|r| r.device_id.is_none()).count();
+    let errors = records.iter().filter(|r| r.parse_error).count();
+    if unknown > 0 {
+        metrics::counter!("sotp_syslog_unknown_source_total").increment(unknown as u64);
+    }
+    if errors > 0 {
+        metrics::counter!("sotp_syslog_parse_errors_total").increment(errors as u64);
     }
 }
 

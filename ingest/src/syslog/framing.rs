@@ -192,8 +192,11 @@ impl FrameDecoder {
             }
             _ => false,
         };
+        // Only a few MSG-LEN digits can be longer than a tiny limit: cut like any frame.
+        let bytes = self.buf.split_to(self.buf.len().min(self.max)).freeze();
+        self.buf.clear();
         Some(Frame {
-            bytes: self.buf.split().freeze(),
+            bytes,
             truncated: true,
             octet_counted,
         })

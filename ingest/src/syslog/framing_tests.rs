@@ -116,6 +116,18 @@ fn zero_length_frames_are_kept_empty() {
     assert!(f.iter().all(|f| f.octet_counted && !f.truncated));
 }
 
+/// Found by cargo-fuzz: MSG-LEN digits left at the end of the stream, longer than a
+/// tiny limit, came out as a frame over the limit.
+#[test]
+fn leftover_digits_longer_than_the_limit_are_cut() {
+    let mut d = FrameDecoder::new(1);
+    d.extend(b"\0\0\n13");
+    assert_eq!(d.next_frame(), None);
+    let f = d.finish().unwrap();
+    assert_eq!((&f.bytes[..], f.truncated), (&b"1"[..], true));
+    assert_eq!(d.finish(), None);
+}
+
 #[test]
 fn digits_without_space_are_a_line_not_a_count() {
     let mut d = FrameDecoder::new(1024);

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sotp_pipeline::Bus;
 use sotp_schemas::{EventBatch, LogRecord, Topic};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -220,6 +220,7 @@ async fn publish(bus: &dyn Bus, records: Vec<LogRecord>) {
         return;
     }
     let n = records.len();
+    super::enrich::count(&records);
     if let Err(e) = bus.publish(Topic::Logs, EventBatch::Logs(records)).await {
         metrics::counter!("sotp_syslog_lost_total").increment(n as u64);
         tracing::error!(error = %e, records = n, "syslog records could not be published");
@@ -300,7 +301,7 @@ async fn run_tcp(
         );
         tracker.spawn(async move {
             metrics::gauge!("sotp_syslog_connections").increment(1.0);
-            let (c, e, b, sd) = (&config, &enricher, bus.as_ref(), &shutdown);
+            let (c, e, b, sd) = (&config, enricher, bus.as_ref(), &shutdown);
             match tls {
                 None => connection(stream, peer, c, e, b, sd).await,
                 Some(acceptor) => {
@@ -332,7 +333,7 @@ async fn connection<S: AsyncRead + Unpin>(
     mut stream: S,
     peer: SocketAddr,
     config: &SyslogConfig,
-    enricher: &Enricher,
+    enricher: Arc<Enricher>,
     bus: &dyn Bus,
     shutdown: &CancellationToken,
 ) {
@@ -341,12 +342,7 @@ async fn connection<S: AsyncRead + Unpin>(
     let mut buf = vec![0u8; 64 * 1024];
     let mut drain_until: Option<tokio::time::Instant> = None;
     let messages = metrics::counter!("sotp_syslog_messages_total", "transport" => "tcp");
-    let to_record = |f: Frame| {
-        if f.truncated {
-            metrics::counter!("sotp_syslog_truncated_total", "transport" => "tcp").increment(1);
-        }
-        enricher.record(&f.bytes, peer, Utc::now())
-    };
+    let peer: Peer = (peer, Arc::from(peer.to_string()));
     loop {
         let read = match drain_until {
             // Stopping: read what the sender already sent, for a short while.
@@ -366,32 +362,75 @@ async fn connection<S: AsyncRead + Unpin>(
             Ok(Ok(0)) => break,
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "syslog TCP read failed");
+                tracing::debug!(peer = %peer.1, error = %e, "syslog TCP read failed");
                 break;
             }
             Err(_) if drain_until.is_some() => break,
             Err(_) => {
                 metrics::counter!("sotp_syslog_idle_closed_total").increment(1);
-                tracing::debug!(%peer, "syslog TCP connection idle: closed");
+                tracing::debug!(peer = %peer.1, "syslog TCP connection idle: closed");
                 break;
             }
         };
         decoder.extend(&buf[..n]);
-        let mut records = Vec::new();
+        // The messages of one read were received together.
+        let now = Utc::now();
+        let mut frames = Vec::new();
         while let Some(f) = decoder.next_frame() {
-            records.push(to_record(f));
-            if records.len() >= config.batch_max {
+            frames.push(f);
+            if frames.len() >= config.batch_max {
+                let records = records(&enricher, &peer, std::mem::take(&mut frames), now).await;
                 messages.increment(records.len() as u64);
-                publish(bus, std::mem::take(&mut records)).await;
+                publish(bus, records).await;
             }
         }
+        let records = records(&enricher, &peer, frames, now).await;
         messages.increment(records.len() as u64);
         publish(bus, records).await;
     }
-    let rest: Vec<LogRecord> = std::iter::from_fn(|| decoder.finish())
-        .map(to_record)
-        .collect();
+    let rest: Vec<Frame> = std::iter::from_fn(|| decoder.finish()).collect();
+    let rest = records(&enricher, &peer, rest, Utc::now()).await;
     messages.increment(rest.len() as u64);
     publish(bus, rest).await;
-    tracing::debug!(%peer, "syslog TCP connection closed");
+    tracing::debug!(peer = %peer.1, "syslog TCP connection closed");
+}
+
+/// A TCP peer and its `ip:port` text (formatted once per connection).
+type Peer = (SocketAddr, Arc<str>);
+
+/// Below this many frames a read is parsed on its own task; above, half of it is parsed
+/// on another task at the same time, so one busy connection uses two cores.
+const PARALLEL_MIN_FRAMES: usize = 128;
+
+fn frame_record(enricher: &Enricher, peer: &Peer, f: &Frame, now: DateTime<Utc>) -> LogRecord {
+    if f.truncated {
+        metrics::counter!("sotp_syslog_truncated_total", "transport" => "tcp").increment(1);
+    }
+    enricher.record_from(&f.bytes, peer.0, &peer.1, now)
+}
+
+/// Parses and enriches `frames` in order.
+async fn records(
+    enricher: &Arc<Enricher>,
+    peer: &Peer,
+    mut frames: Vec<Frame>,
+    now: DateTime<Utc>,
+) -> Vec<LogRecord> {
+    let one = move |e: &Enricher, p: &Peer, fs: &[Frame]| -> Vec<LogRecord> {
+        fs.iter().map(|f| frame_record(e, p, f, now)).collect()
+    };
+    if frames.len() < PARALLEL_MIN_FRAMES {
+        return one(enricher, peer, &frames);
+    }
+    let second = frames.split_off(frames.len() / 2);
+    let (e, p) = (enricher.clone(), peer.clone());
+    let other = tokio::spawn(async move { one(&e, &p, &second) });
+    let mut out = one(enricher, peer, &frames);
+    match other.await {
+        Ok(rest) => out.extend(rest),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down: nothing more can be parsed.
+        Err(e) => tracing::error!(error = %e, "syslog parse task cancelled"),
+    }
+    out
 }

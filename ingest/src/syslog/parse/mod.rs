@@ -8,19 +8,21 @@
 //! 3. a Cisco IOS / NX-OS / ASA / WLC header (`seq: host: *timestamp zone: %FAC-SEV-MNEMONIC: text`);
 //! 4. whatever follows a valid PRI, as the message (key=value and CSV vendors).
 //!
+//! A message made of `key=value` pairs (FortiGate, SonicWall) also gets its pairs as the
+//! `kv` structured data ([`kv`]).
+//!
 //! The first Cisco-style `%FACILITY[-SUB]-SEVERITY-MNEMONIC` anywhere in the line is
 //! the vendor mnemonic. A line that matches nothing keeps its text as the message with
 //! `parse_error` set. Invalid UTF-8 is decoded lossily (the raw bytes stay in the record).
 
 mod bsd;
+pub mod kv;
 mod rfc5424;
 pub(crate) mod time;
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use regex::Regex;
 
 /// Which reading of the line won.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +37,8 @@ pub enum Dialect {
     Cisco,
     /// A PRI followed by free text (key=value, CSV).
     PriOnly,
+    /// No syslog header, but `key=value` pairs (a bare FortiGate or SonicWall line).
+    KeyValue,
     /// Nothing recognised: `parse_error`.
     Unparsed,
 }
@@ -89,22 +93,59 @@ impl Parsed {
     }
 }
 
-static MNEMONIC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"%([A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*?-(?:[0-7]|[A-Z])-[A-Za-z0-9_]+)")
-        .expect("mnemonic regex")
-});
+/// The regular expression [`mnemonic`] implements by hand (kept as the tests' oracle):
+/// `%([A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*?-(?:[0-7]|[A-Z])-[A-Za-z0-9_]+)`.
+#[cfg(test)]
+pub(crate) const MNEMONIC_REGEX: &str =
+    r"%([A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*?-(?:[0-7]|[A-Z])-[A-Za-z0-9_]+)";
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The length of a mnemonic at the start of `b` (just after a `%`): word tokens joined
+/// by single `-`, the first one-character `[0-7A-Z]` token after the first being the
+/// severity, and the token after it the end (the regex's lazy `*?`).
+fn mnemonic_len(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    let mut tokens = 0;
+    loop {
+        let start = i;
+        while i < b.len() && is_word(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        tokens += 1;
+        let one = i - start == 1 && matches!(b[start], b'0'..=b'7' | b'A'..=b'Z');
+        if b.get(i) != Some(&b'-') {
+            return None;
+        }
+        if tokens >= 2 && one && b.get(i + 1).is_some_and(|c| is_word(*c)) {
+            let mut j = i + 1;
+            while j < b.len() && is_word(b[j]) {
+                j += 1;
+            }
+            return Some(j);
+        }
+        i += 1;
+    }
+}
 
 /// The first Cisco-style mnemonic in `s`, and the text after it (and its `: `).
 pub(crate) fn mnemonic(s: &str) -> Option<(&str, &str)> {
-    let c = MNEMONIC.captures(s)?;
-    let m = c.get(1)?;
-    let after = &s[m.end()..];
+    let b = s.as_bytes();
+    let (start, len) =
+        memchr::memchr_iter(b'%', b).find_map(|p| mnemonic_len(&b[p + 1..]).map(|n| (p + 1, n)))?;
+    let m = &s[start..start + len];
+    let after = &s[start + len..];
     // The mnemonic must end a word: `%ASA-6-302016 Teardown` or `%X-1-Y: text`.
     if after.starts_with(|c: char| c.is_alphanumeric()) {
         return None;
     }
     let text = after.strip_prefix(':').unwrap_or(after);
-    Some((m.as_str(), text.trim_start()))
+    Some((m, text.trim_start()))
 }
 
 /// Splits a leading `<PRI>`: (Some((facility, severity)) when valid, rest). A PRI that is
@@ -123,7 +164,11 @@ fn pri(s: &str) -> Option<(Option<(u8, u8)>, &str)> {
 
 /// Parses one message received at `now` (used to infer missing years).
 pub fn parse(raw: &[u8], now: DateTime<Utc>) -> Parsed {
-    let text = String::from_utf8_lossy(raw);
+    // `from_utf8` is much faster than `from_utf8_lossy` on valid text, the usual case.
+    let text = match std::str::from_utf8(raw) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
     let line = text.trim_end_matches(['\n', '\r', '\0']);
     let (fs, rest) = match pri(line) {
         Some((fs, rest)) => (fs, rest),
@@ -153,6 +198,7 @@ pub fn parse(raw: &[u8], now: DateTime<Utc>) -> Parsed {
         p.facility = Some(f);
         p.severity = Some(s);
     }
+    kv::enrich(&mut p);
     p
 }
 

@@ -18,8 +18,30 @@ pub(super) fn looks_like(rest: &str) -> bool {
     (1..=3).contains(&n) && !rest.starts_with('0') && rest.as_bytes().get(n) == Some(&b' ')
 }
 
+/// Whether the `syslog_rfc5424` crate can be given this header without panicking: its
+/// UTC-offset reader slices 5 bytes after the sign (`+hh:mm`), which panics on a short
+/// offset at the end of the line or on a multi-byte character there (found by fuzzing).
+/// Such timestamps are not RFC 3339 anyway; the lenient reader takes those lines.
+fn crate_safe(rest: &str) -> bool {
+    let after_version = rest.split_once(' ').map_or("", |(_, r)| r);
+    let ts = after_version.split(' ').next().unwrap_or("");
+    if !ts.is_ascii() {
+        return false;
+    }
+    match ts.get(10..).and_then(|t| t.rfind(['+', '-'])) {
+        Some(i) => {
+            let off = &ts.as_bytes()[10 + i + 1..];
+            off.len() == 5 && off[2] == b':'
+        }
+        None => true,
+    }
+}
+
 /// Parses `line` (PRI included); `rest` is what follows the PRI.
 pub(super) fn parse(line: &str, rest: &str) -> Parsed {
+    if !crate_safe(rest) {
+        return lenient(rest);
+    }
     match syslog_rfc5424::parse_message(line) {
         Ok(m) => {
             let mut p = Parsed::new(Dialect::Rfc5424, m.msg);

@@ -118,15 +118,15 @@ const CASES: &[Case] = &[
         message: "admin logged in from 10.0.0.1 via ssh",
     },
     Case {
-        // Fortinet key=value after the PRI
+        // Fortinet key=value after the PRI: devname and date/time (UTC without tz) read
         line: r#"<189>date=2020-04-23 time=01:16:08 devname="fw1" type="traffic""#,
         dialect: Dialect::PriOnly,
         facility: Some(23),
         severity: Some(5),
-        hostname: None,
+        hostname: Some("fw1"),
         app: None,
         mnemonic: None,
-        time: None,
+        time: Some("2020-04-23T01:16:08Z"),
         message: r#"date=2020-04-23 time=01:16:08 devname="fw1" type="traffic""#,
     },
     Case {
@@ -211,10 +211,41 @@ fn malformed_and_binary_lines_are_kept() {
     assert_eq!(p.message, "caf\u{e9} \u{fffd}");
 }
 
+/// Inputs cargo-fuzz found (`scripts/fuzz.sh`): `syslog_rfc5424` slices 5 bytes after an
+/// offset sign, so a short offset or a multi-byte character there panicked in the crate.
+#[test]
+fn fuzz_findings_do_not_panic() {
+    for line in [
+        &b"<28>1 2020-05-22T14:59:09.250-0\x93\x02\0\0 XXX-MX204 rpd 6589 - - x"[..],
+        b"<1>1 2020-01-01T00:00:00+0",
+        b"<1>1 2020-01-01T00:00:00+01:0",
+        "<1>1 2020-01-01T00:00:00+01\u{e9}0 h a - - - m".as_bytes(),
+    ] {
+        let p = parse(line, now());
+        assert_eq!(p.dialect, Dialect::Rfc5424Lenient, "{line:?}");
+        assert_eq!(p.time, None, "{line:?}");
+    }
+    let p = parse(b"<1>1 2020-01-01T00:00:00+01:00 h a - - - m", now());
+    assert_eq!((p.dialect, p.message.as_str()), (Dialect::Rfc5424, "m"));
+}
+
 proptest::proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
         let _ = parse(&data, now());
+    }
+
+    /// The hand-written mnemonic scanner finds exactly what the regular expression finds.
+    #[test]
+    fn mnemonic_scanner_matches_the_regex(s in r"[ %A-Z0-9a-z_:\-é]{0,40}") {
+        static RE: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new(super::MNEMONIC_REGEX).unwrap());
+        let want = RE.captures(&s).and_then(|c| {
+            let m = c.get(1)?;
+            let after = &s[m.end()..];
+            (!after.starts_with(|c: char| c.is_alphanumeric())).then(|| m.as_str())
+        });
+        proptest::prop_assert_eq!(super::mnemonic(&s).map(|(m, _)| m), want);
     }
 
     #[test]

@@ -31,8 +31,15 @@ impl Stamp {
             self.local
         } else {
             // The year closest to `now` (a few years back for `Feb 29`).
+            // Any date but Feb 29 exists in every year, and the closest is then one of
+            // the three around `now`: look further back only when needed.
             let mut best: Option<NaiveDateTime> = None;
-            for y in now.year() - 4..=now.year() + 1 {
+            let years = if self.local.month() == 2 && self.local.day() == 29 {
+                now.year() - 4..=now.year() + 1
+            } else {
+                now.year() - 1..=now.year() + 1
+            };
+            for y in years {
                 let Some(c) = self.local.with_year(y) else {
                     continue;
                 };
@@ -58,8 +65,11 @@ const MONTHS: [&str; 12] = [
 ];
 
 fn month(s: &str) -> Option<u32> {
-    let m = s.get(..3)?.to_ascii_lowercase();
-    MONTHS.iter().position(|x| *x == m).map(|i| i as u32 + 1)
+    let m = s.as_bytes().get(..3)?;
+    MONTHS
+        .iter()
+        .position(|x| x.as_bytes().eq_ignore_ascii_case(m))
+        .map(|i| i as u32 + 1)
 }
 
 fn digits(s: &str, min: usize, max: usize) -> Option<(u32, &str)> {

@@ -1,0 +1,182 @@
+//! `key=value` messages (FortiGate, SonicWall and other firewalls): the pairs become the
+//! `kv` entry of the structured data, so `structured_data` holds
+//! `{"kv": {"devname": "fw1", "srcip": "10.0.0.1", ...}}`.
+//!
+//! Syntax read: pairs separated by spaces; a key is `[A-Za-z0-9_.-]+`; a value is
+//! `"quoted"` or `'quoted'` (with `\"`/`\'` and `\\` escapes, spaces allowed) or runs to
+//! the next space (`""` and an empty value give `""`). A message is read as key=value
+//! only when it *starts* with a pair and is either all pairs or at least
+//! [`MIN_PAIRS`] pairs before anything else: free text that merely contains an `=`
+//! stays plain text. The message itself is never changed. When a key repeats, the
+//! first value wins.
+//!
+//! FortiGate specifics: `devname` is the hostname when the header had none, and
+//! `date=YYYY-MM-DD time=hh:mm:ss [tz="+hhmm"]` is the device time when the header had
+//! none (UTC when `tz` is missing or malformed).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+
+use super::{Dialect, Parsed};
+
+/// The structured-data ID the pairs are stored under.
+pub const KV_SD_ID: &str = "kv";
+
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// Reads one `key=value` token at `b[i..]` (no leading space): the key, the value and
+/// the index after the token, or `None` when the token is not a pair.
+fn pair(s: &str, mut i: usize) -> Option<(&str, String, usize)> {
+    let b = s.as_bytes();
+    let k0 = i;
+    while i < b.len() && is_key_byte(b[i]) {
+        i += 1;
+    }
+    if i == k0 || b.get(i) != Some(&b'=') {
+        return None;
+    }
+    let key = &s[k0..i];
+    i += 1;
+    match b.get(i) {
+        Some(&q @ (b'"' | b'\'')) => {
+            i += 1;
+            let mut v = String::new();
+            let mut start = i;
+            loop {
+                match b.get(i) {
+                    // An unterminated quote: not a pair.
+                    None => return None,
+                    Some(&c) if c == q => break,
+                    Some(b'\\') if b.get(i + 1).is_some_and(|c| *c == q || *c == b'\\') => {
+                        v.push_str(&s[start..i]);
+                        start = i + 1;
+                        i += 2;
+                    }
+                    Some(_) => i += 1,
+                }
+            }
+            v.push_str(&s[start..i]);
+            i += 1;
+            // A closing quote must end the token.
+            (i == b.len() || b[i] == b' ').then_some((key, v, i))
+        }
+        _ => {
+            let v0 = i;
+            while i < b.len() && b[i] != b' ' {
+                i += 1;
+            }
+            Some((key, s[v0..i].to_string(), i))
+        }
+    }
+}
+
+/// The pairs at the start of `s`: `None` unless `s` is entirely `key=value` pairs (at
+/// least one), or starts with at least [`MIN_PAIRS`] of them (the rest, for example
+/// binary garbage after a truncated line, is then left out).
+pub fn pairs(s: &str) -> Option<BTreeMap<String, String>> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut out = BTreeMap::new();
+    let mut read = 0;
+    loop {
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        if i == b.len() {
+            break;
+        }
+        let Some((key, value, next)) = pair(s, i) else {
+            if read < MIN_PAIRS {
+                return None;
+            }
+            break;
+        };
+        read += 1;
+        out.entry(key.to_string()).or_insert(value);
+        i = next;
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Pairs needed before a token that is not a pair: `user=bob logged in` is text.
+pub const MIN_PAIRS: usize = 3;
+
+/// Whether `s` starts like `key=`: a cheap test before [`pairs`].
+fn starts_with_pair(s: &str) -> bool {
+    let b = s.trim_start_matches(' ').as_bytes();
+    let n = b.iter().take_while(|c| is_key_byte(**c)).count();
+    n > 0 && b.get(n) == Some(&b'=')
+}
+
+/// The FortiGate `date`, `time` and `tz` fields as an instant.
+fn forti_time(kv: &BTreeMap<String, String>) -> Option<DateTime<Utc>> {
+    let date = NaiveDate::parse_from_str(kv.get("date")?, "%Y-%m-%d").ok()?;
+    let time = NaiveTime::parse_from_str(kv.get("time")?, "%H:%M:%S").ok()?;
+    let local = date.and_time(time);
+    let offset = kv
+        .get("tz")
+        .and_then(|tz| {
+            let (sign, d) = match tz.as_bytes().first()? {
+                b'+' => (1, &tz[1..]),
+                b'-' => (-1, &tz[1..]),
+                _ => return None,
+            };
+            let d = d.replace(':', "");
+            if d.len() != 4 || !d.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let (h, m): (i32, i32) = (d[..2].parse().ok()?, d[2..].parse().ok()?);
+            FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+        })
+        .unwrap_or(FixedOffset::east_opt(0)?);
+    offset
+        .from_local_datetime(&local)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Adds the `kv` structured data (and FortiGate's hostname and time) to `p` when its
+/// message is a run of `key=value` pairs and it has no structured data of its own.
+/// A relay's or a SonicWall's leading host (`10.0.0.1 id=firewall ...`) is taken as the
+/// hostname when the header had none. A line that no syslog dialect read but that is
+/// key=value is [`Dialect::KeyValue`].
+pub(super) fn enrich(p: &mut Parsed) {
+    if !p.structured_data.is_empty() {
+        return;
+    }
+    let msg = p.message.trim_start_matches(' ');
+    let (host, body) = if starts_with_pair(msg) {
+        (None, msg)
+    } else {
+        // One leading token without `=`, then pairs.
+        match msg.split_once(' ') {
+            Some((h, rest)) if !h.contains('=') && starts_with_pair(rest) => (Some(h), rest),
+            _ => return,
+        }
+    };
+    let Some(kv) = pairs(body) else {
+        return;
+    };
+    if host.is_some() && kv.len() < MIN_PAIRS {
+        return;
+    }
+    if p.hostname.is_none() {
+        p.hostname = host
+            .map(str::to_string)
+            .or_else(|| kv.get("devname").filter(|h| !h.is_empty()).cloned());
+    }
+    if p.time.is_none() {
+        p.time = forti_time(&kv);
+    }
+    if p.dialect == Dialect::Unparsed {
+        p.dialect = Dialect::KeyValue;
+    }
+    p.structured_data.insert(KV_SD_ID.to_string(), kv);
+}
+
+#[cfg(test)]
+#[path = "kv_tests.rs"]
+mod tests;
