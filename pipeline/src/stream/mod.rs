@@ -9,17 +9,24 @@
 //! `reason` label says why. Gauges become `if.oper_up`, `cpu.util_ratio` and
 //! `mem.used_ratio`. Every derived sample and every raw gauge is rolled up per minute.
 //!
+//! Each micro-batch (the queued polls, up to [`MICRO_BATCH_SAMPLES`] raw samples) is
+//! computed by DataFusion: counter deltas with `LAG` over a window per series and an
+//! exact-u64 classification UDF, rollup groups with `GROUP BY` ([`sql`]); the per-series
+//! state is carried from batch to batch in memory and saved to disk.
+//!
 //! The state is saved every `state_save_interval` and at a clean stop (see [`state`]).
 
 mod config;
 pub mod counter;
 mod derive;
 pub mod rollup;
+mod sql;
 pub mod state;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use sotp_schemas::{EventBatch, RollupRow, Topic};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -92,9 +99,26 @@ pub async fn run_stream(
             }
         };
         let Some(d) = delivery else { break };
-        let EventBatch::Metrics(raw) = d.batch else {
+        let EventBatch::Metrics(mut raw) = d.batch else {
             continue;
         };
+        // A micro-batch: this delivery and whatever else is already queued, up to
+        // MICRO_BATCH_SAMPLES (DataFusion's per-query cost is then spread over many polls).
+        let mut ended = false;
+        while raw.len() < MICRO_BATCH_SAMPLES {
+            match sub.recv().now_or_never() {
+                Some(Some(more)) => {
+                    if let EventBatch::Metrics(more) = more.batch {
+                        raw.extend(more);
+                    }
+                }
+                Some(None) => {
+                    ended = true;
+                    break;
+                }
+                None => break,
+            }
+        }
         let mut out = Vec::new();
         let mut closed = Vec::new();
         stage.process(&raw, &mut out, &mut closed);
@@ -106,6 +130,9 @@ pub async fn run_stream(
             }
         }
         send_rollups(&rollups, closed).await;
+        if ended {
+            break;
+        }
     }
     match state::save(&path, &stage.to_saved()) {
         Ok(()) => {
@@ -115,6 +142,9 @@ pub async fn run_stream(
     }
     stage
 }
+
+/// Most raw samples gathered into one micro-batch from what is already queued.
+pub const MICRO_BATCH_SAMPLES: usize = 50_000;
 
 /// How long the draining stage waits for one more queued batch before it ends.
 const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
