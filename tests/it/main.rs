@@ -14,6 +14,8 @@ mod live_inventory;
 mod s3_storage;
 mod snmp_bad_agents;
 mod snmp_e2e;
+mod snmp_legacy;
+mod snmp_lossy_link;
 mod snmp_peers;
 mod snmp_v3;
 mod stream_golden_sql;

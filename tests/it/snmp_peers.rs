@@ -216,18 +216,32 @@ impl Snmpd {
     /// Starts snmpd on 127.0.0.1:`port` with users `telemetry` (SHA/AES) and `tele256`
     /// (SHA-256/AES-256), both with auth key `authpass123` and priv key `privpass123`.
     pub(crate) fn start(port: u16) -> Snmpd {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("snmpd.conf");
-        std::fs::write(
-            &conf,
-            format!(
+        Self::start_with(
+            &format!(
                 "agentAddress udp:127.0.0.1:{port}\nrocommunity public 127.0.0.1\ncreateUser telemetry SHA \"authpass123\" AES \"privpass123\"\ncreateUser tele256 SHA-256 \"authpass123\" AES-256 \"privpass123\"\nrouser telemetry priv\nrouser tele256 priv\n"
             ),
+            None,
+            &format!("127.0.0.1:{port}"),
         )
-        .unwrap();
-        let child = Command::new("snmpd")
+    }
+
+    /// Starts snmpd with the configuration `conf`, inside the network namespace
+    /// `netns` when given, and waits until `endpoint` answers community `public`.
+    pub(crate) fn start_with(conf: &str, netns: Option<&str>, endpoint: &str) -> Snmpd {
+        let dir = tempfile::tempdir().unwrap();
+        let conf_path = dir.path().join("snmpd.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "snmpd"]);
+                c
+            }
+            None => Command::new("snmpd"),
+        };
+        let child = cmd
             .args(["-f", "-Lo", "-C", "-c"])
-            .arg(&conf)
+            .arg(&conf_path)
             .arg("-p")
             .arg(dir.path().join("snmpd.pid"))
             .env("MIBS", "")
@@ -239,7 +253,7 @@ impl Snmpd {
                 panic!("cannot start snmpd ({e}): apt-get install snmpd snmp (scripts/setup-peers.sh does)")
             });
         let s = Snmpd { child, _dir: dir };
-        wait_for_agent(&["-v2c", "-c", "public"], &format!("127.0.0.1:{port}"));
+        wait_for_agent(&["-v2c", "-c", "public"], endpoint);
         s
     }
 }

@@ -1,7 +1,11 @@
 //! Streaming-stage throughput: raw SNMP counter samples per second turned into rates,
 //! utilization and 1-minute rollups, on one core.
 //!
-//! `cargo run -p sotp-benches --profile bench --bin stream_stage -- [devices] [interfaces] [polls]`
+//! `cargo run -p sotp-benches --profile bench --bin stream_stage -- [devices] [interfaces] [polls] [micro_batch]`
+//!
+//! Polls are gathered into micro-batches of at least `micro_batch` raw samples (default
+//! `MICRO_BATCH_SAMPLES`, as `run_stream` does with what is queued); each micro-batch
+//! is one DataFusion computation.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,6 +55,10 @@ fn main() {
     let devices = args.first().copied().unwrap_or(200);
     let interfaces = args.get(1).copied().unwrap_or(48);
     let polls = args.get(2).copied().unwrap_or(10);
+    let micro = args
+        .get(3)
+        .copied()
+        .unwrap_or(sotp_pipeline::stream::MICRO_BATCH_SAMPLES);
     let ifaces: Vec<Arc<str>> = (0..interfaces)
         .map(|i| Arc::from(format!("Gi0/{i}")))
         .collect();
@@ -58,10 +66,17 @@ fn main() {
         .map(|d| (DeviceId::new(format!("d{d}")), Arc::from(format!("d{d}"))))
         .collect();
     // Batches are built before timing: the bench measures the stage, not the generator.
-    let batches: Vec<Vec<MetricSample>> = (0..polls as i64)
-        .flat_map(|k| devs.iter().map(move |(id, n)| (id, n, k)))
-        .map(|(id, n, k)| poll(id, n, &ifaces, k))
-        .collect();
+    let mut batches: Vec<Vec<MetricSample>> = vec![Vec::new()];
+    for k in 0..polls as i64 {
+        for (id, n) in &devs {
+            let last = batches.last_mut().expect("one batch at least");
+            last.extend(poll(id, n, &ifaces, k));
+            if last.len() >= micro {
+                batches.push(Vec::new());
+            }
+        }
+    }
+    batches.retain(|b| !b.is_empty());
     let raw: usize = batches.iter().map(Vec::len).sum();
     let mut stage = Stage::default();
     let (mut out, mut rollups) = (Vec::new(), Vec::new());
@@ -72,7 +87,8 @@ fn main() {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "stream_stage: {raw} raw samples ({devices} devices x {interfaces} interfaces x {polls} polls) in {secs:.3} s = {:.0} samples/s; {} rates, {} rollup rows",
+        "stream_stage: {raw} raw samples ({devices} devices x {interfaces} interfaces x {polls} polls, {} micro-batches of >= {micro}) in {secs:.3} s = {:.0} samples/s; {} rates, {} rollup rows",
+        batches.len(),
         raw as f64 / secs,
         stage.stats.rates,
         rollups.len()

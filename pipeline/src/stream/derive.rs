@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use sotp_schemas::{MetricName, MetricSample, RollupRow};
 
-use super::counter::{Delta, Point, counter_delta};
-use super::rollup::Rollups;
+use super::counter::Point;
+use super::rollup::{Bucket, Rollups, minute_of};
+use super::sql::{CounterRows, Engine, QueryError, RollupRows};
 use super::state::{Saved, SeriesKey, SeriesState};
 
 /// Smallest Ethernet frame on the wire (64 bytes + preamble and gap), bits: the most
@@ -36,6 +37,7 @@ pub struct Stage {
     /// Derived names per raw counter name (rate, utilization), built once.
     names: HashMap<MetricName, (MetricName, Option<MetricName>)>,
     rollups: Rollups,
+    engine: Engine,
     newest: i64,
     /// What the stage did so far.
     pub stats: StageStats,
@@ -119,13 +121,28 @@ impl Stage {
         self.rollups.late
     }
 
-    /// Processes one batch of raw samples (typically one poll of one device).
+    /// Processes one micro-batch of raw samples (one poll or many): the counter deltas
+    /// and the rollup groups are computed by DataFusion ([`super::sql`]), the samples
+    /// are built here in arrival order. A failed query is logged and its batch yields
+    /// nothing (the counters' state still moves on, so the next batch yields rates).
     pub fn process(
         &mut self,
         raw: &[MetricSample],
         out: &mut Vec<MetricSample>,
         rollups: &mut Vec<RollupRow>,
     ) {
+        if let Err(e) = self.process_batch(raw, out, rollups) {
+            metrics::counter!("sotp_stream_batch_errors_total").increment(1);
+            tracing::error!(error = %e, samples = raw.len(), "micro-batch not processed");
+        }
+    }
+
+    fn process_batch(
+        &mut self,
+        raw: &[MetricSample],
+        out: &mut Vec<MetricSample>,
+        rollups: &mut Vec<RollupRow>,
+    ) -> Result<(), QueryError> {
         let first_out = out.len();
         self.stats.raw += raw.len() as u64;
         // Context of this batch: uptime per device, discontinuity time per interface,
@@ -166,12 +183,14 @@ impl Stage {
                 _ => {}
             }
         }
-        for s in raw {
-            let Some(value) = s.counter else {
-                self.rollups.add(s, rollups);
-                self.derive_gauge(s, out);
-                continue;
-            };
+        // The counters' rows, one series index per (device, metric, instance), and the
+        // speed of each observation's interface.
+        let mut rows = CounterRows::default();
+        let mut index: HashMap<SeriesKey, u32> = HashMap::new();
+        let mut last: Vec<Point> = Vec::new();
+        let mut speeds: Vec<Option<f64>> = vec![None; raw.len()];
+        for (i, s) in raw.iter().enumerate() {
+            let Some(value) = s.counter else { continue };
             let dev = s.device_id.as_str();
             let inst = s.instance.as_deref().unwrap_or("");
             let width = match s.labels.get("counter_width").map(String::as_str) {
@@ -187,25 +206,66 @@ impl Stage {
                 uptime_ticks: uptime.get(dev).copied(),
                 discontinuity_ticks: disc.get(&(dev, inst)).copied(),
             };
-            let Some(prev) = self.series.counters.insert(SeriesKey::of(s), point) else {
-                continue;
-            };
             let metric = s.metric.as_str();
             let if_key = (
                 s.device_id.clone(),
                 s.instance.clone().unwrap_or_else(|| no_instance.clone()),
             );
             let speed = self.series.speeds.get(&if_key).copied();
-            let octets = metric.ends_with("_octets");
+            speeds[i] = speed;
             let max = speed.filter(|_| metric.starts_with("if.")).map(|bps| {
-                if octets {
+                if metric.ends_with("_octets") {
                     bps / 8.0
                 } else {
                     bps / MIN_FRAME_BITS
                 }
             });
-            match counter_delta(&prev, &point, max) {
-                Delta::Rate { per_second, .. } => {
+            let next = index.len() as u32;
+            let id = *index.entry(SeriesKey::of(s)).or_insert(next);
+            if id == next {
+                last.push(point);
+            } else {
+                last[id as usize] = point;
+            }
+            rows.push(id, i as i64, &point, max);
+        }
+        // The state carried from earlier batches: one row per series, before the batch's.
+        for (key, &id) in &index {
+            if let Some(prev) = self.series.counters.get(key) {
+                rows.push(id, -1, prev, None);
+            }
+        }
+        let outcomes = self.engine.deltas(rows, raw.len());
+        for (key, id) in index {
+            self.series.counters.insert(key, last[id as usize]);
+        }
+        let outcomes = outcomes?;
+        // The derived samples, in arrival order; raw gauges go to the rollups as they are.
+        let mut roll = RollupRows::default();
+        let mut roll_index: HashMap<SeriesKey, u32> = HashMap::new();
+        let mut roll_keys: Vec<(SeriesKey, Arc<str>)> = Vec::new();
+        let mut add_roll = |s: &MetricSample, seq: usize| {
+            if !s.value.is_finite() {
+                return;
+            }
+            let next = roll_index.len() as u32;
+            let key = SeriesKey::of(s);
+            let id = *roll_index.entry(key.clone()).or_insert(next);
+            if id == next {
+                roll_keys.push((key, s.device.clone()));
+            }
+            roll.push(id, seq as i64, minute_of(s.time.0), s.value);
+        };
+        for (i, s) in raw.iter().enumerate() {
+            if s.counter.is_none() {
+                add_roll(s, i);
+                self.derive_gauge(s, out);
+                continue;
+            }
+            let metric = s.metric.as_str();
+            match outcomes[i] {
+                None => {}
+                Some(Ok(per_second)) => {
                     self.stats.rates += 1;
                     let (rate, util) = self
                         .names
@@ -215,14 +275,14 @@ impl Stage {
                         Some(util) => {
                             let bps = per_second * 8.0;
                             out.push(derived_named(s, rate, bps));
-                            if let Some(speed) = speed {
+                            if let Some(speed) = speeds[i] {
                                 out.push(derived_named(s, util, bps / speed));
                             }
                         }
                         None => out.push(derived_named(s, rate, per_second)),
                     }
                 }
-                Delta::Discontinuity(reason) => {
+                Some(Err(reason)) => {
                     self.stats.discontinuities += 1;
                     let mut d = derived(s, "counter.discontinuity", 1.0);
                     d.labels.insert("counter".into(), metric.to_string());
@@ -241,9 +301,22 @@ impl Stage {
                 out.push(d);
             }
         }
-        for d in &out[first_out..] {
-            self.rollups.add(d, rollups);
+        for (j, d) in out[first_out..].iter().enumerate() {
+            add_roll(d, raw.len() + j);
         }
+        for g in self.engine.groups(roll)? {
+            let (key, device) = &roll_keys[g.series as usize];
+            let part = Bucket {
+                minute: g.minute,
+                device: device.clone(),
+                min: g.min,
+                max: g.max,
+                sum: g.sum,
+                count: g.count,
+            };
+            self.rollups.merge(key, part, rollups);
+        }
+        Ok(())
     }
 
     fn derive_gauge(&self, s: &MetricSample, out: &mut Vec<MetricSample>) {

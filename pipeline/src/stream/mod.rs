@@ -9,6 +9,11 @@
 //! `reason` label says why. Gauges become `if.oper_up`, `cpu.util_ratio` and
 //! `mem.used_ratio`. Every derived sample and every raw gauge is rolled up per minute.
 //!
+//! Each micro-batch (the queued polls, up to [`MICRO_BATCH_SAMPLES`] raw samples) is
+//! computed by DataFusion: counter deltas with `LAG` over a window per series and an
+//! exact-u64 classification UDF, rollup groups with `GROUP BY` ([`sql`]); the per-series
+//! state is carried from batch to batch in memory and saved to disk.
+//!
 //! The state is saved every `state_save_interval` and at a clean stop (see [`state`]); on
 //! a partitioned bus each save is a checkpoint with the input offsets ([`checkpoint`]).
 
@@ -17,11 +22,13 @@ mod config;
 pub mod counter;
 mod derive;
 pub mod rollup;
+mod sql;
 pub mod state;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use sotp_schemas::{EventBatch, RollupRow, Topic};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::StreamConfig;
 pub use derive::{Stage, StageStats};
 
-use crate::{Bus, Subscription};
+use crate::{Bus, Delivery, Subscription};
 
 /// Where the stage's state lives under the data directory.
 pub fn state_path(data_dir: &std::path::Path) -> PathBuf {
@@ -103,16 +110,28 @@ pub async fn run_stream(
             }
         };
         let Some(mut d) = delivery else { break };
-        let replayed = checkpoint::take_new(&mut d, &mut offsets);
-        if replayed > 0 {
-            tracing::info!(
-                events = replayed,
-                "replayed input events already in the stream state skipped"
-            );
-        }
-        let EventBatch::Metrics(raw) = d.batch else {
+        skip_replayed(&mut d, &mut offsets);
+        let EventBatch::Metrics(mut raw) = d.batch else {
             continue;
         };
+        // A micro-batch: this delivery and whatever else is already queued, up to
+        // MICRO_BATCH_SAMPLES (DataFusion's per-query cost is then spread over many polls).
+        let mut ended = false;
+        while raw.len() < MICRO_BATCH_SAMPLES {
+            match sub.recv().now_or_never() {
+                Some(Some(mut more)) => {
+                    skip_replayed(&mut more, &mut offsets);
+                    if let EventBatch::Metrics(more) = more.batch {
+                        raw.extend(more);
+                    }
+                }
+                Some(None) => {
+                    ended = true;
+                    break;
+                }
+                None => break,
+            }
+        }
         let mut out = Vec::new();
         let mut closed = Vec::new();
         stage.process(&raw, &mut out, &mut closed);
@@ -124,6 +143,9 @@ pub async fn run_stream(
             }
         }
         send_rollups(&rollups, closed).await;
+        if ended {
+            break;
+        }
     }
     match save(&path, &stage, &offsets, sub.as_mut(), durable.as_ref()).await {
         Ok(()) => {
@@ -160,6 +182,21 @@ async fn save(
         }
     }
     Ok(())
+}
+
+/// Most raw samples gathered into one micro-batch from what is already queued.
+pub const MICRO_BATCH_SAMPLES: usize = 50_000;
+
+/// Drops from `d` the input events the saved state already includes (a replay after a
+/// restart), recording the offsets of the others.
+fn skip_replayed(d: &mut Delivery, offsets: &mut checkpoint::InputOffsets) {
+    let replayed = checkpoint::take_new(d, offsets);
+    if replayed > 0 {
+        tracing::info!(
+            events = replayed,
+            "replayed input events already in the stream state skipped"
+        );
+    }
 }
 
 /// How long the draining stage waits for one more queued batch before it ends.

@@ -67,31 +67,36 @@ impl Rollups {
         if !s.value.is_finite() {
             return;
         }
-        let key = SeriesKey::of(s);
-        let minute = minute_of(s.time.0);
-        let fresh = || Bucket {
-            minute,
+        let part = Bucket {
+            minute: minute_of(s.time.0),
             device: s.device.clone(),
             min: s.value,
             max: s.value,
             sum: s.value,
             count: 1,
         };
-        match self.open.get_mut(&key) {
+        self.merge(&SeriesKey::of(s), part, out);
+    }
+
+    /// Merges the values of one series in one minute (a group of a micro-batch) into
+    /// the series' open minute; pushes to `out` the minute it closes, if any. A group
+    /// older than the open minute is late: counted, left out.
+    pub fn merge(&mut self, key: &SeriesKey, part: Bucket, out: &mut Vec<RollupRow>) {
+        match self.open.get_mut(key) {
             None => {
-                self.open.insert(key, fresh());
+                self.open.insert(key.clone(), part);
             }
-            Some(b) if b.minute == minute => {
-                b.min = b.min.min(s.value);
-                b.max = b.max.max(s.value);
-                b.sum += s.value;
-                b.count += 1;
+            Some(b) if b.minute == part.minute => {
+                b.min = b.min.min(part.min);
+                b.max = b.max.max(part.max);
+                b.sum += part.sum;
+                b.count += part.count;
             }
-            Some(b) if minute > b.minute => {
-                out.push(close(&key, b));
-                *b = fresh();
+            Some(b) if part.minute > b.minute => {
+                out.push(close(key, b));
+                *b = part;
             }
-            Some(_) => self.late += 1,
+            Some(_) => self.late += part.count,
         }
     }
 

@@ -1,0 +1,229 @@
+//! Timeouts and retries over a lossy link: net-snmp's snmpd runs in a network namespace
+//! behind a veth pair, and nftables inside the namespace drops every second request
+//! (deterministic loss, so retries can be counted) and every request to a second port
+//! (an agent that does not answer). A third device on loopback must not be delayed.
+//!
+//! This kernel has no `sch_netem` (CONFIG_NET_SCH_NETEM is not set), so the loss is made
+//! with nftables' `numgen` instead of `tc qdisc netem`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{Server, free_port};
+use crate::snmp_peers::{Snmpd, free_udp_port};
+
+/// Timeout per attempt and the back-off before the second attempt, as configured and
+/// as documented in docs/snmp.md.
+const TIMEOUT_MS: f64 = 300.0;
+const FIRST_BACKOFF_MS: f64 = 50.0;
+
+fn run(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e} (iproute2 and nftables are needed)"));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace with a veth pair to it; deleted (with the pair) on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates the namespace; returns it with (our address, its address).
+    fn create() -> (Netns, String, String) {
+        let pid = std::process::id();
+        let name = format!("sotp-lossy-{pid}");
+        let (outer, inner) = (format!("sl{pid}a"), format!("sl{pid}b"));
+        let net = pid % 250 + 1;
+        let (ours, theirs) = (format!("10.213.{net}.1"), format!("10.213.{net}.2"));
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(std::process::Stdio::null())
+            .status();
+        run(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        let n = ns.name.as_str();
+        run(&[
+            "ip", "link", "add", &outer, "type", "veth", "peer", "name", &inner,
+        ]);
+        run(&["ip", "link", "set", &inner, "netns", n]);
+        run(&["ip", "addr", "add", &format!("{ours}/30"), "dev", &outer]);
+        run(&["ip", "link", "set", &outer, "up"]);
+        let exec = |args: &[&str]| {
+            let mut a = vec!["ip", "netns", "exec", n];
+            a.extend_from_slice(args);
+            run(&a);
+        };
+        exec(&["ip", "addr", "add", &format!("{theirs}/30"), "dev", &inner]);
+        exec(&["ip", "link", "set", &inner, "up"]);
+        exec(&["ip", "link", "set", "lo", "up"]);
+        (ns, ours, theirs)
+    }
+
+    fn nft(&self, script: &str) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(script.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("nft (Debian `nftables`)");
+        assert!(
+            out.status.success(),
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Packets counted by the named nftables counter.
+    fn counter(&self, name: &str) -> u64 {
+        let text = self.nft(&format!("list counter inet lossy {name}\n"));
+        let rest = text.split("packets ").nth(1).expect("counter output");
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn lossy_link_and_a_silent_agent_retry_as_configured_without_delaying_others() {
+    let (ns, _ours, theirs) = Netns::create();
+    let lossy = format!("{theirs}:1161");
+    let _agent = Snmpd::start_with(
+        &format!("agentAddress udp:{lossy}\nrocommunity public default\n"),
+        Some(&ns.name),
+        &lossy,
+    );
+    let healthy_port = free_udp_port();
+    let _healthy = Snmpd::start(healthy_port);
+    // Every second request to the agent is dropped; nothing on port 1162 ever answers.
+    ns.nft(
+        "table inet lossy {
+           counter dropped {}
+           counter passed {}
+           chain input {
+             type filter hook input priority 0;
+             udp dport 1161 numgen inc mod 2 == 1 counter name \"dropped\" drop
+             udp dport 1161 counter name \"passed\" accept
+             udp dport 1162 drop
+           }
+         }\n",
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "[icmp]\nenabled = false\n\n[snmp]\ninterval = \"3s\"\ntimeout = \"300ms\"\nretries = 2\n\n[storage]\nbatch_latency = \"200ms\"\n
+[[devices]]\nname = \"lossy\"\nid = \"lossy\"\naddress = \"{theirs}\"\nsnmp = {{ version = \"2c\", community = \"public\", port = 1161 }}
+[[devices]]\nname = \"silent\"\nid = \"silent\"\naddress = \"{theirs}\"\nsnmp = {{ version = \"2c\", community = \"public\", port = 1162 }}
+[[devices]]\nname = \"healthy\"\nid = \"healthy\"\naddress = \"127.0.0.1\"\nsnmp = {{ version = \"2c\", community = \"public\", port = {healthy_port} }}\n"
+    );
+    let path = dir.path().join("sotp.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let mut server = Server::start(&path, &dir.path().join("data"), free_port());
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(40);
+    let polls = |dev: &str| -> Vec<(f64, f64)> {
+        server
+            .rows(&format!(
+                "SELECT d.value, o.value FROM metrics d JOIN metrics o ON d.time = o.time AND d.device = o.device
+                 WHERE d.device = '{dev}' AND d.metric = 'poll.duration_ms' AND o.metric = 'poll.ok' ORDER BY d.time"
+            ))
+            .iter()
+            .map(|r| (r[0].as_f64().unwrap(), r[1].as_f64().unwrap()))
+            .collect()
+    };
+    while polls("lossy").len() < 3 || polls("silent").len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "too few polls in 40 s\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let dropped_before = ns.counter("dropped");
+    let lossy_polls = polls("lossy");
+    let dropped_after = ns.counter("dropped");
+    let passed = ns.counter("passed");
+    eprintln!(
+        "lossy polls (ms, ok): {lossy_polls:?}; requests dropped {dropped_after}, passed {passed}"
+    );
+
+    // The lossy agent: every poll succeeds thanks to the retries. Every request but the
+    // very first lost its first attempt, so each poll waited at least one timeout plus
+    // the first back-off; and all polls together waited no more than one (timeout +
+    // back-off) per dropped request, plus the round trips.
+    assert!(
+        dropped_before >= 3 && passed >= dropped_before,
+        "{dropped_before} {passed}"
+    );
+    let log = server.log_text();
+    for (ms, ok) in &lossy_polls {
+        assert_eq!(*ok, 1.0, "a lossy poll failed: {lossy_polls:?}\n{log}");
+        assert!(
+            *ms >= TIMEOUT_MS + FIRST_BACKOFF_MS,
+            "a lossy poll took {ms} ms: no timeout was waited? {lossy_polls:?}"
+        );
+    }
+    let total: f64 = lossy_polls.iter().map(|p| p.0).sum();
+    let bound =
+        dropped_after as f64 * (TIMEOUT_MS + FIRST_BACKOFF_MS) + lossy_polls.len() as f64 * 150.0;
+    assert!(
+        total <= bound,
+        "lossy polls took {total} ms in all, more than {bound} ms for {dropped_after} dropped requests: {lossy_polls:?}"
+    );
+
+    // The silent agent: 3 attempts of 300 ms with back-offs of 50 and 100 ms, then the
+    // poll fails with an error that says so.
+    let silent = polls("silent");
+    let min_ms = 3.0 * TIMEOUT_MS + FIRST_BACKOFF_MS + 2.0 * FIRST_BACKOFF_MS;
+    for (ms, ok) in &silent {
+        assert_eq!(*ok, 0.0, "{silent:?}");
+        assert!(
+            (min_ms..min_ms + 400.0).contains(ms),
+            "silent poll took {ms} ms, expected {min_ms} ms plus a little: {silent:?}"
+        );
+    }
+    assert!(
+        log.contains(&format!(
+            "no SNMP reply from {theirs}:1162 after 3 attempts of 300 ms each"
+        )),
+        "{log}"
+    );
+
+    // The healthy device kept its schedule (one poll every 3 s) and its polls stayed
+    // short while the other two waited on timeouts.
+    let healthy = polls("healthy");
+    assert!(healthy.len() >= 3, "{healthy:?}");
+    assert!(
+        healthy.iter().all(|(ms, ok)| *ok == 1.0 && *ms < 250.0),
+        "{healthy:?}"
+    );
+    let gaps = server.rows(
+        "SELECT max(d) FROM (SELECT CAST(time AS BIGINT) - lag(CAST(time AS BIGINT)) OVER (ORDER BY time) AS d
+           FROM metrics WHERE device = 'healthy' AND metric = 'poll.ok')",
+    );
+    let max_gap_ms = gaps[0][0].as_f64().unwrap() / 1e6;
+    assert!(
+        max_gap_ms < 3300.0,
+        "healthy polls were delayed: {max_gap_ms} ms"
+    );
+    assert_eq!(server.stop(), 0);
+}
