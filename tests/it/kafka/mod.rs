@@ -7,3 +7,4 @@ mod outage;
 mod outside;
 mod peer;
 mod shard;
+mod spool;

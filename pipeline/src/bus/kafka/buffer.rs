@@ -5,6 +5,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use std::collections::HashSet;
+
+use super::recover::message_hash;
 use super::spool::Spool;
 
 /// One encoded event: topic index, key, JSON payload.
@@ -56,6 +59,34 @@ pub(super) struct Buffers {
     pub(super) held: Option<Pending>,
     pub(super) spool: Option<Spool>,
     pub(super) mem: VecDeque<Pending>,
+    /// Recovered records the brokers already hold are skipped ([`super::recover`]).
+    pub(super) skip: Option<Skip>,
+}
+
+/// Which recovered spool records to compare with the brokers' newest messages.
+pub(super) struct Skip {
+    /// Hashes of the newest messages of each partition.
+    pub(super) held_by_brokers: HashSet<u64>,
+    /// Records below this sequence number are compared.
+    pub(super) below: u64,
+    /// Topic names by index.
+    pub(super) names: Vec<String>,
+    /// Records skipped so far.
+    pub(super) skipped: u64,
+}
+
+impl Skip {
+    /// Whether a recovered record is already in Kafka.
+    fn already_sent(&mut self, seq: u64, p: &Pending) -> bool {
+        if seq >= self.below {
+            return false;
+        }
+        let name = self.names.get(p.topic).map_or("", String::as_str);
+        let h = message_hash(name, p.key.as_deref().map(str::as_bytes), &p.payload);
+        let hit = self.held_by_brokers.contains(&h);
+        self.skipped += u64::from(hit);
+        hit
+    }
 }
 
 impl Buffers {
@@ -73,6 +104,11 @@ impl Buffers {
             loop {
                 match spool.take() {
                     Ok(Some((seq, b))) => match Pending::decode(&b) {
+                        Some(p) if self.skip.as_mut().is_some_and(|s| s.already_sent(seq, &p)) => {
+                            if let Err(e) = spool.ack(seq) {
+                                tracing::error!(error = %e, "cannot write the spool position");
+                            }
+                        }
                         Some(mut p) => {
                             p.seq = Some(seq);
                             return Some(p);

@@ -21,7 +21,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use sotp_schemas::{EventBatch, Topic, WIRE_VERSION};
 
-use super::buffer::{Buffers, Pending};
+use super::buffer::{Buffers, Pending, Skip};
 use super::spool::Spool;
 use super::{KafkaConfig, KafkaError};
 
@@ -134,8 +134,13 @@ impl BufferedProducer {
             }
             _ => None,
         };
+        let skip = match &spool {
+            Some(s) if !s.recovered().is_empty() => Some(already_in_kafka(config, s)?),
+            _ => None,
+        };
         let queue = Arc::new(Mutex::new(Buffers {
             spool,
+            skip,
             ..Buffers::default()
         }));
         let producer: ThreadedProducer<CountingContext> = config
@@ -325,14 +330,14 @@ impl BufferedProducer {
     pub(super) async fn drain(&self, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         loop {
-            let (queued, spooled) = {
+            let (queued, spooled, skipped) = {
                 let q = self
                     .shared
                     .queue
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
                 let spooled = q.spool.as_ref().map_or(0, |s| s.len() + s.in_flight());
-                (q.len(), spooled)
+                (q.len(), spooled, q.skip.as_ref().map_or(0, |s| s.skipped))
             };
             let c = &self.shared.counters;
             let open = c.handed.load(Ordering::Relaxed)
@@ -351,6 +356,7 @@ impl BufferedProducer {
                     records_published = t.records,
                     delivered = t.delivered,
                     recovered_delivered = c.recovered.load(Ordering::Relaxed),
+                    recovered_already_in_kafka = skipped,
                     dropped = t.dropped,
                     failed = t.failed,
                     undelivered = left,
@@ -362,6 +368,33 @@ impl BufferedProducer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// What of the recovered records to compare with the newest messages in Kafka: the
+/// first ones, as many as librdkafka's queue holds (only those can have been handed over
+/// before the previous process ended).
+fn already_in_kafka(config: &KafkaConfig, spool: &Spool) -> Result<Skip, KafkaError> {
+    let depth = config.buffer_events.clamp(1, 100_000) as u64;
+    let range = spool.recovered();
+    let names: Vec<String> = Topic::ALL.iter().map(|t| config.topic(*t)).collect();
+    let events: Vec<String> = [
+        Topic::MetricsRaw,
+        Topic::Metrics,
+        Topic::Logs,
+        Topic::Alerts,
+    ]
+    .iter()
+    .map(|t| config.topic(*t))
+    .collect();
+    // Other producers write to the same partitions: read further back than our share.
+    let lookback = (2 * depth + 1000) as i64;
+    let held_by_brokers = super::recover::tail_hashes(config, &events, lookback)?;
+    Ok(Skip {
+        held_by_brokers,
+        below: range.start + depth,
+        names,
+        skipped: 0,
+    })
 }
 
 fn key_of(batch: &EventBatch, i: usize) -> Option<Arc<str>> {

@@ -66,6 +66,8 @@ pub(super) struct Spool {
     position: File,
     /// First sequence number appended by this process.
     recovered_end: u64,
+    /// The acknowledged position at open: the first recovered record.
+    recovered_start: u64,
 }
 
 impl Spool {
@@ -113,6 +115,7 @@ impl Spool {
             acked,
             position,
             recovered_end: acked,
+            recovered_start: acked,
         };
         let mut recovery = Recovery::default();
         for first in firsts {
@@ -151,6 +154,11 @@ impl Spool {
     /// Records handed over and not yet acknowledged.
     pub(super) fn in_flight(&self) -> usize {
         self.open.len()
+    }
+
+    /// The sequence numbers recovered at open.
+    pub(super) fn recovered(&self) -> std::ops::Range<u64> {
+        self.recovered_start..self.recovered_end
     }
 
     /// Whether `seq` was spooled by an earlier process (recovered at open).
