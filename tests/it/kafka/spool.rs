@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::outage::PortOutage;
 use super::peer::{
-    RoleProc, Tansu, devices_toml, duck_rows, kafka_toml, logged_number, parquet_counts,
-    producer_totals,
+    RoleProc, Tansu, devices_toml, duck_rows, kafka_toml, logged_number, outside_consumer,
+    parquet_counts, producer_totals,
 };
 
 /// The spool's recovery line of the process started last: records recovered.
@@ -117,6 +117,16 @@ fn the_spool_survives_kill_9_and_a_clean_stop_during_an_outage_nothing_lost_or_d
     );
 
     let reported = reported_1 + published_2 + published_3;
+    // In Kafka itself: every reported event once.
+    let (summary, ok) = outside_consumer(&tansu.brokers, "sp.", Some("metrics.raw"), None);
+    assert!(ok, "{summary}");
+    let topic = &summary["topics"]["sp.metrics.raw"];
+    eprintln!("in Kafka: {topic}");
+    assert_eq!(
+        (topic["valid"].as_u64(), topic["duplicates"].as_u64()),
+        (Some(reported), Some(0)),
+        "{summary}"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while parquet_counts(&sink_data).1 < reported && Instant::now() < deadline {
         std::thread::sleep(Duration::from_secs(2));
@@ -141,7 +151,8 @@ fn the_spool_survives_kill_9_and_a_clean_stop_during_an_outage_nothing_lost_or_d
             .filter(|l| l.contains("producer totals")
                 || l.contains("spool recovered")
                 || l.contains("unreachable")
-                || l.contains("again"))
+                || l.contains("again")
+                || l.contains("spool recovery"))
             .collect::<Vec<_>>()
             .join("\n")
     );

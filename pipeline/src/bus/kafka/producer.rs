@@ -389,6 +389,11 @@ fn already_in_kafka(config: &KafkaConfig, spool: &Spool) -> Result<Skip, KafkaEr
     // Other producers write to the same partitions: read further back than our share.
     let lookback = (2 * depth + 1000) as i64;
     let held_by_brokers = super::recover::tail_hashes(config, &events, lookback)?;
+    tracing::info!(
+        newest_messages = held_by_brokers.len(),
+        compared = depth.min(range.end - range.start),
+        "spool recovery: recovered records compared with the newest messages in Kafka"
+    );
     Ok(Skip {
         held_by_brokers,
         below: range.start + depth,

@@ -54,6 +54,13 @@ pub(super) fn tail_hashes(
             let (low, high) = consumer
                 .fetch_watermarks(topic, p.id(), timeout)
                 .map_err(unreachable)?;
+            tracing::debug!(
+                topic,
+                partition = p.id(),
+                low,
+                high,
+                "spool recovery: partition"
+            );
             if high > low {
                 list.add_partition_offset(topic, p.id(), Offset::Offset((high - depth).max(low)))
                     .map_err(KafkaError::Client)?;
