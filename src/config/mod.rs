@@ -150,8 +150,10 @@ pub struct BusConfig {
     /// Kafka: events a producer buffers in memory while the brokers are unreachable;
     /// when full the oldest are dropped and counted (`sotp_bus_dropped_events_total`).
     pub buffer_events: usize,
-    /// Kafka: bytes of a disk spool under `<data_dir>/spool` that takes the oldest events
-    /// when the memory buffer is full (kept in order); 0 disables it.
+    /// Kafka: bytes of a disk spool under `<data_dir>/spool`: every event is written to it
+    /// before `publish` returns and kept until the brokers acknowledge it, so it survives
+    /// a restart or `kill -9` and is sent first on start (see docs/delivery.md); when the
+    /// unsent events exceed it the oldest are dropped and counted; 0 disables it.
     pub spool_max_bytes: u64,
     /// Kafka: consumer group session timeout; a dead process's partitions (and, for
     /// collectors, devices) move to the others after it.

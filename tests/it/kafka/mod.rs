@@ -8,3 +8,4 @@ mod outage;
 mod outside;
 mod peer;
 mod shard;
+mod spool;

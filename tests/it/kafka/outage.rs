@@ -10,12 +10,12 @@ use crate::common::{free_port, ureq_get};
 
 /// Drops every TCP packet to and from one port on loopback (nftables), as an unreachable
 /// broker would look; removed when dropped.
-struct PortOutage {
+pub(crate) struct PortOutage {
     table: String,
 }
 
 impl PortOutage {
-    fn start(port: u16) -> PortOutage {
+    pub(crate) fn start(port: u16) -> PortOutage {
         let table = format!("sotp_kout_{port}");
         let nft = |args: &[&str]| {
             let out = Command::new("nft").args(args).output().unwrap_or_else(|e| {

@@ -177,6 +177,21 @@ impl RoleProc {
         self.child = Some(child);
     }
 
+    /// `kill -9` (the process stays stopped; [`RoleProc::restart`] starts it again).
+    pub(crate) fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+
+    /// Starts a stopped process again with the same arguments.
+    pub(crate) fn restart(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.restarts += 1;
+        self.spawn();
+    }
+
     /// `kill -9`, then start again with the same arguments.
     pub(crate) fn kill9_and_restart(&mut self) {
         if let Some(mut c) = self.child.take() {

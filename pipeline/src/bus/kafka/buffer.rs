@@ -1,9 +1,13 @@
 //! What the producer holds before librdkafka takes it: encoded events ([`Pending`]) in
-//! memory, in the optional disk spool, and the one event the sender is retrying.
+//! memory or, when one is configured, in the disk spool (every event, write-ahead), and
+//! the one event the sender is retrying.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use std::collections::HashSet;
+
+use super::recover::message_hash;
 use super::spool::Spool;
 
 /// One encoded event: topic index, key, JSON payload.
@@ -11,10 +15,12 @@ pub(super) struct Pending {
     pub(super) topic: usize,
     pub(super) key: Option<Arc<str>>,
     pub(super) payload: Vec<u8>,
+    /// Sequence number in the spool, acknowledged there on delivery.
+    pub(super) seq: Option<u64>,
 }
 
 impl Pending {
-    fn encode(&self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         let key = self.key.as_deref().map(str::as_bytes);
         let klen = key.map_or(u16::MAX, |k| k.len().min(u16::MAX as usize - 1) as u16);
         let mut out = Vec::with_capacity(3 + usize::from(klen) + self.payload.len());
@@ -41,6 +47,7 @@ impl Pending {
             topic,
             key,
             payload: rest.to_vec(),
+            seq: None,
         })
     }
 }
@@ -52,6 +59,34 @@ pub(super) struct Buffers {
     pub(super) held: Option<Pending>,
     pub(super) spool: Option<Spool>,
     pub(super) mem: VecDeque<Pending>,
+    /// Recovered records the brokers already hold are skipped ([`super::recover`]).
+    pub(super) skip: Option<Skip>,
+}
+
+/// Which recovered spool records to compare with the brokers' newest messages.
+pub(super) struct Skip {
+    /// Hashes of the newest messages of each partition.
+    pub(super) held_by_brokers: HashSet<u64>,
+    /// Records below this sequence number are compared.
+    pub(super) below: u64,
+    /// Topic names by index.
+    pub(super) names: Vec<String>,
+    /// Records skipped so far.
+    pub(super) skipped: u64,
+}
+
+impl Skip {
+    /// Whether a recovered record is already in Kafka.
+    fn already_sent(&mut self, seq: u64, p: &Pending) -> bool {
+        if seq >= self.below {
+            return false;
+        }
+        let name = self.names.get(p.topic).map_or("", String::as_str);
+        let h = message_hash(name, p.key.as_deref().map(str::as_bytes), &p.payload);
+        let hit = self.held_by_brokers.contains(&h);
+        self.skipped += u64::from(hit);
+        hit
+    }
 }
 
 impl Buffers {
@@ -65,25 +100,41 @@ impl Buffers {
         if let Some(p) = self.held.take() {
             return Some(p);
         }
-        if let Some(spool) = self.spool.as_mut().filter(|s| s.len() > 0) {
-            match spool.pop() {
-                Ok(Some(b)) => match Pending::decode(&b) {
-                    Some(p) => return Some(p),
-                    None => tracing::error!("corrupt spool record skipped"),
-                },
-                Ok(None) => {}
-                Err(e) => tracing::error!(error = %e, "cannot read the spool"),
+        if let Some(spool) = self.spool.as_mut() {
+            loop {
+                match spool.take() {
+                    Ok(Some((seq, b))) => match Pending::decode(&b) {
+                        Some(p) if self.skip.as_mut().is_some_and(|s| s.already_sent(seq, &p)) => {
+                            if let Err(e) = spool.ack(seq) {
+                                tracing::error!(error = %e, "cannot write the spool position");
+                            }
+                        }
+                        Some(mut p) => {
+                            p.seq = Some(seq);
+                            return Some(p);
+                        }
+                        None => {
+                            // The checksum matched, so this is not a torn write.
+                            tracing::error!(seq, "spool record that is not an event skipped");
+                            if let Err(e) = spool.ack(seq) {
+                                tracing::error!(error = %e, "cannot write the spool position");
+                            }
+                        }
+                    },
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the spool");
+                        break;
+                    }
+                }
             }
         }
         self.mem.pop_front()
     }
 
-    /// Makes room in memory: the oldest event goes to the spool, or is dropped. Returns
-    /// the number of events dropped.
-    pub(super) fn evict_oldest(&mut self) -> u64 {
-        let Some(p) = self.mem.pop_front() else {
-            return 0;
-        };
+    /// Adds an event: to the spool when there is one (returns the records it dropped for
+    /// room), else to memory, dropping the oldest when `capacity` is reached.
+    pub(super) fn push(&mut self, p: Pending, capacity: usize) -> u64 {
         match self.spool.as_mut() {
             Some(spool) => match spool.push(&p.encode()) {
                 Ok(dropped) => dropped,
@@ -92,7 +143,21 @@ impl Buffers {
                     1
                 }
             },
-            None => 1,
+            None => {
+                let dropped =
+                    u64::from(self.mem.len() >= capacity && self.mem.pop_front().is_some());
+                self.mem.push_back(p);
+                dropped
+            }
+        }
+    }
+
+    /// Marks a spooled event done (delivered, or given up and counted).
+    pub(super) fn done(&mut self, seq: Option<u64>) {
+        if let (Some(seq), Some(spool)) = (seq, self.spool.as_mut())
+            && let Err(e) = spool.ack(seq)
+        {
+            tracing::error!(error = %e, "cannot write the spool position");
         }
     }
 }
@@ -105,6 +170,7 @@ fn pending_round_trips_through_the_spool_encoding() {
             topic: 3,
             key: key.clone(),
             payload: b"{\"x\":1}".to_vec(),
+            seq: None,
         };
         let back = Pending::decode(&p.encode()).unwrap();
         assert_eq!((back.topic, back.key, back.payload), (3, key, p.payload));

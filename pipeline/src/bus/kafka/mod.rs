@@ -15,6 +15,7 @@ mod buffer;
 mod config;
 mod consumer;
 mod producer;
+mod recover;
 pub mod shard;
 mod spool;
 

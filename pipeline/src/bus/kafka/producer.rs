@@ -4,9 +4,10 @@
 //! thread moves events from the buffer into librdkafka (whose own queue is bounded by
 //! `queue.buffering.max.messages`); while librdkafka's queue is full (brokers slow or
 //! unreachable) events wait in the buffer. When the buffer holds `buffer_events`, the
-//! oldest event moves to the disk spool when one is configured ([`super::spool`]),
-//! otherwise (or when the spool is full too) it is dropped, counted in
-//! `sotp_bus_dropped_events_total` and logged.
+//! oldest event is dropped, counted in `sotp_bus_dropped_events_total` and logged.
+//! With a disk spool ([`super::spool`]) every event is written to it instead of memory
+//! before `publish` returns, and stays there until the brokers acknowledge it: a clean
+//! stop or a `kill -9` keeps it for the next start, which sends it first.
 //! `message.timeout.ms = 0` makes librdkafka retry forever, so nothing handed to it is
 //! lost while the process lives; idempotence keeps the retries from duplicating.
 
@@ -20,7 +21,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use sotp_schemas::{EventBatch, Topic, WIRE_VERSION};
 
-use super::buffer::{Buffers, Pending};
+use super::buffer::{Buffers, Pending, Skip};
 use super::spool::Spool;
 use super::{KafkaConfig, KafkaError};
 
@@ -47,11 +48,13 @@ struct Counters {
     failed: AtomicU64,
     refused: AtomicU64,
     handed: AtomicU64,
+    /// Acknowledged events that an earlier process had spooled.
+    recovered: AtomicU64,
     records: AtomicU64,
 }
 
 struct Shared {
-    queue: Mutex<Buffers>,
+    queue: Arc<Mutex<Buffers>>,
     wake: Condvar,
     capacity: usize,
     closed: AtomicBool,
@@ -61,15 +64,28 @@ struct Shared {
 
 pub(super) struct CountingContext {
     counters: Arc<Counters>,
+    queue: Arc<Mutex<Buffers>>,
 }
+
+/// The delivery opaque of an event that is not in the spool.
+const NOT_SPOOLED: usize = usize::MAX;
 
 impl ClientContext for CountingContext {}
 
 impl ProducerContext for CountingContext {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        let mut recovered = false;
+        if seq != NOT_SPOOLED {
+            let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            recovered = q.spool.as_ref().is_some_and(|s| s.is_recovered(seq as u64));
+            q.done(Some(seq as u64));
+        }
         match result {
+            Ok(_) if recovered => {
+                self.counters.recovered.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(_) => {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
             }
@@ -101,6 +117,32 @@ impl BufferedProducer {
     /// Creates the librdkafka producer and starts the sender thread.
     pub(super) fn start(config: &KafkaConfig) -> Result<Self, KafkaError> {
         let counters = Arc::new(Counters::default());
+        let spool = match &config.spool_dir {
+            Some(dir) if config.spool_max_bytes > 0 => {
+                let (spool, recovery) =
+                    Spool::open(dir, config.spool_max_bytes).map_err(|e| KafkaError::Topic {
+                        topic: String::new(),
+                        reason: format!("cannot open the spool {}: {e}", dir.display()),
+                    })?;
+                tracing::info!(
+                    dir = %dir.display(),
+                    records = recovery.records,
+                    torn = recovery.torn.len(),
+                    "Kafka producer spool recovered; its records are sent first"
+                );
+                Some(spool)
+            }
+            _ => None,
+        };
+        let skip = match &spool {
+            Some(s) if !s.recovered().is_empty() => Some(already_in_kafka(config, s)?),
+            _ => None,
+        };
+        let queue = Arc::new(Mutex::new(Buffers {
+            spool,
+            skip,
+            ..Buffers::default()
+        }));
         let producer: ThreadedProducer<CountingContext> = config
             .client()
             .set("enable.idempotence", "true")
@@ -117,22 +159,11 @@ impl BufferedProducer {
             .set("queue.buffering.max.kbytes", "65536")
             .create_with_context(CountingContext {
                 counters: counters.clone(),
+                queue: queue.clone(),
             })
             .map_err(KafkaError::Client)?;
-        let spool = match &config.spool_dir {
-            Some(dir) if config.spool_max_bytes > 0 => Some(
-                Spool::open(dir, config.spool_max_bytes).map_err(|e| KafkaError::Topic {
-                    topic: String::new(),
-                    reason: format!("cannot open the spool {}: {e}", dir.display()),
-                })?,
-            ),
-            _ => None,
-        };
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Buffers {
-                spool,
-                ..Buffers::default()
-            }),
+            queue,
             wake: Condvar::new(),
             capacity: config.buffer_events,
             closed: AtomicBool::new(false),
@@ -185,19 +216,24 @@ impl BufferedProducer {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             for (i, payload) in lines.into_iter().enumerate() {
-                if q.mem.len() >= self.shared.capacity {
-                    dropped += q.evict_oldest();
-                }
-                q.mem.push_back(Pending {
+                let p = Pending {
                     topic: idx,
                     key: key_of(batch, i),
                     payload,
-                });
+                    seq: None,
+                };
+                dropped += q.push(p, self.shared.capacity);
             }
         }
         self.shared.wake.notify_one();
         let c = &self.shared.counters;
-        c.published.fetch_add(n, Ordering::Relaxed);
+        let published_total = c.published.fetch_add(n, Ordering::Relaxed) + n;
+        // After the spool write: a count that survives a `kill -9` in the log.
+        tracing::debug!(
+            events = n,
+            published_total,
+            "Kafka producer events buffered"
+        );
         metrics::counter!("sotp_bus_published_events_total", "topic" => topic.name()).increment(n);
         if dropped > 0 {
             let total = c.dropped.fetch_add(dropped, Ordering::Relaxed) + dropped;
@@ -226,16 +262,30 @@ impl BufferedProducer {
             .iter()
             .position(|(t, _)| *t == topic)
             .unwrap_or(0);
-        self.shared
+        let dropped = self
+            .shared
             .queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .mem
-            .push_back(Pending {
-                topic: idx,
-                key: Some(Arc::from(key)),
-                payload,
-            });
+            .push(
+                Pending {
+                    topic: idx,
+                    key: Some(Arc::from(key)),
+                    payload,
+                    seq: None,
+                },
+                usize::MAX,
+            );
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "spool full: oldest events dropped for a device record"
+            );
+            self.shared
+                .counters
+                .dropped
+                .fetch_add(dropped, Ordering::Relaxed);
+        }
         self.shared.counters.records.fetch_add(1, Ordering::Relaxed);
         self.shared.wake.notify_one();
     }
@@ -252,8 +302,6 @@ impl BufferedProducer {
         }
     }
 
-    /// Waits until every buffered event is acknowledged, at most `timeout`; then stops
-    /// the sender. Returns how many events are still undelivered.
     /// Waits until every event enqueued so far is acknowledged by the brokers (the
     /// producer keeps running), at most `timeout`; `true` when it is.
     pub(super) async fn wait_delivered(&self, timeout: Duration) -> bool {
@@ -276,31 +324,43 @@ impl BufferedProducer {
         }
     }
 
+    /// Waits until every buffered event is acknowledged, at most `timeout`; then stops
+    /// the sender. Returns how many events are lost: undelivered and not in the spool
+    /// (which keeps its events for the next start).
     pub(super) async fn drain(&self, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         loop {
-            let queued = self
-                .shared
-                .queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .len();
+            let (queued, spooled, skipped) = {
+                let q = self
+                    .shared
+                    .queue
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let spooled = q.spool.as_ref().map_or(0, |s| s.len() + s.in_flight());
+                (q.len(), spooled, q.skip.as_ref().map_or(0, |s| s.skipped))
+            };
             let c = &self.shared.counters;
             let open = c.handed.load(Ordering::Relaxed)
                 - c.delivered.load(Ordering::Relaxed)
+                - c.recovered.load(Ordering::Relaxed)
                 - c.failed.load(Ordering::Relaxed);
             if (queued == 0 && open == 0) || Instant::now() >= deadline {
                 self.shared.closed.store(true, Ordering::Release);
                 self.shared.wake.notify_all();
-                let left = queued + open as usize;
+                // A spooled event is counted in `queued` (not yet handed over) or in
+                // `open` (in flight): it is kept, not lost.
+                let left = (queued + open as usize).saturating_sub(spooled);
                 let t = self.totals();
                 tracing::info!(
                     events_published = t.published,
                     records_published = t.records,
                     delivered = t.delivered,
+                    recovered_delivered = c.recovered.load(Ordering::Relaxed),
+                    recovered_already_in_kafka = skipped,
                     dropped = t.dropped,
                     failed = t.failed,
                     undelivered = left,
+                    spooled,
                     "Kafka producer totals"
                 );
                 return left;
@@ -308,6 +368,38 @@ impl BufferedProducer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// What of the recovered records to compare with the newest messages in Kafka: the
+/// first ones, as many as librdkafka's queue holds (only those can have been handed over
+/// before the previous process ended).
+fn already_in_kafka(config: &KafkaConfig, spool: &Spool) -> Result<Skip, KafkaError> {
+    let depth = config.buffer_events.clamp(1, 100_000) as u64;
+    let range = spool.recovered();
+    let names: Vec<String> = Topic::ALL.iter().map(|t| config.topic(*t)).collect();
+    let events: Vec<String> = [
+        Topic::MetricsRaw,
+        Topic::Metrics,
+        Topic::Logs,
+        Topic::Alerts,
+    ]
+    .iter()
+    .map(|t| config.topic(*t))
+    .collect();
+    // Other producers write to the same partitions: read further back than our share.
+    let lookback = (2 * depth + 1000) as i64;
+    let held_by_brokers = super::recover::tail_hashes(config, &events, lookback)?;
+    tracing::info!(
+        newest_messages = held_by_brokers.len(),
+        compared = depth.min(range.end - range.start),
+        "spool recovery: recovered records compared with the newest messages in Kafka"
+    );
+    Ok(Skip {
+        held_by_brokers,
+        below: range.start + depth,
+        names,
+        skipped: 0,
+    })
 }
 
 fn key_of(batch: &EventBatch, i: usize) -> Option<Arc<str>> {
@@ -352,7 +444,8 @@ fn send_loop(shared: &Shared, producer: &ThreadedProducer<CountingContext>, name
             key: "schema_version",
             value: Some(version.as_str()),
         });
-        let mut record = BaseRecord::to(&names[p.topic])
+        let opaque = p.seq.map_or(NOT_SPOOLED, |s| s as usize);
+        let mut record = BaseRecord::with_opaque_to(&names[p.topic], opaque)
             .payload(&p.payload)
             .headers(headers);
         if let Some(k) = p.key.as_deref() {
@@ -380,6 +473,11 @@ fn send_loop(shared: &Shared, producer: &ThreadedProducer<CountingContext>, name
             }
             Err((e, _)) => {
                 shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .queue
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .done(p.seq);
                 metrics::counter!("sotp_bus_delivery_failed_total").increment(1);
                 tracing::error!(topic = %names[p.topic], error = %e, "event refused by the Kafka producer");
             }

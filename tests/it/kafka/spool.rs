@@ -1,0 +1,160 @@
+//! The producer's disk spool across restarts, against a real tansu broker: a collector
+//! polls loopback devices while the broker is unreachable, is killed with `kill -9` (and,
+//! in a second outage, stopped cleanly), starts again and sends what it had spooled
+//! first. At the end the unique (device, metric, instance, time) rows in Parquet equal the
+//! samples the collector reported producing, and no row is there twice.
+
+use std::time::{Duration, Instant};
+
+use super::outage::PortOutage;
+use super::peer::{
+    RoleProc, Tansu, devices_toml, duck_rows, kafka_toml, logged_number, outside_consumer,
+    parquet_counts, producer_totals,
+};
+
+/// The spool's recovery line of the process started last: records recovered.
+fn recovered(log: &str) -> u64 {
+    logged_number(log, "Kafka producer spool recovered", "records")
+}
+
+/// Recovered records the process stopped last sent, or skipped as already in Kafka.
+fn recovered_sent(log: &str) -> u64 {
+    logged_number(log, "Kafka producer totals", "recovered_delivered")
+        + logged_number(log, "Kafka producer totals", "recovered_already_in_kafka")
+}
+
+/// Starts the collector again and waits until it polls every device: after a `kill -9`
+/// the dead member's session (6 s) must expire before it owns all inventory partitions.
+fn restart_and_wait(p: &mut RoleProc, starts: usize) {
+    p.restart();
+    std::thread::sleep(Duration::from_secs(8));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = p.log_text();
+        let started = log.matches("Kafka producer spool recovered").count() >= starts;
+        if started
+            && logged_number(&log, "devices owned by this collector changed", "devices") == 10
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no restart:\n{log}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_spool_survives_kill_9_and_a_clean_stop_during_an_outage_nothing_lost_or_doubled() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start(dir.path());
+    let cfg = dir.path().join("spool.toml");
+    std::fs::write(
+        &cfg,
+        kafka_toml(
+            &tansu.brokers,
+            "topic_prefix = \"sp.\"\ngroup_prefix = \"sp-\"\nbuffer_events = 200\nspool_max_bytes = 50000000",
+        ) + &devices_toml("127.23.0.1", 10, 1),
+    )
+    .unwrap();
+    let col_data = dir.path().join("collector");
+    let sink_data = dir.path().join("sink");
+    // The debug line after each spool write is the count a `kill -9` leaves behind.
+    let debug = [("RUST_LOG", "info,sotp_pipeline::bus::kafka::producer=debug")];
+    let mut collector = RoleProc::start_env(&cfg, &col_data, &["collector"], None, &debug);
+    let mut sink = RoleProc::start(&cfg, &sink_data, &["sink"], None);
+    collector.wait_log(
+        "polling the devices this collector owns",
+        Duration::from_secs(60),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+
+    // 1. kill -9 in the middle of an outage.
+    let outage = PortOutage::start(tansu.port);
+    std::thread::sleep(Duration::from_secs(8));
+    collector.kill9();
+    let killed_log = collector.log_text();
+    let reported_1 = logged_number(&killed_log, "events buffered", "published_total");
+    drop(outage);
+    restart_and_wait(&mut collector, 2);
+    let back_1 = recovered(&collector.log_text());
+    assert!(
+        back_1 > 0,
+        "the outage's events were spooled: {}",
+        collector.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+
+    // 2. A clean stop in the middle of an outage: what is undelivered stays in the spool.
+    let outage = PortOutage::start(tansu.port);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(collector.stop(), 0, "{}", collector.log_text());
+    let log = collector.log_text();
+    let (published_2, dropped_2, lost_2) = producer_totals(&log);
+    let spooled_2 = logged_number(&log, "Kafka producer totals", "spooled");
+    assert_eq!((dropped_2, lost_2), (0, 0), "{log}");
+    assert!(spooled_2 > 0, "undelivered events kept in the spool: {log}");
+    assert_eq!(recovered_sent(&log), back_1, "{log}");
+    drop(outage);
+    restart_and_wait(&mut collector, 3);
+    assert_eq!(
+        recovered(&collector.log_text()),
+        spooled_2,
+        "every event kept at the clean stop is recovered"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(collector.stop(), 0, "{}", collector.log_text());
+    let log = collector.log_text();
+    let (published_3, dropped_3, lost_3) = producer_totals(&log);
+    assert_eq!((dropped_3, lost_3), (0, 0), "{log}");
+    assert_eq!(
+        logged_number(&log, "Kafka producer totals", "spooled"),
+        0,
+        "{log}"
+    );
+    assert_eq!(
+        recovered_sent(&log),
+        spooled_2,
+        "every recovered event sent or found already in Kafka: {log}"
+    );
+
+    let reported = reported_1 + published_2 + published_3;
+    // In Kafka itself: every reported event once.
+    let (summary, ok) = outside_consumer(&tansu.brokers, "sp.", Some("metrics.raw"), None);
+    assert!(ok, "{summary}");
+    let topic = &summary["topics"]["sp.metrics.raw"];
+    eprintln!("in Kafka: {topic}");
+    assert_eq!(
+        (topic["valid"].as_u64(), topic["duplicates"].as_u64()),
+        (Some(reported), Some(0)),
+        "{summary}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while parquet_counts(&sink_data).1 < reported && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(sink.stop(), 0, "{}", sink.log_text());
+    let (rows, unique) = parquet_counts(&sink_data);
+    eprintln!(
+        "reported {reported_1} (killed) + {published_2} + {published_3}; {back_1} and {spooled_2} recovered; Parquet {rows} rows, {unique} unique"
+    );
+    assert_eq!(
+        (rows, unique),
+        (reported, reported),
+        "every reported sample once in Parquet; repeated rows {:?}; collector: {}",
+        duck_rows(
+            &sink_data,
+            "SELECT device_id, metric, time, count(*) FROM metrics GROUP BY ALL HAVING count(*) > 1 ORDER BY time LIMIT 8"
+        ),
+        collector
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("producer totals")
+                || l.contains("spool recovered")
+                || l.contains("unreachable")
+                || l.contains("again")
+                || l.contains("spool recovery"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    drop(tansu);
+}
