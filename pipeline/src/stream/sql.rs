@@ -279,11 +279,14 @@ impl Engine {
         self.ctx.deregister_table(table)?;
         self.ctx.register_batch(table, batch)?;
         // One partition, in-memory operators only: nothing is spawned, so the plan runs
-        // on this thread, inside or outside an async runtime.
-        let out = futures::executor::block_on(async {
+        // on this thread, inside or outside an async runtime. `unconstrained`: DataFusion's
+        // operators yield cooperatively on tokio's task budget, and a budget used up by the
+        // calling task (a drain of many queued deliveries) defers their wake-up until the
+        // task returns to the scheduler, which a blocked thread never does: a deadlock.
+        let out = futures::executor::block_on(tokio::task::unconstrained(async {
             let df = self.ctx.sql(sql).await?;
             df.collect().await
-        });
+        }));
         self.ctx.deregister_table(table)?;
         out
     }
