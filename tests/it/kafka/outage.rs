@@ -16,6 +16,16 @@ pub(crate) struct PortOutage {
 
 impl PortOutage {
     pub(crate) fn start(port: u16) -> PortOutage {
+        Self::start_with(port, &["drop"])
+    }
+
+    /// Like a stopped broker: every packet to or from the port is answered with a TCP
+    /// reset (connections refused, open ones reset).
+    pub(crate) fn start_refused(port: u16) -> PortOutage {
+        Self::start_with(port, &["reject", "with", "tcp", "reset"])
+    }
+
+    fn start_with(port: u16, verdict: &[&str]) -> PortOutage {
         let table = format!("sotp_kout_{port}");
         let nft = |args: &[&str]| {
             let out = Command::new("nft").args(args).output().unwrap_or_else(|e| {
@@ -37,12 +47,11 @@ impl PortOutage {
             "{ type filter hook output priority 0; }",
         ]);
         let p = port.to_string();
-        nft(&[
-            "add", "rule", "inet", &table, "out", "tcp", "dport", &p, "drop",
-        ]);
-        nft(&[
-            "add", "rule", "inet", &table, "out", "tcp", "sport", &p, "drop",
-        ]);
+        for dir in ["dport", "sport"] {
+            let mut rule = vec!["add", "rule", "inet", &table, "out", "tcp", dir, &p];
+            rule.extend_from_slice(verdict);
+            nft(&rule);
+        }
         PortOutage { table }
     }
 }
