@@ -4,7 +4,7 @@
 # $SOTP_CORPORA/syslog (read in place, never copied into the repository). Any panic
 # fails the run; libFuzzer leaves the input in fuzz/artifacts/<target>/.
 #
-# Stable toolchain only: cargo-fuzz needs `-Z` sanitizer flags, which stable rustc accepts
+# The default (stable) toolchain only: cargo-fuzz needs `-Z` sanitizer flags, which stable rustc accepts
 # with RUSTC_BOOTSTRAP=1 (no nightly toolchain is needed or fetched).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ TARGET_ROOT=${CARGO_TARGET_DIR:-$PWD/target}
 TOOLS=$TARGET_ROOT/cargo-fuzz-$CARGO_FUZZ_VERSION
 if [ ! -x "$TOOLS/bin/cargo-fuzz" ]; then
   echo "installing cargo-fuzz $CARGO_FUZZ_VERSION into $TOOLS"
-  cargo +stable install --quiet --locked --root "$TOOLS" "cargo-fuzz@$CARGO_FUZZ_VERSION"
+  cargo install --quiet --locked --root "$TOOLS" "cargo-fuzz@$CARGO_FUZZ_VERSION"
 fi
 export PATH="$TOOLS/bin:$PATH" RUSTC_BOOTSTRAP=1
 [ -d "$CORPORA/syslog" ] || { echo "no corpus at $CORPORA/syslog: set SOTP_CORPORA" >&2; exit 1; }
@@ -39,12 +39,12 @@ for name in sorted(os.listdir(src)):
 print("fuzz seeds: %d corpus lines" % n)
 EOF
 cd fuzz
-cargo +stable fuzz build --target-dir "$TARGET_ROOT/fuzz"
+cargo fuzz build --target-dir "$TARGET_ROOT/fuzz"
 for t in syslog_parse syslog_framing; do
   mkdir -p "$work/$t"
   echo "== fuzz $t for ${SECONDS_EACH}s"
   status=0
-  cargo +stable fuzz run --target-dir "$TARGET_ROOT/fuzz" "$t" "$work/$t" "$work/seeds" -- \
+  cargo fuzz run --target-dir "$TARGET_ROOT/fuzz" "$t" "$work/$t" "$work/seeds" -- \
     -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     >"$work/$t.log" 2>&1 || status=$?
   grep -a -E '^(INFO: seed corpus|Done|stat::number_of_executed_units|==[0-9]+==|thread|SUMMARY|Test unit written)' "$work/$t.log" || true
