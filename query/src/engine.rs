@@ -15,10 +15,12 @@ use sotp_sinks::{ColdStore, TableStore};
 
 use crate::{COLD_STORE_URL, HotColdTable, QueryConfig, QueryError, QueryOutput, check_statement};
 
-/// Runs SQL over SOTP's tables.
+/// Runs SQL over SOTP's tables. Cheap to clone (axum clones the API state for every
+/// request): the session state, with its function registries, is shared and copied only
+/// when a query runs.
 #[derive(Clone)]
 pub struct QueryEngine {
-    base: SessionState,
+    base: Arc<SessionState>,
     config: QueryConfig,
 }
 
@@ -44,7 +46,7 @@ impl QueryEngine {
             url::Url::parse(COLD_STORE_URL).map_err(|e| QueryError::Internal(e.to_string()))?;
         ctx.register_object_store(&url, cold.store().clone());
         let engine = Self {
-            base: ctx.state(),
+            base: Arc::new(ctx.state()),
             config,
         };
         for t in tables {
@@ -55,7 +57,7 @@ impl QueryEngine {
 
     /// Adds a table (for example `devices` from the inventory).
     pub fn register(&self, name: &str, table: Arc<dyn TableProvider>) -> Result<(), QueryError> {
-        SessionContext::new_with_state(self.base.clone())
+        SessionContext::new_with_state(SessionState::clone(&self.base))
             .register_table(name, table)
             .map_err(|e| QueryError::Internal(e.to_string()))?;
         Ok(())
@@ -110,7 +112,7 @@ impl QueryEngine {
             .with_memory_limit(limit_mb * 1024 * 1024, 1.0)
             .build_arc()
             .map_err(|e| QueryError::Internal(e.to_string()))?;
-        let state = SessionStateBuilder::new_from_existing(self.base.clone())
+        let state = SessionStateBuilder::new_from_existing(SessionState::clone(&self.base))
             .with_runtime_env(runtime)
             .build();
         let ctx = SessionContext::new_with_state(state);
