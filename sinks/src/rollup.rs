@@ -49,23 +49,7 @@ pub async fn run_rollup_sink(
     if !builder.is_empty() {
         table.append(builder.finish());
     }
-    for attempt in 1..=5 {
-        match table.flush().await {
-            Ok(r) => {
-                tracing::info!(
-                    table = table.name(),
-                    rows = r.rows,
-                    files = r.files,
-                    "final flush done"
-                );
-                return;
-            }
-            Err(e) => {
-                tracing::error!(table = table.name(), attempt, error = %e, "final flush failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
+    crate::sink::final_flush(&table).await;
 }
 
 /// Asks a [`run_rollup_writer`] to write every rollup it was sent to Parquet: the
