@@ -20,6 +20,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 command -v fping >/dev/null 2>&1 || need_apt+=(fping)
+# iproute2: network namespaces and veth pairs of the lossy-link SNMP test.
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # rsyslog: the syslog relay of the syslog tests (and the reference of its benchmark).
 command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
