@@ -210,8 +210,13 @@ pub(crate) fn zone_offset(name: &str) -> Option<FixedOffset> {
                 _ => return None,
             };
             let (h, m) = off[1..].split_once(':').unwrap_or((&off[1..], "0"));
-            let secs = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
-            return FixedOffset::east_opt(sign * secs);
+            // Zone offsets are below a day; anything larger is not a zone (and would
+            // overflow the arithmetic below).
+            let (h, m) = (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?);
+            if !(0..24).contains(&h) || !(0..60).contains(&m) {
+                return None;
+            }
+            return FixedOffset::east_opt(sign * (h * 3600 + m * 60));
         }
     }
     let hours = match upper.as_str() {
@@ -333,5 +338,11 @@ mod tests {
         );
         assert_eq!(zone(" mdt: x").unwrap().0.local_minus_utc(), -6 * 3600);
         assert!(zone(" host: x").is_none());
+        // Found by the fuzzer: an hour count that overflowed the seconds arithmetic.
+        assert!(zone(" UTC+9999999999: x").is_none());
+        assert!(zone(" GMT-800000:00: x").is_none());
+        assert!(zone(" UTC+24: x").is_none());
+        assert!(zone(" UTC+05:60: x").is_none());
+        assert_eq!(zone(" UTC-14: x").unwrap().0.local_minus_utc(), -14 * 3600);
     }
 }
