@@ -4,16 +4,17 @@
 //! No I/O: [`Stage::process`] takes raw samples and returns derived samples and closed
 //! rollup minutes, so the golden tests drive it directly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use std::sync::Arc;
+use hashbrown::HashMap;
 
 use sotp_schemas::{MetricName, MetricSample, RollupRow};
 
 use super::counter::Point;
 use super::rollup::{Bucket, Rollups, minute_of};
+use super::series::{IfRef, Interner, SeriesRef};
 use super::sql::{CounterRows, Engine, QueryError, RollupRows};
-use super::state::{Saved, SeriesKey, SeriesState};
+use super::state::{IfKey, Saved, SeriesKey};
 
 /// Smallest Ethernet frame on the wire (64 bytes + preamble and gap), bits: the most
 /// packets per second an interface can carry is speed / this.
@@ -33,24 +34,63 @@ pub struct StageStats {
 /// The streaming stage's state and logic.
 #[derive(Debug, Default)]
 pub struct Stage {
-    series: SeriesState,
-    /// Derived names per raw counter name (rate, utilization), built once.
-    names: HashMap<MetricName, (MetricName, Option<MetricName>)>,
+    counter_ids: Interner<SeriesKey>,
+    /// By counter series id.
+    counters: Vec<Counter>,
+    /// Interfaces (device id, instance or "") by id.
+    ifaces: Interner<IfKey>,
+    /// Last known speed (bits/s) by interface id.
+    speeds: Vec<Option<f64>>,
     rollups: Rollups,
     engine: Engine,
     newest: i64,
+    /// Micro-batches processed: tells a series' first row in the current batch.
+    batches: u64,
     /// What the stage did so far.
     pub stats: StageStats,
 }
 
+/// What the stage keeps per counter series.
+#[derive(Debug)]
+struct Counter {
+    /// The last observation.
+    last: Option<Point>,
+    /// Its interface's id in `Stage::ifaces`.
+    iface: u32,
+    /// The most it can grow per second is the interface speed divided by this, for
+    /// interface counters (octets: bits per octet; packets: bits of the smallest frame).
+    per_speed: Option<f64>,
+    /// The rate's metric and, for octet counters, the utilization's.
+    rate: MetricName,
+    util: Option<MetricName>,
+    /// The metric of its discontinuities (`<counter>.discontinuity`).
+    disc: MetricName,
+    /// Rollup series ids of the rate and the utilization, once used.
+    rate_roll: Option<u32>,
+    util_roll: Option<u32>,
+    /// The last micro-batch (`Stage::batches`) that had an observation of it.
+    batch: u64,
+}
+
+/// A sample derived from `from` (same device, instance, labels and time) named `metric`:
+/// not a counter, without the raw-only labels.
 fn derived_named(from: &MetricSample, metric: &MetricName, value: f64) -> MetricSample {
-    let mut s = from.clone();
-    s.metric = metric.clone();
-    s.value = value;
-    s.counter = None;
-    s.labels.remove("counter_width");
-    s.labels.remove("ticks");
-    s
+    MetricSample {
+        time: from.time,
+        device_id: from.device_id.clone(),
+        device: from.device.clone(),
+        metric: metric.clone(),
+        instance: from.instance.clone(),
+        value,
+        counter: None,
+        labels: from
+            .labels
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "counter_width" | "ticks"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        collector: from.collector.clone(),
+    }
 }
 
 fn derived(from: &MetricSample, metric: &str, value: f64) -> MetricSample {
@@ -75,13 +115,50 @@ fn uptime_ticks(s: &MetricSample) -> u64 {
         .unwrap_or_else(|| (s.value * 100.0).round() as u64)
 }
 
+/// The derived samples of a batch and the rows they add to the rollups.
+struct Outputs<'a> {
+    out: &'a mut Vec<MetricSample>,
+    first_out: usize,
+    raw_len: usize,
+    roll: RollupRows,
+}
+
+impl Outputs<'_> {
+    /// Pushes a derived sample rolled up as series `roll_id`.
+    fn push(&mut self, roll_id: u32, d: MetricSample) {
+        if d.value.is_finite() {
+            let seq = self.raw_len + self.out.len() - self.first_out;
+            self.roll
+                .push(roll_id, seq as i64, minute_of(d.time.0), d.value);
+        }
+        self.out.push(d);
+    }
+}
+
 impl Stage {
     /// A stage restored from saved state.
     pub fn from_saved(saved: Saved) -> Self {
         let mut st = Stage::default();
-        st.series.counters = saved.counters.into_iter().collect();
-        st.series.speeds = saved.speeds.into_iter().collect();
-        st.rollups.open = saved.rollups.into_iter().collect();
+        for (key, point) in saved.counters {
+            let (id, new) = st.counter_ids.intern_owned(key);
+            if new {
+                let key = st.counter_ids.key(id).clone();
+                let c = st.new_counter(
+                    key.device_id.as_str(),
+                    key.metric.as_str(),
+                    key.instance.as_deref(),
+                );
+                st.counters.push(c);
+            }
+            st.counters[id as usize].last = Some(point);
+        }
+        for ((dev, inst), speed) in saved.speeds {
+            let id = st.iface_id(IfRef(dev.as_str(), &inst));
+            st.speeds[id as usize] = Some(speed);
+        }
+        for (key, bucket) in saved.rollups {
+            st.rollups.restore(key, bucket);
+        }
         st
     }
 
@@ -90,22 +167,19 @@ impl Stage {
         Saved {
             version: 1,
             counters: self
-                .series
-                .counters
+                .counter_ids
                 .iter()
-                .map(|(k, v)| (k.clone(), *v))
+                .filter_map(|(id, k)| Some((k.clone(), self.counters[id as usize].last?)))
                 .collect(),
             speeds: self
-                .series
-                .speeds
+                .ifaces
                 .iter()
-                .map(|(k, v)| (k.clone(), *v))
+                .filter_map(|(id, k)| Some((k.clone(), self.speeds[id as usize]?)))
                 .collect(),
             rollups: self
                 .rollups
-                .open
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .open()
+                .map(|(k, b)| (k.clone(), b.clone()))
                 .collect(),
             ..Saved::default()
         }
@@ -113,12 +187,56 @@ impl Stage {
 
     /// Series with a remembered counter observation.
     pub fn series_count(&self) -> usize {
-        self.series.counters.len()
+        self.counters.iter().filter(|c| c.last.is_some()).count()
     }
 
     /// Samples that arrived after their rollup minute closed.
     pub fn late_samples(&self) -> u64 {
         self.rollups.late
+    }
+
+    fn iface_id(&mut self, key: IfRef<'_>) -> u32 {
+        let (id, new) = self.ifaces.intern(key);
+        if new {
+            self.speeds.push(None);
+        }
+        id
+    }
+
+    fn new_counter(&mut self, dev: &str, metric: &str, instance: Option<&str>) -> Counter {
+        let iface = self.iface_id(IfRef(dev, instance.unwrap_or("")));
+        let (rate, util) = rate_names(metric);
+        let per_speed = metric.starts_with("if.").then(|| {
+            if metric.ends_with("_octets") {
+                8.0
+            } else {
+                MIN_FRAME_BITS
+            }
+        });
+        Counter {
+            last: None,
+            iface,
+            per_speed,
+            rate,
+            util,
+            disc: MetricName::new(format!("{metric}.discontinuity")),
+            rate_roll: None,
+            util_roll: None,
+            batch: 0,
+        }
+    }
+
+    fn counter_id(&mut self, s: &MetricSample) -> u32 {
+        let (id, new) = self.counter_ids.intern(SeriesRef::of(s));
+        if new {
+            let c = self.new_counter(
+                s.device_id.as_str(),
+                s.metric.as_str(),
+                s.instance.as_deref(),
+            );
+            self.counters.push(c);
+        }
+        id
     }
 
     /// Processes one micro-batch of raw samples (one poll or many): the counter deltas
@@ -143,13 +261,12 @@ impl Stage {
         out: &mut Vec<MetricSample>,
         rollups: &mut Vec<RollupRow>,
     ) -> Result<(), QueryError> {
-        let first_out = out.len();
         self.stats.raw += raw.len() as u64;
+        self.batches += 1;
         // Context of this batch: uptime per device, discontinuity time per interface,
         // memory parts per (device, instance).
         let mut uptime: HashMap<&str, u64> = HashMap::new();
         let mut disc: HashMap<(&str, &str), u64> = HashMap::new();
-        let no_instance: Arc<str> = Arc::from("");
         type MemParts = (Option<f64>, Option<f64>, Option<f64>);
         let mut mem: BTreeMap<(&str, Option<&str>), (MemParts, &MetricSample)> = BTreeMap::new();
         for s in raw {
@@ -161,10 +278,9 @@ impl Stage {
                     uptime.insert(dev, uptime_ticks(s));
                 }
                 "if.speed_bps" if s.value > 0.0 => {
-                    if let Some(i) = &s.instance {
-                        self.series
-                            .speeds
-                            .insert((s.device_id.clone(), i.clone()), s.value);
+                    if let Some(i) = inst {
+                        let id = self.iface_id(IfRef(dev, i));
+                        self.speeds[id as usize] = Some(s.value);
                     }
                 }
                 "if.counter_discontinuity_ticks" => {
@@ -183,16 +299,13 @@ impl Stage {
                 _ => {}
             }
         }
-        // The counters' rows, one series index per (device, metric, instance), and the
-        // speed of each observation's interface.
-        let mut rows = CounterRows::default();
-        let mut index: HashMap<SeriesKey, u32> = HashMap::new();
-        let mut last: Vec<Point> = Vec::new();
-        let mut speeds: Vec<Option<f64>> = vec![None; raw.len()];
+        // The counters' rows, by series id: each series' last observation of earlier
+        // batches (`seq = -1`) before its observations in this one.
+        let mut rows = CounterRows::with_capacity(raw.len());
+        let mut ids: Vec<u32> = vec![u32::MAX; raw.len()];
         for (i, s) in raw.iter().enumerate() {
             let Some(value) = s.counter else { continue };
             let dev = s.device_id.as_str();
-            let inst = s.instance.as_deref().unwrap_or("");
             let width = match s.labels.get("counter_width").map(String::as_str) {
                 Some("32") => 32,
                 Some("64") => 64,
@@ -204,90 +317,75 @@ impl Stage {
                 value,
                 width,
                 uptime_ticks: uptime.get(dev).copied(),
-                discontinuity_ticks: disc.get(&(dev, inst)).copied(),
+                discontinuity_ticks: disc
+                    .get(&(dev, s.instance.as_deref().unwrap_or("")))
+                    .copied(),
             };
-            let metric = s.metric.as_str();
-            let if_key = (
-                s.device_id.clone(),
-                s.instance.clone().unwrap_or_else(|| no_instance.clone()),
-            );
-            let speed = self.series.speeds.get(&if_key).copied();
-            speeds[i] = speed;
-            let max = speed.filter(|_| metric.starts_with("if.")).map(|bps| {
-                if metric.ends_with("_octets") {
-                    bps / 8.0
-                } else {
-                    bps / MIN_FRAME_BITS
+            let id = self.counter_id(s);
+            ids[i] = id;
+            let c = &mut self.counters[id as usize];
+            if c.batch != self.batches {
+                c.batch = self.batches;
+                if let Some(prev) = &c.last {
+                    rows.push(id, -1, prev, None);
                 }
-            });
-            let next = index.len() as u32;
-            let id = *index.entry(SeriesKey::of(s)).or_insert(next);
-            if id == next {
-                last.push(point);
-            } else {
-                last[id as usize] = point;
             }
+            let max = c
+                .per_speed
+                .zip(self.speeds[c.iface as usize])
+                .map(|(per, bps)| bps / per);
             rows.push(id, i as i64, &point, max);
+            c.last = Some(point);
         }
-        // The state carried from earlier batches: one row per series, before the batch's.
-        for (key, &id) in &index {
-            if let Some(prev) = self.series.counters.get(key) {
-                rows.push(id, -1, prev, None);
-            }
-        }
-        let outcomes = self.engine.deltas(rows, raw.len());
-        for (key, id) in index {
-            self.series.counters.insert(key, last[id as usize]);
-        }
-        let outcomes = outcomes?;
+        let outcomes = self.engine.deltas(rows, raw.len())?;
         // The derived samples, in arrival order; raw gauges go to the rollups as they are.
-        let mut roll = RollupRows::default();
-        let mut roll_index: HashMap<SeriesKey, u32> = HashMap::new();
-        let mut roll_keys: Vec<(SeriesKey, Arc<str>)> = Vec::new();
-        let mut add_roll = |s: &MetricSample, seq: usize| {
-            if !s.value.is_finite() {
-                return;
-            }
-            let next = roll_index.len() as u32;
-            let key = SeriesKey::of(s);
-            let id = *roll_index.entry(key.clone()).or_insert(next);
-            if id == next {
-                roll_keys.push((key, s.device.clone()));
-            }
-            roll.push(id, seq as i64, minute_of(s.time.0), s.value);
+        let mut o = Outputs {
+            first_out: out.len(),
+            out,
+            raw_len: raw.len(),
+            roll: RollupRows::with_capacity(raw.len() * 2),
         };
         for (i, s) in raw.iter().enumerate() {
             if s.counter.is_none() {
-                add_roll(s, i);
-                self.derive_gauge(s, out);
+                if s.value.is_finite() {
+                    let id = self.rollups.id(SeriesRef::of(s));
+                    o.roll.push(id, i as i64, minute_of(s.time.0), s.value);
+                }
+                if let Some(d) = derive_gauge(s) {
+                    let id = self.rollups.id(SeriesRef::of(&d));
+                    o.push(id, d);
+                }
                 continue;
             }
-            let metric = s.metric.as_str();
+            let c = &mut self.counters[ids[i] as usize];
             match outcomes[i] {
                 None => {}
                 Some(Ok(per_second)) => {
                     self.stats.rates += 1;
-                    let (rate, util) = self
-                        .names
-                        .entry(s.metric.clone())
-                        .or_insert_with(|| rate_names(metric));
-                    match util {
+                    let rate_roll = *c.rate_roll.get_or_insert_with(|| {
+                        self.rollups.id(SeriesRef::named(s, c.rate.as_str()))
+                    });
+                    match &c.util {
                         Some(util) => {
                             let bps = per_second * 8.0;
-                            out.push(derived_named(s, rate, bps));
-                            if let Some(speed) = speeds[i] {
-                                out.push(derived_named(s, util, bps / speed));
+                            o.push(rate_roll, derived_named(s, &c.rate, bps));
+                            if let Some(speed) = self.speeds[c.iface as usize] {
+                                let util_roll = *c.util_roll.get_or_insert_with(|| {
+                                    self.rollups.id(SeriesRef::named(s, util.as_str()))
+                                });
+                                o.push(util_roll, derived_named(s, util, bps / speed));
                             }
                         }
-                        None => out.push(derived_named(s, rate, per_second)),
+                        None => o.push(rate_roll, derived_named(s, &c.rate, per_second)),
                     }
                 }
                 Some(Err(reason)) => {
                     self.stats.discontinuities += 1;
-                    let mut d = derived(s, "counter.discontinuity", 1.0);
-                    d.labels.insert("counter".into(), metric.to_string());
+                    let mut d = derived_named(s, &c.disc, 1.0);
+                    d.labels.insert("counter".into(), s.metric.to_string());
                     d.labels.insert("reason".into(), reason.as_str().into());
-                    out.push(d);
+                    let id = self.rollups.id(SeriesRef::of(&d));
+                    o.push(id, d);
                 }
             }
         }
@@ -298,38 +396,33 @@ impl Stage {
             {
                 let mut d = derived(s, "mem.used_ratio", u / t);
                 d.labels.clear();
-                out.push(d);
+                let id = self.rollups.id(SeriesRef::of(&d));
+                o.push(id, d);
             }
         }
-        for (j, d) in out[first_out..].iter().enumerate() {
-            add_roll(d, raw.len() + j);
-        }
+        let Outputs {
+            out,
+            first_out,
+            roll,
+            ..
+        } = o;
         for g in self.engine.groups(roll)? {
-            let (key, device) = &roll_keys[g.series as usize];
+            let first = g.first as usize;
+            let device = match first.checked_sub(raw.len()) {
+                None => raw[first].device.clone(),
+                Some(j) => out[first_out + j].device.clone(),
+            };
             let part = Bucket {
                 minute: g.minute,
-                device: device.clone(),
+                device,
                 min: g.min,
                 max: g.max,
                 sum: g.sum,
                 count: g.count,
             };
-            self.rollups.merge(key, part, rollups);
+            self.rollups.merge(g.series, part, rollups);
         }
         Ok(())
-    }
-
-    fn derive_gauge(&self, s: &MetricSample, out: &mut Vec<MetricSample>) {
-        match s.metric.as_str() {
-            "if.oper_status" => out.push(derived(
-                s,
-                "if.oper_up",
-                if s.value == 1.0 { 1.0 } else { 0.0 },
-            )),
-            "cpu.load_pct" => out.push(derived(s, "cpu.util_ratio", s.value / 100.0)),
-            "mem.used_pct" => out.push(derived(s, "mem.used_ratio", s.value / 100.0)),
-            _ => {}
-        }
     }
 
     /// Closes rollup minutes of series that stopped reporting `idle_close_ns` ago
@@ -337,4 +430,14 @@ impl Stage {
     pub fn close_idle(&mut self, idle_close_ns: i64, rollups: &mut Vec<RollupRow>) {
         self.rollups.close_idle(self.newest, idle_close_ns, rollups);
     }
+}
+
+/// The sample a raw gauge yields, if any.
+fn derive_gauge(s: &MetricSample) -> Option<MetricSample> {
+    Some(match s.metric.as_str() {
+        "if.oper_status" => derived(s, "if.oper_up", if s.value == 1.0 { 1.0 } else { 0.0 }),
+        "cpu.load_pct" => derived(s, "cpu.util_ratio", s.value / 100.0),
+        "mem.used_pct" => derived(s, "mem.used_ratio", s.value / 100.0),
+        _ => return None,
+    })
 }

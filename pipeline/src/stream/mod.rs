@@ -5,7 +5,7 @@
 //! turns each new one into a rate with exact u64 arithmetic ([`counter`]); octet
 //! counters become `if.in_bps`/`if.out_bps` and, with the interface speed,
 //! `if.in_util_ratio`/`if.out_util_ratio`; other counters become `<metric>_per_s`.
-//! A counter that cannot yield a rate yields a `counter.discontinuity` sample whose
+//! A counter that cannot yield a rate yields a `<counter>.discontinuity` sample whose
 //! `reason` label says why. Gauges become `if.oper_up`, `cpu.util_ratio` and
 //! `mem.used_ratio`. Every derived sample and every raw gauge is rolled up per minute.
 //!
@@ -22,6 +22,7 @@ mod config;
 pub mod counter;
 mod derive;
 pub mod rollup;
+mod series;
 mod sql;
 pub mod state;
 

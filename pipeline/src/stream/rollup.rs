@@ -6,12 +6,12 @@
 //! doubles a minute. A sample for a minute that already closed is counted as late and
 //! left out of the rollups.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sotp_schemas::{MetricSample, RollupRow, UtcNanos};
+use sotp_schemas::{RollupRow, UtcNanos};
 
+use super::series::{Interner, SeriesRef};
 use super::state::SeriesKey;
 
 const MINUTE_NS: i64 = 60_000_000_000;
@@ -33,11 +33,12 @@ pub struct Bucket {
     pub count: u64,
 }
 
-/// Open minutes of every series.
+/// Open minutes of every series, by interned series id.
 #[derive(Debug, Default)]
 pub struct Rollups {
-    /// By series.
-    pub open: HashMap<SeriesKey, Bucket>,
+    series: Interner<SeriesKey>,
+    /// By series id.
+    open: Vec<Option<Bucket>>,
     /// Samples that came after their minute closed.
     pub late: u64,
 }
@@ -62,30 +63,37 @@ pub fn minute_of(t: i64) -> i64 {
 }
 
 impl Rollups {
-    /// Adds one sample; pushes to `out` the minute it closes, if any.
-    pub fn add(&mut self, s: &MetricSample, out: &mut Vec<RollupRow>) {
-        if !s.value.is_finite() {
-            return;
+    /// The id of a series (interned on first sight).
+    pub(super) fn id(&mut self, series: SeriesRef<'_>) -> u32 {
+        let (id, new) = self.series.intern(series);
+        if new {
+            self.open.push(None);
         }
-        let part = Bucket {
-            minute: minute_of(s.time.0),
-            device: s.device.clone(),
-            min: s.value,
-            max: s.value,
-            sum: s.value,
-            count: 1,
-        };
-        self.merge(&SeriesKey::of(s), part, out);
+        id
     }
 
-    /// Merges the values of one series in one minute (a group of a micro-batch) into
+    /// Restores a saved open minute.
+    pub(super) fn restore(&mut self, key: SeriesKey, b: Bucket) {
+        let (id, new) = self.series.intern_owned(key);
+        if new {
+            self.open.push(None);
+        }
+        self.open[id as usize] = Some(b);
+    }
+
+    /// Every open minute with its series.
+    pub(super) fn open(&self) -> impl Iterator<Item = (&SeriesKey, &Bucket)> {
+        self.series
+            .iter()
+            .filter_map(|(id, k)| self.open[id as usize].as_ref().map(|b| (k, b)))
+    }
+
+    /// Merges the values of series `id` in one minute (a group of a micro-batch) into
     /// the series' open minute; pushes to `out` the minute it closes, if any. A group
     /// older than the open minute is late: counted, left out.
-    pub fn merge(&mut self, key: &SeriesKey, part: Bucket, out: &mut Vec<RollupRow>) {
-        match self.open.get_mut(key) {
-            None => {
-                self.open.insert(key.clone(), part);
-            }
+    pub(super) fn merge(&mut self, id: u32, part: Bucket, out: &mut Vec<RollupRow>) {
+        match &mut self.open[id as usize] {
+            slot @ None => *slot = Some(part),
             Some(b) if b.minute == part.minute => {
                 b.min = b.min.min(part.min);
                 b.max = b.max.max(part.max);
@@ -93,7 +101,7 @@ impl Rollups {
                 b.count += part.count;
             }
             Some(b) if part.minute > b.minute => {
-                out.push(close(key, b));
+                out.push(close(self.series.key(id), b));
                 *b = part;
             }
             Some(_) => self.late += part.count,
@@ -102,16 +110,18 @@ impl Rollups {
 
     /// Closes every minute that ended more than `idle_close_ns` before `now`.
     pub fn close_idle(&mut self, now: i64, idle_close_ns: i64, out: &mut Vec<RollupRow>) {
-        let mut closed: Vec<(SeriesKey, RollupRow)> = Vec::new();
-        self.open.retain(|key, b| {
-            let idle = b.minute + MINUTE_NS + idle_close_ns <= now;
-            if idle {
-                closed.push((key.clone(), close(key, b)));
+        let mut closed: Vec<(&SeriesKey, RollupRow)> = Vec::new();
+        for (id, key) in self.series.iter() {
+            let slot = &mut self.open[id as usize];
+            if let Some(b) = slot
+                && b.minute + MINUTE_NS + idle_close_ns <= now
+            {
+                closed.push((key, close(key, b)));
+                *slot = None;
             }
-            !idle
-        });
-        // A stable order (series, then minute) whatever the map's order.
-        closed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.time.0.cmp(&b.1.time.0)));
+        }
+        // A stable order (series, then minute) whatever the ids' order.
+        closed.sort_by(|a, b| a.0.cmp(b.0).then(a.1.time.0.cmp(&b.1.time.0)));
         out.extend(closed.into_iter().map(|(_, r)| r));
     }
 }

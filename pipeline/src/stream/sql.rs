@@ -2,8 +2,8 @@
 //!
 //! Counters: the batch's counter observations plus one carried state row per series
 //! (the last observation of the previous batches, `seq = -1`) form the `counters`
-//! table; `LAG` over a window ordered by series and arrival gives each observation its
-//! predecessor (when the previous row is of the same series), and the scalar UDF `counter_delta` classifies the pair
+//! table; the window function `counter_delta`, over a window ordered by series and
+//! arrival, classifies each observation against its predecessor of the same series
 //! (rate, wrap, reset, reboot, implausible, ...) with exact u64 arithmetic
 //! ([`counter_delta`]); counters never pass through f64.
 //!
@@ -18,11 +18,13 @@ use arrow::array::{
     UInt8Array, UInt8Builder, UInt32Array, UInt64Array,
 };
 use arrow::datatypes::{
-    DataType, Field, Fields, Float64Type, Int64Type, Schema, UInt8Type, UInt32Type, UInt64Type,
+    DataType, Field, FieldRef, Fields, Float64Type, Int64Type, Schema, UInt8Type, UInt32Type,
+    UInt64Type,
 };
 use datafusion::common::Result as DfResult;
+use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    PartitionEvaluator, Signature, Volatility, WindowUDF, WindowUDFImpl,
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -42,11 +44,18 @@ const REASONS: [Reason; 6] = [
     Reason::NotNewer,
 ];
 
-/// `counter_delta(p_time, p_value, p_width, p_up, p_disc, time, value, width, up, disc,
-/// max_per_s)` -> struct { per_second, reason }: reason 0 with a rate, 1 + the index in
-/// [`REASONS`] for a discontinuity, null without a predecessor (`p_time` null).
+/// The window function `counter_delta(series, time_ns, value, width, up, disc,
+/// max_per_s) OVER (ORDER BY series, seq)` -> struct { per_second, reason }: each row
+/// against the row before it when that row is of the same series; reason 0 with a rate,
+/// 1 + the index in [`REASONS`] for a discontinuity, null without a predecessor.
+///
+/// One window over the whole micro-batch ordered by (series, arrival) rather than one
+/// partition per series: a micro-batch holds tens of thousands of series with one or
+/// two rows each, and a partition per series costs far more than the sort. The
+/// evaluator reads the sorted columns once (`evaluate_all`); `LAG` of each of six
+/// columns went through a `ScalarValue` per row and cost more than the whole delta.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct CounterDeltaUdf {
+struct CounterDeltaWindow {
     signature: Signature,
 }
 
@@ -57,7 +66,7 @@ fn result_fields() -> Fields {
     ])
 }
 
-impl ScalarUDFImpl for CounterDeltaUdf {
+impl WindowUDFImpl for CounterDeltaWindow {
     fn name(&self) -> &str {
         "counter_delta"
     }
@@ -66,44 +75,54 @@ impl ScalarUDFImpl for CounterDeltaUdf {
         &self.signature
     }
 
-    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Struct(result_fields()))
+    fn partition_evaluator(
+        &self,
+        _args: PartitionEvaluatorArgs,
+    ) -> DfResult<Box<dyn PartitionEvaluator>> {
+        Ok(Box::new(CounterDeltaEvaluator))
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let a = ColumnarValue::values_to_arrays(&args.args)?;
-        let i64s = |i: usize| a[i].as_primitive::<Int64Type>();
-        let u64s = |i: usize| a[i].as_primitive::<UInt64Type>();
-        let u8s = |i: usize| a[i].as_primitive::<UInt8Type>();
-        let (p_time, p_value, p_width, p_up, p_disc) = (i64s(0), u64s(1), u8s(2), u64s(3), u64s(4));
-        let (time, value, width, up, disc) = (i64s(5), u64s(6), u8s(7), u64s(8), u64s(9));
-        let max = a[10].as_primitive::<Float64Type>();
+    fn field(&self, args: WindowUDFFieldArgs) -> DfResult<FieldRef> {
+        Ok(Arc::new(Field::new(
+            args.name(),
+            DataType::Struct(result_fields()),
+            true,
+        )))
+    }
+}
+
+#[derive(Debug)]
+struct CounterDeltaEvaluator;
+
+impl PartitionEvaluator for CounterDeltaEvaluator {
+    fn evaluate_all(&mut self, a: &[ArrayRef], n: usize) -> DfResult<ArrayRef> {
+        let series = a[0].as_primitive::<UInt32Type>();
+        let time = a[1].as_primitive::<Int64Type>();
+        let value = a[2].as_primitive::<UInt64Type>();
+        let width = a[3].as_primitive::<UInt8Type>();
+        let (up, disc) = (
+            a[4].as_primitive::<UInt64Type>(),
+            a[5].as_primitive::<UInt64Type>(),
+        );
+        let max = a[6].as_primitive::<Float64Type>();
         let opt = |arr: &UInt64Array, i: usize| arr.is_valid(i).then(|| arr.value(i));
-        let n = args.number_rows;
+        let point = |i: usize| Point {
+            time_ns: time.value(i),
+            value: value.value(i),
+            width: width.value(i),
+            uptime_ticks: opt(up, i),
+            discontinuity_ticks: opt(disc, i),
+        };
         let mut per_second = Float64Builder::with_capacity(n);
         let mut reason = UInt8Builder::with_capacity(n);
         for i in 0..n {
-            if p_time.is_null(i) {
+            if i == 0 || series.value(i - 1) != series.value(i) {
                 per_second.append_null();
                 reason.append_null();
                 continue;
             }
-            let prev = Point {
-                time_ns: p_time.value(i),
-                value: p_value.value(i),
-                width: p_width.value(i),
-                uptime_ticks: opt(p_up, i),
-                discontinuity_ticks: opt(p_disc, i),
-            };
-            let cur = Point {
-                time_ns: time.value(i),
-                value: value.value(i),
-                width: width.value(i),
-                uptime_ticks: opt(up, i),
-                discontinuity_ticks: opt(disc, i),
-            };
             let max = max.is_valid(i).then(|| max.value(i));
-            match counter_delta(&prev, &cur, max) {
+            match counter_delta(&point(i - 1), &point(i), max) {
                 Delta::Rate { per_second: r, .. } => {
                     per_second.append_value(r);
                     reason.append_value(0);
@@ -116,11 +135,7 @@ impl ScalarUDFImpl for CounterDeltaUdf {
             }
         }
         let columns: Vec<ArrayRef> = vec![Arc::new(per_second.finish()), Arc::new(reason.finish())];
-        Ok(ColumnarValue::Array(Arc::new(StructArray::new(
-            result_fields(),
-            columns,
-            None,
-        ))))
+        Ok(Arc::new(StructArray::new(result_fields(), columns, None)))
     }
 }
 
@@ -138,6 +153,20 @@ pub(super) struct CounterRows {
 }
 
 impl CounterRows {
+    /// Room for `n` rows.
+    pub(super) fn with_capacity(n: usize) -> Self {
+        Self {
+            series: Vec::with_capacity(n),
+            seq: Vec::with_capacity(n),
+            time: Vec::with_capacity(n),
+            value: Vec::with_capacity(n),
+            width: Vec::with_capacity(n),
+            up: Vec::with_capacity(n),
+            disc: Vec::with_capacity(n),
+            max: Vec::with_capacity(n),
+        }
+    }
+
     /// Adds an observation of series `series`; `seq` is its arrival index in the batch
     /// (-1 for the carried state row), `max` the most it can grow per second.
     pub(super) fn push(&mut self, series: u32, seq: i64, p: &Point, max: Option<f64>) {
@@ -187,6 +216,16 @@ pub(super) struct RollupRows {
 }
 
 impl RollupRows {
+    /// Room for `n` rows.
+    pub(super) fn with_capacity(n: usize) -> Self {
+        Self {
+            series: Vec::with_capacity(n),
+            seq: Vec::with_capacity(n),
+            minute: Vec::with_capacity(n),
+            value: Vec::with_capacity(n),
+        }
+    }
+
     /// Adds a finite value of series `series` in minute `minute` (arrival index `seq`).
     pub(super) fn push(&mut self, series: u32, seq: i64, minute: i64, value: f64) {
         self.series.push(series);
@@ -215,16 +254,10 @@ pub(super) struct Group {
     pub first: i64,
 }
 
-// One window over the whole batch ordered by (series, seq) rather than one partition
-// per series: a micro-batch holds tens of thousands of series with one or two rows
-// each, and a partition per series costs far more than the sort. `lag(series)` tells
-// whether the previous row belongs to the same series.
-const DELTAS: &str = "SELECT seq, counter_delta(CASE WHEN p_series = series THEN p_time END, p_value, p_width, p_up, p_disc, time_ns, value, width, up, disc, max_per_s) AS d
-FROM (SELECT series, seq, time_ns, value, width, up, disc, max_per_s,
-        lag(series) OVER w AS p_series,
-        lag(time_ns) OVER w AS p_time, lag(value) OVER w AS p_value, lag(width) OVER w AS p_width,
-        lag(up) OVER w AS p_up, lag(disc) OVER w AS p_disc
-      FROM counters WINDOW w AS (ORDER BY series, seq))
+const DELTAS: &str = "SELECT seq, d FROM (
+    SELECT seq, counter_delta(series, time_ns, value, width, up, disc, max_per_s)
+        OVER (ORDER BY series, seq) AS d
+    FROM counters)
 WHERE seq >= 0";
 
 const GROUPS: &str =
@@ -249,14 +282,10 @@ impl Default for Engine {
             .with_target_partitions(1)
             .with_batch_size(65_536);
         let ctx = SessionContext::new_with_config(config);
-        ctx.register_udf(ScalarUDF::from(CounterDeltaUdf {
+        ctx.register_udwf(WindowUDF::from(CounterDeltaWindow {
             signature: Signature::exact(
                 vec![
-                    DataType::Int64,
-                    DataType::UInt64,
-                    DataType::UInt8,
-                    DataType::UInt64,
-                    DataType::UInt64,
+                    DataType::UInt32,
                     DataType::Int64,
                     DataType::UInt64,
                     DataType::UInt8,

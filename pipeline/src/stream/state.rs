@@ -5,7 +5,6 @@
 //! temporary file and renamed over the old one, so a crash leaves either the old or the
 //! new file, never half of one. After a restart the first poll yields a rate again.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use super::counter::Point;
 use super::rollup::Bucket;
 
 /// A series: device id, metric and instance. Cheap to clone (shared strings).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SeriesKey {
     /// Device id.
     pub device_id: DeviceId,
@@ -35,6 +34,18 @@ impl SeriesKey {
             metric: s.metric.clone(),
             instance: s.instance.clone(),
         }
+    }
+}
+
+// By hand: a borrowed `SeriesRef` must hash the same (see `super::series`).
+impl std::hash::Hash for SeriesKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        super::series::hash_series(
+            self.device_id.as_str(),
+            self.metric.as_str(),
+            self.instance.as_deref(),
+            h,
+        );
     }
 }
 
@@ -78,15 +89,6 @@ pub enum StateError {
         /// The error.
         source: serde_json::Error,
     },
-}
-
-/// Counter observations and speeds, in memory.
-#[derive(Debug, Default)]
-pub struct SeriesState {
-    /// Last observation per counter series.
-    pub counters: HashMap<SeriesKey, Point>,
-    /// Last known speed per (device id, instance).
-    pub speeds: HashMap<IfKey, f64>,
 }
 
 /// Writes `saved` to `path` atomically.

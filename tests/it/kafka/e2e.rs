@@ -14,7 +14,7 @@ use crate::common::free_port;
 use crate::snmp_peers::{Snmpd, free_udp_port};
 
 /// Rows the streaming stage derives (all others in `metrics` are raw samples).
-const DERIVED: &str = "(metric IN ('counter.discontinuity', 'if.oper_up', 'cpu.util_ratio', 'mem.used_ratio', \
+const DERIVED: &str = "(metric LIKE '%.discontinuity' OR metric IN ('if.oper_up', 'cpu.util_ratio', 'mem.used_ratio', \
     'if.in_bps', 'if.out_bps', 'if.in_util_ratio', 'if.out_util_ratio') OR metric LIKE '%_per_s')";
 
 /// Waits until `count` has not changed for `quiet`, at most `limit`.
@@ -218,7 +218,7 @@ fn check_derived(data: &std::path::Path, derived: u64) {
            SELECT 1 FROM metrics d
            WHERE d.device_id = r.device_id AND d.time = r.time
              AND coalesce(d.instance, '') = coalesce(r.instance, '')
-             AND d.metric IN (replace(r.metric, '_octets', '_bps'), 'counter.discontinuity'))
+             AND d.metric IN (replace(r.metric, '_octets', '_bps'), r.metric || '.discontinuity'))
          LIMIT 20",
     );
     assert!(
