@@ -39,7 +39,7 @@ use sotp_query::api::{ApiState, Control, router};
 use sotp_query::{InventoryKind, InventoryTable, QueryEngine};
 use sotp_schemas::Topic;
 use sotp_sinks::{
-    ColdStore, RollupSync, SeriesWatermark, TableStore, run_logs_sink, run_metrics_sink,
+    ColdStore, RecentTimes, Repeats, RollupSync, SeriesWatermark, TableStore, run_logs_sink,
     run_metrics_sink_with, run_rollup_sink, run_rollup_writer,
 };
 use tokio::sync::watch;
@@ -210,23 +210,29 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     if roles.has(Role::Sink)
         && let (Some(metrics), Some(logs)) = (&tables.metrics, &tables.logs)
     {
-        sinks.push(tokio::spawn(run_metrics_sink(
+        // On Kafka a collector's producer may have delivered an event twice (a process
+        // killed with acknowledgements in flight), and the stage may output again what
+        // it output after its last checkpoint: the sinks drop those repeats.
+        let (raw_repeats, stage_repeats) = match kafka.is_some() {
+            true => (
+                Some(Repeats::Exact(RecentTimes::load(metrics).await?)),
+                Some(Repeats::Watermark(SeriesWatermark::load(metrics).await?)),
+            ),
+            false => (None, None),
+        };
+        sinks.push(tokio::spawn(run_metrics_sink_with(
             bus.subscribe(Topic::MetricsRaw, "sink")?,
             metrics.clone(),
             config.storage.clone(),
             stop_sinks.clone(),
+            raw_repeats,
         )));
-        // On Kafka the stage may output again what it output after its last checkpoint.
-        let watermark = match kafka.is_some() {
-            true => Some(SeriesWatermark::load(metrics).await?),
-            false => None,
-        };
         sinks.push(tokio::spawn(run_metrics_sink_with(
             bus.subscribe(Topic::Metrics, "sink")?,
             metrics.clone(),
             config.storage.clone(),
             stop_sinks.clone(),
-            watermark,
+            stage_repeats,
         )));
         sinks.push(tokio::spawn(run_logs_sink(
             bus.subscribe(Topic::Logs, "sink")?,

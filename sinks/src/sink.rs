@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sotp_pipeline::Subscription;
-use sotp_schemas::{EventBatch, MetricBatchBuilder};
+use sotp_schemas::{EventBatch, MetricBatchBuilder, MetricSample};
 
 use crate::offsets::{self, Offsets};
+use crate::recent::RecentTimes;
 use crate::watermark::SeriesWatermark;
 use tokio_util::sync::CancellationToken;
 
@@ -33,15 +34,45 @@ pub async fn run_metrics_sink(
     run_metrics_sink_with(sub, table, config, shutdown, None).await;
 }
 
-/// [`run_metrics_sink`] for the streaming stage's outputs (`metrics` on Kafka): with
-/// `watermark`, a sample not newer than its series' newest stored one is a repeat of
-/// the stage after its restart and is dropped (see [`crate::watermark`]).
+/// How a metrics sink on Kafka tells a repeated event from a new one (both dropped rows
+/// are counted in `sotp_sink_repeated_rows_total` and logged).
+#[derive(Debug)]
+pub enum Repeats {
+    /// The streaming stage's outputs: a sample not newer than its series' newest stored
+    /// one is a repeat of the stage after its restart ([`crate::watermark`]).
+    Watermark(SeriesWatermark),
+    /// Collectors' raw samples: a sample whose (series, time) is already stored is an
+    /// event the producer delivered twice ([`crate::recent`]).
+    Exact(RecentTimes),
+}
+
+impl Repeats {
+    /// `false` when `s` is a repeat to drop.
+    fn is_new(&mut self, s: &MetricSample) -> bool {
+        match self {
+            Repeats::Watermark(w) => w.advance_sample(s),
+            Repeats::Exact(r) => r.insert_sample(s),
+        }
+    }
+
+    /// The log line of dropped repeats.
+    fn message(&self) -> &'static str {
+        match self {
+            Repeats::Watermark(_) => "repeated stream outputs already in the table dropped",
+            Repeats::Exact(_) => {
+                "events delivered twice to the topic dropped (already in the table)"
+            }
+        }
+    }
+}
+
+/// [`run_metrics_sink`] with a filter of repeated events (on Kafka, see [`Repeats`]).
 pub async fn run_metrics_sink_with(
     mut sub: Box<dyn Subscription>,
     table: Arc<TableStore>,
     config: StorageConfig,
     shutdown: CancellationToken,
-    mut watermark: Option<SeriesWatermark>,
+    mut repeats: Option<Repeats>,
 ) {
     let mut builder = MetricBatchBuilder::with_capacity(config.batch_rows);
     let mut tick = tokio::time::interval(config.batch_latency.min(Duration::from_secs(1)));
@@ -68,8 +99,8 @@ pub async fn run_metrics_sink_with(
                                     }
                                     pending.insert(key.to_string(), o.offset + 1);
                                 }
-                                if let Some(wm) = watermark.as_mut()
-                                    && !wm.advance_sample(s)
+                                if let Some(r) = repeats.as_mut()
+                                    && !r.is_new(s)
                                 {
                                     repeated += 1;
                                     continue;
@@ -85,7 +116,8 @@ pub async fn run_metrics_sink_with(
                             }
                             if repeated > 0 {
                                 metrics::counter!("sotp_sink_repeated_rows_total", "table" => table.name().to_string()).increment(repeated);
-                                tracing::info!(table = table.name(), rows = repeated, "repeated stream outputs already in the table dropped");
+                                let message = repeats.as_ref().map_or("", Repeats::message);
+                                tracing::info!(table = table.name(), rows = repeated, "{message}");
                             }
                         }
                         other => tracing::warn!(table = table.name(), events = other.len(), "non-metric events on a metrics topic ignored"),

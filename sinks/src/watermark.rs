@@ -26,7 +26,8 @@ use crate::{StoreError, TableStore};
 /// Hours of files read back on start.
 pub const LOOKBACK_HOURS: i64 = 2;
 
-type Key = (DeviceId, MetricName, Option<Arc<str>>);
+/// A series: device id, metric, instance.
+pub(crate) type Key = (DeviceId, MetricName, Option<Arc<str>>);
 
 /// Newest stored time per series.
 #[derive(Debug, Default)]
@@ -82,23 +83,10 @@ impl SeriesWatermark {
     /// [`LOOKBACK_HOURS`] hours (of any writer).
     pub async fn load(table: &TableStore) -> Result<Self, StoreError> {
         let mut wm = Self::default();
-        let snapshot = table.snapshot();
-        let Some(newest_hour) = snapshot.cold.iter().map(|f| f.key.hour).max() else {
-            return Ok(wm);
-        };
-        for f in snapshot
-            .cold
-            .iter()
-            .filter(|f| f.key.hour > newest_hour - LOOKBACK_HOURS)
-        {
-            let bytes = table.store().store().get(&f.path).await?.bytes().await?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
-            let wanted = ["time", "device_id", "metric", "instance"];
-            let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
-            for batch in builder.with_projection(mask).build()? {
-                wm.add_batch(&batch?);
-            }
-        }
+        read_back(table, |(dev, metric, instance), time| {
+            wm.advance(&dev, &metric, &instance, time);
+        })
+        .await?;
         tracing::info!(
             table = table.name(),
             series = wm.len(),
@@ -106,33 +94,61 @@ impl SeriesWatermark {
         );
         Ok(wm)
     }
+}
 
-    fn add_batch(&mut self, b: &RecordBatch) {
-        let (Some(time), Some(dev), Some(metric), Some(inst)) = (
-            b.column_by_name("time"),
-            b.column_by_name("device_id"),
-            b.column_by_name("metric"),
-            b.column_by_name("instance"),
-        ) else {
-            return;
-        };
-        let (Some(time), Some(dev), Some(metric), Some(inst)) = (
-            time.as_primitive_opt::<TimestampNanosecondType>(),
-            dev.as_string_opt::<i32>(),
-            metric.as_string_opt::<i32>(),
-            inst.as_string_opt::<i32>(),
-        ) else {
-            return;
-        };
-        for i in 0..b.num_rows() {
-            let instance = (!inst.is_null(i)).then(|| Arc::from(inst.value(i)));
-            self.advance(
-                &DeviceId::new(dev.value(i)),
-                &MetricName::new(metric.value(i)),
-                &instance,
-                time.value(i),
-            );
+/// Calls `f` with the series and time of every row in the table's files of the last
+/// [`LOOKBACK_HOURS`] hours (of any writer).
+pub(crate) async fn read_back(
+    table: &TableStore,
+    mut f: impl FnMut(Key, i64),
+) -> Result<(), StoreError> {
+    let snapshot = table.snapshot();
+    let Some(newest_hour) = snapshot.cold.iter().map(|f| f.key.hour).max() else {
+        return Ok(());
+    };
+    for file in snapshot
+        .cold
+        .iter()
+        .filter(|f| f.key.hour > newest_hour - LOOKBACK_HOURS)
+    {
+        let bytes = table.store().store().get(&file.path).await?.bytes().await?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+        let wanted = ["time", "device_id", "metric", "instance"];
+        let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
+        for batch in builder.with_projection(mask).build()? {
+            rows_of(&batch?, &mut f);
         }
+    }
+    Ok(())
+}
+
+fn rows_of(b: &RecordBatch, f: &mut impl FnMut(Key, i64)) {
+    let (Some(time), Some(dev), Some(metric), Some(inst)) = (
+        b.column_by_name("time"),
+        b.column_by_name("device_id"),
+        b.column_by_name("metric"),
+        b.column_by_name("instance"),
+    ) else {
+        return;
+    };
+    let (Some(time), Some(dev), Some(metric), Some(inst)) = (
+        time.as_primitive_opt::<TimestampNanosecondType>(),
+        dev.as_string_opt::<i32>(),
+        metric.as_string_opt::<i32>(),
+        inst.as_string_opt::<i32>(),
+    ) else {
+        return;
+    };
+    for i in 0..b.num_rows() {
+        let instance = (!inst.is_null(i)).then(|| Arc::from(inst.value(i)));
+        f(
+            (
+                DeviceId::new(dev.value(i)),
+                MetricName::new(metric.value(i)),
+                instance,
+            ),
+            time.value(i),
+        );
     }
 }
 
