@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sotp_pipeline::Bus;
-use sotp_schemas::{Device, EventBatch, MetricName, MetricSample, Topic, UtcNanos};
+use sotp_schemas::{Device, DeviceId, EventBatch, MetricName, MetricSample, Topic, UtcNanos};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -48,6 +48,11 @@ pub trait Poller: Send + Sync + 'static {
 
     /// Polls one device. `time` is the sample time to use (the poll's start).
     async fn poll(&self, device: &Device, time: UtcNanos) -> PollResult;
+
+    /// The device is no longer polled (removed, disabled, or owned by another
+    /// collector): drop what is kept for it (sessions, cached metadata). A poll in
+    /// flight may still finish.
+    fn forget(&self, _device: &DeviceId) {}
 }
 
 /// Settings of the scheduler.
@@ -152,6 +157,9 @@ pub async fn run_scheduler<P: Poller>(
                 }
                 let set = wanted(poller.as_ref(), &rx.borrow_and_update());
                 let a = plan.apply(set, Instant::now());
+                for id in &a.removed_ids {
+                    poller.forget(id);
+                }
                 tracing::info!(collector, added = a.added, removed = a.removed, changed = a.changed, devices = plan.len(), "device set changed");
                 continue;
             }

@@ -13,6 +13,8 @@ use super::*;
 struct Recorder {
     start: Instant,
     polls: Mutex<Vec<(String, IpAddr, u64)>>,
+    /// Devices the scheduler told the poller to forget.
+    forgotten: Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -24,6 +26,9 @@ impl Poller for Recorder {
         d.icmp
             .enabled
             .then(|| d.icmp.interval.unwrap_or(Duration::from_secs(10)))
+    }
+    fn forget(&self, d: &DeviceId) {
+        self.forgotten.lock().unwrap().push(d.as_str().to_string());
     }
     async fn poll(&self, d: &Device, _t: UtcNanos) -> PollResult {
         self.polls.lock().unwrap().push((
@@ -63,6 +68,7 @@ fn start(devices: Vec<Device>) -> Harness {
     let rec = Arc::new(Recorder {
         start: Instant::now(),
         polls: Mutex::new(Vec::new()),
+        forgotten: Mutex::new(Vec::new()),
     });
     let (tx, rx) = watch::channel(devices);
     let token = CancellationToken::new();
@@ -138,6 +144,8 @@ async fn removed_and_disabled_devices_stop_and_changes_apply_at_the_next_turn() 
     h.token.cancel();
     assert_eq!(h.times("d002"), [3_334]);
     assert_eq!(h.times("d003"), [6_667]);
+    // The poller drops what it kept for the devices it no longer polls, and only those.
+    assert_eq!(*h.rec.forgotten.lock().unwrap(), ["d002", "d003"]);
     // d001 keeps its turns; from the change on it is polled at its new address.
     let polls = h.rec.polls.lock().unwrap().clone();
     let d1: Vec<(String, u64)> = polls

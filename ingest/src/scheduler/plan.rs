@@ -52,6 +52,8 @@ pub(crate) struct Plan {
 pub(crate) struct Applied {
     pub(crate) added: usize,
     pub(crate) removed: usize,
+    /// The devices removed (or no longer polled by this collector).
+    pub(crate) removed_ids: Vec<DeviceId>,
     pub(crate) changed: usize,
 }
 
@@ -95,10 +97,15 @@ impl Plan {
         let start = self.start.unwrap_or(now);
         let n = wanted.len().max(1);
         let mut applied = Applied::default();
-        let before = self.slots.len();
-        self.slots
-            .retain(|id, _| wanted.binary_search_by(|w| w.0.id.cmp(id)).is_ok());
-        applied.removed = before - self.slots.len();
+        self.slots.retain(|id, _| {
+            let kept = wanted.binary_search_by(|w| w.0.id.cmp(id)).is_ok();
+            if !kept {
+                applied.removed_ids.push(id.clone());
+            }
+            kept
+        });
+        applied.removed_ids.sort();
+        applied.removed = applied.removed_ids.len();
         let additions = wanted
             .iter()
             .filter(|(d, _)| !self.slots.contains_key(&d.id))

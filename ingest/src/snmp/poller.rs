@@ -273,6 +273,10 @@ impl Poller for SnmpPoller {
             .then(|| t.interval.unwrap_or(self.config.interval))
     }
 
+    fn forget(&self, device: &DeviceId) {
+        self.devices.lock().expect("not poisoned").remove(device);
+    }
+
     async fn poll(&self, device: &Device, time: UtcNanos) -> PollResult {
         let state = self.state(&device.id);
         let mut st = state.lock().await;
@@ -313,5 +317,21 @@ impl Poller for SnmpPoller {
             samples,
             error,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forgotten_device_leaves_no_state() {
+        let p = SnmpPoller::new(SnmpConfig::default()).unwrap();
+        let (a, b) = (DeviceId::new("a"), DeviceId::new("b"));
+        let _ = (p.state(&a), p.state(&b));
+        assert_eq!(p.devices.lock().unwrap().len(), 2);
+        p.forget(&a);
+        let left: Vec<DeviceId> = p.devices.lock().unwrap().keys().cloned().collect();
+        assert_eq!(left, [b]);
     }
 }
