@@ -96,13 +96,16 @@ pub(crate) struct Claims {
 }
 
 /// The control plane as the API sees it: the store, token keys, limits.
+///
+/// axum clones the API state for every request (once per extractor), so everything
+/// here is a reference count: no per-request copies of keys or configuration.
 #[derive(Clone)]
 pub struct Control {
     /// The inventory.
     pub store: Store,
-    pub(crate) config: AuthConfig,
-    pub(crate) enc: EncodingKey,
-    dec: DecodingKey,
+    pub(crate) config: Arc<AuthConfig>,
+    pub(crate) enc: Arc<EncodingKey>,
+    dec: Arc<DecodingKey>,
     general: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     login: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     checks: Arc<std::sync::atomic::AtomicU64>,
@@ -129,12 +132,12 @@ impl Control {
             .allow_burst(nz(config.logins_per_minute));
         Self {
             store: store.with_refresh_ttl(config.refresh_ttl),
-            enc: EncodingKey::from_secret(&key),
-            dec: DecodingKey::from_secret(&key),
+            enc: Arc::new(EncodingKey::from_secret(&key)),
+            dec: Arc::new(DecodingKey::from_secret(&key)),
             general: Arc::new(RateLimiter::keyed(general)),
             login: Arc::new(RateLimiter::keyed(login)),
             checks: Arc::default(),
-            config,
+            config: Arc::new(config),
         }
     }
 
