@@ -23,7 +23,7 @@ pub const SORT_FIELDS: &[(&str, &str)] = &[
 ];
 
 /// What to list.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceFilter {
     /// Page size (1 to 1000, default 50).
@@ -180,11 +180,13 @@ impl Store {
     /// serialised [`DevicePage`]). The body is reused until the next device write
     /// through this store and for 1 s at most (see `page_cache`).
     pub async fn list_devices_json(&self, f: &DeviceFilter) -> Result<Bytes, InventoryError> {
-        let q = f.query()?;
+        // Keyed by the parameters themselves: a hit builds no SQL. Bad parameters are
+        // refused before the cache is looked at.
+        f.check()?;
         let generation = self.device_counts.generation();
         self.device_pages
-            .get_or_load(key(&q.page_sql, &q.args), generation, || async {
-                let page = self.read_page(&q).await?;
+            .get_or_load(f.clone(), generation, || async {
+                let page = self.read_page(&f.query()?).await?;
                 let body = serde_json::to_vec(&page)
                     .map_err(|e| InventoryError::Database(sqlx::Error::Encode(Box::new(e))))?;
                 Ok(Bytes::from(body))

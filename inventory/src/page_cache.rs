@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,19 +45,27 @@ impl Entry {
     }
 }
 
-/// Page bodies by query, valid for one write generation.
-#[derive(Debug, Default)]
-pub(crate) struct PageCache {
-    entries: Mutex<HashMap<String, Entry>>,
+/// Page bodies by request (`K`: the list parameters), valid for one write generation.
+#[derive(Debug)]
+pub(crate) struct PageCache<K> {
+    entries: Mutex<HashMap<K, Entry>>,
 }
 
-impl PageCache {
+impl<K> Default for PageCache<K> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq> PageCache<K> {
     /// The body for `key` at write `generation` (read before calling, so a write that
     /// commits during the load makes the result unused by later requests): the cached
     /// one, or the result of `load`, shared with concurrent callers of the same key.
     pub(crate) async fn get_or_load<F, Fut>(
         &self,
-        key: String,
+        key: K,
         generation: u64,
         load: F,
     ) -> Result<Bytes, InventoryError>
@@ -104,8 +113,8 @@ impl PageCache {
 
 /// Before adding an entry: drops stale entries when the cache is full, then everything
 /// if that was not enough.
-fn make_room(entries: &mut HashMap<String, Entry>, generation: u64) {
-    let full = |entries: &HashMap<String, Entry>| {
+fn make_room<K>(entries: &mut HashMap<K, Entry>, generation: u64) {
+    let full = |entries: &HashMap<K, Entry>| {
         entries.len() >= MAX_ENTRIES
             || entries
                 .values()

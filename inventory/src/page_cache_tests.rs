@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 
 async fn load_counted(
-    cache: &PageCache,
+    cache: &PageCache<String>,
     key: &str,
     generation: u64,
     loads: &AtomicUsize,
@@ -25,7 +25,7 @@ async fn load_counted(
 
 #[tokio::test]
 async fn concurrent_requests_share_one_load() {
-    let cache = Arc::new(PageCache::default());
+    let cache = Arc::new(PageCache::<String>::default());
     let loads = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..50)
         .map(|_| {
@@ -43,7 +43,7 @@ async fn concurrent_requests_share_one_load() {
 
 #[tokio::test]
 async fn a_new_generation_or_the_ttl_loads_again() {
-    let cache = PageCache::default();
+    let cache = PageCache::<String>::default();
     let loads = AtomicUsize::new(0);
     assert_eq!(load_counted(&cache, "p", 0, &loads, "v0").await, "v0");
     assert_eq!(load_counted(&cache, "p", 1, &loads, "v1").await, "v1");
@@ -58,7 +58,7 @@ async fn a_new_generation_or_the_ttl_loads_again() {
 
 #[tokio::test]
 async fn a_failed_load_is_not_kept() {
-    let cache = PageCache::default();
+    let cache = PageCache::<String>::default();
     let r = cache
         .get_or_load("p".into(), 0, || async {
             Err(InventoryError::NotFound("page".into()))
@@ -72,7 +72,7 @@ async fn a_failed_load_is_not_kept() {
 
 #[tokio::test]
 async fn entries_and_bytes_are_bounded() {
-    let cache = PageCache::default();
+    let cache = PageCache::<String>::default();
     for i in 0..MAX_ENTRIES * 2 + 3 {
         let body = cache
             .get_or_load(format!("p{i}"), 0, || async {
@@ -83,7 +83,7 @@ async fn entries_and_bytes_are_bounded() {
         assert_eq!(body, "{}");
         assert!(cache.len() <= MAX_ENTRIES);
     }
-    let cache = PageCache::default();
+    let cache = PageCache::<String>::default();
     let big = Bytes::from(vec![b' '; 1 << 20]);
     for i in 0..(MAX_BYTES >> 20) * 3 {
         let body = big.clone();

@@ -45,7 +45,7 @@ pub struct Store {
     /// Device-list totals, reused until the next device write.
     pub(crate) device_counts: std::sync::Arc<crate::count_cache::CountCache>,
     /// Device-list page bodies, valid for the same write generation as the totals.
-    pub(crate) device_pages: std::sync::Arc<crate::page_cache::PageCache>,
+    pub(crate) device_pages: std::sync::Arc<crate::page_cache::PageCache<crate::DeviceFilter>>,
     /// API tokens verified in the last seconds (see `token_cache`).
     pub(crate) api_token_cache: std::sync::Arc<crate::token_cache::TokenCache>,
 }

@@ -35,7 +35,7 @@ mod openapi;
 mod security;
 
 pub use auth_config::AuthConfig;
-pub use security::{Access, Control, Principal, ROUTES, access_of};
+pub use security::{Access, Control, ControlInner, Principal, ROUTES, access_of};
 
 /// Largest accepted request body.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
