@@ -6,6 +6,12 @@ use clap::Parser;
 use sotp::cli::{Cli, Command, ConfigCommand};
 use sotp::{config, control, query_cmd, run};
 
+/// mimalloc instead of glibc malloc: under the devices API benchmark (issue 6) glibc's
+/// malloc/free were about a fifth of the server's CPU (small per-request allocations of
+/// hyper, axum and the handlers on two threads); see docs/BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
