@@ -6,10 +6,11 @@ use clap::Parser;
 use sotp::cli::{Cli, Command, ConfigCommand};
 use sotp::{config, control, query_cmd, run};
 
-// mimalloc: the streaming stage's per-batch columns and the API's per-request objects
-// cost far fewer page faults and less malloc time than with glibc (docs/BENCHMARKS.md).
+/// mimalloc instead of glibc malloc: under the devices API benchmark (issue 6) glibc's
+/// malloc/free were about a fifth of the server's CPU, and in the streaming stage glibc's
+/// page faults on the per-batch columns about a fifth of its time; see docs/BENCHMARKS.md.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

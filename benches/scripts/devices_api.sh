@@ -78,8 +78,15 @@ EOF
 TOKEN=$(cat "$dir/token")
 echo "uptime: $(uptime)"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $BASE/api/v1/devices?limit=50"
+# CPU time of the server (all threads, user + system, clock ticks) around the run: the
+# cost per request, which a busy shared machine changes less than the latency.
+cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+cpu0=$(cpu)
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency \
   -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/devices?limit=50" | tee "$dir/wrk.txt"
 grep -q "Non-2xx" "$dir/wrk.txt" && { echo "FAILED: some responses were not 200" >&2; exit 1; }
-awk '/ 50%/ {p50=$2} / 99%/ {p99=$2} /Requests\/sec/ {rps=$2} END {print "p50 " p50 "  p99 " p99 "  requests/s " rps}' "$dir/wrk.txt"
+cpu1=$(cpu)
+awk -v ticks="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" \
+  '/ 50%/ {p50=$2} / 99%/ {p99=$2} /Requests\/sec/ {rps=$2} / requests in / {n=$1}
+   END {printf "p50 %s  p99 %s  requests/s %s  server CPU %.1f s = %.1f us/request\n", p50, p99, rps, ticks / hz, ticks / hz * 1e6 / n}' "$dir/wrk.txt"
 echo "uptime: $(uptime)"

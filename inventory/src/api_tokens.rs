@@ -116,16 +116,31 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.api_token_cache.invalidate();
         self.api_token(id).await
     }
 
-    /// The live token with this value, if any (not revoked, not expired).
+    /// The live token with this value, if any (not revoked, not expired). A token
+    /// verified in the last few seconds is answered from memory (see `token_cache`).
     pub async fn check_api_token(&self, token: &str) -> Result<Option<ApiToken>, InventoryError> {
+        let hash = token_hash(token);
+        let now = now_ms();
+        if let Some(t) = self.api_token_cache.get(&hash, now) {
+            return Ok(Some(t));
+        }
+        let generation = self.api_token_cache.generation();
         let row = sqlx::query("SELECT * FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)")
-            .bind(token_hash(token))
-            .bind(now_ms())
+            .bind(&hash)
+            .bind(now)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(token_from_row).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let t = token_from_row(&row)?;
+        let expires_ms: Option<i64> = row.try_get("expires_at")?;
+        self.api_token_cache
+            .put(hash, generation, t.clone(), expires_ms);
+        Ok(Some(t))
     }
 }

@@ -68,6 +68,15 @@ impl CountCache {
             },
         );
     }
+
+    /// Makes every entry `by` older (tests of the TTL).
+    #[cfg(test)]
+    pub(crate) fn age_all(&self, by: Duration) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        for e in entries.values_mut() {
+            e.at = e.at.checked_sub(by).unwrap_or(e.at);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,9 +14,11 @@ mod device_model;
 mod devices;
 mod error;
 mod list;
+mod page_cache;
 mod role;
 mod secrets;
 mod store;
+mod token_cache;
 mod users;
 mod validate;
 mod wire;
@@ -59,3 +61,6 @@ pub fn token_hash(token: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod cache_tests;

@@ -1,5 +1,6 @@
 //! Listing devices: filters, search, sort and pagination with a total count.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::devices::{DEVICE_COLUMNS, record_from_row};
@@ -22,7 +23,7 @@ pub const SORT_FIELDS: &[(&str, &str)] = &[
 ];
 
 /// What to list.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceFilter {
     /// Page size (1 to 1000, default 50).
@@ -103,54 +104,106 @@ impl DeviceFilter {
     }
 }
 
-impl Store {
-    /// One page of live devices.
-    pub async fn list_devices(&self, f: &DeviceFilter) -> Result<DevicePage, InventoryError> {
-        let (limit, offset, column, desc) = f.check()?;
+/// The SQL of one page request: the `WHERE` clause with its arguments, the page query.
+struct PageQuery {
+    filter: String,
+    args: Vec<String>,
+    page_sql: String,
+    limit: i64,
+    offset: i64,
+}
+
+impl DeviceFilter {
+    fn query(&self) -> Result<PageQuery, InventoryError> {
+        let (limit, offset, column, desc) = self.check()?;
         let mut clauses = vec!["deleted_at IS NULL".to_string()];
         let mut args: Vec<String> = Vec::new();
         let mut arg = |v: String| {
             args.push(v);
             format!("${}", args.len())
         };
-        if let Some(a) = f.active {
+        if let Some(a) = self.active {
             clauses.push(format!("active = {}", i64::from(a)));
         }
         for (col, v) in [
-            ("device_type", &f.device_type),
-            ("vendor", &f.vendor),
-            ("location", &f.location),
+            ("device_type", &self.device_type),
+            ("vendor", &self.vendor),
+            ("location", &self.location),
         ] {
             if let Some(v) = v {
                 clauses.push(format!("{col} = {}", arg(v.clone())));
             }
         }
-        if let Some(t) = &f.tag {
+        if let Some(t) = &self.tag {
             let json = serde_json::to_string(t).unwrap_or_default();
             clauses.push(format!(
                 "tags LIKE {} ESCAPE '\\'",
                 arg(format!("%{}%", like_escape(&json)))
             ));
         }
-        if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
+        if let Some(q) = self.q.as_deref().filter(|q| !q.is_empty()) {
             let p = arg(format!("%{}%", like_escape(&q.to_lowercase())));
             clauses.push(format!(
                 "(LOWER(name) LIKE {p} ESCAPE '\\' OR address LIKE {p} ESCAPE '\\')"
             ));
         }
         let filter = clauses.join(" AND ");
-        let count_sql = format!("SELECT COUNT(*) FROM devices WHERE {filter}");
+        let dir = if desc { "DESC" } else { "ASC" };
+        let page_sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE {filter} ORDER BY {column} {dir}, id {dir} LIMIT {limit} OFFSET {offset}"
+        );
+        Ok(PageQuery {
+            filter,
+            args,
+            page_sql,
+            limit,
+            offset,
+        })
+    }
+}
+
+/// A cache key: a statement and its arguments.
+fn key(sql: &str, args: &[String]) -> String {
+    std::iter::once(sql)
+        .chain(args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join("\u{0}")
+}
+
+impl Store {
+    /// One page of live devices.
+    pub async fn list_devices(&self, f: &DeviceFilter) -> Result<DevicePage, InventoryError> {
+        self.read_page(&f.query()?).await
+    }
+
+    /// One page of live devices as the JSON body of `GET /api/v1/devices` (a
+    /// serialised [`DevicePage`]). The body is reused until the next device write
+    /// through this store and for 1 s at most (see `page_cache`).
+    pub async fn list_devices_json(&self, f: &DeviceFilter) -> Result<Bytes, InventoryError> {
+        // Keyed by the parameters themselves: a hit builds no SQL. Bad parameters are
+        // refused before the cache is looked at.
+        f.check()?;
+        let generation = self.device_counts.generation();
+        self.device_pages
+            .get_or_load(f.clone(), generation, || async {
+                let page = self.read_page(&f.query()?).await?;
+                let body = serde_json::to_vec(&page)
+                    .map_err(|e| InventoryError::Database(sqlx::Error::Encode(Box::new(e))))?;
+                Ok(Bytes::from(body))
+            })
+            .await
+    }
+
+    async fn read_page(&self, q: &PageQuery) -> Result<DevicePage, InventoryError> {
+        let count_sql = format!("SELECT COUNT(*) FROM devices WHERE {}", q.filter);
         // The total is cached per filter until the next device write (see count_cache).
-        let key = std::iter::once(count_sql.as_str())
-            .chain(args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join("\u{0}");
+        let key = key(&count_sql, &q.args);
         let total = match self.device_counts.get(&key) {
             Some(total) => total,
             None => {
                 let generation = self.device_counts.generation();
                 let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql));
-                for a in &args {
+                for a in &q.args {
                     count = count.bind(a.clone());
                 }
                 let total = count.fetch_one(&self.pool).await?;
@@ -158,15 +211,11 @@ impl Store {
                 total
             }
         };
-        let dir = if desc { "DESC" } else { "ASC" };
-        let sql = format!(
-            "SELECT {DEVICE_COLUMNS} FROM devices WHERE {filter} ORDER BY {column} {dir}, id {dir} LIMIT {limit} OFFSET {offset}"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for a in &args {
-            q = q.bind(a.clone());
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(q.page_sql.clone()));
+        for a in &q.args {
+            query = query.bind(a.clone());
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.pool).await?;
         let items = rows
             .iter()
             .map(record_from_row)
@@ -174,8 +223,8 @@ impl Store {
         Ok(DevicePage {
             items,
             total,
-            limit,
-            offset,
+            limit: q.limit,
+            offset: q.offset,
         })
     }
 

@@ -44,6 +44,10 @@ pub struct Store {
     changes: tokio::sync::broadcast::Sender<String>,
     /// Device-list totals, reused until the next device write.
     pub(crate) device_counts: std::sync::Arc<crate::count_cache::CountCache>,
+    /// Device-list page bodies, valid for the same write generation as the totals.
+    pub(crate) device_pages: std::sync::Arc<crate::page_cache::PageCache<crate::DeviceFilter>>,
+    /// API tokens verified in the last seconds (see `token_cache`).
+    pub(crate) api_token_cache: std::sync::Arc<crate::token_cache::TokenCache>,
 }
 
 impl Store {
@@ -105,6 +109,8 @@ impl Store {
             refresh_ttl: std::time::Duration::from_secs(7 * 86_400),
             changes: tokio::sync::broadcast::Sender::new(4096),
             device_counts: Default::default(),
+            device_pages: Default::default(),
+            api_token_cache: Default::default(),
         };
         store.migrate().await?;
         Ok(store)

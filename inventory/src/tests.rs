@@ -420,6 +420,8 @@ async fn sessions_rotate_and_reuse_revokes_the_family_and_lockout_works() {
             .create_api_token("short", Role::Readonly, Some(1), "alice")
             .await
             .unwrap();
+        // Verified once, so the expiry is also checked on a cached token.
+        assert!(s.check_api_token(&t.token).await.unwrap().is_some());
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         assert!(
             s.check_api_token(&t.token).await.unwrap().is_none(),

@@ -35,7 +35,7 @@ mod openapi;
 mod security;
 
 pub use auth_config::AuthConfig;
-pub use security::{Access, Control, Principal, ROUTES, access_of};
+pub use security::{Access, Control, ControlInner, Principal, ROUTES, access_of};
 
 /// Largest accepted request body.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -86,6 +86,20 @@ impl MakeRequestId for Counter {
 pub fn router(state: ApiState) -> Router {
     let cors = security::cors(&state.control.config);
     let [h1, h2, h3, h4, h5] = security::header_layers();
+    // One layer for the stack (outermost first): axum boxes each `.layer` call
+    // separately and clones every box for every request, which showed in the issue 6
+    // benchmark's profile; a `ServiceBuilder` is one box around plain types. (The body
+    // limit stays a layer of its own: its response body type is not axum's.)
+    let middleware = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(Counter::default()))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(h5)
+        .layer(h4)
+        .layer(h3)
+        .layer(h2)
+        .layer(h1)
+        .layer(cors);
     Router::new()
         .route("/api/v1/query", post(query))
         .route("/health", get(health))
@@ -101,15 +115,7 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(cors)
-        .layer(h1)
-        .layer(h2)
-        .layer(h3)
-        .layer(h4)
-        .layer(h5)
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::x_request_id(Counter::default()))
+        .layer(middleware)
 }
 
 /// The control-plane routes; every one is listed in [`ROUTES`].

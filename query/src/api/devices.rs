@@ -96,8 +96,17 @@ pub(crate) async fn list(
         Ok(f) => f,
         Err(r) => return r,
     };
-    match st.control.store.list_devices(&f).await {
-        Ok(page) => Json(page).into_response(),
+    // The serialised page, shared with concurrent and recent identical requests until
+    // the next device write (the store's page cache).
+    match st.control.store.list_devices_json(&f).await {
+        Ok(body) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
         Err(e) => into_response(e),
     }
 }

@@ -96,19 +96,40 @@ pub(crate) struct Claims {
 }
 
 /// The control plane as the API sees it: the store, token keys, limits.
+///
+/// axum clones the API state for every request (once per middleware, extractor and
+/// handler), so all of it sits behind one `Arc`: a clone is one reference count, not a
+/// dozen contended ones (they showed up in the issue 6 benchmark's profile).
 #[derive(Clone)]
-pub struct Control {
+pub struct Control(Arc<ControlInner>);
+
+/// What [`Control`] shares; reached through `Deref` (`control.store`).
+pub struct ControlInner {
     /// The inventory.
     pub store: Store,
     pub(crate) config: AuthConfig,
     pub(crate) enc: EncodingKey,
     dec: DecodingKey,
-    general: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    login: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    checks: Arc<std::sync::atomic::AtomicU64>,
+    general: DefaultKeyedRateLimiter<IpAddr>,
+    login: DefaultKeyedRateLimiter<IpAddr>,
+    checks: std::sync::atomic::AtomicU64,
+}
+
+impl std::ops::Deref for Control {
+    type Target = ControlInner;
+
+    fn deref(&self) -> &ControlInner {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for ControlInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Control")
             .field("backend", &self.store.backend())
@@ -127,15 +148,15 @@ impl Control {
             .allow_burst(nz(config.requests_per_second.saturating_mul(2)));
         let login = Quota::per_minute(nz(config.logins_per_minute))
             .allow_burst(nz(config.logins_per_minute));
-        Self {
+        Self(Arc::new(ControlInner {
             store: store.with_refresh_ttl(config.refresh_ttl),
             enc: EncodingKey::from_secret(&key),
             dec: DecodingKey::from_secret(&key),
-            general: Arc::new(RateLimiter::keyed(general)),
-            login: Arc::new(RateLimiter::keyed(login)),
-            checks: Arc::default(),
+            general: RateLimiter::keyed(general),
+            login: RateLimiter::keyed(login),
+            checks: Default::default(),
             config,
-        }
+        }))
     }
 
     /// A signed access token for `user` in session `sid`; and its lifetime in seconds.
