@@ -65,6 +65,8 @@ pub struct LogBatchBuilder {
     message: StringBuilder,
     raw: BinaryBuilder,
     parse_error: BooleanBuilder,
+    /// The structured data's JSON, reused from row to row.
+    json: Vec<u8>,
     rows: usize,
 }
 
@@ -88,6 +90,7 @@ impl LogBatchBuilder {
             message: s(64),
             raw: BinaryBuilder::with_capacity(capacity, capacity * 96),
             parse_error: BooleanBuilder::with_capacity(capacity),
+            json: Vec::new(),
             rows: 0,
         }
     }
@@ -108,9 +111,11 @@ impl LogBatchBuilder {
         if r.structured_data.is_empty() {
             self.structured_data.append_null();
         } else {
-            // A map of strings always serialises.
-            let json = serde_json::to_string(&r.structured_data).unwrap_or_default();
-            self.structured_data.append_value(json);
+            // A map of strings always serialises, as UTF-8.
+            self.json.clear();
+            let _ = serde_json::to_writer(&mut self.json, &r.structured_data);
+            self.structured_data
+                .append_value(std::str::from_utf8(&self.json).unwrap_or_default());
         }
         self.vendor_mnemonic
             .append_option(r.vendor_mnemonic.as_deref());
