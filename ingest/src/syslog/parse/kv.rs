@@ -43,6 +43,14 @@ fn pair(s: &str, mut i: usize) -> Option<(&str, String, usize)> {
     match b.get(i) {
         Some(&q @ (b'"' | b'\'')) => {
             i += 1;
+            // Most quoted values have no escape: one copy of the exact size.
+            let v0 = i;
+            if let Some(n) = memchr::memchr2(q, b'\\', &b[i..])
+                && b[i + n] == q
+            {
+                i += n + 1;
+                return (i == b.len() || b[i] == b' ').then(|| (key, s[v0..i - 1].to_string(), i));
+            }
             let mut v = String::new();
             let mut start = i;
             loop {
@@ -79,9 +87,7 @@ fn pair(s: &str, mut i: usize) -> Option<(&str, String, usize)> {
 pub fn pairs(s: &str) -> Option<BTreeMap<String, String>> {
     let b = s.as_bytes();
     let mut i = 0;
-    // Collected, then sorted and built at once: cheaper than inserting 40-80 pairs one
-    // by one into the tree.
-    let mut out: Vec<(&str, String)> = Vec::new();
+    let mut out = BTreeMap::new();
     let mut read = 0;
     loop {
         while i < b.len() && b[i] == b' ' {
@@ -97,16 +103,12 @@ pub fn pairs(s: &str) -> Option<BTreeMap<String, String>> {
             break;
         };
         read += 1;
-        out.push((key, value));
+        if !out.contains_key(key) {
+            out.insert(key.to_string(), value);
+        }
         i = next;
     }
-    if out.is_empty() {
-        return None;
-    }
-    // Stable: of a repeated key, the first value comes first and stays.
-    out.sort_by(|a, b| a.0.cmp(b.0));
-    out.dedup_by(|later, first| later.0 == first.0);
-    Some(out.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    (!out.is_empty()).then_some(out)
 }
 
 /// Pairs needed before a token that is not a pair: `user=bob logged in` is text.
