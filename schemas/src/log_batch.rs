@@ -65,7 +65,11 @@ pub struct LogBatchBuilder {
     message: StringBuilder,
     raw: BinaryBuilder,
     parse_error: BooleanBuilder,
+    /// The structured data's JSON, reused from row to row.
+    json: Vec<u8>,
     rows: usize,
+    /// The rows asked for at creation: the most a finished builder is sized for again.
+    capacity: usize,
 }
 
 impl LogBatchBuilder {
@@ -85,10 +89,12 @@ impl LogBatchBuilder {
             msgid: s(4),
             structured_data: s(0),
             vendor_mnemonic: s(8),
-            message: s(64),
-            raw: BinaryBuilder::with_capacity(capacity, capacity * 96),
+            message: s(128),
+            raw: BinaryBuilder::with_capacity(capacity, capacity * 192),
             parse_error: BooleanBuilder::with_capacity(capacity),
+            json: Vec::new(),
             rows: 0,
+            capacity,
         }
     }
 
@@ -108,9 +114,11 @@ impl LogBatchBuilder {
         if r.structured_data.is_empty() {
             self.structured_data.append_null();
         } else {
-            // A map of strings always serialises.
-            let json = serde_json::to_string(&r.structured_data).unwrap_or_default();
-            self.structured_data.append_value(json);
+            // A map of strings always serialises, as UTF-8.
+            self.json.clear();
+            let _ = serde_json::to_writer(&mut self.json, &r.structured_data);
+            self.structured_data
+                .append_value(std::str::from_utf8(&self.json).unwrap_or_default());
         }
         self.vendor_mnemonic
             .append_option(r.vendor_mnemonic.as_deref());
@@ -130,26 +138,30 @@ impl LogBatchBuilder {
         self.rows == 0
     }
 
-    /// Finishes the batch and resets the builder.
+    /// Finishes the batch and resets the builder, sized for as many rows as this batch
+    /// had (arrow's `finish` would leave empty buffers, grown again by doubling and
+    /// copying on every batch).
     pub fn finish(&mut self) -> RecordBatch {
+        let next = Self::with_capacity(self.rows.clamp(16, self.capacity.max(16)));
+        let mut b = std::mem::replace(self, next);
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.received_at.finish()),
-            Arc::new(self.time.finish()),
-            Arc::new(self.source_address.finish()),
-            Arc::new(self.device_id.finish()),
-            Arc::new(self.hostname.finish()),
-            Arc::new(self.facility.finish()),
-            Arc::new(self.severity.finish()),
-            Arc::new(self.app_name.finish()),
-            Arc::new(self.procid.finish()),
-            Arc::new(self.msgid.finish()),
-            Arc::new(self.structured_data.finish()),
-            Arc::new(self.vendor_mnemonic.finish()),
-            Arc::new(self.message.finish()),
-            Arc::new(self.raw.finish()),
-            Arc::new(self.parse_error.finish()),
+            Arc::new(b.received_at.finish()),
+            Arc::new(b.time.finish()),
+            Arc::new(b.source_address.finish()),
+            Arc::new(b.device_id.finish()),
+            Arc::new(b.hostname.finish()),
+            Arc::new(b.facility.finish()),
+            Arc::new(b.severity.finish()),
+            Arc::new(b.app_name.finish()),
+            Arc::new(b.procid.finish()),
+            Arc::new(b.msgid.finish()),
+            Arc::new(b.structured_data.finish()),
+            Arc::new(b.vendor_mnemonic.finish()),
+            Arc::new(b.message.finish()),
+            Arc::new(b.raw.finish()),
+            Arc::new(b.parse_error.finish()),
         ];
-        self.rows = 0;
+        self.capacity = b.capacity;
         // The columns match the schema by construction.
         RecordBatch::try_new(log_schema(), columns).expect("log columns match schema")
     }
@@ -215,7 +227,17 @@ mod tests {
             raw: b"junk".to_vec(),
             parse_error: true,
         };
+        // A finished builder starts again empty, sized for the last batch.
+        let mut builder = LogBatchBuilder::with_capacity(1);
+        builder.push(&bare);
+        assert_eq!(builder.finish().num_rows(), 1);
+        builder.push(&full);
+        builder.push(&bare);
+        assert_eq!(builder.len(), 2);
+        let again = builder.finish();
+        assert!(builder.is_empty());
         let b = logs_to_batch(&[full, bare]);
+        assert_eq!(again, b);
         assert_eq!(b.schema(), log_schema());
         assert_eq!(b.num_rows(), 2);
         let sd = b

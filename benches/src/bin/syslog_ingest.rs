@@ -22,6 +22,10 @@ use sotp_sinks::writer::Layout;
 use sotp_sinks::{ColdStore, StorageConfig, TableStore, run_logs_sink};
 use tokio_util::sync::CancellationToken;
 
+// The allocator of the `sotp` binary, so that the bench measures what runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 struct Args {
     /// Messages to send to each receiver.

@@ -95,10 +95,22 @@ impl Enricher {
         if let Some(id) = index.by_address.get(&canonical(source)) {
             return Some(id.clone());
         }
-        let h = hostname?.to_lowercase();
+        let hostname = hostname?;
+        if index.by_name.is_empty() {
+            return None;
+        }
+        // Most hostnames are lower-case ASCII already: no copy then.
+        let h: std::borrow::Cow<'_, str> = if !hostname
+            .bytes()
+            .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        {
+            hostname.to_lowercase().into()
+        } else {
+            hostname.into()
+        };
         index
             .by_name
-            .get(&h)
+            .get(h.as_ref())
             // `router1.example.net` names the device `router1`.
             .or_else(|| index.by_name.get(h.split('.').next()?))
             .cloned()

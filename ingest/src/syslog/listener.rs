@@ -422,10 +422,13 @@ async fn records(
     if frames.len() < PARALLEL_MIN_FRAMES {
         return one(enricher, peer, &frames);
     }
-    let second = frames.split_off(frames.len() / 2);
+    let total = frames.len();
+    let second = frames.split_off(total / 2);
     let (e, p) = (enricher.clone(), peer.clone());
     let other = tokio::spawn(async move { one(&e, &p, &second) });
-    let mut out = one(enricher, peer, &frames);
+    // Room for both halves: the first is not moved again when the second joins it.
+    let mut out = Vec::with_capacity(total);
+    out.extend(frames.iter().map(|f| frame_record(enricher, peer, f, now)));
     match other.await {
         Ok(rest) => out.extend(rest),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

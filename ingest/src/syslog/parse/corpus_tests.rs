@@ -21,7 +21,7 @@ fn corpus_dir() -> PathBuf {
     root.join("syslog")
 }
 
-fn records() -> Vec<(String, Value)> {
+pub(super) fn records() -> Vec<(String, Value)> {
     let dir = corpus_dir();
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
@@ -47,7 +47,7 @@ fn records() -> Vec<(String, Value)> {
     out
 }
 
-fn bytes(r: &Value) -> Vec<u8> {
+pub(super) fn bytes(r: &Value) -> Vec<u8> {
     match r["line_base64"].as_str() {
         Some(b) => base64::engine::general_purpose::STANDARD.decode(b).unwrap(),
         None => r["line"].as_str().unwrap().as_bytes().to_vec(),

@@ -43,6 +43,14 @@ fn pair(s: &str, mut i: usize) -> Option<(&str, String, usize)> {
     match b.get(i) {
         Some(&q @ (b'"' | b'\'')) => {
             i += 1;
+            // Most quoted values have no escape: one copy of the exact size.
+            let v0 = i;
+            if let Some(n) = memchr::memchr2(q, b'\\', &b[i..])
+                && b[i + n] == q
+            {
+                i += n + 1;
+                return (i == b.len() || b[i] == b' ').then(|| (key, s[v0..i - 1].to_string(), i));
+            }
             let mut v = String::new();
             let mut start = i;
             loop {
@@ -95,6 +103,7 @@ pub fn pairs(s: &str) -> Option<BTreeMap<String, String>> {
             break;
         };
         read += 1;
+        // One search of the tree (a second one costs more than the key's copy).
         out.entry(key.to_string()).or_insert(value);
         i = next;
     }

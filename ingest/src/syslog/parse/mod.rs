@@ -1,8 +1,10 @@
 //! Pure syslog parsers: bytes in, fields out, no I/O.
 //!
 //! [`parse`] tries, in order:
-//! 1. `<PRI>VERSION SP ...`: RFC 5424 with the `syslog_rfc5424` crate; when the crate
-//!    refuses the line, a lenient reading of the same header ([`rfc5424`]);
+//! 1. `<PRI>VERSION SP ...`: RFC 5424, plain lines with a reader of our own
+//!    ([`rfc5424_fast`], checked against the crate), others with the `syslog_rfc5424`
+//!    crate; when the crate refuses the line, a lenient reading of the same header
+//!    ([`rfc5424`]);
 //! 2. a BSD header (RFC 3164: timestamp, hostname, TAG), including relays that put
 //!    a BSD header in front of a Cisco one ([`bsd`]);
 //! 3. a Cisco IOS / NX-OS / ASA / WLC header (`seq: host: *timestamp zone: %FAC-SEV-MNEMONIC: text`);
@@ -18,6 +20,7 @@
 mod bsd;
 pub mod kv;
 mod rfc5424;
+mod rfc5424_fast;
 pub(crate) mod time;
 
 use std::collections::BTreeMap;
@@ -176,7 +179,7 @@ pub fn parse(raw: &[u8], now: DateTime<Utc>) -> Parsed {
     };
     let had_pri = rest.len() != line.len();
     let mut p = if had_pri && rfc5424::looks_like(rest) {
-        rfc5424::parse(line, rest)
+        rfc5424::parse(line, rest, fs.is_some())
     } else {
         bsd::parse(rest, now)
             .or_else(|| bsd::cisco(rest, now))

@@ -1,4 +1,5 @@
-//! RFC 5424: the `syslog_rfc5424` crate first, a lenient header reader when it refuses.
+//! RFC 5424: a fast reader of plain lines ([`super::rfc5424_fast`]), the
+//! `syslog_rfc5424` crate for the others, a lenient header reader when it refuses.
 //!
 //! The lenient reader takes the space-separated header fields as they are (`-` is
 //! NILVALUE), structured data when it is well-formed, and the rest as the message, so
@@ -37,8 +38,18 @@ fn crate_safe(rest: &str) -> bool {
     }
 }
 
-/// Parses `line` (PRI included); `rest` is what follows the PRI.
-pub(super) fn parse(line: &str, rest: &str) -> Parsed {
+/// Parses `line` (PRI included); `rest` is what follows the PRI, `valid_pri` whether
+/// that PRI is unpadded and at most 191. Plain lines are read by [`super::rfc5424_fast`],
+/// the others by the crate as before.
+pub(super) fn parse(line: &str, rest: &str, valid_pri: bool) -> Parsed {
+    if valid_pri && let Some(p) = super::rfc5424_fast::read(rest) {
+        return p;
+    }
+    crate_parse(line, rest)
+}
+
+/// [`parse`] with the `syslog_rfc5424` crate only (the fast reader's oracle in tests).
+pub(super) fn crate_parse(line: &str, rest: &str) -> Parsed {
     if !crate_safe(rest) {
         return lenient(rest);
     }

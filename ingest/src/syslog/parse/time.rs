@@ -66,9 +66,11 @@ const MONTHS: [&str; 12] = [
 
 fn month(s: &str) -> Option<u32> {
     let m = s.as_bytes().get(..3)?;
+    // `| 0x20` lower-cases ASCII letters and maps nothing else onto a letter.
+    let m = [m[0] | 0x20, m[1] | 0x20, m[2] | 0x20];
     MONTHS
         .iter()
-        .position(|x| x.as_bytes().eq_ignore_ascii_case(m))
+        .position(|x| x.as_bytes() == m)
         .map(|i| i as u32 + 1)
 }
 
@@ -77,7 +79,11 @@ fn digits(s: &str, min: usize, max: usize) -> Option<(u32, &str)> {
     if n < min || n > max {
         return None;
     }
-    Some((s[..n].parse().ok()?, &s[n..]))
+    // At most a few digits (callers ask for 4 at most): no overflow.
+    let v = s.as_bytes()[..n]
+        .iter()
+        .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+    Some((v, &s[n..]))
 }
 
 /// `hh:mm:ss[.frac]` -> (h, m, s, nanos, rest).
@@ -113,7 +119,12 @@ pub(crate) fn timestamp(s: &str) -> Option<(Stamp, &str)> {
         .strip_prefix('*')
         .or_else(|| s.strip_prefix('.'))
         .unwrap_or(s);
-    rfc3339(s).or_else(|| bsd(s)).or_else(|| year_first(s))
+    // Every form starts with a digit (RFC 3339, year first) or a month name.
+    match s.as_bytes().first()? {
+        b'0'..=b'9' => rfc3339(s).or_else(|| year_first(s)),
+        b if b.is_ascii_alphabetic() => bsd(s),
+        _ => None,
+    }
 }
 
 fn rfc3339(s: &str) -> Option<(Stamp, &str)> {
