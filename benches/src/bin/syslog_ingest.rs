@@ -64,6 +64,21 @@ fn stream(corpora: &Path, n: usize) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Parquet files under `dir` and their total size.
+fn parquet_files(dir: &std::path::Path) -> (usize, u64) {
+    let mut found = (0, 0);
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            let (f, b) = parquet_files(&path);
+            found = (found.0 + f, found.1 + b);
+        } else if path.extension().is_some_and(|x| x == "parquet") {
+            found = (found.0 + 1, found.1 + e.metadata().map_or(0, |m| m.len()));
+        }
+    }
+    found
+}
+
 fn send(port: u16, data: &[u8]) -> anyhow::Result<()> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     for chunk in data.chunks(256 * 1024) {
@@ -113,10 +128,16 @@ async fn sotp(data: Arc<Vec<u8>>, n: usize) -> anyhow::Result<(Duration, Duratio
     bus.close();
     sink.await?;
     let total = started.elapsed();
-    let rows = table.snapshot().hot_rows();
+    let snapshot = table.snapshot();
+    let rows = snapshot.hot_rows();
     if rows != n {
         bail!("SOTP stored {rows} rows, sent {n}");
     }
+    let (files, parquet) = parquet_files(dir.path());
+    println!(
+        "SOTP    Parquet: {files} files, {parquet} bytes ({:.1} bytes/message)",
+        parquet as f64 / n as f64
+    );
     Ok((ingest, total))
 }
 
