@@ -113,7 +113,12 @@ impl KafkaConfig {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", session.to_string())
             .set("heartbeat.interval.ms", (session / 6).max(100).to_string())
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // A fetch waits at most this long for data. librdkafka's 500 ms default held
+            // every stage behind a waiting fetch while others had data (measured on tansu:
+            // end to end 134-141k samples/s at 500 ms, 182-396k at 50 ms); idle, a member
+            // asks 20 times a second, which costs a broker nothing.
+            .set("fetch.wait.max.ms", "50");
         c
     }
 
