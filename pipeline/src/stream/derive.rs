@@ -4,12 +4,11 @@
 //! No I/O: [`Stage::process`] takes raw samples and returns derived samples and closed
 //! rollup minutes, so the golden tests drive it directly.
 
-use std::collections::BTreeMap;
-
 use hashbrown::HashMap;
 
 use sotp_schemas::{MetricName, MetricSample, RollupRow};
 
+use super::context::Context;
 use super::counter::Point;
 use super::rollup::{Bucket, Rollups, minute_of};
 use super::series::{IfRef, Interner, SeriesRef};
@@ -42,6 +41,8 @@ pub struct Stage {
     /// Last known speed (bits/s) by interface id.
     speeds: Vec<Option<f64>>,
     rollups: Rollups,
+    /// What polls' samples tell about each other, across batches.
+    context: Context,
     engine: Engine,
     newest: i64,
     /// Micro-batches processed: tells a series' first row in the current batch.
@@ -263,19 +264,21 @@ impl Stage {
     ) -> Result<(), QueryError> {
         self.stats.raw += raw.len() as u64;
         self.batches += 1;
-        // Context of this batch: uptime per device, discontinuity time per interface,
-        // memory parts per (device, instance).
-        let mut uptime: HashMap<&str, u64> = HashMap::new();
-        let mut disc: HashMap<(&str, &str), u64> = HashMap::new();
-        type MemParts = (Option<f64>, Option<f64>, Option<f64>);
-        let mut mem: BTreeMap<(&str, Option<&str>), (MemParts, &MetricSample)> = BTreeMap::new();
+        // Context of this batch: uptime per (device, poll time), discontinuity time per
+        // (interface, poll time); with what earlier batches saw of the same polls
+        // (`Context`), so a poll split between batches reads the same.
+        let mut uptime: HashMap<(&str, i64), u64> = HashMap::new();
+        let mut disc: HashMap<(&str, &str, i64), u64> = HashMap::new();
+        let mut mem_keys = Vec::new();
+        let mut mem_done = Vec::new();
         for s in raw {
             self.newest = self.newest.max(s.time.0);
             let dev = s.device_id.as_str();
             let inst = s.instance.as_deref();
             match s.metric.as_str() {
                 "sys.uptime_s" => {
-                    uptime.insert(dev, uptime_ticks(s));
+                    let ticks = uptime_ticks(s);
+                    uptime.insert((dev, s.time.0), ticks);
                 }
                 "if.speed_bps" if s.value > 0.0 => {
                     if let Some(i) = inst {
@@ -285,15 +288,13 @@ impl Stage {
                 }
                 "if.counter_discontinuity_ticks" => {
                     if let Some(i) = inst {
-                        disc.insert((dev, i), s.value as u64);
+                        disc.insert((dev, i, s.time.0), s.value as u64);
                     }
                 }
-                m @ ("mem.used_bytes" | "mem.total_bytes" | "mem.free_bytes") => {
-                    let e = mem.entry((dev, inst)).or_insert(((None, None, None), s));
-                    match m {
-                        "mem.used_bytes" => e.0.0 = Some(s.value),
-                        "mem.total_bytes" => e.0.1 = Some(s.value),
-                        _ => e.0.2 = Some(s.value),
+                "mem.used_bytes" | "mem.total_bytes" | "mem.free_bytes" => {
+                    let key = self.context.mem_part(s, &mut mem_done);
+                    if !mem_keys.contains(&key) {
+                        mem_keys.push(key);
                     }
                 }
                 _ => {}
@@ -316,10 +317,14 @@ impl Stage {
                 time_ns: s.time.0,
                 value,
                 width,
-                uptime_ticks: uptime.get(dev).copied(),
+                uptime_ticks: uptime
+                    .get(&(dev, s.time.0))
+                    .copied()
+                    .or_else(|| self.context.uptime(s)),
                 discontinuity_ticks: disc
-                    .get(&(dev, s.instance.as_deref().unwrap_or("")))
-                    .copied(),
+                    .get(&(dev, s.instance.as_deref().unwrap_or(""), s.time.0))
+                    .copied()
+                    .or_else(|| self.context.disc(s)),
             };
             let id = self.counter_id(s);
             ids[i] = id;
@@ -336,6 +341,17 @@ impl Stage {
                 .map(|(per, bps)| bps / per);
             rows.push(id, i as i64, &point, max);
             c.last = Some(point);
+        }
+        // Then what this batch saw becomes the context of the next ones (not before: a
+        // batch may hold the next poll's uptime after this poll's counters).
+        for s in raw {
+            match (s.metric.as_str(), &s.instance) {
+                ("sys.uptime_s", _) => self.context.uptime_seen(s, uptime_ticks(s)),
+                ("if.counter_discontinuity_ticks", Some(inst)) => {
+                    self.context.disc_seen(s, inst, s.value as u64)
+                }
+                _ => {}
+            }
         }
         let outcomes = self.engine.deltas(rows, raw.len())?;
         // The derived samples, in arrival order; raw gauges go to the rollups as they are.
@@ -389,16 +405,17 @@ impl Stage {
                 }
             }
         }
-        for ((used, total, free), s) in mem.values() {
-            let total = total.or_else(|| Some((*used)? + (*free)?));
-            if let (Some(u), Some(t)) = (used, total)
-                && t > 0.0
-            {
-                let mut d = derived(s, "mem.used_ratio", u / t);
-                d.labels.clear();
-                let id = self.rollups.id(SeriesRef::of(&d));
-                o.push(id, d);
-            }
+        // In (device, instance) order, as before the context was carried.
+        mem_keys.sort();
+        let now: Vec<_> = mem_keys
+            .iter()
+            .filter_map(|k| self.context.mem_ratio(k))
+            .collect();
+        for (s, ratio) in mem_done.into_iter().chain(now) {
+            let mut d = derived(&s, "mem.used_ratio", ratio);
+            d.labels.clear();
+            let id = self.rollups.id(SeriesRef::of(&d));
+            o.push(id, d);
         }
         let Outputs {
             out,

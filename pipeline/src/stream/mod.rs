@@ -19,6 +19,7 @@
 
 pub mod checkpoint;
 mod config;
+mod context;
 pub mod counter;
 mod derive;
 pub mod rollup;

@@ -104,6 +104,43 @@ fn render_rollups(rows: &[RollupRow]) -> Vec<String> {
         .collect()
 }
 
+/// The same derived samples (as a sorted set) and rollups whatever the micro-batch
+/// boundaries: on Kafka each sample is its own message, so a poll can be split anywhere
+/// (a reboot needs the poll's uptime, the memory ratio both parts).
+#[test]
+fn a_poll_split_between_micro_batches_gives_the_same_outputs() {
+    let polls: Vec<MetricSample> = [
+        poll(0, 1000, 4_000_000_000, 10, 10.0),
+        poll(30, 1030, 4_000_003_000, 20, 30.0),
+        poll(60, 5, 100, 50, 50.0), // rebooted
+        poll(90, 35, 200, 80, 70.0),
+    ]
+    .concat();
+    let run = |cuts: &[usize]| {
+        let mut stage = Stage::default();
+        let (mut out, mut rollups) = (Vec::new(), Vec::new());
+        let mut from = 0;
+        for &to in cuts.iter().chain(std::iter::once(&polls.len())) {
+            stage.process(&polls[from..to], &mut out, &mut rollups);
+            from = to;
+        }
+        stage.close_idle(0, &mut rollups);
+        // The same rows; their order follows the batches.
+        let (mut derived, mut rolled) = (render(&out), render_rollups(&rollups));
+        derived.sort();
+        rolled.sort();
+        (derived, rolled, stage.stats)
+    };
+    let whole = run(&[]);
+    assert_eq!(whole.2.discontinuities, 2, "the reboot is seen");
+    for cut in 1..polls.len() {
+        assert_eq!(run(&[cut]), whole, "cut after sample {cut}");
+    }
+    // Every sample its own batch, as on Kafka at worst.
+    let each: Vec<usize> = (1..polls.len()).collect();
+    assert_eq!(run(&each), whole);
+}
+
 #[test]
 fn golden_rates_utilization_ratios_and_rollups() {
     let m32 = u64::from(u32::MAX);

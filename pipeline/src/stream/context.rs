@@ -1,0 +1,128 @@
+//! What a poll's samples tell about each other, carried across micro-batches.
+//!
+//! A counter is read with the sysUpTime and the ifCounterDiscontinuityTime of its own
+//! poll (same device, same poll time), and `mem.used_ratio` needs the memory parts of
+//! one poll. On Kafka every sample is its own message, so a poll can be split between
+//! two micro-batches anywhere: the stage's outputs must not depend on where. The last
+//! uptime per device and the last discontinuity time per interface are kept with their
+//! poll time, and the memory parts per (device, instance) with whether the poll's ratio
+//! was output.
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use sotp_schemas::{DeviceId, MetricSample};
+
+/// One poll's memory parts of one (device, instance).
+#[derive(Debug)]
+struct MemPoll {
+    time: i64,
+    used: Option<f64>,
+    total: Option<f64>,
+    free: Option<f64>,
+    emitted: bool,
+    /// The first part of the poll, the template of the ratio's sample.
+    template: MetricSample,
+}
+
+/// Context carried from batch to batch.
+#[derive(Debug, Default)]
+pub(super) struct Context {
+    /// Per device: (poll time, sysUpTime ticks).
+    uptime: HashMap<DeviceId, (i64, u64)>,
+    /// Per (device, instance): (poll time, ifCounterDiscontinuityTime ticks).
+    disc: HashMap<(DeviceId, Arc<str>), (i64, u64)>,
+    mem: HashMap<(DeviceId, Option<Arc<str>>), MemPoll>,
+    /// (device, instance) that report `mem.total_bytes`: their ratio waits for it.
+    reports_total: HashMap<(DeviceId, Option<Arc<str>>), ()>,
+}
+
+impl Context {
+    /// Records a sysUpTime of device `s` at its poll time.
+    pub(super) fn uptime_seen(&mut self, s: &MetricSample, ticks: u64) {
+        self.uptime.insert(s.device_id.clone(), (s.time.0, ticks));
+    }
+
+    /// The sysUpTime of the poll of `s` seen in an earlier batch, if any.
+    pub(super) fn uptime(&self, s: &MetricSample) -> Option<u64> {
+        let (t, ticks) = self.uptime.get(&s.device_id)?;
+        (*t == s.time.0).then_some(*ticks)
+    }
+
+    /// Records an ifCounterDiscontinuityTime at its poll time.
+    pub(super) fn disc_seen(&mut self, s: &MetricSample, instance: &Arc<str>, ticks: u64) {
+        self.disc
+            .insert((s.device_id.clone(), instance.clone()), (s.time.0, ticks));
+    }
+
+    /// The discontinuity time of the poll of `s` seen in an earlier batch, if any.
+    pub(super) fn disc(&self, s: &MetricSample) -> Option<u64> {
+        let inst = s.instance.clone().unwrap_or_else(|| Arc::from(""));
+        let (t, ticks) = self.disc.get(&(s.device_id.clone(), inst))?;
+        (*t == s.time.0).then_some(*ticks)
+    }
+
+    /// Adds a memory part (`mem.used_bytes`, `mem.total_bytes`, `mem.free_bytes`) and
+    /// returns its key (to be checked at the end of the batch with [`Self::mem_ratio`]);
+    /// a part of a newer poll first finishes the previous poll of the same key, whose
+    /// ratio is pushed to `done` if it was not output yet.
+    pub(super) fn mem_part(
+        &mut self,
+        s: &MetricSample,
+        done: &mut Vec<(MetricSample, f64)>,
+    ) -> (DeviceId, Option<Arc<str>>) {
+        let key = (s.device_id.clone(), s.instance.clone());
+        let reports_total = self.reports_total.contains_key(&key);
+        let fresh = || MemPoll {
+            time: s.time.0,
+            used: None,
+            total: None,
+            free: None,
+            emitted: false,
+            template: s.clone(),
+        };
+        let e = self.mem.entry(key.clone()).or_insert_with(fresh);
+        if e.time != s.time.0 {
+            done.extend(ratio(e, reports_total));
+            *e = fresh();
+        }
+        match s.metric.as_str() {
+            "mem.used_bytes" => e.used = Some(s.value),
+            "mem.total_bytes" => {
+                e.total = Some(s.value);
+                self.reports_total.insert(key.clone(), ());
+            }
+            _ => e.free = Some(s.value),
+        }
+        key
+    }
+
+    /// At the end of a batch: the ratio of the current poll of `key` once it can be
+    /// computed, once per poll.
+    pub(super) fn mem_ratio(
+        &mut self,
+        key: &(DeviceId, Option<Arc<str>>),
+    ) -> Option<(MetricSample, f64)> {
+        let reports_total = self.reports_total.contains_key(key);
+        ratio(self.mem.get_mut(key)?, reports_total)
+    }
+}
+
+/// Used / total; used / (used + free) where the device reports no total (once a total
+/// was seen for it, the ratio waits for the total). `None` when already output.
+fn ratio(e: &mut MemPoll, reports_total: bool) -> Option<(MetricSample, f64)> {
+    if e.emitted {
+        return None;
+    }
+    let used = e.used?;
+    let total = match e.total {
+        Some(t) => t,
+        None if !reports_total => used + e.free?,
+        None => return None,
+    };
+    if total <= 0.0 {
+        return None;
+    }
+    e.emitted = true;
+    Some((e.template.clone(), used / total))
+}
