@@ -13,6 +13,9 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 use sotp_schemas::{DeviceId, MetricSample};
 
+use super::series::IfRef;
+use super::state::IfKey;
+
 /// One poll's memory parts of one (device, instance).
 #[derive(Debug)]
 struct MemPoll {
@@ -21,6 +24,8 @@ struct MemPoll {
     total: Option<f64>,
     free: Option<f64>,
     emitted: bool,
+    /// A total was ever seen for this (device, instance): its ratio waits for the total.
+    reports_total: bool,
     /// The first part of the poll, the template of the ratio's sample.
     template: MetricSample,
 }
@@ -30,11 +35,9 @@ struct MemPoll {
 pub(super) struct Context {
     /// Per device: (poll time, sysUpTime ticks).
     uptime: HashMap<DeviceId, (i64, u64)>,
-    /// Per (device, instance): (poll time, ifCounterDiscontinuityTime ticks).
-    disc: HashMap<(DeviceId, Arc<str>), (i64, u64)>,
+    /// Per interface: (poll time, ifCounterDiscontinuityTime ticks).
+    disc: HashMap<IfKey, (i64, u64)>,
     mem: HashMap<(DeviceId, Option<Arc<str>>), MemPoll>,
-    /// (device, instance) that report `mem.total_bytes`: their ratio waits for it.
-    reports_total: HashMap<(DeviceId, Option<Arc<str>>), ()>,
 }
 
 impl Context {
@@ -55,10 +58,11 @@ impl Context {
             .insert((s.device_id.clone(), instance.clone()), (s.time.0, ticks));
     }
 
-    /// The discontinuity time of the poll of `s` seen in an earlier batch, if any.
+    /// The discontinuity time of the poll of `s` seen in an earlier batch, if any (a
+    /// borrowed look-up: this runs for every counter sample).
     pub(super) fn disc(&self, s: &MetricSample) -> Option<u64> {
-        let inst = s.instance.clone().unwrap_or_else(|| Arc::from(""));
-        let (t, ticks) = self.disc.get(&(s.device_id.clone(), inst))?;
+        let key = IfRef(s.device_id.as_str(), s.instance.as_deref().unwrap_or(""));
+        let (t, ticks) = self.disc.get(&key)?;
         (*t == s.time.0).then_some(*ticks)
     }
 
@@ -72,25 +76,25 @@ impl Context {
         done: &mut Vec<(MetricSample, f64)>,
     ) -> (DeviceId, Option<Arc<str>>) {
         let key = (s.device_id.clone(), s.instance.clone());
-        let reports_total = self.reports_total.contains_key(&key);
-        let fresh = || MemPoll {
+        let fresh = |reports_total| MemPoll {
             time: s.time.0,
             used: None,
             total: None,
             free: None,
             emitted: false,
+            reports_total,
             template: s.clone(),
         };
-        let e = self.mem.entry(key.clone()).or_insert_with(fresh);
+        let e = self.mem.entry(key.clone()).or_insert_with(|| fresh(false));
         if e.time != s.time.0 {
-            done.extend(ratio(e, reports_total));
-            *e = fresh();
+            done.extend(ratio(e));
+            *e = fresh(e.reports_total);
         }
         match s.metric.as_str() {
             "mem.used_bytes" => e.used = Some(s.value),
             "mem.total_bytes" => {
                 e.total = Some(s.value);
-                self.reports_total.insert(key.clone(), ());
+                e.reports_total = true;
             }
             _ => e.free = Some(s.value),
         }
@@ -103,21 +107,20 @@ impl Context {
         &mut self,
         key: &(DeviceId, Option<Arc<str>>),
     ) -> Option<(MetricSample, f64)> {
-        let reports_total = self.reports_total.contains_key(key);
-        ratio(self.mem.get_mut(key)?, reports_total)
+        ratio(self.mem.get_mut(key)?)
     }
 }
 
 /// Used / total; used / (used + free) where the device reports no total (once a total
 /// was seen for it, the ratio waits for the total). `None` when already output.
-fn ratio(e: &mut MemPoll, reports_total: bool) -> Option<(MetricSample, f64)> {
+fn ratio(e: &mut MemPoll) -> Option<(MetricSample, f64)> {
     if e.emitted {
         return None;
     }
     let used = e.used?;
     let total = match e.total {
         Some(t) => t,
-        None if !reports_total => used + e.free?,
+        None if !e.reports_total => used + e.free?,
         None => return None,
     };
     if total <= 0.0 {

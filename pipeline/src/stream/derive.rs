@@ -4,6 +4,8 @@
 //! No I/O: [`Stage::process`] takes raw samples and returns derived samples and closed
 //! rollup minutes, so the golden tests drive it directly.
 
+use std::sync::LazyLock;
+
 use hashbrown::HashMap;
 
 use sotp_schemas::{MetricName, MetricSample, RollupRow};
@@ -92,10 +94,6 @@ fn derived_named(from: &MetricSample, metric: &MetricName, value: f64) -> Metric
             .collect(),
         collector: from.collector.clone(),
     }
-}
-
-fn derived(from: &MetricSample, metric: &str, value: f64) -> MetricSample {
-    derived_named(from, &MetricName::new(metric), value)
 }
 
 /// The rate metric and, for octet counters, the utilization metric of a counter.
@@ -412,7 +410,7 @@ impl Stage {
             .filter_map(|k| self.context.mem_ratio(k))
             .collect();
         for (s, ratio) in mem_done.into_iter().chain(now) {
-            let mut d = derived(&s, "mem.used_ratio", ratio);
+            let mut d = derived_named(&s, &MEM_USED, ratio);
             d.labels.clear();
             let id = self.rollups.id(SeriesRef::of(&d));
             o.push(id, d);
@@ -449,12 +447,17 @@ impl Stage {
     }
 }
 
+// Names of derived gauges, built once (`if.oper_up` comes with every interface poll).
+static OPER_UP: LazyLock<MetricName> = LazyLock::new(|| MetricName::new("if.oper_up"));
+static CPU_UTIL: LazyLock<MetricName> = LazyLock::new(|| MetricName::new("cpu.util_ratio"));
+static MEM_USED: LazyLock<MetricName> = LazyLock::new(|| MetricName::new("mem.used_ratio"));
+
 /// The sample a raw gauge yields, if any.
 fn derive_gauge(s: &MetricSample) -> Option<MetricSample> {
     Some(match s.metric.as_str() {
-        "if.oper_status" => derived(s, "if.oper_up", if s.value == 1.0 { 1.0 } else { 0.0 }),
-        "cpu.load_pct" => derived(s, "cpu.util_ratio", s.value / 100.0),
-        "mem.used_pct" => derived(s, "mem.used_ratio", s.value / 100.0),
+        "if.oper_status" => derived_named(s, &OPER_UP, if s.value == 1.0 { 1.0 } else { 0.0 }),
+        "cpu.load_pct" => derived_named(s, &CPU_UTIL, s.value / 100.0),
+        "mem.used_pct" => derived_named(s, &MEM_USED, s.value / 100.0),
         _ => return None,
     })
 }
