@@ -8,8 +8,6 @@
 //! once however often the bus delivers it. Kafka offsets are committed only after a flush,
 //! from the same map, so nothing that is not in Parquet is ever marked consumed.
 
-use std::collections::BTreeMap;
-
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
@@ -24,13 +22,10 @@ use crate::{ColdStore, StoreError};
 /// The Parquet key-value metadata key of the offset map.
 pub const OFFSETS_KEY: &str = "sotp.offsets";
 
-/// "topic/partition" → next offset to read (one past the last event received).
-pub type Offsets = BTreeMap<String, i64>;
-
-/// The map key of one partition of one topic.
-pub fn offset_key(topic: &str, partition: i32) -> String {
-    format!("{topic}/{partition}")
-}
+/// "topic/partition" → next offset to read (one past the last event received): the
+/// form of the streaming stage's checkpoints, with its helpers (the map key of one
+/// partition, the pairs of one topic for a commit).
+pub use sotp_pipeline::stream::checkpoint::{InputOffsets as Offsets, for_topic, offset_key};
 
 /// Raises every entry of `into` to at least the value in `from`.
 pub fn merge(into: &mut Offsets, from: &Offsets) {
@@ -38,17 +33,6 @@ pub fn merge(into: &mut Offsets, from: &Offsets) {
         let e = into.entry(k.clone()).or_insert(*v);
         *e = (*e).max(*v);
     }
-}
-
-/// The (partition, next offset) pairs of one topic, for a commit.
-pub fn for_topic(offsets: &Offsets, topic: &str) -> Vec<(i32, i64)> {
-    offsets
-        .iter()
-        .filter_map(|(k, v)| {
-            let (t, p) = k.rsplit_once('/')?;
-            (t == topic).then_some((p.parse().ok()?, *v))
-        })
-        .collect()
 }
 
 /// Encodes `batch` as Parquet with the offset map in the file's metadata.

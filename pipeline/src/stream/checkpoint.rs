@@ -42,10 +42,11 @@ impl Checkpoint for InProcess {
     }
 }
 
-/// "topic/partition" → next input offset the state includes.
+/// "topic/partition" → next input offset the state includes. The same form is what the
+/// sinks keep in their Parquet files (`sotp_sinks::offsets`, which uses these helpers).
 pub type InputOffsets = BTreeMap<String, i64>;
 
-/// The offsets key of one partition (same form as the sinks' Parquet offset maps).
+/// The offsets key of one partition.
 pub fn offset_key(topic: &str, partition: i32) -> String {
     format!("{topic}/{partition}")
 }
