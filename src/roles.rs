@@ -39,8 +39,8 @@ use sotp_query::api::{ApiState, Control, router};
 use sotp_query::{InventoryKind, InventoryTable, QueryEngine};
 use sotp_schemas::Topic;
 use sotp_sinks::{
-    ColdStore, RecentTimes, Repeats, RollupSync, SeriesWatermark, TableStore, run_logs_sink,
-    run_metrics_sink_with, run_rollup_sink, run_rollup_writer,
+    ColdStore, Repeats, RollupSync, SeriesWatermark, TableStore, load_with_watermark,
+    run_logs_sink, run_metrics_sink_with, run_rollup_sink, run_rollup_writer,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -214,10 +214,13 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         // killed with acknowledgements in flight), and the stage may output again what
         // it output after its last checkpoint: the sinks drop those repeats.
         let (raw_repeats, stage_repeats) = match kafka.is_some() {
-            true => (
-                Some(Repeats::Exact(RecentTimes::load(metrics).await?)),
-                Some(Repeats::Watermark(SeriesWatermark::load(metrics).await?)),
-            ),
+            true => {
+                let (recent, watermark) = load_with_watermark(metrics).await?;
+                (
+                    Some(Repeats::Exact(recent)),
+                    Some(Repeats::Watermark(watermark)),
+                )
+            }
             false => (None, None),
         };
         sinks.push(tokio::spawn(run_metrics_sink_with(

@@ -23,7 +23,7 @@ pub mod writer;
 pub use config::StorageConfig;
 pub use log_sink::run_logs_sink;
 pub use paths::TablePaths;
-pub use recent::RecentTimes;
+pub use recent::{RecentTimes, load_with_watermark};
 pub use rollup::{RollupSync, run_rollup_sink, run_rollup_writer};
 pub use sink::{Repeats, run_metrics_sink, run_metrics_sink_with};
 pub use store::{ColdStore, StoreError};

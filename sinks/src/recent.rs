@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use hashbrown::HashMap;
 use sotp_schemas::MetricSample;
 
-use crate::watermark::{Key, read_back};
+use crate::watermark::{Key, SeriesWatermark, read_back};
 use crate::{StoreError, TableStore};
 
 /// How far before a series' newest time its stored times are remembered (15 minutes).
@@ -75,18 +75,27 @@ impl RecentTimes {
 
     /// Reads the stored times back from the table's newest files (of any writer).
     pub async fn load(table: &TableStore) -> Result<Self, StoreError> {
-        let mut recent = Self::default();
-        read_back(table, |key, time| {
-            recent.insert(key, time);
-        })
-        .await?;
-        tracing::info!(
-            table = table.name(),
-            series = recent.len(),
-            "recent sample times read back"
-        );
-        Ok(recent)
+        Ok(load_with_watermark(table).await?.0)
     }
+}
+
+/// Reads the table's newest files once for both repeat filters of a metrics sink on
+/// Kafka: the raw samples' recent times and the stage outputs' watermarks.
+pub async fn load_with_watermark(
+    table: &TableStore,
+) -> Result<(RecentTimes, SeriesWatermark), StoreError> {
+    let (mut recent, mut wm) = (RecentTimes::default(), SeriesWatermark::default());
+    read_back(table, |key, time| {
+        wm.advance(&key.0, &key.1, &key.2, time);
+        recent.insert(key, time);
+    })
+    .await?;
+    tracing::info!(
+        table = table.name(),
+        series = recent.len(),
+        "recent sample times and series watermarks read back"
+    );
+    Ok((recent, wm))
 }
 
 #[cfg(test)]
@@ -176,5 +185,10 @@ mod tests {
         assert!(!back.insert_sample(&sample(base, "a")));
         assert!(!back.insert_sample(&sample(base + 5, "b")));
         assert!(back.insert_sample(&sample(base + 5, "a")));
+        // One read-back gives the stage outputs' watermarks too.
+        let (_, mut wm) = load_with_watermark(&t).await.unwrap();
+        assert!(!wm.advance_sample(&sample(base + 10, "a")));
+        assert!(wm.advance_sample(&sample(base + 11, "a")));
+        assert!(!wm.advance_sample(&sample(base + 5, "b")));
     }
 }
