@@ -2,8 +2,13 @@
 //! that carry the sequence range they hold (the key to exactly-once reads and idempotent
 //! rewrites).
 //!
-//! `metrics/date=2026-11-26/hour=21/part-00000000000000000042-00000000000000000057.parquet`
-//! holds the rows of batches 42 up to (not including) 57 whose time falls in that hour.
+//! `metrics/date=2026-11-26/hour=21/part-3f9a0c4e1d2b7a65-00000000000000000042-00000000000000000057.parquet`
+//! holds the rows of batches 42 up to (not including) 57 of writer `3f9a0c4e1d2b7a65`
+//! whose time falls in that hour. Every [`crate::TableStore`] opened for writing is its own
+//! writer (a random 64-bit id per open), so several sink processes on one storage never
+//! pick the same name; sequence numbers count per writer. Files of the older form
+//! `part-<seq_start>-<seq_end>.parquet` (one writer per table) stay readable as the
+//! writer [`FileKey::writer`] `None`.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use object_store::path::Path;
@@ -16,9 +21,29 @@ pub struct TablePaths {
     table: String,
 }
 
+/// The writer of a table's files: one per [`crate::TableStore`] opened, random.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WriterId(pub u64);
+
+impl WriterId {
+    /// A new random writer id.
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+}
+
+impl std::fmt::Display for WriterId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
 /// What a file name says about its contents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileKey {
+    /// Who wrote the file (`None`: the older name without a writer, from a single-writer
+    /// table).
+    pub writer: Option<WriterId>,
     /// First sequence number in the file's range.
     pub seq_start: u64,
     /// One past the last sequence number.
@@ -49,8 +74,9 @@ impl TablePaths {
     pub fn file(&self, key: FileKey) -> Path {
         let start: DateTime<Utc> =
             DateTime::from_timestamp_nanos(key.hour.saturating_mul(NANOS_PER_HOUR));
+        let writer = key.writer.map(|w| format!("{w}-")).unwrap_or_default();
         Path::from(format!(
-            "{}/date={:04}-{:02}-{:02}/hour={:02}/part-{:020}-{:020}.parquet",
+            "{}/date={:04}-{:02}-{:02}/hour={:02}/part-{writer}{:020}-{:020}.parquet",
             self.table,
             start.year(),
             start.month(),
@@ -69,6 +95,19 @@ impl TablePaths {
         let (date, rest) = rest.split_once("/hour=")?;
         let (hour, name) = rest.split_once('/')?;
         let name = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+        let (writer, name) = match name.len() {
+            41 => (None, name),
+            58 => {
+                let (w, rest) = name.split_once('-')?;
+                let hex =
+                    w.len() == 16 && w.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+                (
+                    Some(WriterId(u64::from_str_radix(w, 16).ok().filter(|_| hex)?)),
+                    rest,
+                )
+            }
+            _ => return None,
+        };
         let (a, b) = name.split_once('-')?;
         if a.len() != 20 || b.len() != 20 {
             return None;
@@ -77,6 +116,7 @@ impl TablePaths {
         let hour: u32 = hour.parse().ok().filter(|h| *h < 24)?;
         let secs = day.and_hms_opt(hour, 0, 0)?.and_utc().timestamp();
         let key = FileKey {
+            writer,
             seq_start: a.parse().ok()?,
             seq_end: b.parse().ok()?,
             hour: secs.div_euclid(3600),
@@ -94,6 +134,7 @@ mod tests {
         let p = TablePaths::new("metrics");
         let hour = TablePaths::hour_of(1_764_194_055_000_000_000);
         let key = FileKey {
+            writer: Some(WriterId(0x3f9a_0c4e_1d2b_7a65)),
             seq_start: 42,
             seq_end: 57,
             hour,
@@ -101,9 +142,25 @@ mod tests {
         let path = p.file(key);
         assert_eq!(
             path.as_ref(),
-            "metrics/date=2025-11-26/hour=21/part-00000000000000000042-00000000000000000057.parquet"
+            "metrics/date=2025-11-26/hour=21/part-3f9a0c4e1d2b7a65-00000000000000000042-00000000000000000057.parquet"
         );
         assert_eq!(p.parse(&path), Some(key));
+        let random = FileKey {
+            writer: Some(WriterId::random()),
+            ..key
+        };
+        assert_eq!(p.parse(&p.file(random)), Some(random));
+    }
+
+    #[test]
+    fn names_without_a_writer_stay_readable() {
+        let p = TablePaths::new("metrics");
+        let old = Path::from(
+            "metrics/date=2025-11-26/hour=21/part-00000000000000000042-00000000000000000057.parquet",
+        );
+        let key = p.parse(&old).unwrap();
+        assert_eq!((key.writer, key.seq_start, key.seq_end), (None, 42, 57));
+        assert_eq!(p.file(key), old, "the old form is written back identically");
     }
 
     #[test]
@@ -115,6 +172,12 @@ mod tests {
             "metrics/date=2025-11-26/hour=24/part-00000000000000000042-00000000000000000057.parquet",
             "metrics/date=2025-11-26/hour=21/part-00000000000000000057-00000000000000000042.parquet",
             "metrics/date=2025-11-26/hour=21/part-00000000000000000042-00000000000000000057.parquet#1",
+            // Writer ids: 16 lowercase hex digits, nothing else.
+            "metrics/date=2025-11-26/hour=21/part-3F9A0C4E1D2B7A65-00000000000000000042-00000000000000000057.parquet",
+            "metrics/date=2025-11-26/hour=21/part-3f9a0c4e1d2b7a6g-00000000000000000042-00000000000000000057.parquet",
+            "metrics/date=2025-11-26/hour=21/part-+f9a0c4e1d2b7a65-00000000000000000042-00000000000000000057.parquet",
+            "metrics/date=2025-11-26/hour=21/part-3f9a0c4e1d2b7a6-500000000000000000042-00000000000000000057.parquet",
+            "metrics/date=2025-11-26/hour=21/part-3f9a0c4e1d2b7a65-00000000000000000057-00000000000000000042.parquet",
         ] {
             assert_eq!(p.parse(&Path::from(s)), None, "{s}");
         }

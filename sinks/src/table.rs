@@ -1,15 +1,21 @@
 //! One table's hot tier and cold-file manifest, kept consistent for exactly-once reads.
 //!
-//! Invariants (all under one lock):
+//! Every `TableStore` is one *writer* ([`WriterId`], random per open): its files carry its
+//! id, so several processes write one table on one storage without sharing names.
+//! Invariants (all under one lock), for this writer's own batches and files:
 //! - batches get strictly increasing sequence numbers; `hot` holds `[hot_floor, next_seq)`;
-//! - cold files cover `[0, flushed_upto)`, one flush range after another, and a range is
-//!   never split between memory and disk for readers: eviction drops whole flushed ranges;
-//! - a snapshot reads all hot batches and exactly the cold files with `seq_end <= hot_floor`.
+//! - own cold files cover `[0, flushed_upto)`, one flush range after another, and a range
+//!   is never split between memory and disk for readers: eviction drops whole flushed
+//!   ranges;
+//! - a snapshot reads all hot batches, exactly the own cold files with
+//!   `seq_end <= hot_floor`, and every file of the other writers whole (their rows are
+//!   never in this writer's memory: each bus event is written by one writer only, see
+//!   `docs/delivery.md`).
 //!
 //! So every row is in exactly one place a reader looks at, whenever a flush or an eviction
 //! happens.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -21,7 +27,7 @@ use object_store::path::Path;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::offsets::{self, Offsets};
-use crate::paths::{FileKey, TablePaths};
+use crate::paths::{FileKey, TablePaths, WriterId};
 use crate::writer::{self, Layout};
 use crate::{ColdStore, StoreError};
 
@@ -59,6 +65,9 @@ struct State {
     received: Offsets,
     /// Bus offsets of everything in Parquet.
     flushed: Offsets,
+    /// Per other writer, the newest flush (`seq_end`) whose offset map is merged into
+    /// `received` and `flushed`.
+    merged_maps: HashMap<Option<WriterId>, u64>,
 }
 
 /// What a consistent read sees: every row of the table exactly once.
@@ -96,6 +105,7 @@ pub struct FlushReport {
 #[derive(Debug)]
 pub struct TableStore {
     name: String,
+    writer: WriterId,
     schema: SchemaRef,
     layout: Layout,
     paths: TablePaths,
@@ -107,7 +117,8 @@ pub struct TableStore {
 }
 
 impl TableStore {
-    /// Opens a table: lists its existing files so sequence numbers continue after them.
+    /// Opens a table as a new writer (a random [`WriterId`]): lists the existing files
+    /// (all of other writers, read whole) and merges every writer's newest offset map.
     pub async fn open(
         name: &str,
         schema: SchemaRef,
@@ -117,36 +128,11 @@ impl TableStore {
         zstd_level: i32,
     ) -> Result<Arc<Self>, StoreError> {
         let paths = TablePaths::new(name);
-        let mut files: Vec<ColdFile> = Vec::new();
-        let mut listing = store.store().list(Some(&paths.root()));
-        while let Some(meta) = listing.try_next().await? {
-            match paths.parse(&meta.location) {
-                Some(key) => files.push(ColdFile {
-                    path: meta.location,
-                    size: meta.size,
-                    key,
-                }),
-                None => {
-                    tracing::debug!(path = %meta.location, "ignoring a file that SOTP did not write")
-                }
-            }
-        }
-        files.sort_by_key(|f| (f.key.seq_start, f.key.hour));
-        let next = files.iter().map(|f| f.key.seq_end).max().unwrap_or(0);
-        // The newest flush's files carry the cumulative offsets of everything in Parquet.
-        let flushed = match files.iter().find(|f| f.key.seq_end == next) {
-            Some(f) => offsets::read_file_offsets(&store, &f.path).await?,
-            None => Offsets::new(),
-        };
-        tracing::info!(
-            table = name,
-            files = files.len(),
-            next_seq = next,
-            store = store.description(),
-            "table opened"
-        );
-        Ok(Arc::new(Self {
+        let writer = WriterId::random();
+        let files = list_files(&store, &paths).await?;
+        let table = Self {
             name: name.to_string(),
+            writer,
             schema,
             layout,
             paths,
@@ -154,16 +140,59 @@ impl TableStore {
             row_group_rows,
             zstd_level,
             state: RwLock::new(State {
-                next_seq: next,
-                hot_floor: next,
-                flushed_upto: next,
                 files,
-                received: flushed.clone(),
-                flushed,
                 ..State::default()
             }),
             flush_lock: AsyncMutex::new(()),
-        }))
+        };
+        let maps = table.merge_offset_maps().await?;
+        tracing::info!(
+            table = name,
+            %writer,
+            files = table.read().files.len(),
+            offset_maps = maps,
+            store = table.store.description(),
+            "table opened"
+        );
+        Ok(Arc::new(table))
+    }
+
+    /// Merges into `received` and `flushed` the newest offset map of every other writer
+    /// that flushed since the last merge (each writer's newest files hold its cumulative
+    /// map): afterwards an event below the merged offset of its partition is known to be
+    /// in Parquet, whoever wrote it. Returns how many maps were read.
+    async fn merge_offset_maps(&self) -> Result<usize, StoreError> {
+        let todo: Vec<(Option<WriterId>, u64, Path)> = {
+            let s = self.read();
+            let mut newest: HashMap<Option<WriterId>, &ColdFile> = HashMap::new();
+            for f in s.files.iter().filter(|f| f.key.writer != Some(self.writer)) {
+                let e = newest.entry(f.key.writer).or_insert(f);
+                if f.key.seq_end > e.key.seq_end {
+                    *e = f;
+                }
+            }
+            newest
+                .into_iter()
+                .filter(|(w, f)| s.merged_maps.get(w).is_none_or(|m| *m < f.key.seq_end))
+                .map(|(w, f)| (w, f.key.seq_end, f.path.clone()))
+                .collect()
+        };
+        let mut read = Vec::with_capacity(todo.len());
+        for (writer, seq_end, path) in todo {
+            read.push((
+                writer,
+                seq_end,
+                offsets::read_file_offsets(&self.store, &path).await?,
+            ));
+        }
+        let n = read.len();
+        let mut s = self.write();
+        for (writer, seq_end, map) in read {
+            offsets::merge(&mut s.received, &map);
+            offsets::merge(&mut s.flushed, &map);
+            s.merged_maps.insert(writer, seq_end);
+        }
+        Ok(n)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -181,6 +210,11 @@ impl TableStore {
     /// The table's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// This store's writer id (in the names of the files it writes).
+    pub fn writer(&self) -> WriterId {
+        self.writer
     }
 
     /// The table's schema.
@@ -230,32 +264,37 @@ impl TableStore {
         self.read().flushed.clone()
     }
 
-    /// Picks up files written by another process (an `api` role reading what a `sink`
-    /// role writes). Only a table that holds nothing in memory refreshes.
+    /// Picks up files written by other writers (an `api` role reading what `sink` roles
+    /// write, a sink reading what the other sinks of its group wrote). This writer's own
+    /// files stay as they are. Returns how many files appeared.
     pub async fn refresh(&self) -> Result<usize, StoreError> {
-        let mut listed = Vec::new();
-        let mut listing = self.store.store().list(Some(&self.paths.root()));
-        while let Some(meta) = listing.try_next().await? {
-            if let Some(key) = self.paths.parse(&meta.location) {
-                listed.push(ColdFile {
-                    path: meta.location,
-                    size: meta.size,
-                    key,
-                });
-            }
-        }
-        listed.sort_by_key(|f| (f.key.seq_start, f.key.hour));
+        let listed = list_files(&self.store, &self.paths).await?;
         let mut s = self.write();
-        if !s.hot.is_empty() || listed.len() == s.files.len() {
-            return Ok(0);
-        }
-        let next = listed.iter().map(|f| f.key.seq_end).max().unwrap_or(0);
-        let added = listed.len().saturating_sub(s.files.len());
-        s.files = listed;
-        s.next_seq = next;
-        s.hot_floor = next;
-        s.flushed_upto = next;
+        let before = s.files.len();
+        let mut files: Vec<ColdFile> = s
+            .files
+            .iter()
+            .filter(|f| f.key.writer == Some(self.writer))
+            .cloned()
+            .collect();
+        files.extend(
+            listed
+                .into_iter()
+                .filter(|f| f.key.writer != Some(self.writer)),
+        );
+        files.sort_by_key(|f| (f.key.writer, f.key.seq_start, f.key.hour));
+        let added = files.len().saturating_sub(before);
+        s.files = files;
         Ok(added)
+    }
+
+    /// Before consuming partitions just assigned to this sink: picks up the other
+    /// writers' new files and merges their offset maps (a previous owner of a partition
+    /// may have flushed it moments ago, or died after its last flush), so that a replay
+    /// of what they wrote is skipped. Returns how many offset maps were read.
+    pub async fn catch_up(&self) -> Result<usize, StoreError> {
+        self.refresh().await?;
+        self.merge_offset_maps().await
     }
 
     /// Rows waiting to be flushed, and how long the oldest has waited.
@@ -279,7 +318,7 @@ impl TableStore {
             cold: s
                 .files
                 .iter()
-                .filter(|f| f.key.seq_end <= s.hot_floor)
+                .filter(|f| f.key.writer != Some(self.writer) || f.key.seq_end <= s.hot_floor)
                 .cloned()
                 .collect(),
             store: self.store.clone(),
@@ -330,6 +369,7 @@ impl TableStore {
         let mut written = Vec::new();
         for (hour, rows, bytes) in encoded {
             let key = FileKey {
+                writer: Some(self.writer),
                 seq_start: start,
                 seq_end: end,
                 hour,
@@ -355,7 +395,7 @@ impl TableStore {
             .increment(report.rows as u64);
         metrics::counter!("sotp_bytes_written_total", "table" => self.name.clone())
             .increment(report.bytes);
-        tracing::info!(table = %self.name, files = report.files, rows = report.rows, bytes = report.bytes,
+        tracing::info!(table = %self.name, writer = %self.writer, files = report.files, rows = report.rows, bytes = report.bytes,
             seq_start = start, seq_end = end, took_ms = started.elapsed().as_millis() as u64, "flushed to parquet");
         Ok(report)
     }
@@ -391,6 +431,26 @@ impl TableStore {
         }
         dropped
     }
+}
+
+/// Every file of the table SOTP wrote, of every writer.
+async fn list_files(store: &ColdStore, paths: &TablePaths) -> Result<Vec<ColdFile>, StoreError> {
+    let mut files = Vec::new();
+    let mut listing = store.store().list(Some(&paths.root()));
+    while let Some(meta) = listing.try_next().await? {
+        match paths.parse(&meta.location) {
+            Some(key) => files.push(ColdFile {
+                path: meta.location,
+                size: meta.size,
+                key,
+            }),
+            None => {
+                tracing::debug!(path = %meta.location, "ignoring a file that SOTP did not write")
+            }
+        }
+    }
+    files.sort_by_key(|f| (f.key.writer, f.key.seq_start, f.key.hour));
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -194,3 +194,128 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn offsets_are_the_max_over_every_writers_newest_map() {
+    use crate::offsets::offset_key;
+    let store = ColdStore::from_store(Arc::new(InMemory::new()), "memory");
+    let (a, b) = (open(&store).await, open(&store).await);
+    assert_ne!(a.writer(), b.writer());
+    let (p0, p1) = (offset_key("t", 0), offset_key("t", 1));
+    a.append_with_offsets(
+        batch(0, 3, false),
+        &Offsets::from([(p0.clone(), 10), (p1.clone(), 5)]),
+    );
+    a.flush().await.unwrap();
+    b.append_with_offsets(batch(3, 3, false), &Offsets::from([(p1.clone(), 20)]));
+    b.flush().await.unwrap();
+    // Not flushed: never durable, so never in anyone's map.
+    b.append_with_offsets(batch(6, 1, false), &Offsets::from([(p1.clone(), 25)]));
+
+    let c = open(&store).await;
+    assert_eq!(
+        (c.received_offset(&p0), c.received_offset(&p1)),
+        (Some(10), Some(20))
+    );
+    assert_eq!(
+        c.flushed_offsets(),
+        Offsets::from([(p0.clone(), 10), (p1.clone(), 20)])
+    );
+    assert_eq!(values(&c.snapshot()).await, (0..6).collect::<Vec<_>>());
+
+    // A writes again (it took p1 over): C sees it only once it catches up.
+    a.append_with_offsets(
+        batch(7, 2, false),
+        &Offsets::from([(p0.clone(), 30), (p1.clone(), 40)]),
+    );
+    a.flush().await.unwrap();
+    assert_eq!(c.received_offset(&p0), Some(10));
+    assert_eq!(c.catch_up().await.unwrap(), 1, "only A's map is new");
+    assert_eq!(
+        (c.received_offset(&p0), c.received_offset(&p1)),
+        (Some(30), Some(40))
+    );
+    assert_eq!(c.catch_up().await.unwrap(), 0, "nothing new: nothing read");
+    assert_eq!(
+        values(&c.snapshot()).await,
+        [0, 1, 2, 3, 4, 5, 7, 8].to_vec(),
+        "B's unflushed row is in no file"
+    );
+    // C's own files carry the merged map: a reader that only sees C's newest files
+    // still knows everything below it is in Parquet.
+    c.append_with_offsets(batch(9, 1, false), &Offsets::from([(p0.clone(), 31)]));
+    c.flush().await.unwrap();
+    c.evict(Duration::ZERO);
+    let own = c
+        .snapshot()
+        .cold
+        .into_iter()
+        .find(|f| f.key.writer == Some(c.writer()))
+        .unwrap();
+    let map = crate::offsets::read_file_offsets(&store, &own.path)
+        .await
+        .unwrap();
+    assert_eq!(map, Offsets::from([(p0, 31), (p1, 40)]));
+}
+
+#[derive(Clone, Debug)]
+enum TwoOp {
+    Append(bool, u8),
+    Flush(bool),
+    Evict(bool),
+    RefreshAndQuery(bool),
+}
+
+fn two_op() -> impl Strategy<Value = TwoOp> {
+    prop_oneof![
+        4 => (any::<bool>(), 1u8..20).prop_map(|(w, n)| TwoOp::Append(w, n)),
+        2 => any::<bool>().prop_map(TwoOp::Flush),
+        2 => any::<bool>().prop_map(TwoOp::Evict),
+        3 => any::<bool>().prop_map(TwoOp::RefreshAndQuery),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// Two writers on one storage: each one's reads see its own rows exactly once and
+    /// every row the other has flushed exactly once, whatever the interleaving; a new
+    /// reader sees every flushed row of both once.
+    #[test]
+    fn two_writers_never_hide_or_double_a_row(ops in proptest::collection::vec(two_op(), 1..40)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = ColdStore::from_store(Arc::new(InMemory::new()), "memory");
+            let t = [open(&store).await, open(&store).await];
+            let mut next = 0u64;
+            // Per writer: rows written, rows flushed.
+            let mut written: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+            let mut flushed: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+            for op in ops {
+                match op {
+                    TwoOp::Append(w, n) => {
+                        t[usize::from(w)].append(batch(next, u64::from(n), n % 2 == 0));
+                        written[usize::from(w)].extend(next..next + u64::from(n));
+                        next += u64::from(n);
+                    }
+                    TwoOp::Flush(w) => {
+                        t[usize::from(w)].flush().await.unwrap();
+                        flushed[usize::from(w)] = written[usize::from(w)].clone();
+                    }
+                    TwoOp::Evict(w) => { t[usize::from(w)].evict(Duration::ZERO); }
+                    TwoOp::RefreshAndQuery(w) => {
+                        let (me, other) = (usize::from(w), usize::from(!w));
+                        t[me].refresh().await.unwrap();
+                        let mut want: Vec<u64> = written[me].iter().chain(&flushed[other]).copied().collect();
+                        want.sort_unstable();
+                        prop_assert_eq!(values(&t[me].snapshot()).await, want);
+                    }
+                }
+            }
+            let reader = open(&store).await;
+            let mut want: Vec<u64> = flushed.concat();
+            want.sort_unstable();
+            prop_assert_eq!(values(&reader.snapshot()).await, want);
+            Ok(())
+        })?;
+    }
+}
