@@ -224,21 +224,21 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             false => (None, None),
         };
         sinks.push(tokio::spawn(run_metrics_sink_with(
-            bus.subscribe(Topic::MetricsRaw, "sink")?,
+            bus.subscribe_with_rebalance(Topic::MetricsRaw, "sink")?,
             metrics.clone(),
             config.storage.clone(),
             stop_sinks.clone(),
             raw_repeats,
         )));
         sinks.push(tokio::spawn(run_metrics_sink_with(
-            bus.subscribe(Topic::Metrics, "sink")?,
+            bus.subscribe_with_rebalance(Topic::Metrics, "sink")?,
             metrics.clone(),
             config.storage.clone(),
             stop_sinks.clone(),
             stage_repeats,
         )));
         sinks.push(tokio::spawn(run_logs_sink(
-            bus.subscribe(Topic::Logs, "sink")?,
+            bus.subscribe_with_rebalance(Topic::Logs, "sink")?,
             logs.clone(),
             config.storage.clone(),
             stop_sinks.clone(),
@@ -329,16 +329,11 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
         }));
-        // Read what other processes write.
-        let foreign: Vec<Arc<TableStore>> = [
-            (!roles.has(Role::Sink)).then(|| tables.metrics.clone()),
-            (!roles.has(Role::Sink)).then(|| tables.logs.clone()),
-            (!roles.has(Role::Pipeline)).then(|| tables.rollups.clone()),
-        ]
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
+        // On Kafka, read what other processes write (other sinks of the group too).
+        let foreign: Vec<Arc<TableStore>> = match kafka.is_some() {
+            true => tables.all(),
+            false => Vec::new(),
+        };
         if !foreign.is_empty() {
             let stop = stop_api.clone();
             tokio::spawn(async move {

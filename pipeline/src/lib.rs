@@ -10,5 +10,5 @@ pub mod stream;
 
 pub use bus::{
     Bus, BusError, CommitOffsets, Delivery, KafkaBus, KafkaConfig, KafkaError, MemoryBus,
-    MemoryBusConfig, Origin, Subscription,
+    MemoryBusConfig, Origin, Rebalance, Received, RevokeAck, Subscription,
 };

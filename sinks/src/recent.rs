@@ -16,14 +16,16 @@
 //! late sample and is stored; repeats come within seconds of the original.
 //!
 //! On start the times are read back from the table's newest Parquet files, like the
-//! watermarks.
+//! watermarks, and on every partition assignment from the other writers' files not read
+//! yet ([`RecentTimes::catch_up`]): a series keeps its filter when its partition moves
+//! to another sink.
 
 use std::collections::VecDeque;
 
 use hashbrown::HashMap;
 use sotp_schemas::MetricSample;
 
-use crate::watermark::{Key, SeriesWatermark, read_back};
+use crate::watermark::{FilesRead, Key, SeriesWatermark, read_back};
 use crate::{StoreError, TableStore};
 
 /// How far before a series' newest time its stored times are remembered (15 minutes).
@@ -36,6 +38,7 @@ pub const MAX_TIMES: usize = 1024;
 #[derive(Debug, Default)]
 pub struct RecentTimes {
     series: HashMap<Key, VecDeque<i64>>,
+    files: FilesRead,
 }
 
 impl RecentTimes {
@@ -47,7 +50,23 @@ impl RecentTimes {
     }
 
     fn insert(&mut self, key: Key, time: i64) -> bool {
-        let times = self.series.entry(key).or_default();
+        insert_in(&mut self.series, key, time)
+    }
+
+    /// Reads the other writers' files not read yet (see
+    /// [`SeriesWatermark::catch_up`]). Returns the files read.
+    pub async fn catch_up(&mut self, table: &TableStore) -> Result<usize, StoreError> {
+        let Self { series, files } = self;
+        read_back(table, files, |key, time| {
+            insert_in(series, key, time);
+        })
+        .await
+    }
+}
+
+fn insert_in(series: &mut HashMap<Key, VecDeque<i64>>, key: Key, time: i64) -> bool {
+    {
+        let times = series.entry(key).or_default();
         match times.back() {
             Some(&last) if time > last => times.push_back(time),
             None => times.push_back(time),
@@ -62,7 +81,9 @@ impl RecentTimes {
         }
         true
     }
+}
 
+impl RecentTimes {
     /// Series known.
     pub fn len(&self) -> usize {
         self.series.len()
@@ -85,11 +106,12 @@ pub async fn load_with_watermark(
     table: &TableStore,
 ) -> Result<(RecentTimes, SeriesWatermark), StoreError> {
     let (mut recent, mut wm) = (RecentTimes::default(), SeriesWatermark::default());
-    read_back(table, |key, time| {
+    read_back(table, &mut recent.files, |key, time| {
         wm.advance(&key.0, &key.1, &key.2, time);
-        recent.insert(key, time);
+        insert_in(&mut recent.series, key, time);
     })
     .await?;
+    let wm = wm.with_files_read(recent.files.clone());
     tracing::info!(
         table = table.name(),
         series = recent.len(),

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sotp_pipeline::Subscription;
+use sotp_pipeline::{Rebalance, Received, Subscription};
 use sotp_schemas::{EventBatch, MetricBatchBuilder, MetricSample};
 
 use crate::offsets::{self, Offsets};
@@ -55,6 +55,14 @@ impl Repeats {
         }
     }
 
+    /// Reads the other writers' files it has not read yet (after an assignment).
+    async fn catch_up(&mut self, table: &TableStore) -> Result<usize, crate::StoreError> {
+        match self {
+            Repeats::Watermark(w) => w.catch_up(table).await,
+            Repeats::Exact(r) => r.catch_up(table).await,
+        }
+    }
+
     /// The log line of dropped repeats.
     fn message(&self) -> &'static str {
         match self {
@@ -83,8 +91,14 @@ pub async fn run_metrics_sink_with(
     let mut keys: Vec<String> = Vec::new();
     loop {
         tokio::select! {
-            d = sub.recv() => match d {
-                Some(d) => {
+            d = sub.recv_or_rebalance() => match d {
+                Some(Received::Rebalance(r)) => {
+                    if !builder.is_empty() {
+                        table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
+                    }
+                    on_rebalance(sub.as_mut(), &table, r, repeats.as_mut(), &mut retry_delay, &shutdown).await;
+                }
+                Some(Received::Events(d)) => {
                     match d.batch {
                         EventBatch::Metrics(samples) => {
                             let mut replayed = 0u64;
@@ -146,6 +160,66 @@ pub async fn run_metrics_sink_with(
     commit(sub.as_mut(), &table);
 }
 
+/// Acts on a rebalance, once every row received before it is appended to `table`:
+/// - revoking: flush, commit, then acknowledge, so the next owner starts after what this
+///   sink wrote;
+/// - assigned: read the other writers' new files and offset maps (retrying while the
+///   storage fails) before any event of the new partitions, so their replays are skipped
+///   and the repeat filter knows the series stored elsewhere.
+pub(crate) async fn on_rebalance(
+    sub: &mut dyn Subscription,
+    table: &TableStore,
+    rebalance: Rebalance,
+    mut repeats: Option<&mut Repeats>,
+    retry_delay: &mut Duration,
+    shutdown: &CancellationToken,
+) {
+    match rebalance {
+        Rebalance::Revoking { partitions, ack } => {
+            flush_until_ok(table, retry_delay, shutdown).await;
+            commit(sub, table);
+            tracing::info!(
+                table = table.name(),
+                topic = sub.topic_name().unwrap_or(""),
+                ?partitions,
+                "revoked partitions flushed and committed"
+            );
+            ack.done();
+        }
+        Rebalance::Assigned { partitions } => loop {
+            let caught = match table.catch_up().await {
+                Ok(maps) => match repeats.as_deref_mut() {
+                    Some(r) => r.catch_up(table).await.map(|files| (maps, files)),
+                    None => Ok((maps, 0)),
+                },
+                Err(e) => Err(e),
+            };
+            match caught {
+                Ok((maps, files)) => {
+                    tracing::info!(
+                        table = table.name(),
+                        topic = sub.topic_name().unwrap_or(""),
+                        ?partitions,
+                        offset_maps = maps,
+                        files_read = files,
+                        "assigned partitions: other writers' offsets and series caught up"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(table = table.name(), error = %e, retry_in_s = retry_delay.as_secs(),
+                        "cannot read the other writers' files before consuming assigned partitions; retrying");
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    tokio::time::sleep(*retry_delay).await;
+                    *retry_delay = (*retry_delay * 2).min(Duration::from_secs(60));
+                }
+            }
+        },
+    }
+}
+
 /// Writes everything still in memory once the bus is closed, retrying a few times.
 pub(crate) async fn final_flush(table: &TableStore) {
     for attempt in 1..=5 {
@@ -186,7 +260,7 @@ fn partition_key<'a>(keys: &'a mut Vec<String>, topic: &str, partition: i32) -> 
 }
 
 /// Commits what is in Parquet for this subscription's topic.
-fn commit(sub: &mut dyn Subscription, table: &TableStore) {
+pub(crate) fn commit(sub: &mut dyn Subscription, table: &TableStore) {
     let Some(topic) = sub.topic_name().map(str::to_string) else {
         return;
     };

@@ -9,7 +9,9 @@
 //! dropped (counted in `sotp_sink_repeated_rows_total`).
 //!
 //! On start the watermarks are read back from the table's newest Parquet files (the last
-//! [`LOOKBACK_HOURS`] hours): a repeat is at most one checkpoint interval old.
+//! [`LOOKBACK_HOURS`] hours): a repeat is at most one checkpoint interval old. With several
+//! sinks, a series moves to another sink with its partition: on every assignment the
+//! sink reads the other writers' files it has not read yet ([`SeriesWatermark::catch_up`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampNanosecondType;
 use object_store::ObjectStoreExt;
+use object_store::path::Path;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sotp_schemas::{DeviceId, MetricName, MetricSample, RollupRow};
@@ -33,6 +36,26 @@ pub(crate) type Key = (DeviceId, MetricName, Option<Arc<str>>);
 #[derive(Debug, Default)]
 pub struct SeriesWatermark {
     newest: HashMap<Key, i64>,
+    files: FilesRead,
+}
+
+/// The other writers' files already read into a repeat filter (with their hour, to
+/// forget those past the look-back).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FilesRead(HashMap<Path, i64>);
+
+fn advance_in(newest: &mut HashMap<Key, i64>, key: Key, time: i64) -> bool {
+    match newest.get_mut(&key) {
+        Some(t) if *t >= time => false,
+        Some(t) => {
+            *t = time;
+            true
+        }
+        None => {
+            newest.insert(key, time);
+            true
+        }
+    }
 }
 
 impl SeriesWatermark {
@@ -46,17 +69,7 @@ impl SeriesWatermark {
         time: i64,
     ) -> bool {
         let key = (device_id.clone(), metric.clone(), instance.clone());
-        match self.newest.get_mut(&key) {
-            Some(t) if *t >= time => false,
-            Some(t) => {
-                *t = time;
-                true
-            }
-            None => {
-                self.newest.insert(key, time);
-                true
-            }
-        }
+        advance_in(&mut self.newest, key, time)
     }
 
     /// [`SeriesWatermark::advance`] for a metric sample.
@@ -83,10 +96,7 @@ impl SeriesWatermark {
     /// [`LOOKBACK_HOURS`] hours (of any writer).
     pub async fn load(table: &TableStore) -> Result<Self, StoreError> {
         let mut wm = Self::default();
-        read_back(table, |(dev, metric, instance), time| {
-            wm.advance(&dev, &metric, &instance, time);
-        })
-        .await?;
+        wm.catch_up(table).await?;
         tracing::info!(
             table = table.name(),
             series = wm.len(),
@@ -94,23 +104,49 @@ impl SeriesWatermark {
         );
         Ok(wm)
     }
+
+    /// Reads the other writers' files of the last [`LOOKBACK_HOURS`] hours not read yet
+    /// (the table's file list as of its last refresh). Returns the files read.
+    pub async fn catch_up(&mut self, table: &TableStore) -> Result<usize, StoreError> {
+        let Self { newest, files } = self;
+        read_back(table, files, |key, time| {
+            advance_in(newest, key, time);
+        })
+        .await
+    }
+
+    pub(crate) fn with_files_read(mut self, files: FilesRead) -> Self {
+        self.files = files;
+        self
+    }
 }
 
 /// Calls `f` with the series and time of every row in the table's files of the last
-/// [`LOOKBACK_HOURS`] hours (of any writer).
+/// [`LOOKBACK_HOURS`] hours, of other writers (this writer's rows went through the
+/// filter as they were stored), skipping the files in `read` and adding those it reads.
+/// Returns how many files it read.
 pub(crate) async fn read_back(
     table: &TableStore,
+    read: &mut FilesRead,
     mut f: impl FnMut(Key, i64),
-) -> Result<(), StoreError> {
+) -> Result<usize, StoreError> {
     let snapshot = table.snapshot();
     let Some(newest_hour) = snapshot.cold.iter().map(|f| f.key.hour).max() else {
-        return Ok(());
+        return Ok(0);
     };
-    for file in snapshot
+    let oldest = newest_hour - LOOKBACK_HOURS;
+    read.0.retain(|_, hour| *hour > oldest);
+    let mut n = 0;
+    let todo: Vec<_> = snapshot
         .cold
         .iter()
-        .filter(|f| f.key.hour > newest_hour - LOOKBACK_HOURS)
-    {
+        .filter(|f| {
+            f.key.hour > oldest
+                && f.key.writer != Some(table.writer())
+                && !read.0.contains_key(&f.path)
+        })
+        .collect();
+    for file in todo {
         let bytes = table.store().store().get(&file.path).await?.bytes().await?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
         let wanted = ["time", "device_id", "metric", "instance"];
@@ -118,8 +154,10 @@ pub(crate) async fn read_back(
         for batch in builder.with_projection(mask).build()? {
             rows_of(&batch?, &mut f);
         }
+        read.0.insert(file.path.clone(), file.key.hour);
+        n += 1;
     }
-    Ok(())
+    Ok(n)
 }
 
 fn rows_of(b: &RecordBatch, f: &mut impl FnMut(Key, i64)) {

@@ -80,6 +80,54 @@ impl Delivery {
     }
 }
 
+/// A change of the partitions a consumer group member owns (a Kafka rebalance), handed
+/// over in order with the events: everything received before it came from the old
+/// assignment, everything after it from the new one.
+#[derive(Debug)]
+pub enum Rebalance {
+    /// The partitions are about to be taken away. The consumer makes everything it
+    /// received from them durable, commits, then calls [`RevokeAck::done`]; the group
+    /// waits for that (at most a timeout, logged when it expires) before the next owner
+    /// starts reading them.
+    Revoking {
+        /// The partitions (of the subscription's topic).
+        partitions: Vec<i32>,
+        /// Answer once their events are durable and committed.
+        ack: RevokeAck,
+    },
+    /// The partitions were just given to this member; their events follow.
+    Assigned {
+        /// The partitions (of the subscription's topic).
+        partitions: Vec<i32>,
+    },
+}
+
+/// The answer to [`Rebalance::Revoking`].
+#[derive(Debug)]
+pub struct RevokeAck(std::sync::mpsc::SyncSender<()>);
+
+impl RevokeAck {
+    /// An answer and what the waiting side receives.
+    pub fn new() -> (Self, std::sync::mpsc::Receiver<()>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        (Self(tx), rx)
+    }
+
+    /// Everything received from the revoked partitions is durable and committed.
+    pub fn done(self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// What a subscription hands over: events, or a change of the partitions it owns.
+#[derive(Debug)]
+pub enum Received {
+    /// Events.
+    Events(Delivery),
+    /// A rebalance (only from [`Bus::subscribe_with_rebalance`] on Kafka).
+    Rebalance(Rebalance),
+}
+
 /// Next offset to read per partition of one topic: what a consumer commits.
 pub type CommitOffsets = Vec<(i32, i64)>;
 
@@ -100,6 +148,12 @@ pub trait Subscription: Send + std::fmt::Debug {
     fn topic_name(&self) -> Option<&str> {
         None
     }
+
+    /// Like [`Subscription::recv`], but also hands over the rebalances of a subscription
+    /// made with [`Bus::subscribe_with_rebalance`] (others never have any).
+    async fn recv_or_rebalance(&mut self) -> Option<Received> {
+        self.recv().await.map(Received::Events)
+    }
 }
 
 /// Publish/subscribe on named topics.
@@ -110,6 +164,18 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
 
     /// Subscribes `group` to `topic`: it receives everything published from now on.
     fn subscribe(&self, topic: Topic, group: &str) -> Result<Box<dyn Subscription>, BusError>;
+
+    /// Like [`Bus::subscribe`], for a consumer that writes what it owns and must hand a
+    /// partition over cleanly: on Kafka, [`Subscription::recv_or_rebalance`] reports
+    /// partitions assigned and partitions about to be revoked (the revocation waits for
+    /// the consumer's [`RevokeAck`]), and commits cover only the partitions it owns.
+    fn subscribe_with_rebalance(
+        &self,
+        topic: Topic,
+        group: &str,
+    ) -> Result<Box<dyn Subscription>, BusError> {
+        self.subscribe(topic, group)
+    }
 
     /// Stops accepting events; subscribers drain their queues and then see the end.
     fn close(&self);

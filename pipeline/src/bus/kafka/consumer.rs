@@ -21,16 +21,23 @@ use super::{KafkaConfig, KafkaError};
 use crate::bus::{BusError, CommitOffsets, Delivery, Origin, Subscription};
 
 /// Most messages gathered into one delivery.
-const MAX_BATCH: usize = 2_000;
+pub(super) const MAX_BATCH: usize = 2_000;
 
 /// One member of a consumer group on one topic.
 pub(super) struct KafkaSubscription {
     consumer: StreamConsumer,
-    topic: Topic,
+    decoder: Decoder,
     name: Arc<str>,
     brokers: String,
     closing: watch::Receiver<bool>,
-    dead_letter_dir: Option<PathBuf>,
+}
+
+/// Turns the messages of one topic into events with their origins.
+#[derive(Debug)]
+pub(super) struct Decoder {
+    pub(super) topic: Topic,
+    pub(super) name: Arc<str>,
+    pub(super) dead_letter_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for KafkaSubscription {
@@ -57,18 +64,29 @@ impl KafkaSubscription {
         consumer
             .subscribe(&[name.as_str()])
             .map_err(KafkaError::Client)?;
+        let name: Arc<str> = Arc::from(name);
         Ok(Self {
             consumer,
-            topic,
-            name: Arc::from(name),
+            decoder: Decoder {
+                topic,
+                name: name.clone(),
+                dead_letter_dir: config.dead_letter_dir.clone(),
+            },
+            name,
             brokers: config.brokers.clone(),
             closing,
-            dead_letter_dir: config.dead_letter_dir.clone(),
         })
     }
+}
 
+impl Decoder {
     /// Decodes one message into `out`; bad ones are counted, logged and set aside.
-    fn take(&self, m: &BorrowedMessage<'_>, out: &mut Vec<EventBatch>, origins: &mut Vec<Origin>) {
+    pub(super) fn take(
+        &self,
+        m: &BorrowedMessage<'_>,
+        out: &mut Vec<EventBatch>,
+        origins: &mut Vec<Origin>,
+    ) {
         let Some(payload) = m.payload() else {
             return; // a tombstone: nothing to consume
         };
@@ -116,7 +134,8 @@ impl KafkaSubscription {
     }
 }
 
-fn merge(batches: Vec<EventBatch>) -> Option<EventBatch> {
+/// One batch of the events of several messages (of one topic, so of one kind).
+pub(super) fn merge(batches: Vec<EventBatch>) -> Option<EventBatch> {
     let mut it = batches.into_iter();
     let mut first = it.next()?;
     for b in it {
@@ -150,7 +169,7 @@ impl Subscription for KafkaSubscription {
                 _ = self.closing.wait_for(|c| *c) => return None,
             };
             match first {
-                Ok(m) => self.take(&m, &mut batches, &mut origins),
+                Ok(m) => self.decoder.take(&m, &mut batches, &mut origins),
                 Err(e) => {
                     tracing::warn!(topic = %self.name, error = %e, "Kafka consumer error; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -159,7 +178,7 @@ impl Subscription for KafkaSubscription {
             }
             for _ in 1..MAX_BATCH {
                 match self.consumer.recv().now_or_never() {
-                    Some(Ok(m)) => self.take(&m, &mut batches, &mut origins),
+                    Some(Ok(m)) => self.decoder.take(&m, &mut batches, &mut origins),
                     _ => break,
                 }
             }

@@ -6,7 +6,9 @@
 //!   so collectors keep polling while the brokers are unreachable; when the buffer is full
 //!   the oldest events are dropped and counted.
 //! - Subscribing joins a consumer group ([`consumer`]); offsets are committed only when the
-//!   consumer says its data is durable ([`crate::Subscription::commit`]).
+//!   consumer says its data is durable ([`crate::Subscription::commit`]). Sinks subscribe
+//!   with rebalances ([`rebalance`]): a revoked partition is handed over only once they
+//!   wrote and committed what they received from it.
 //! - Topics are created on start when missing ([`admin`]).
 //! - Collectors share devices through the `inventory` topic ([`shard`]).
 
@@ -15,6 +17,7 @@ mod buffer;
 mod config;
 mod consumer;
 mod producer;
+pub mod rebalance;
 mod recover;
 pub mod shard;
 mod spool;
@@ -190,6 +193,20 @@ impl Bus for KafkaBus {
 
     fn subscribe(&self, topic: Topic, group: &str) -> Result<Box<dyn Subscription>, BusError> {
         let sub = consumer::KafkaSubscription::start(
+            &self.inner.config,
+            topic,
+            group,
+            self.inner.closing.subscribe(),
+        )?;
+        Ok(Box::new(sub))
+    }
+
+    fn subscribe_with_rebalance(
+        &self,
+        topic: Topic,
+        group: &str,
+    ) -> Result<Box<dyn Subscription>, BusError> {
+        let sub = rebalance::RebalancingSubscription::start(
             &self.inner.config,
             topic,
             group,
