@@ -14,11 +14,11 @@ use crate::common::free_port;
 use crate::snmp_peers::{Snmpd, free_udp_port};
 
 /// Rows the streaming stage derives (all others in `metrics` are raw samples).
-const DERIVED: &str = "(metric LIKE '%.discontinuity' OR metric IN ('if.oper_up', 'cpu.util_ratio', 'mem.used_ratio', \
+pub(super) const DERIVED: &str = "(metric LIKE '%.discontinuity' OR metric IN ('if.oper_up', 'cpu.util_ratio', 'mem.used_ratio', \
     'if.in_bps', 'if.out_bps', 'if.in_util_ratio', 'if.out_util_ratio') OR metric LIKE '%_per_s')";
 
 /// Waits until `count` has not changed for `quiet`, at most `limit`.
-fn settle(count: impl Fn() -> u64, quiet: Duration, limit: Duration) -> u64 {
+pub(super) fn settle(count: impl Fn() -> u64, quiet: Duration, limit: Duration) -> u64 {
     let deadline = Instant::now() + limit;
     let mut last = count();
     let mut since = Instant::now();

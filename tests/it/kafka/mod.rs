@@ -4,6 +4,7 @@ mod bad_input;
 mod compose;
 mod e2e;
 mod live_inventory;
+mod multi_sink;
 mod outage;
 mod outside;
 mod peer;
