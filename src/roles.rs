@@ -224,21 +224,21 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             false => (None, None),
         };
         sinks.push(tokio::spawn(run_metrics_sink_with(
-            bus.subscribe_with_rebalance(Topic::MetricsRaw, "sink")?,
+            bus.subscribe_with_rebalance(Topic::MetricsRaw, "sink.metrics.raw")?,
             metrics.clone(),
             config.storage.clone(),
             stop_sinks.clone(),
             raw_repeats,
         )));
         sinks.push(tokio::spawn(run_metrics_sink_with(
-            bus.subscribe_with_rebalance(Topic::Metrics, "sink")?,
+            bus.subscribe_with_rebalance(Topic::Metrics, "sink.metrics")?,
             metrics.clone(),
             config.storage.clone(),
             stop_sinks.clone(),
             stage_repeats,
         )));
         sinks.push(tokio::spawn(run_logs_sink(
-            bus.subscribe_with_rebalance(Topic::Logs, "sink")?,
+            bus.subscribe_with_rebalance(Topic::Logs, "sink.logs")?,
             logs.clone(),
             config.storage.clone(),
             stop_sinks.clone(),

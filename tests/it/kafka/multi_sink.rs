@@ -11,6 +11,7 @@ use super::e2e::{DERIVED, settle};
 use super::peer::{
     RoleProc, Tansu, devices_toml, duck_count, kafka_toml, parquet_counts, producer_totals,
 };
+use crate::snmp_peers::{Snmpd, free_udp_port};
 
 /// Rows a sink process wrote to the `metrics` table (its `flushed to parquet` lines).
 fn metrics_rows_flushed(p: &RoleProc) -> u64 {
@@ -45,21 +46,37 @@ fn writers(root: &Path) -> BTreeSet<String> {
 fn sinks_share_partitions_and_hand_them_over_with_nothing_lost_or_doubled() {
     let dir = tempfile::tempdir().unwrap();
     let tansu = Tansu::start(dir.path());
+    // A net-snmp agent: counters, so the stage derives rates onto `metrics` too.
+    let snmp_port = free_udp_port();
+    let _snmpd = Snmpd::start(snmp_port);
     let config = dir.path().join("sotp.toml");
     std::fs::write(
         &config,
         kafka_toml(&tansu.brokers, "partitions = 6")
             + &devices_toml("127.22.0.1", 60, 1)
-            + "\n[stream]\nstate_save_interval = \"2s\"\n",
+            + &format!(
+                "\n[snmp]\ninterval = \"2s\"\n\n[stream]\nstate_save_interval = \"2s\"\n\n[[devices]]\nname = \"snmpd\"\naddress = \"127.0.0.1\"\nid = \"snmpd\"\nsnmp = {{ version = \"2c\", community = \"public\", port = {snmp_port} }}\n"
+            ),
     )
     .unwrap();
     let shared = dir.path().join("shared");
     let storage = format!("file://{}", shared.join("parquet").display());
     let env = [("SOTP__STORAGE__URL", storage.as_str())];
-    let sink = |name: &str| {
-        RoleProc::start_env(&config, &dir.path().join(name), &["sink"], None, &env)
+    // `age`: how long a sink holds rows before a flush. B holds them far longer than a
+    // rebalance takes, so a partition it handed over without the revoke flush would be
+    // written by both owners.
+    let sink = |name: &str, age: &str| {
+        RoleProc::start_env(
+            &config,
+            &dir.path().join(name),
+            &["sink"],
+            None,
+            &[
+                ("SOTP__STORAGE__URL", storage.as_str()),
+                ("SOTP__STORAGE__MAX_FILE_AGE", age),
+            ],
+        )
     };
-
     let mut collector =
         RoleProc::start(&config, &dir.path().join("collector"), &["collector"], None);
     let mut pipeline = RoleProc::start_env(
@@ -69,31 +86,32 @@ fn sinks_share_partitions_and_hand_them_over_with_nothing_lost_or_doubled() {
         None,
         &env,
     );
-    let mut a = sink("sink-a");
-    let mut b = sink("sink-b");
+    let mut a = sink("sink-a", "2s");
+    let mut b = sink("sink-b", "90s");
     collector.wait_log(
         "polling the devices this collector owns",
         Duration::from_secs(60),
     );
-    // Both sinks own partitions and write.
+    // Both sinks own partitions; A writes.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while metrics_rows_flushed(&a) == 0 || metrics_rows_flushed(&b) == 0 {
+    while metrics_rows_flushed(&a) == 0 || !b.log_text().contains("partitions assigned") {
         assert!(
             Instant::now() < deadline,
-            "both sinks should write:\n{}\n{}",
+            "both sinks should own partitions and A write:\n{}\n{}",
             a.log_text(),
             b.log_text()
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(3));
     // A dies without handing anything over: B takes its partitions after the session
     // timeout and skips what A wrote by A's offset maps.
     let a_rows = metrics_rows_flushed(&a);
     a.kill9();
     std::thread::sleep(Duration::from_secs(10));
-    // C joins: B's partitions are revoked (B flushes and commits first) and shared.
-    let mut c = sink("sink-c");
+    // C joins: B's partitions are revoked (B flushes and commits first: the only way its
+    // rows reach Parquet before it stops) and shared.
+    let mut c = sink("sink-c", "2s");
     c.wait_log("partitions assigned", Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(8));
     // B stops cleanly: C takes everything (its own partitions revoked and re-assigned).
@@ -107,8 +125,12 @@ fn sinks_share_partitions_and_hand_them_over_with_nothing_lost_or_doubled() {
 
     let raw_sql = format!("SELECT count(*) FROM metrics WHERE NOT {DERIVED}");
     let derived_sql = format!("SELECT count(*) FROM metrics WHERE {DERIVED}");
+    // Distinct rows: a doubled row must not end the wait before every sample is there.
+    let unique_raw_sql = format!(
+        "SELECT count(DISTINCT (device_id, metric, coalesce(instance, ''), time)) FROM metrics WHERE NOT {DERIVED}"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
-    while duck_count(&shared, &raw_sql) < produced && Instant::now() < deadline {
+    while duck_count(&shared, &unique_raw_sql) < produced && Instant::now() < deadline {
         std::thread::sleep(Duration::from_secs(1));
     }
     assert_eq!(pipeline.stop(), 0, "{}", pipeline.log_text());
@@ -144,5 +166,37 @@ fn sinks_share_partitions_and_hand_them_over_with_nothing_lost_or_doubled() {
         !logs.contains("revoked partitions handed over before the sink wrote them"),
         "{logs}"
     );
+
+    // Every writer's newest offset map together covers everything: a sink in a new group
+    // (no commits) reads all partitions from offset 0 and skips every event.
+    let mut replay = RoleProc::start_env(
+        &config,
+        &dir.path().join("sink-replay"),
+        &["sink"],
+        None,
+        &[
+            ("SOTP__STORAGE__URL", storage.as_str()),
+            ("SOTP__BUS__GROUP_PREFIX", "replay-"),
+        ],
+    );
+    let skipped = |log: &str| -> u64 {
+        log.lines()
+            .filter(|l| l.contains("replayed events already in the table skipped"))
+            .filter(|l| l.contains("table=\"metrics\""))
+            .map(|l| super::peer::logged_number(l, "replayed", "events"))
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while skipped(&replay.log_text()) < rows {
+        assert!(
+            Instant::now() < deadline,
+            "the replaying sink skipped only {} of {rows}:\n{}",
+            skipped(&replay.log_text()),
+            replay.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(replay.stop(), 0);
+    assert_eq!(parquet_counts(&shared), (rows, rows));
     drop(tansu);
 }
