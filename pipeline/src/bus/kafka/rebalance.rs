@@ -63,6 +63,8 @@ pub(super) struct OwnerContext {
     stop: Arc<AtomicBool>,
     pending: Mutex<(Vec<EventBatch>, Vec<Origin>)>,
     assigned: Mutex<BTreeSet<i32>>,
+    /// [`REVOKE_TIMEOUT`] (shorter in tests).
+    revoke_timeout: Duration,
 }
 
 impl ClientContext for OwnerContext {}
@@ -114,10 +116,10 @@ impl OwnerContext {
     }
 
     /// Hands the revocation over after every event polled before it, and waits for the
-    /// consumer's answer.
-    fn revoke(&self, partitions: Vec<i32>) {
+    /// consumer's answer. `true` when it came in time.
+    fn revoke(&self, partitions: Vec<i32>) -> bool {
         let started = Instant::now();
-        let deadline = started + REVOKE_TIMEOUT;
+        let deadline = started + self.revoke_timeout;
         let (ack, answer) = RevokeAck::new();
         tracing::info!(topic = %self.decoder.name, ?partitions, "partitions revoked: waiting for the sink to write and commit them");
         self.hand_over_pending();
@@ -125,26 +127,27 @@ impl OwnerContext {
             partitions: partitions.clone(),
             ack,
         });
-        if !self.send(request, Some(deadline)) {
-            return;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match answer.recv_timeout(left) {
-            Ok(()) => tracing::info!(
+        let answered = self.send(request, Some(deadline))
+            && answer
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_ok();
+        if answered {
+            tracing::info!(
                 topic = %self.decoder.name,
                 ?partitions,
                 took_ms = started.elapsed().as_millis() as u64,
                 "revoked partitions written and committed: handed over"
-            ),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
+            );
+        } else if !self.tx.is_closed() {
+            tracing::warn!(
                 topic = %self.decoder.name,
                 ?partitions,
-                timeout_s = REVOKE_TIMEOUT.as_secs(),
+                timeout_ms = self.revoke_timeout.as_millis() as u64,
                 "revoked partitions handed over before the sink wrote them: what it still holds may be written again by the next owner"
-            ),
-            // The subscription is closing: nothing more is consumed from them.
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {}
+            );
         }
+        // (A closed channel: the subscription is closing and consumes nothing more.)
+        answered
     }
 
     /// Decodes one message into the events not yet handed over.
@@ -214,6 +217,7 @@ impl RebalancingSubscription {
             stop: stop.clone(),
             pending: Mutex::new((Vec::new(), Vec::new())),
             assigned: Mutex::new(BTreeSet::new()),
+            revoke_timeout: REVOKE_TIMEOUT,
         };
         let consumer: BaseConsumer<OwnerContext> = config
             .consumer(group)
@@ -326,3 +330,7 @@ impl Subscription for RebalancingSubscription {
         Some(&self.name)
     }
 }
+
+#[cfg(test)]
+#[path = "rebalance_tests.rs"]
+mod tests;
