@@ -13,9 +13,8 @@ use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
-use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use crate::{ColdStore, StoreError};
 
@@ -53,11 +52,31 @@ pub(crate) fn encode_with_offsets(
 }
 
 /// Reads the offset map of one file (empty when it has none: written on the in-process
-/// bus or by an older version).
+/// bus or by an older version). Only the file's footer is fetched.
 pub async fn read_file_offsets(store: &ColdStore, path: &Path) -> Result<Offsets, StoreError> {
-    let bytes = store.store().get(path).await?.bytes().await?;
-    let reader = SerializedFileReader::new(bytes)?;
-    let kv = reader.metadata().file_metadata().key_value_metadata();
+    let bad = |why: &str| StoreError::Io {
+        path: path.to_string(),
+        source: std::io::Error::other(format!("not a parquet file: {why}")),
+    };
+    // The footer: metadata, its length (u32 LE) and the magic `PAR1`.
+    let size = store.store().head(path).await?.size;
+    if size < 12 {
+        return Err(bad("too short"));
+    }
+    let tail = store.store().get_range(path, size - 8..size).await?;
+    if &tail[4..] != b"PAR1" {
+        return Err(bad("no PAR1 at the end"));
+    }
+    let len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if len + 12 > size {
+        return Err(bad("footer longer than the file"));
+    }
+    let footer = store
+        .store()
+        .get_range(path, size - 8 - len..size - 8)
+        .await?;
+    let metadata = ParquetMetaDataReader::decode_metadata(&footer)?;
+    let kv = metadata.file_metadata().key_value_metadata();
     let json = kv
         .and_then(|kv| kv.iter().find(|e| e.key == OFFSETS_KEY))
         .and_then(|e| e.value.clone());
@@ -129,6 +148,32 @@ mod tests {
         assert_eq!(t.received_offset(&k0), Some(3));
         assert_eq!(t.received_offset(&k1), Some(7));
         assert_eq!(t.flushed_offsets().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_parquet_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ColdStore::open("", dir.path()).unwrap();
+        let path = Path::from("metrics/x.parquet");
+        for bytes in [
+            &b"PAR1"[..],
+            b"0123456789abcdef",
+            b"PAR1\xff\xff\x00\x00PAR1",
+        ] {
+            store
+                .store()
+                .put(&path, bytes::Bytes::copy_from_slice(bytes).into())
+                .await
+                .unwrap();
+            let e = read_file_offsets(&store, &path)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("metrics/x.parquet") && e.contains("not a parquet file"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

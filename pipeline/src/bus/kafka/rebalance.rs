@@ -273,8 +273,11 @@ fn poll_loop(consumer: &BaseConsumer<OwnerContext>, stop: &AtomicBool) {
 impl Drop for RebalancingSubscription {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        // Senders see a closed channel: a revocation during the close does not wait.
+        // Senders see a closed channel: a revocation during the close does not wait. A
+        // revocation already queued is dropped with its ack: the polling thread stops
+        // waiting for it at once.
         self.rx.close();
+        while self.rx.try_recv().is_ok() {}
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
