@@ -12,8 +12,10 @@ use crate::sink::{final_flush, flush_until_ok};
 use crate::{StorageConfig, TableStore};
 
 /// Consumes log batches from `sub` into `table` until the bus closes, then flushes
-/// everything. Batching, file rolling, retries and back-pressure follow
-/// [`crate::run_metrics_sink`].
+/// everything. Batching, file rolling and retries follow [`crate::run_metrics_sink`],
+/// but a flush runs beside the reading (syslog ingest goes on during the encode); while
+/// one runs or keeps failing, the sink reads on until twice `max_file_rows` rows wait,
+/// then waits for it (back-pressure).
 pub async fn run_logs_sink(
     mut sub: Box<dyn Subscription>,
     table: Arc<TableStore>,
@@ -23,8 +25,17 @@ pub async fn run_logs_sink(
     let mut builder = LogBatchBuilder::with_capacity(config.batch_rows.min(8192));
     let mut tick = tokio::time::interval(config.batch_latency.min(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut retry_delay = Duration::from_secs(1);
+    // The flush in progress: it runs beside the sink, which goes on reading.
+    let mut flushing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
+        // Back-pressure: while a flush runs (or keeps failing), at most two files' worth
+        // of rows wait in memory; then the sink waits for it instead of reading on.
+        if let Some(f) = flushing.as_mut()
+            && table.pending().0 >= 2 * config.max_file_rows
+        {
+            let _ = f.await;
+            flushing = None;
+        }
         tokio::select! {
             d = sub.recv() => match d {
                 Some(d) => match d.batch {
@@ -45,8 +56,12 @@ pub async fn run_logs_sink(
                     table.append(builder.finish());
                 }
                 let (rows, age) = table.pending();
-                if rows >= config.max_file_rows || age.is_some_and(|a| a >= config.max_file_age) {
-                    flush_until_ok(&table, &mut retry_delay, &shutdown).await;
+                let idle = flushing.as_ref().is_none_or(|f| f.is_finished());
+                if idle && (rows >= config.max_file_rows || age.is_some_and(|a| a >= config.max_file_age)) {
+                    let (table, shutdown) = (table.clone(), shutdown.clone());
+                    flushing = Some(tokio::spawn(async move {
+                        flush_until_ok(&table, &mut Duration::from_secs(1), &shutdown).await;
+                    }));
                 }
                 table.evict(config.hot_window);
             }
@@ -55,5 +70,12 @@ pub async fn run_logs_sink(
     if !builder.is_empty() {
         table.append(builder.finish());
     }
+    if let Some(f) = flushing {
+        let _ = f.await;
+    }
     final_flush(&table).await;
 }
+
+#[cfg(test)]
+#[path = "log_sink_tests.rs"]
+mod tests;
