@@ -2,7 +2,6 @@
 //! bound (back-pressure) without losing a row. The storage failure is real: a plain file
 //! sits where the table's folder must go, until it is removed.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
@@ -24,7 +23,7 @@ fn record(i: i64) -> LogRecord {
         app_name: None,
         procid: None,
         msgid: None,
-        structured_data: BTreeMap::new(),
+        structured_data: Default::default(),
         vendor_mnemonic: None,
         message: format!("line {i}"),
         raw: format!("line {i}").into_bytes(),
