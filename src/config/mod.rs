@@ -167,7 +167,8 @@ pub struct BusConfig {
     pub sasl_mechanism: String,
     /// Kafka: SASL user name.
     pub sasl_username: String,
-    /// Kafka: SASL password (prefer the `SOTP__BUS__SASL_PASSWORD` environment variable).
+    /// Kafka: SASL password, or a reference read at start: `env:NAME` or `file:/path`
+    /// (also settable by the `SOTP__BUS__SASL_PASSWORD` environment variable).
     pub sasl_password: String,
     /// Kafka: CA certificate file (PEM) that signs the brokers' certificates; empty for
     /// the system's.

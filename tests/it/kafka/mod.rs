@@ -7,5 +7,7 @@ mod live_inventory;
 mod outage;
 mod outside;
 mod peer;
+mod secure;
+mod secure_peer;
 mod shard;
 mod spool;
