@@ -31,7 +31,7 @@ pub fn kafka_config(config: &Config) -> KafkaConfig {
             protocol: b.security_protocol.clone(),
             sasl_mechanism: non_empty(&b.sasl_mechanism),
             sasl_username: non_empty(&b.sasl_username),
-            sasl_password: non_empty(&b.sasl_password).map(Secret::new),
+            sasl_password: non_empty(&b.sasl_password.0).map(Secret::new),
             ssl_ca_location: non_empty(&b.ssl_ca_location).map(PathBuf::from),
         },
     }
