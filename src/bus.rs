@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use sotp_pipeline::KafkaConfig;
 use sotp_pipeline::bus::kafka::Security;
+use sotp_schemas::Secret;
 
 use crate::config::Config;
 
@@ -30,7 +31,7 @@ pub fn kafka_config(config: &Config) -> KafkaConfig {
             protocol: b.security_protocol.clone(),
             sasl_mechanism: non_empty(&b.sasl_mechanism),
             sasl_username: non_empty(&b.sasl_username),
-            sasl_password: non_empty(&b.sasl_password),
+            sasl_password: non_empty(&b.sasl_password.0).map(Secret::new),
             ssl_ca_location: non_empty(&b.ssl_ca_location).map(PathBuf::from),
         },
     }

@@ -125,7 +125,7 @@ impl Store {
     pub async fn check_api_token(&self, token: &str) -> Result<Option<ApiToken>, InventoryError> {
         let hash = token_hash(token);
         let now = now_ms();
-        if let Some(t) = self.api_token_cache.get(&hash, now) {
+        if let Some(t) = crate::token_cache::live(&self.api_token_cache, &hash, now) {
             return Ok(Some(t));
         }
         let generation = self.api_token_cache.generation();
@@ -139,8 +139,11 @@ impl Store {
         };
         let t = token_from_row(&row)?;
         let expires_ms: Option<i64> = row.try_get("expires_at")?;
-        self.api_token_cache
-            .put(hash, generation, t.clone(), expires_ms);
+        let verified = crate::token_cache::Verified {
+            token: t.clone(),
+            expires_ms,
+        };
+        self.api_token_cache.put(hash, generation, verified);
         Ok(Some(t))
     }
 }

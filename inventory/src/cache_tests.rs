@@ -71,7 +71,7 @@ async fn a_cached_page_ends_with_a_write_here_or_the_ttl() {
         .unwrap();
     assert_eq!(page(a.list_devices_json(&all).await.unwrap())["total"], 1);
     a.device_pages.age_all(crate::page_cache::TTL);
-    a.device_counts.age_all(crate::count_cache::TTL);
+    a.device_counts.age_all(crate::list::COUNT_TTL);
     let p = page(a.list_devices_json(&all).await.unwrap());
     assert_eq!(p["total"], 2);
     assert_eq!(p["items"][1]["name"], "beta");

@@ -8,8 +8,8 @@
 
 mod api_tokens;
 mod audit;
+mod cache;
 mod config;
-mod count_cache;
 mod device_model;
 mod devices;
 mod error;

@@ -43,8 +43,8 @@ pub struct Store {
     /// Ids of devices changed through this store (see [`Store::subscribe_changes`]).
     changes: tokio::sync::broadcast::Sender<String>,
     /// Device-list totals, reused until the next device write.
-    pub(crate) device_counts: std::sync::Arc<crate::count_cache::CountCache>,
-    /// Device-list page bodies, valid for the same write generation as the totals.
+    pub(crate) device_counts: std::sync::Arc<crate::cache::Cache<String, i64>>,
+    /// Device-list page bodies, reused under the same rules as the totals.
     pub(crate) device_pages: std::sync::Arc<crate::page_cache::PageCache<crate::DeviceFilter>>,
     /// API tokens verified in the last seconds (see `token_cache`).
     pub(crate) api_token_cache: std::sync::Arc<crate::token_cache::TokenCache>,
@@ -108,9 +108,9 @@ impl Store {
             key,
             refresh_ttl: std::time::Duration::from_secs(7 * 86_400),
             changes: tokio::sync::broadcast::Sender::new(4096),
-            device_counts: Default::default(),
+            device_counts: std::sync::Arc::new(crate::list::count_cache()),
             device_pages: Default::default(),
-            api_token_cache: Default::default(),
+            api_token_cache: std::sync::Arc::new(crate::token_cache::new()),
         };
         store.migrate().await?;
         Ok(store)
@@ -153,9 +153,11 @@ impl Store {
         self.changes.subscribe()
     }
 
-    /// After a device write commits: list totals are stale, and followers hear of it.
+    /// After a device write commits: list totals and pages are stale, and followers
+    /// hear of it.
     pub(crate) fn changed(&self, id: &str) {
         self.device_counts.invalidate();
+        self.device_pages.invalidate();
         // No receiver (a CLI command, a test) is fine.
         let _ = self.changes.send(id.to_string());
     }

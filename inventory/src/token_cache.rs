@@ -7,7 +7,7 @@
 //! at most [`TTL`]:
 //! - a revocation through this store clears the cache and bumps a generation after it
 //!   commits; a check that read the database before that commit cannot put its (now
-//!   stale) answer in the cache (see [`TokenCache::put`]);
+//!   stale) answer in the cache (see `crate::cache`);
 //! - a token's own expiry is checked on every hit;
 //! - unknown, revoked or expired tokens are never cached (a flood of bad tokens cannot
 //!   fill the memory, and still costs one read each);
@@ -17,12 +17,10 @@
 //! The role check stays on every request: the cache only answers "which live token is
 //! this", and the API checks the token's role against the route each time.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::ApiToken;
+use crate::cache::Cache;
 
 /// The longest a verified token is trusted without reading the database again.
 pub(crate) const TTL: Duration = Duration::from_secs(5);
@@ -30,89 +28,29 @@ pub(crate) const TTL: Duration = Duration::from_secs(5);
 /// Tokens kept at most (expired entries are dropped first, then all, when full).
 pub(crate) const MAX_ENTRIES: usize = 4096;
 
-#[derive(Debug)]
-struct Entry {
-    token: ApiToken,
+/// A live token as read from the database.
+#[derive(Clone, Debug)]
+pub(crate) struct Verified {
+    pub(crate) token: ApiToken,
     /// The token's expiry (ms since the epoch), if any.
-    expires_ms: Option<i64>,
-    at: Instant,
+    pub(crate) expires_ms: Option<i64>,
 }
 
 /// Live API tokens by the SHA-256 (hex) of their value.
-#[derive(Debug, Default)]
-pub(crate) struct TokenCache {
-    generation: AtomicU64,
-    entries: Mutex<HashMap<String, Entry>>,
+pub(crate) type TokenCache = Cache<String, Verified>;
+
+/// An empty token cache.
+pub(crate) fn new() -> TokenCache {
+    Cache::new(TTL, MAX_ENTRIES)
 }
 
-impl TokenCache {
-    /// The current revocation generation: read it before reading the database.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// The cached live token with this hash at `now_ms`, if any.
-    pub(crate) fn get(&self, hash: &str, now_ms: i64) -> Option<ApiToken> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(hash)
-            .filter(|e| e.at.elapsed() < TTL && e.expires_ms.is_none_or(|x| x > now_ms))
-            .map(|e| e.token.clone())
-    }
-
-    /// Keeps `token`, read from the database at `generation`; nothing is kept when a
-    /// revocation committed since then.
-    pub(crate) fn put(
-        &self,
-        hash: String,
-        generation: u64,
-        token: ApiToken,
-        expires_ms: Option<i64>,
-    ) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        // Checked under the lock: `invalidate` bumps the generation, then clears under
-        // the same lock, so an entry put before the clear is removed by it.
-        if self.generation() != generation {
-            return;
-        }
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, e| e.at.elapsed() < TTL);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            hash,
-            Entry {
-                token,
-                expires_ms,
-                at: Instant::now(),
-            },
-        );
-    }
-
-    /// Called after a token revocation commits: nothing cached is trusted any more.
-    pub(crate) fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// Makes every entry `by` older (tests of the TTL).
-    #[cfg(test)]
-    pub(crate) fn age_all(&self, by: Duration) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        for e in entries.values_mut() {
-            e.at = e.at.checked_sub(by).unwrap_or(e.at);
-        }
-    }
+/// The cached live token with this hash at `now_ms`, if any (its own expiry is checked
+/// on every hit).
+pub(crate) fn live(cache: &TokenCache, hash: &str, now_ms: i64) -> Option<ApiToken> {
+    cache
+        .get(hash)
+        .filter(|v| v.expires_ms.is_none_or(|x| x > now_ms))
+        .map(|v| v.token)
 }
 
 #[cfg(test)]
@@ -132,37 +70,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn revocation_ttl_and_expiry_end_a_cached_token() {
-        let c = TokenCache::default();
-        let g = c.generation();
-        c.put("h1".into(), g, token("a"), None);
-        assert_eq!(c.get("h1", 0).map(|t| t.name), Some("a".into()));
-        assert!(c.get("h2", 0).is_none());
-        c.invalidate();
-        assert!(c.get("h1", 0).is_none(), "revocation clears");
-        // A check that read the database before the revocation committed keeps nothing.
-        c.put("h1".into(), g, token("a"), None);
-        assert!(c.get("h1", 0).is_none());
-        assert_eq!(c.len(), 0);
-        let g = c.generation();
-        c.put("h1".into(), g, token("a"), None);
-        c.age_all(TTL);
-        assert!(c.get("h1", 0).is_none(), "older than the TTL");
-        c.put("h3".into(), g, token("b"), Some(1_000));
-        assert!(c.get("h3", 999).is_some());
-        assert!(c.get("h3", 1_000).is_none(), "the token's own expiry");
+    fn put(c: &TokenCache, hash: &str, generation: u64, token: ApiToken, expires_ms: Option<i64>) {
+        c.put(hash.into(), generation, Verified { token, expires_ms });
     }
 
     #[test]
-    fn the_cache_is_bounded() {
-        let c = TokenCache::default();
+    fn revocation_ttl_and_expiry_end_a_cached_token() {
+        let c = new();
         let g = c.generation();
-        for i in 0..MAX_ENTRIES * 2 + 7 {
-            c.put(format!("h{i}"), g, token("t"), None);
-            assert!(c.len() <= MAX_ENTRIES);
-        }
-        let last = format!("h{}", MAX_ENTRIES * 2 + 6);
-        assert!(c.get(&last, 0).is_some(), "the newest entry is kept");
+        put(&c, "h1", g, token("a"), None);
+        assert_eq!(live(&c, "h1", 0).map(|t| t.name), Some("a".into()));
+        assert!(live(&c, "h2", 0).is_none());
+        c.invalidate();
+        assert!(live(&c, "h1", 0).is_none(), "revocation clears");
+        // A check that read the database before the revocation committed keeps nothing.
+        put(&c, "h1", g, token("a"), None);
+        assert!(live(&c, "h1", 0).is_none());
+        assert_eq!(c.len(), 0);
+        let g = c.generation();
+        put(&c, "h1", g, token("a"), None);
+        c.age_all(TTL);
+        assert!(live(&c, "h1", 0).is_none(), "older than the TTL");
+        put(&c, "h3", g, token("b"), Some(1_000));
+        assert!(live(&c, "h3", 999).is_some());
+        assert!(live(&c, "h3", 1_000).is_none(), "the token's own expiry");
     }
 }

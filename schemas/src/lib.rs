@@ -18,6 +18,7 @@ mod metric;
 mod rollup;
 mod snmp;
 mod snmp_settings;
+mod structured_data;
 mod time;
 mod topic;
 
@@ -38,5 +39,6 @@ pub use snmp::{
     UsmSettings,
 };
 pub use snmp_settings::SnmpSettings;
+pub use structured_data::{SdMap, SdWriter, StructuredData};
 pub use time::UtcNanos;
 pub use topic::Topic;

@@ -1,11 +1,9 @@
 //! The log record (syslog). The syslog issue fills in parsing; the shape is fixed here so
 //! the `logs` topic and table exist from the start.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceId, UtcNanos};
+use crate::{DeviceId, StructuredData, UtcNanos};
 
 /// One received log message, parsed as far as any dialect allowed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,8 +38,8 @@ pub struct LogRecord {
     #[serde(default)]
     pub msgid: Option<String>,
     /// RFC 5424 structured data: SD-ID to parameters.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub structured_data: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "StructuredData::is_empty")]
+    pub structured_data: StructuredData,
     /// Vendor mnemonic such as Cisco's `%LINK-3-UPDOWN`.
     #[serde(default)]
     pub vendor_mnemonic: Option<String>,

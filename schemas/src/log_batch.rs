@@ -65,8 +65,6 @@ pub struct LogBatchBuilder {
     message: StringBuilder,
     raw: BinaryBuilder,
     parse_error: BooleanBuilder,
-    /// The structured data's JSON, reused from row to row.
-    json: Vec<u8>,
     rows: usize,
     /// The rows asked for at creation: the most a finished builder is sized for again.
     capacity: usize,
@@ -92,7 +90,6 @@ impl LogBatchBuilder {
             message: s(128),
             raw: BinaryBuilder::with_capacity(capacity, capacity * 192),
             parse_error: BooleanBuilder::with_capacity(capacity),
-            json: Vec::new(),
             rows: 0,
             capacity,
         }
@@ -111,15 +108,8 @@ impl LogBatchBuilder {
         self.app_name.append_option(r.app_name.as_deref());
         self.procid.append_option(r.procid.as_deref());
         self.msgid.append_option(r.msgid.as_deref());
-        if r.structured_data.is_empty() {
-            self.structured_data.append_null();
-        } else {
-            // A map of strings always serialises, as UTF-8.
-            self.json.clear();
-            let _ = serde_json::to_writer(&mut self.json, &r.structured_data);
-            self.structured_data
-                .append_value(std::str::from_utf8(&self.json).unwrap_or_default());
-        }
+        self.structured_data
+            .append_option(r.structured_data.as_json());
         self.vendor_mnemonic
             .append_option(r.vendor_mnemonic.as_deref());
         self.message.append_value(&r.message);
@@ -184,7 +174,7 @@ mod tests {
     use arrow_array::cast::AsArray;
 
     use super::*;
-    use crate::{DeviceId, UtcNanos};
+    use crate::{DeviceId, StructuredData, UtcNanos};
 
     #[test]
     fn a_record_fills_every_column_and_nulls_stay_null() {
@@ -204,7 +194,7 @@ mod tests {
             app_name: Some("app".into()),
             procid: Some("12".into()),
             msgid: Some("ID".into()),
-            structured_data: sd,
+            structured_data: StructuredData::from_map(&sd),
             vendor_mnemonic: Some("SYS-5-CONFIG_I".into()),
             message: "hello".into(),
             raw: vec![0xff, b'x'],
@@ -221,7 +211,7 @@ mod tests {
             app_name: None,
             procid: None,
             msgid: None,
-            structured_data: BTreeMap::new(),
+            structured_data: StructuredData::new(),
             vendor_mnemonic: None,
             message: "junk".into(),
             raw: b"junk".to_vec(),

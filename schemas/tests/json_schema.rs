@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sotp_schemas::{
-    AlertEvent, AlertState, DeviceId, EventBatch, LogRecord, MetricName, MetricSample, UtcNanos,
+    AlertEvent, AlertState, DeviceId, EventBatch, LogRecord, MetricName, MetricSample,
+    StructuredData, UtcNanos,
 };
 
 fn validator(name: &str) -> jsonschema::Validator {
@@ -79,10 +80,10 @@ fn log_records_validate() {
         app_name: Some("sshd".into()),
         procid: None,
         msgid: Some("ID47".into()),
-        structured_data: BTreeMap::from([(
+        structured_data: StructuredData::from_map(&BTreeMap::from([(
             "exampleSDID@32473".into(),
             BTreeMap::from([("iut".into(), "3".into())]),
-        )]),
+        )])),
         vendor_mnemonic: Some("%LINK-3-UPDOWN".into()),
         message: "Interface Gi0/1, changed state to down".into(),
         raw: b"<187>\xff raw".to_vec(),

@@ -1,7 +1,7 @@
 //! The logs sink: consumes the `logs` topic into the `logs` table's hot tier and rolls
-//! Parquet files, exactly like the metrics sink does for metrics: on Kafka it skips
-//! replayed events by offset, commits only what Parquet holds, and hands partitions over
-//! on rebalances ([`crate::sink`]). Logs have no repeat filter: a log message has no key
+//! Parquet files like the metrics sink does for metrics: on Kafka it skips replayed
+//! events by offset, commits only what Parquet holds, and hands partitions over on
+//! rebalances ([`crate::sink`]). Logs have no repeat filter: a log message has no key
 //! that tells an event delivered twice to the topic from two identical messages.
 
 use std::sync::Arc;
@@ -16,8 +16,11 @@ use crate::sink::{commit, final_flush, flush_until_ok, on_rebalance};
 use crate::{StorageConfig, TableStore};
 
 /// Consumes log batches from `sub` into `table` until the bus closes, then flushes
-/// everything. Batching, file rolling, retries, back-pressure, offsets and rebalances
-/// follow [`crate::run_metrics_sink`].
+/// everything. Batching, file rolling, retries, offsets and rebalances follow
+/// [`crate::run_metrics_sink`], but a flush runs beside the reading (syslog ingest goes
+/// on during the encode); while one runs or keeps failing, the sink reads on until
+/// twice `max_file_rows` rows wait, then waits for it (back-pressure). Offsets are
+/// committed once a flush has finished.
 pub async fn run_logs_sink(
     mut sub: Box<dyn Subscription>,
     table: Arc<TableStore>,
@@ -30,12 +33,28 @@ pub async fn run_logs_sink(
     let mut retry_delay = Duration::from_secs(1);
     // Offsets of the rows in `builder`, appended with them.
     let mut pending = Offsets::new();
+    // The flush in progress: it runs beside the sink, which goes on reading.
+    let mut flushing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
+        // Back-pressure: while a flush runs (or keeps failing), at most two files' worth
+        // of rows wait in memory; then the sink waits for it instead of reading on.
+        if let Some(f) = flushing.as_mut()
+            && table.pending().0 >= 2 * config.max_file_rows
+        {
+            let _ = f.await;
+            flushing = None;
+            commit(sub.as_mut(), &table);
+        }
         tokio::select! {
             d = sub.recv_or_rebalance() => match d {
                 Some(Received::Rebalance(r)) => {
                     if !builder.is_empty() {
                         table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
+                    }
+                    // The flush in progress holds part of the rows: let it finish, then
+                    // the hand-over flushes the rest.
+                    if let Some(f) = flushing.take() {
+                        let _ = f.await;
                     }
                     on_rebalance(sub.as_mut(), &table, r, None, &mut retry_delay, &shutdown).await;
                 }
@@ -70,10 +89,17 @@ pub async fn run_logs_sink(
                 if !builder.is_empty() {
                     table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
                 }
-                let (rows, age) = table.pending();
-                if rows >= config.max_file_rows || age.is_some_and(|a| a >= config.max_file_age) {
-                    flush_until_ok(&table, &mut retry_delay, &shutdown).await;
+                if flushing.as_ref().is_some_and(|f| f.is_finished()) {
+                    flushing = None;
+                    // Offsets are committed only for what the files hold.
                     commit(sub.as_mut(), &table);
+                }
+                let (rows, age) = table.pending();
+                if flushing.is_none() && (rows >= config.max_file_rows || age.is_some_and(|a| a >= config.max_file_age)) {
+                    let (table, shutdown) = (table.clone(), shutdown.clone());
+                    flushing = Some(tokio::spawn(async move {
+                        flush_until_ok(&table, &mut Duration::from_secs(1), &shutdown).await;
+                    }));
                 }
                 table.evict(config.hot_window);
             }
@@ -82,7 +108,14 @@ pub async fn run_logs_sink(
     if !builder.is_empty() {
         table.append_with_offsets(builder.finish(), &pending);
     }
+    if let Some(f) = flushing {
+        let _ = f.await;
+    }
     final_flush(&table).await;
     // Offsets are committed only for what the files hold.
     commit(sub.as_mut(), &table);
 }
+
+#[cfg(test)]
+#[path = "log_sink_tests.rs"]
+mod tests;

@@ -12,7 +12,6 @@ use arrow::array::RecordBatch;
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
 
@@ -34,21 +33,19 @@ pub fn merge(into: &mut Offsets, from: &Offsets) {
     }
 }
 
-/// Encodes `batch` as Parquet with the offset map in the file's metadata.
+/// Encodes the rows of one hour (`parts`, in order) as Parquet with the offset map in
+/// the file's metadata.
 pub(crate) fn encode_with_offsets(
-    batch: &RecordBatch,
+    parts: &[RecordBatch],
     props: WriterProperties,
     offsets: &Offsets,
 ) -> Result<Bytes, StoreError> {
-    let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 4 + 1024);
-    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
-    w.write(batch)?;
-    if !offsets.is_empty() {
-        let json = serde_json::to_string(offsets).unwrap_or_default();
-        w.append_key_value_metadata(KeyValue::new(OFFSETS_KEY.to_string(), json));
-    }
-    w.close()?;
-    Ok(Bytes::from(buf))
+    crate::writer::encode_with(parts, props, |w| {
+        if !offsets.is_empty() {
+            let json = serde_json::to_string(offsets).unwrap_or_default();
+            w.append_key_value_metadata(KeyValue::new(OFFSETS_KEY.to_string(), json));
+        }
+    })
 }
 
 /// Reads the offset map of one file (empty when it has none: written on the in-process

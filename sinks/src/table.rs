@@ -343,7 +343,6 @@ impl TableStore {
             return Ok(FlushReport::default());
         }
         let started = Instant::now();
-        let all = arrow::compute::concat_batches(&self.schema, &batches)?;
         let layout = self.layout.clone();
         let file_offsets = received.clone();
         let props =
@@ -351,11 +350,12 @@ impl TableStore {
         // Sorting and encoding are CPU work: keep them off the async workers.
         let encoded = tokio::task::spawn_blocking(
             move || -> Result<Vec<(i64, usize, bytes::Bytes)>, StoreError> {
-                writer::split_by_hour(&all, &layout)?
+                writer::split_by_hour(&batches, &layout)?
                     .into_iter()
-                    .map(|(hour, b)| {
-                        let bytes = offsets::encode_with_offsets(&b, props.clone(), &file_offsets)?;
-                        Ok((hour, b.num_rows(), bytes))
+                    .map(|(hour, parts)| {
+                        let bytes =
+                            offsets::encode_with_offsets(&parts, props.clone(), &file_offsets)?;
+                        Ok((hour, parts.iter().map(RecordBatch::num_rows).sum(), bytes))
                     })
                     .collect()
             },

@@ -130,6 +130,23 @@ impl Default for ApiConfig {
     }
 }
 
+/// A secret setting: a literal value or an `env:NAME` / `file:/path` reference. Debug
+/// output (a logged config) shows a reference but never a literal value.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConfigSecret(pub String);
+
+impl std::fmt::Debug for ConfigSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0.as_str();
+        if s.is_empty() || s.starts_with("env:") || s.starts_with("file:") {
+            write!(f, "{s:?}")
+        } else {
+            f.write_str("\"<redacted>\"")
+        }
+    }
+}
+
 /// `[bus]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -167,8 +184,9 @@ pub struct BusConfig {
     pub sasl_mechanism: String,
     /// Kafka: SASL user name.
     pub sasl_username: String,
-    /// Kafka: SASL password (prefer the `SOTP__BUS__SASL_PASSWORD` environment variable).
-    pub sasl_password: String,
+    /// Kafka: SASL password, or a reference read at start: `env:NAME` or `file:/path`
+    /// (also settable by the `SOTP__BUS__SASL_PASSWORD` environment variable).
+    pub sasl_password: ConfigSecret,
     /// Kafka: CA certificate file (PEM) that signs the brokers' certificates; empty for
     /// the system's.
     pub ssl_ca_location: String,
@@ -190,7 +208,7 @@ impl Default for BusConfig {
             security_protocol: "plaintext".into(),
             sasl_mechanism: String::new(),
             sasl_username: String::new(),
-            sasl_password: String::new(),
+            sasl_password: ConfigSecret::default(),
             ssl_ca_location: String::new(),
         }
     }
@@ -419,3 +437,21 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn a_literal_secret_is_never_in_debug_output() {
+        let mut bus = BusConfig {
+            sasl_password: ConfigSecret("hunter2".into()),
+            ..BusConfig::default()
+        };
+        let shown = format!("{bus:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        bus.sasl_password = ConfigSecret("env:KAFKA_PASSWORD".into());
+        assert!(format!("{bus:?}").contains("env:KAFKA_PASSWORD"));
+    }
+}

@@ -6,18 +6,20 @@
 //! two micro-batches anywhere: the stage's outputs must not depend on where. The last
 //! uptime per device and the last discontinuity time per interface are kept with their
 //! poll time, and the memory parts per (device, instance) with whether the poll's ratio
-//! was output.
+//! was output. The context is saved with the stage's state ([`SavedContext`]), so a poll
+//! cut by a restart of the stage reads the same too.
 
 use std::sync::Arc;
 
 use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
 use sotp_schemas::{DeviceId, MetricSample};
 
 use super::series::IfRef;
 use super::state::IfKey;
 
 /// One poll's memory parts of one (device, instance).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct MemPoll {
     time: i64,
     used: Option<f64>,
@@ -37,10 +39,71 @@ pub(super) struct Context {
     uptime: HashMap<DeviceId, (i64, u64)>,
     /// Per interface: (poll time, ifCounterDiscontinuityTime ticks).
     disc: HashMap<IfKey, (i64, u64)>,
-    mem: HashMap<(DeviceId, Option<Arc<str>>), MemPoll>,
+    mem: HashMap<MemKey, MemPoll>,
+}
+
+type MemKey = (DeviceId, Option<Arc<str>>);
+
+/// The context in the stage's state file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SavedContext {
+    /// (device, poll time, sysUpTime ticks).
+    uptime: Vec<(DeviceId, i64, u64)>,
+    /// (interface, poll time, ifCounterDiscontinuityTime ticks).
+    disc: Vec<(IfKey, i64, u64)>,
+    /// The last poll's memory parts per (device, instance).
+    mem: Vec<(MemKey, MemPoll)>,
 }
 
 impl Context {
+    /// The context restored from a state file.
+    pub(super) fn from_saved(saved: SavedContext) -> Self {
+        Self {
+            uptime: saved
+                .uptime
+                .into_iter()
+                .map(|(d, t, v)| (d, (t, v)))
+                .collect(),
+            disc: saved
+                .disc
+                .into_iter()
+                .map(|(i, t, v)| (i, (t, v)))
+                .collect(),
+            mem: saved.mem.into_iter().collect(),
+        }
+    }
+
+    /// The context to save (sorted, so equal contexts give equal files).
+    pub(super) fn to_saved(&self) -> SavedContext {
+        let mut saved = SavedContext {
+            uptime: self
+                .uptime
+                .iter()
+                .map(|(d, (t, v))| (d.clone(), *t, *v))
+                .collect(),
+            disc: self
+                .disc
+                .iter()
+                .map(|(i, (t, v))| (i.clone(), *t, *v))
+                .collect(),
+            mem: self
+                .mem
+                .iter()
+                .map(|(k, m)| {
+                    let m = MemPoll {
+                        template: m.template.clone(),
+                        ..*m
+                    };
+                    (k.clone(), m)
+                })
+                .collect(),
+        };
+        saved.uptime.sort_by(|a, b| a.0.cmp(&b.0));
+        saved.disc.sort_by(|a, b| a.0.cmp(&b.0));
+        saved.mem.sort_by(|a, b| a.0.cmp(&b.0));
+        saved
+    }
+
     /// Records a sysUpTime of device `s` at its poll time.
     pub(super) fn uptime_seen(&mut self, s: &MetricSample, ticks: u64) {
         self.uptime.insert(s.device_id.clone(), (s.time.0, ticks));
@@ -74,7 +137,7 @@ impl Context {
         &mut self,
         s: &MetricSample,
         done: &mut Vec<(MetricSample, f64)>,
-    ) -> (DeviceId, Option<Arc<str>>) {
+    ) -> MemKey {
         let key = (s.device_id.clone(), s.instance.clone());
         let fresh = |reports_total| MemPoll {
             time: s.time.0,
@@ -103,10 +166,7 @@ impl Context {
 
     /// At the end of a batch: the ratio of the current poll of `key` once it can be
     /// computed, once per poll.
-    pub(super) fn mem_ratio(
-        &mut self,
-        key: &(DeviceId, Option<Arc<str>>),
-    ) -> Option<(MetricSample, f64)> {
+    pub(super) fn mem_ratio(&mut self, key: &MemKey) -> Option<(MetricSample, f64)> {
         ratio(self.mem.get_mut(key)?)
     }
 }

@@ -158,6 +158,7 @@ impl Stage {
         for (key, bucket) in saved.rollups {
             st.rollups.restore(key, bucket);
         }
+        st.context = Context::from_saved(saved.context);
         st
     }
 
@@ -180,6 +181,7 @@ impl Stage {
                 .open()
                 .map(|(k, b)| (k.clone(), b.clone()))
                 .collect(),
+            context: self.context.to_saved(),
             ..Saved::default()
         }
     }

@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use config::StreamConfig;
+pub use context::SavedContext;
 pub use derive::{Stage, StageStats};
 
 use crate::{Bus, Delivery, Subscription};

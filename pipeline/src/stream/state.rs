@@ -68,6 +68,10 @@ pub struct Saved {
     /// [`super::checkpoint`]).
     #[serde(default)]
     pub offsets: std::collections::BTreeMap<String, i64>,
+    /// What the last polls told about each other (uptime, discontinuity times, memory
+    /// parts), for a poll cut by the restart (see [`super::context`]).
+    #[serde(default)]
+    pub context: super::context::SavedContext,
 }
 
 /// The state could not be saved or loaded.

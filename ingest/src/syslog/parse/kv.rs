@@ -13,12 +13,44 @@
 //! FortiGate specifics: `devname` is the hostname when the header had none, and
 //! `date=YYYY-MM-DD time=hh:mm:ss [tz="+hhmm"]` is the device time when the header had
 //! none (UTC when `tz` is missing or malformed).
+//!
+//! A FortiGate line carries 40 to 80 pairs. They are read as slices of the line (a value
+//! is copied only when it had escapes), sorted by key and written straight to the JSON
+//! text of the structured data: no map of owned strings, no second serialisation.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+use sotp_schemas::SdWriter;
 
 use super::{Dialect, Parsed};
+
+/// The pairs of a line, sorted by key, each key once (its first value).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Pairs<'a>(Vec<(&'a str, Cow<'a, str>)>);
+
+impl<'a> Pairs<'a> {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let i = self.0.binary_search_by(|(k, _)| (*k).cmp(key)).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    /// How many distinct keys.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are none (never, for pairs read from a line).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The pairs in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &str)> {
+        self.0.iter().map(|(k, v)| (*k, v.as_ref()))
+    }
+}
 
 /// The structured-data ID the pairs are stored under.
 pub const KV_SD_ID: &str = "kv";
@@ -29,7 +61,7 @@ fn is_key_byte(b: u8) -> bool {
 
 /// Reads one `key=value` token at `b[i..]` (no leading space): the key, the value and
 /// the index after the token, or `None` when the token is not a pair.
-fn pair(s: &str, mut i: usize) -> Option<(&str, String, usize)> {
+fn pair(s: &str, mut i: usize) -> Option<(&str, Cow<'_, str>, usize)> {
     let b = s.as_bytes();
     let k0 = i;
     while i < b.len() && is_key_byte(b[i]) {
@@ -49,7 +81,11 @@ fn pair(s: &str, mut i: usize) -> Option<(&str, String, usize)> {
                 && b[i + n] == q
             {
                 i += n + 1;
-                return (i == b.len() || b[i] == b' ').then(|| (key, s[v0..i - 1].to_string(), i));
+                return (i == b.len() || b[i] == b' ').then_some((
+                    key,
+                    Cow::Borrowed(&s[v0..i - 1]),
+                    i,
+                ));
             }
             let mut v = String::new();
             let mut start = i;
@@ -69,14 +105,14 @@ fn pair(s: &str, mut i: usize) -> Option<(&str, String, usize)> {
             v.push_str(&s[start..i]);
             i += 1;
             // A closing quote must end the token.
-            (i == b.len() || b[i] == b' ').then_some((key, v, i))
+            (i == b.len() || b[i] == b' ').then_some((key, Cow::Owned(v), i))
         }
         _ => {
             let v0 = i;
             while i < b.len() && b[i] != b' ' {
                 i += 1;
             }
-            Some((key, s[v0..i].to_string(), i))
+            Some((key, Cow::Borrowed(&s[v0..i]), i))
         }
     }
 }
@@ -84,11 +120,10 @@ fn pair(s: &str, mut i: usize) -> Option<(&str, String, usize)> {
 /// The pairs at the start of `s`: `None` unless `s` is entirely `key=value` pairs (at
 /// least one), or starts with at least [`MIN_PAIRS`] of them (the rest, for example
 /// binary garbage after a truncated line, is then left out).
-pub fn pairs(s: &str) -> Option<BTreeMap<String, String>> {
+pub fn pairs(s: &str) -> Option<Pairs<'_>> {
     let b = s.as_bytes();
     let mut i = 0;
-    let mut out = BTreeMap::new();
-    let mut read = 0;
+    let mut out = Vec::new();
     loop {
         while i < b.len() && b[i] == b' ' {
             i += 1;
@@ -97,17 +132,18 @@ pub fn pairs(s: &str) -> Option<BTreeMap<String, String>> {
             break;
         }
         let Some((key, value, next)) = pair(s, i) else {
-            if read < MIN_PAIRS {
+            if out.len() < MIN_PAIRS {
                 return None;
             }
             break;
         };
-        read += 1;
-        // One search of the tree (a second one costs more than the key's copy).
-        out.entry(key.to_string()).or_insert(value);
+        out.push((key, value));
         i = next;
     }
-    (!out.is_empty()).then_some(out)
+    // Stable: of a repeated key, the first value stays first and is kept.
+    out.sort_by(|a, b| a.0.cmp(b.0));
+    out.dedup_by(|later, first| later.0 == first.0);
+    (!out.is_empty()).then_some(Pairs(out))
 }
 
 /// Pairs needed before a token that is not a pair: `user=bob logged in` is text.
@@ -121,7 +157,7 @@ fn starts_with_pair(s: &str) -> bool {
 }
 
 /// The FortiGate `date`, `time` and `tz` fields as an instant.
-fn forti_time(kv: &BTreeMap<String, String>) -> Option<DateTime<Utc>> {
+fn forti_time(kv: &Pairs<'_>) -> Option<DateTime<Utc>> {
     let date = NaiveDate::parse_from_str(kv.get("date")?, "%Y-%m-%d").ok()?;
     let time = NaiveTime::parse_from_str(kv.get("time")?, "%H:%M:%S").ok()?;
     let local = date.and_time(time);
@@ -174,8 +210,8 @@ pub(super) fn enrich(p: &mut Parsed) {
     }
     if p.hostname.is_none() {
         p.hostname = host
-            .map(str::to_string)
-            .or_else(|| kv.get("devname").filter(|h| !h.is_empty()).cloned());
+            .or_else(|| kv.get("devname").filter(|h| !h.is_empty()))
+            .map(str::to_string);
     }
     if p.time.is_none() {
         p.time = forti_time(&kv);
@@ -183,7 +219,11 @@ pub(super) fn enrich(p: &mut Parsed) {
     if p.dialect == Dialect::Unparsed {
         p.dialect = Dialect::KeyValue;
     }
-    p.structured_data.insert(KV_SD_ID.to_string(), kv);
+    let mut sd = SdWriter::new(KV_SD_ID, body.len() + 4 * kv.len());
+    for (k, v) in kv.iter() {
+        sd.param(k, v);
+    }
+    p.structured_data = sd.finish();
 }
 
 #[cfg(test)]

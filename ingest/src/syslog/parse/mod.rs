@@ -23,9 +23,8 @@ mod rfc5424;
 mod rfc5424_fast;
 pub(crate) mod time;
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
+use sotp_schemas::StructuredData;
 
 /// Which reading of the line won.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +65,7 @@ pub struct Parsed {
     /// MSGID.
     pub msgid: Option<String>,
     /// RFC 5424 structured data.
-    pub structured_data: BTreeMap<String, BTreeMap<String, String>>,
+    pub structured_data: StructuredData,
     /// Cisco-style mnemonic without `%`, for example `LINK-3-UPDOWN`.
     pub vendor_mnemonic: Option<String>,
     /// The message text. For Cisco headers, the text after the mnemonic.
@@ -89,7 +88,7 @@ impl Parsed {
             app_name: None,
             procid: None,
             msgid: None,
-            structured_data: BTreeMap::new(),
+            structured_data: StructuredData::new(),
             vendor_mnemonic: None,
             message,
         }

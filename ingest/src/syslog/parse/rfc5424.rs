@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use sotp_schemas::StructuredData;
+
 use chrono::DateTime;
 use syslog_rfc5424::message::ProcId;
 
@@ -66,7 +68,8 @@ pub(super) fn crate_parse(line: &str, rest: &str) -> Parsed {
                 ProcId::Name(s) => s,
             });
             p.msgid = m.msgid;
-            p.structured_data = m.sd.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let sd: Sd = m.sd.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            p.structured_data = StructuredData::from_map(&sd);
             p
         }
         Err(_) => lenient(rest),
@@ -112,7 +115,7 @@ fn lenient(rest: &str) -> Parsed {
     p.app_name = app_name;
     p.procid = procid;
     p.msgid = msgid;
-    p.structured_data = sd.unwrap_or_default();
+    p.structured_data = StructuredData::from_map(&sd.unwrap_or_default());
     p
 }
 

@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use sotp_schemas::StructuredData;
+
 use chrono::{DateTime, NaiveDate};
 
 use super::{Dialect, Parsed};
@@ -215,7 +217,7 @@ pub(super) fn read(rest: &str) -> Option<Parsed> {
         Err(_) => s.to_string(),
     });
     p.msgid = msgid.map(str::to_string);
-    p.structured_data = sd;
+    p.structured_data = StructuredData::from_map(&sd);
     Some(p)
 }
 

@@ -177,8 +177,9 @@ fn structured_data_is_a_map() {
         br#"<165>1 2003-10-11T22:14:15.003Z mymachine evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application"][x@1 a="\]"] msg"#,
         now(),
     );
-    assert_eq!(p.structured_data["exampleSDID@32473"]["iut"], "3");
-    assert_eq!(p.structured_data["x@1"]["a"], "]");
+    let sd = p.structured_data.to_map();
+    assert_eq!(sd["exampleSDID@32473"]["iut"], "3");
+    assert_eq!(sd["x@1"]["a"], "]");
     assert_eq!(p.msgid.as_deref(), Some("ID47"));
     assert_eq!(p.procid, None);
 }

@@ -1,34 +1,19 @@
 //! Topic creation on start: every topic of ARCHITECTURE.md, with the configured
 //! partitions, created when missing. `inventory` is compacted (latest state per device).
 
-use std::time::Duration;
-
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::producer::{BaseProducer, Producer};
 use sotp_schemas::Topic;
 
+use super::probe::{CONNECT_TIMEOUT, probe};
 use super::{KafkaConfig, KafkaError};
 
-/// How long start-up waits for the brokers before it reports them unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Checks that the brokers answer, then creates missing topics. A topic that exists with
-/// another partition count than configured is used as it is, with a warning.
+/// Checks that the brokers answer and accept this client (see [`super::probe`]), then
+/// creates missing topics. A topic that exists with another partition count than
+/// configured is used as it is, with a warning.
 pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
-    let probe: BaseProducer = config.client().create().map_err(KafkaError::Client)?;
-    let metadata =
-        tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, CONNECT_TIMEOUT))
-            .await
-            .map_err(|e| KafkaError::Topic {
-                topic: String::new(),
-                reason: e.to_string(),
-            })?
-            .map_err(|source| KafkaError::Unreachable {
-                brokers: config.brokers.clone(),
-                source,
-            })?;
+    let metadata = probe(config).await?;
     let mut missing = Vec::new();
     for topic in Topic::ALL {
         let name = config.topic(topic);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use sotp_schemas::Topic;
+use sotp_schemas::{Secret, Topic};
 
 /// How SOTP authenticates to the brokers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,8 +16,9 @@ pub struct Security {
     pub sasl_mechanism: Option<String>,
     /// SASL user name.
     pub sasl_username: Option<String>,
-    /// SASL password.
-    pub sasl_password: Option<String>,
+    /// SASL password: the value, or an `env:NAME` / `file:/path` reference resolved when a
+    /// client is made. `Debug` never shows the value.
+    pub sasl_password: Option<Secret>,
     /// CA certificate file (PEM) to verify the brokers, with TLS protocols.
     pub ssl_ca_location: Option<PathBuf>,
 }
@@ -95,7 +96,13 @@ impl KafkaConfig {
         if let Some(u) = &self.security.sasl_username {
             c.set("sasl.username", u);
         }
-        if let Some(p) = &self.security.sasl_password {
+        // An unresolvable reference is reported by `validate` before any client is made.
+        if let Some(p) = self
+            .security
+            .sasl_password
+            .as_ref()
+            .and_then(|p| p.resolve().ok())
+        {
             c.set("sasl.password", p);
         }
         if let Some(ca) = &self.security.ssl_ca_location {
@@ -199,6 +206,38 @@ impl KafkaConfig {
                     "SASL needs sasl_username and sasl_password".into(),
                 ));
             }
+        } else if sec.sasl_mechanism.is_some()
+            || sec.sasl_username.is_some()
+            || sec.sasl_password.is_some()
+        {
+            // librdkafka ignores SASL settings under these protocols: the client would
+            // connect unauthenticated while the configuration says otherwise.
+            e.push((
+                "bus.security_protocol".into(),
+                format!(
+                    "`{}` sends no SASL credentials, yet sasl_mechanism, sasl_username or sasl_password is set: use sasl_plaintext or sasl_ssl",
+                    sec.protocol
+                ),
+            ));
+        }
+        if let Some(p) = &sec.sasl_password {
+            if p.is_sealed() {
+                e.push((
+                    "bus.sasl_password".into(),
+                    "a sealed value (enc:...) cannot be used here: give the password, env:NAME or file:/path".into(),
+                ));
+            } else if let Err(err) = p.resolve() {
+                e.push(("bus.sasl_password".into(), err.to_string()));
+            }
+        }
+        if sec.ssl_ca_location.is_some() && !sec.protocol.ends_with("ssl") {
+            e.push((
+                "bus.ssl_ca_location".into(),
+                format!(
+                    "only used with ssl or sasl_ssl, but security_protocol = `{}`",
+                    sec.protocol
+                ),
+            ));
         }
         e
     }
@@ -264,7 +303,7 @@ mod tests {
                 protocol: "sasl_ssl".into(),
                 sasl_mechanism: Some("SCRAM-SHA-512".into()),
                 sasl_username: Some("u".into()),
-                sasl_password: Some("p".into()),
+                sasl_password: Some(Secret::new("p")),
                 ssl_ca_location: Some("/etc/ca.pem".into()),
             },
             ..KafkaConfig::default()
@@ -285,5 +324,70 @@ mod tests {
         };
         let p: Result<rdkafka::producer::BaseProducer, _> = no_ca.client().create();
         assert!(p.is_ok(), "{:?}", p.err());
+    }
+
+    #[test]
+    fn sasl_password_references_are_resolved_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kafka-password");
+        std::fs::write(&file, "from-a-file\n").unwrap();
+        let with = |password: &str| KafkaConfig {
+            security: Security {
+                protocol: "sasl_plaintext".into(),
+                sasl_mechanism: Some("SCRAM-SHA-256".into()),
+                sasl_username: Some("sotp".into()),
+                sasl_password: Some(Secret::new(password)),
+                ssl_ca_location: None,
+            },
+            ..KafkaConfig::default()
+        };
+        let c = with(&format!("file:{}", file.display()));
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        assert_eq!(c.client().get("sasl.password"), Some("from-a-file"));
+        assert!(!format!("{c:?}").contains("from-a-file"));
+
+        let literal = with("literal-secret-value");
+        assert_eq!(
+            literal.client().get("sasl.password"),
+            Some("literal-secret-value")
+        );
+        assert!(!format!("{literal:?}").contains("literal-secret-value"));
+
+        let unset = with("env:SOTP_TEST_SURELY_UNSET_VARIABLE_31415");
+        let problems = unset.validate();
+        assert_eq!(fields(&unset), ["bus.sasl_password"]);
+        assert!(
+            problems[0]
+                .1
+                .contains("SOTP_TEST_SURELY_UNSET_VARIABLE_31415"),
+            "{problems:?}"
+        );
+        assert_eq!(unset.client().get("sasl.password"), None);
+        assert_eq!(fields(&with("enc:v1:abc")), ["bus.sasl_password"]);
+    }
+
+    #[test]
+    fn settings_a_protocol_would_ignore_are_refused() {
+        // librdkafka connects unauthenticated under `plaintext` even with a user set.
+        let sasl_without_sasl = KafkaConfig {
+            security: Security {
+                protocol: "plaintext".into(),
+                sasl_mechanism: Some("SCRAM-SHA-512".into()),
+                sasl_username: Some("u".into()),
+                sasl_password: Some(Secret::new("p")),
+                ssl_ca_location: None,
+            },
+            ..KafkaConfig::default()
+        };
+        assert_eq!(fields(&sasl_without_sasl), ["bus.security_protocol"]);
+        let ca_without_tls = KafkaConfig {
+            security: Security {
+                protocol: "sasl_plaintext".into(),
+                ssl_ca_location: Some("/etc/ca.pem".into()),
+                ..sasl_without_sasl.security.clone()
+            },
+            ..KafkaConfig::default()
+        };
+        assert_eq!(fields(&ca_without_tls), ["bus.ssl_ca_location"]);
     }
 }

@@ -16,6 +16,7 @@ pub mod admin;
 mod buffer;
 mod config;
 mod consumer;
+mod probe;
 mod producer;
 pub mod rebalance;
 mod recover;
@@ -49,6 +50,19 @@ pub enum KafkaError {
         /// What librdkafka said.
         #[source]
         source: rdkafka::error::KafkaError,
+    },
+    /// The brokers answered but refused this client: SASL authentication or the TLS
+    /// handshake failed. Retrying does not help until the settings change.
+    #[error("the Kafka brokers `{brokers}` refused this client ({security}): {reason}; {hint}")]
+    Refused {
+        /// The configured brokers.
+        brokers: String,
+        /// The security settings in use (never the password).
+        security: String,
+        /// librdkafka's account of the refusal.
+        reason: String,
+        /// Which settings to check.
+        hint: &'static str,
     },
     /// A topic could not be created or has the wrong shape.
     #[error("topic `{topic}`: {reason}")]

@@ -1,0 +1,140 @@
+//! The logs sink flushes beside its reading, and a failing flush stops the reading at a
+//! bound (back-pressure) without losing a row. The storage failure is real: a plain file
+//! sits where the table's folder must go, until it is removed.
+
+use std::time::{Duration, Instant};
+
+use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
+use sotp_schemas::{LogRecord, Topic, UtcNanos, log_schema};
+
+use super::*;
+use crate::ColdStore;
+use crate::writer::Layout;
+
+fn record(i: i64) -> LogRecord {
+    LogRecord {
+        received_at: UtcNanos(1_764_190_000_000_000_000 + i),
+        time: None,
+        source_address: "127.0.0.1:5514".into(),
+        device_id: None,
+        hostname: None,
+        facility: Some(1),
+        severity: Some(5),
+        app_name: None,
+        procid: None,
+        msgid: None,
+        structured_data: Default::default(),
+        vendor_mnemonic: None,
+        message: format!("line {i}"),
+        raw: format!("line {i}").into_bytes(),
+        parse_error: false,
+    }
+}
+
+/// Rows in the table's Parquet files.
+fn rows_on_disk(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in walk(&dir.join("logs")) {
+        let f = std::fs::File::open(e).unwrap();
+        let r = parquet::file::reader::SerializedFileReader::new(f).unwrap();
+        n += parquet::file::reader::FileReader::metadata(&r)
+            .file_metadata()
+            .num_rows() as usize;
+    }
+    n
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_flush_bounds_what_waits_in_memory_and_loses_nothing() {
+    const TOTAL: i64 = 2_000;
+    const FILE_ROWS: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    // The table's folder cannot be created: every flush fails until this file goes.
+    let blocker = dir.path().join("logs");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let store = ColdStore::local(dir.path()).unwrap();
+    let table = TableStore::open("logs", log_schema(), Layout::logs(), store, 1000, 3)
+        .await
+        .unwrap();
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig {
+        capacity_events: 50,
+    }));
+    let sub = bus.subscribe(Topic::Logs, "sink").unwrap();
+    let config = StorageConfig {
+        max_file_rows: FILE_ROWS,
+        batch_rows: 10,
+        batch_latency: Duration::from_millis(10),
+        ..StorageConfig::default()
+    };
+    let sink = tokio::spawn(run_logs_sink(
+        sub,
+        table.clone(),
+        config,
+        CancellationToken::new(),
+    ));
+    let published = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let publisher = {
+        let (bus, published) = (bus.clone(), published.clone());
+        tokio::spawn(async move {
+            for i in (0..TOTAL).step_by(10) {
+                let batch = EventBatch::Logs((i..i + 10).map(record).collect());
+                bus.publish(Topic::Logs, batch).await.unwrap();
+                published.store(i + 10, std::sync::atomic::Ordering::SeqCst);
+                // A steady sender, so the first flush starts near one file's worth.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+
+    // The first flush starts at one file's worth of rows, fails and retries; the sink
+    // reads on beside it (a flush inline in the sink would stop it at one file's worth)
+    // up to two files' worth, then stops reading: the publisher waits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while table.pending().0 < 2 * FILE_ROWS {
+        assert!(
+            Instant::now() < deadline,
+            "the sink stopped reading during the flush"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = |t: &TableStore| {
+        (
+            t.pending().0,
+            published.load(std::sync::atomic::Ordering::SeqCst),
+        )
+    };
+    let before = seen(&table);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        seen(&table),
+        before,
+        "reading stopped while the flush fails"
+    );
+    assert!(before.1 < TOTAL, "the publisher felt no back-pressure");
+    assert_eq!(rows_on_disk(dir.path()), 0);
+
+    // Storage back: every row reaches Parquet exactly once.
+    std::fs::remove_file(&blocker).unwrap();
+    publisher.await.unwrap();
+    bus.close();
+    sink.await.unwrap();
+    assert_eq!(rows_on_disk(dir.path()), TOTAL as usize);
+    assert_eq!(table.pending().0, 0);
+}
