@@ -9,6 +9,13 @@
 //! pick the same name; sequence numbers count per writer. Files of the older form
 //! `part-<seq_start>-<seq_end>.parquet` (one writer per table) stay readable as the
 //! writer [`FileKey::writer`] `None`.
+//!
+//! A flush whose rows span several hours writes one file per hour, one put after the
+//! other; each name ends with the number of files of its flush (`-f2`), and a flush is
+//! read only once all its files are listed ([`complete_flushes`]). A process killed
+//! between two puts leaves a flush that is never read: its map does not count, so its
+//! events are replayed from the bus into a new flush, and none is lost or read twice.
+//! Names without the count (one file, or older versions) stand alone.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use object_store::path::Path;
@@ -50,6 +57,8 @@ pub struct FileKey {
     pub seq_end: u64,
     /// The hour (since 1970) of every row in the file.
     pub hour: i64,
+    /// Files the flush wrote (one per hour its rows span); 1 for names without it.
+    pub files: u32,
 }
 
 impl TablePaths {
@@ -75,8 +84,13 @@ impl TablePaths {
         let start: DateTime<Utc> =
             DateTime::from_timestamp_nanos(key.hour.saturating_mul(NANOS_PER_HOUR));
         let writer = key.writer.map(|w| format!("{w}-")).unwrap_or_default();
+        let files = if key.files > 1 {
+            format!("-f{}", key.files)
+        } else {
+            String::new()
+        };
         Path::from(format!(
-            "{}/date={:04}-{:02}-{:02}/hour={:02}/part-{writer}{:020}-{:020}.parquet",
+            "{}/date={:04}-{:02}-{:02}/hour={:02}/part-{writer}{:020}-{:020}{files}.parquet",
             self.table,
             start.year(),
             start.month(),
@@ -95,6 +109,12 @@ impl TablePaths {
         let (date, rest) = rest.split_once("/hour=")?;
         let (hour, name) = rest.split_once('/')?;
         let name = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+        let (name, files) = match name.rsplit_once("-f") {
+            Some((head, n)) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) => {
+                (head, n.parse().ok().filter(|n| *n > 1)?)
+            }
+            _ => (name, 1),
+        };
         let (writer, name) = match name.len() {
             41 => (None, name),
             58 => {
@@ -120,9 +140,31 @@ impl TablePaths {
             seq_start: a.parse().ok()?,
             seq_end: b.parse().ok()?,
             hour: secs.div_euclid(3600),
+            files,
         };
         (key.seq_start < key.seq_end).then_some(key)
     }
+}
+
+/// The keys of flushes with every file listed: a flush of `n` files counts only once `n`
+/// files of its writer and sequence range are there. Returns the complete flushes'
+/// keys' positions in `keys`, and how many files of incomplete flushes were left out.
+pub fn complete_flushes(keys: &[FileKey]) -> (Vec<usize>, usize) {
+    let mut listed: std::collections::HashMap<(Option<WriterId>, u64, u64), u32> =
+        std::collections::HashMap::new();
+    for k in keys {
+        *listed
+            .entry((k.writer, k.seq_start, k.seq_end))
+            .or_default() += 1;
+    }
+    let mut keep = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        if listed[&(k.writer, k.seq_start, k.seq_end)] >= k.files {
+            keep.push(i);
+        }
+    }
+    let left_out = keys.len() - keep.len();
+    (keep, left_out)
 }
 
 #[cfg(test)]
@@ -138,6 +180,7 @@ mod tests {
             seq_start: 42,
             seq_end: 57,
             hour,
+            files: 1,
         };
         let path = p.file(key);
         assert_eq!(
@@ -150,6 +193,41 @@ mod tests {
             ..key
         };
         assert_eq!(p.parse(&p.file(random)), Some(random));
+        let two = FileKey { files: 2, ..random };
+        assert!(
+            p.file(two)
+                .as_ref()
+                .ends_with("-00000000000000000057-f2.parquet")
+        );
+        assert_eq!(p.parse(&p.file(two)), Some(two));
+        let f_writer = FileKey {
+            writer: Some(WriterId(0xf000_0000_0000_0001)),
+            ..key
+        };
+        assert_eq!(p.parse(&p.file(f_writer)), Some(f_writer));
+    }
+
+    #[test]
+    fn a_flush_counts_once_all_its_files_are_listed() {
+        let k = |writer: u64, start: u64, hour: i64, files: u32| FileKey {
+            writer: Some(WriterId(writer)),
+            seq_start: start,
+            seq_end: start + 5,
+            hour,
+            files,
+        };
+        let keys = [
+            k(1, 0, 10, 1),
+            // Writer 1's second flush spans two hours: both files there.
+            k(1, 5, 10, 2),
+            k(1, 5, 11, 2),
+            // Writer 2 was killed between its two puts: one file of two.
+            k(2, 0, 10, 2),
+            k(2, 5, 10, 1),
+        ];
+        let (keep, left_out) = complete_flushes(&keys);
+        assert_eq!(keep, vec![0, 1, 2, 4]);
+        assert_eq!(left_out, 1);
     }
 
     #[test]
@@ -178,6 +256,10 @@ mod tests {
             "metrics/date=2025-11-26/hour=21/part-+f9a0c4e1d2b7a65-00000000000000000042-00000000000000000057.parquet",
             "metrics/date=2025-11-26/hour=21/part-3f9a0c4e1d2b7a6-500000000000000000042-00000000000000000057.parquet",
             "metrics/date=2025-11-26/hour=21/part-3f9a0c4e1d2b7a65-00000000000000000057-00000000000000000042.parquet",
+            // A file count is 2 or more, in decimal.
+            "metrics/date=2025-11-26/hour=21/part-3f9a0c4e1d2b7a65-00000000000000000042-00000000000000000057-f1.parquet",
+            "metrics/date=2025-11-26/hour=21/part-3f9a0c4e1d2b7a65-00000000000000000042-00000000000000000057-f0.parquet",
+            "metrics/date=2025-11-26/hour=21/part-3f9a0c4e1d2b7a65-00000000000000000042-00000000000000000057-fx.parquet",
         ] {
             assert_eq!(p.parse(&Path::from(s)), None, "{s}");
         }

@@ -27,7 +27,7 @@ use object_store::path::Path;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::offsets::{self, Offsets};
-use crate::paths::{FileKey, TablePaths, WriterId};
+use crate::paths::{self, FileKey, TablePaths, WriterId};
 use crate::writer::{self, Layout};
 use crate::{ColdStore, StoreError};
 
@@ -129,7 +129,15 @@ impl TableStore {
     ) -> Result<Arc<Self>, StoreError> {
         let paths = TablePaths::new(name);
         let writer = WriterId::random();
-        let files = list_files(&store, &paths).await?;
+        let (files, incomplete) = list_files(&store, &paths).await?;
+        if incomplete > 0 {
+            // Their events were never committed: the bus replays them into new files.
+            tracing::warn!(
+                table = name,
+                files = incomplete,
+                "files of flushes left incomplete (a writer killed between its puts, or still writing) are not read"
+            );
+        }
         let table = Self {
             name: name.to_string(),
             writer,
@@ -268,7 +276,7 @@ impl TableStore {
     /// write, a sink reading what the other sinks of its group wrote). This writer's own
     /// files stay as they are. Returns how many files appeared.
     pub async fn refresh(&self) -> Result<usize, StoreError> {
-        let listed = list_files(&self.store, &self.paths).await?;
+        let (listed, _) = list_files(&self.store, &self.paths).await?;
         let mut s = self.write();
         let before = s.files.len();
         let mut files: Vec<ColdFile> = s
@@ -367,12 +375,15 @@ impl TableStore {
         })??;
         let mut report = FlushReport::default();
         let mut written = Vec::new();
+        // Readers count the flush once all its files are there (`paths::complete_flushes`).
+        let files = u32::try_from(encoded.len()).unwrap_or(u32::MAX);
         for (hour, rows, bytes) in encoded {
             let key = FileKey {
                 writer: Some(self.writer),
                 seq_start: start,
                 seq_end: end,
                 hour,
+                files,
             };
             let path = self.paths.file(key);
             let size = bytes.len() as u64;
@@ -433,8 +444,12 @@ impl TableStore {
     }
 }
 
-/// Every file of the table SOTP wrote, of every writer.
-async fn list_files(store: &ColdStore, paths: &TablePaths) -> Result<Vec<ColdFile>, StoreError> {
+/// Every file of the table SOTP wrote, of every writer, in whole flushes; and how many
+/// files of incomplete flushes were left out.
+async fn list_files(
+    store: &ColdStore,
+    paths: &TablePaths,
+) -> Result<(Vec<ColdFile>, usize), StoreError> {
     let mut files = Vec::new();
     let mut listing = store.store().list(Some(&paths.root()));
     while let Some(meta) = listing.try_next().await? {
@@ -449,8 +464,21 @@ async fn list_files(store: &ColdStore, paths: &TablePaths) -> Result<Vec<ColdFil
             }
         }
     }
+    // Only whole flushes: a writer killed between the puts of a flush spanning hours
+    // left part of it, whose map would claim rows that are not there.
+    let keys: Vec<FileKey> = files.iter().map(|f| f.key).collect();
+    let (keep, left_out) = paths::complete_flushes(&keys);
+    if left_out > 0 {
+        let mut keep = keep.into_iter().peekable();
+        let mut i = 0;
+        files.retain(|_| {
+            let kept = keep.next_if_eq(&i).is_some();
+            i += 1;
+            kept
+        });
+    }
     files.sort_by_key(|f| (f.key.writer, f.key.seq_start, f.key.hour));
-    Ok(files)
+    Ok((files, left_out))
 }
 
 #[cfg(test)]

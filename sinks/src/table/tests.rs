@@ -258,6 +258,48 @@ async fn offsets_are_the_max_over_every_writers_newest_map() {
     assert_eq!(map, Offsets::from([(p0, 31), (p1, 40)]));
 }
 
+/// A writer killed between the two puts of a flush spanning two hours: the file it did
+/// write is not read and its map does not count, so the replay of those events is taken
+/// in again, and every row is seen once.
+#[tokio::test]
+async fn a_flush_cut_between_its_files_is_not_read() {
+    use crate::offsets::offset_key;
+    let store = ColdStore::from_store(Arc::new(InMemory::new()), "memory");
+    let p0 = offset_key("t", 0);
+    let a = open(&store).await;
+    a.append_with_offsets(batch(0, 3, false), &Offsets::from([(p0.clone(), 3)]));
+    a.flush().await.unwrap();
+    // Rows 3..9 spread over three hours: one flush, three files.
+    a.append_with_offsets(batch(3, 6, true), &Offsets::from([(p0.clone(), 9)]));
+    let report = a.flush().await.unwrap();
+    assert_eq!(report.files, 3);
+    let second: Vec<ColdFile> = a
+        .read()
+        .files
+        .iter()
+        .filter(|f| f.key.files == 3)
+        .cloned()
+        .collect();
+    assert_eq!(second.len(), 3);
+    // The kill: the last put never happened.
+    store.store().delete(&second[2].path).await.unwrap();
+
+    let b = open(&store).await;
+    assert_eq!(
+        b.received_offset(&p0),
+        Some(3),
+        "the cut flush's map does not count"
+    );
+    assert_eq!(values(&b.snapshot()).await, vec![0, 1, 2]);
+    // The bus replays events 3..9 (offsets 3..8): taken in once.
+    b.append_with_offsets(batch(3, 6, true), &Offsets::from([(p0.clone(), 9)]));
+    b.flush().await.unwrap();
+    b.evict(Duration::ZERO);
+    let c = open(&store).await;
+    assert_eq!(values(&c.snapshot()).await, (0..9).collect::<Vec<_>>());
+    assert_eq!(c.received_offset(&p0), Some(9));
+}
+
 #[derive(Clone, Debug)]
 enum TwoOp {
     Append(bool, u8),
