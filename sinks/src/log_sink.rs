@@ -11,8 +11,8 @@ use sotp_pipeline::{Received, Subscription};
 use sotp_schemas::{EventBatch, LogBatchBuilder};
 use tokio_util::sync::CancellationToken;
 
-use crate::offsets::{self, Offsets};
-use crate::sink::{commit, final_flush, flush_until_ok, on_rebalance};
+use crate::offsets::Offsets;
+use crate::sink::{commit, final_flush, flush_until_ok, on_rebalance, take_in};
 use crate::{StorageConfig, TableStore};
 
 /// Consumes log batches from `sub` into `table` until the bus closes, then flushes
@@ -33,6 +33,7 @@ pub async fn run_logs_sink(
     let mut retry_delay = Duration::from_secs(1);
     // Offsets of the rows in `builder`, appended with them.
     let mut pending = Offsets::new();
+    let mut keys: Vec<String> = Vec::new();
     // The flush in progress: it runs beside the sink, which goes on reading.
     let mut flushing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
@@ -62,14 +63,11 @@ pub async fn run_logs_sink(
                     EventBatch::Logs(records) => {
                         let mut replayed = 0u64;
                         for (i, r) in records.iter().enumerate() {
-                            if let Some(o) = d.origins.get(i) {
-                                let key = offsets::offset_key(&o.topic, o.partition);
-                                let seen = pending.get(&key).copied().or_else(|| table.received_offset(&key));
-                                if seen.is_some_and(|next| o.offset < next) {
-                                    replayed += 1;
-                                    continue;
-                                }
-                                pending.insert(key, o.offset + 1);
+                            if let Some(o) = d.origins.get(i)
+                                && !take_in(&mut pending, &mut keys, &table, o)
+                            {
+                                replayed += 1;
+                                continue;
                             }
                             builder.push(r);
                             if builder.len() >= config.batch_rows {

@@ -104,14 +104,11 @@ pub async fn run_metrics_sink_with(
                             let mut replayed = 0u64;
                             let mut repeated = 0u64;
                             for (i, s) in samples.iter().enumerate() {
-                                if let Some(o) = d.origins.get(i) {
-                                    let key = partition_key(&mut keys, &o.topic, o.partition);
-                                    let seen = pending.get(key).copied().or_else(|| table.received_offset(key));
-                                    if seen.is_some_and(|next| o.offset < next) {
-                                        replayed += 1;
-                                        continue;
-                                    }
-                                    pending.insert(key.to_string(), o.offset + 1);
+                                if let Some(o) = d.origins.get(i)
+                                    && !take_in(&mut pending, &mut keys, &table, o)
+                                {
+                                    replayed += 1;
+                                    continue;
                                 }
                                 if let Some(r) = repeats.as_mut()
                                     && !r.is_new(s)
@@ -247,13 +244,43 @@ pub(crate) async fn final_flush(table: &TableStore) {
     );
 }
 
-/// The offsets key of one partition, without allocating for partitions already seen.
+/// Takes in the event at `o` unless the table holds it already (a replay: `false`),
+/// recording its offset in `pending`. No allocation once the partition was seen: this
+/// runs for every event a sink reads from Kafka.
+pub(crate) fn take_in(
+    pending: &mut Offsets,
+    keys: &mut Vec<String>,
+    table: &TableStore,
+    o: &sotp_pipeline::Origin,
+) -> bool {
+    let key = partition_key(keys, &o.topic, o.partition);
+    let seen = pending
+        .get(key)
+        .copied()
+        .or_else(|| table.received_offset(key));
+    if seen.is_some_and(|next| o.offset < next) {
+        return false;
+    }
+    match pending.get_mut(key) {
+        Some(next) => *next = o.offset + 1,
+        None => {
+            pending.insert(key.to_string(), o.offset + 1);
+        }
+    }
+    true
+}
+
+/// The offsets key (`topic/partition`) of one partition, allocated once per partition.
 fn partition_key<'a>(keys: &'a mut Vec<String>, topic: &str, partition: i32) -> &'a str {
-    let key = offsets::offset_key(topic, partition);
-    match keys.iter().position(|k| *k == key) {
+    let is = |k: &String| {
+        k.strip_prefix(topic)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|p| p.parse::<i32>() == Ok(partition))
+    };
+    match keys.iter().position(is) {
         Some(i) => &keys[i],
         None => {
-            keys.push(key);
+            keys.push(offsets::offset_key(topic, partition));
             keys.last().map_or("", String::as_str)
         }
     }
@@ -292,5 +319,24 @@ pub(crate) async fn flush_until_ok(
                 *delay = (*delay * 2).min(Duration::from_secs(60));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_key_is_made_once_and_never_confused() {
+        let mut keys = Vec::new();
+        assert_eq!(partition_key(&mut keys, "sotp.logs", 1), "sotp.logs/1");
+        assert_eq!(partition_key(&mut keys, "sotp.logs", 10), "sotp.logs/10");
+        assert_eq!(partition_key(&mut keys, "sotp.log", 1), "sotp.log/1");
+        assert_eq!(partition_key(&mut keys, "sotp.logs", 1), "sotp.logs/1");
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        assert!(keys.iter().all(|k| {
+            let (t, p) = k.rsplit_once('/').unwrap();
+            offsets::offset_key(t, p.parse().unwrap()) == *k
+        }));
     }
 }
