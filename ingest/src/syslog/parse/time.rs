@@ -32,23 +32,34 @@ impl Stamp {
         } else {
             // The year closest to `now` (a few years back for `Feb 29`).
             // Any date but Feb 29 exists in every year, and the closest is then one of
-            // the three around `now`: look further back only when needed.
-            let mut best: Option<NaiveDateTime> = None;
-            let years = if self.local.month() == 2 && self.local.day() == 29 {
-                now.year() - 4..=now.year() + 1
+            // the three around `now`: look further back only when needed. Within 150
+            // days of `now` in its own year (nearly every message) that year is the
+            // closest: the others are at least 215 days away.
+            let now = now.naive_utc();
+            let leap_day = self.local.month() == 2 && self.local.day() == 29;
+            if !leap_day
+                && let Some(c) = self.local.with_year(now.year())
+                && (c - now).num_days().abs() < 150
+            {
+                c
             } else {
-                now.year() - 1..=now.year() + 1
-            };
-            for y in years {
-                let Some(c) = self.local.with_year(y) else {
-                    continue;
+                let mut best: Option<(NaiveDateTime, i64)> = None;
+                let years = if leap_day {
+                    now.year() - 4..=now.year() + 1
+                } else {
+                    now.year() - 1..=now.year() + 1
                 };
-                let d = (c - now.naive_utc()).num_seconds().abs();
-                if best.is_none_or(|b| d < (b - now.naive_utc()).num_seconds().abs()) {
-                    best = Some(c);
+                for y in years {
+                    let Some(c) = self.local.with_year(y) else {
+                        continue;
+                    };
+                    let d = (c - now).num_seconds().abs();
+                    if best.is_none_or(|(_, b)| d < b) {
+                        best = Some((c, d));
+                    }
                 }
+                best?.0
             }
-            best?
         };
         let offset = self
             .offset
@@ -355,5 +366,28 @@ mod tests {
         assert!(zone(" UTC+24: x").is_none());
         assert!(zone(" UTC+05:60: x").is_none());
         assert_eq!(zone(" UTC-14: x").unwrap().0.local_minus_utc(), -14 * 3600);
+    }
+
+    proptest::proptest! {
+        /// The shortcut for dates near `now` picks the year a search of every candidate
+        /// year picks.
+        #[test]
+        fn the_inferred_year_is_the_closest(
+            month in 1u32..=12, day in 1u32..=31, secs in 0u32..86_400,
+            now_s in 946_684_800i64..4_102_444_800,
+        ) {
+            let now = DateTime::from_timestamp(now_s, 0).unwrap();
+            let Some(date) = chrono::NaiveDate::from_ymd_opt(2024, month, day) else {
+                return Ok(());
+            };
+            let local = date.and_time(chrono::NaiveTime::from_num_seconds_from_midnight_opt(secs, 0).unwrap());
+            let stamp = Stamp { local, offset: None, has_year: false };
+            let span = if month == 2 && day == 29 { 4 } else { 1 };
+            let best = (now.year() - span..=now.year() + 1)
+                .filter_map(|y| local.with_year(y))
+                .min_by_key(|c| (*c - now.naive_utc()).num_seconds().abs())
+                .map(|c| c.and_utc());
+            proptest::prop_assert_eq!(stamp.resolve(now), best);
+        }
     }
 }
