@@ -77,37 +77,58 @@ impl<'de> Deserialize<'de> for StructuredData {
     }
 }
 
-/// Writes structured data with one SD-ID straight to JSON text. Parameters must be
-/// given in sorted order without repeats (the order and uniqueness of a map).
+/// Writes structured data straight to JSON text: elements in SD-ID order, each with its
+/// parameters in name order, none repeated (the order and uniqueness of a map; the text
+/// is then exactly what [`StructuredData::from_map`] gives).
 #[derive(Debug)]
 pub struct SdWriter {
     text: Vec<u8>,
-    first: bool,
+    /// An element is open.
+    open: bool,
+    /// The open element has a parameter.
+    params: bool,
 }
 
 impl SdWriter {
-    /// Starts the element `sd_id`, with room for about `capacity` bytes.
-    pub fn new(sd_id: &str, capacity: usize) -> Self {
-        let mut text = Vec::with_capacity(capacity + sd_id.len() + 8);
+    /// An empty writer, with room for about `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut text = Vec::with_capacity(capacity + 8);
         text.push(b'{');
-        escaped(&mut text, sd_id);
-        text.extend_from_slice(b":{");
-        Self { text, first: true }
+        Self {
+            text,
+            open: false,
+            params: false,
+        }
     }
 
-    /// Adds one parameter.
+    /// Starts the element `sd_id` (ending the one before).
+    pub fn element(&mut self, sd_id: &str) {
+        if self.open {
+            self.text.extend_from_slice(b"},");
+        }
+        escaped(&mut self.text, sd_id);
+        self.text.extend_from_slice(b":{");
+        self.open = true;
+        self.params = false;
+    }
+
+    /// Adds one parameter to the element started last.
     pub fn param(&mut self, name: &str, value: &str) {
-        if !self.first {
+        debug_assert!(self.open, "a parameter outside an element");
+        if self.params {
             self.text.push(b',');
         }
-        self.first = false;
+        self.params = true;
         escaped(&mut self.text, name);
         self.text.push(b':');
         escaped(&mut self.text, value);
     }
 
-    /// The structured data.
+    /// The structured data (none when no element was started).
     pub fn finish(mut self) -> StructuredData {
+        if !self.open {
+            return StructuredData::new();
+        }
         self.text.extend_from_slice(b"}}");
         // Only whole `&str`s and ASCII escapes were written: always UTF-8.
         StructuredData(String::from_utf8(self.text).unwrap_or_default())
@@ -177,16 +198,26 @@ mod tests {
         /// characters (controls, quotes, backslashes, non-ASCII).
         #[test]
         fn the_writer_writes_what_serde_json_writes(
-            id in "[a-z@0-9]{1,8}",
-            params in proptest::collection::btree_map("\\PC{0,6}|[\\x00-\\x1f\"\\\\]{0,3}", "\\PC{0,12}|[\\x00-\\x1f\"\\\\a]{0,6}", 0..6),
+            map in proptest::collection::btree_map(
+                "[a-z@0-9]{1,8}|\\PC{0,4}",
+                proptest::collection::btree_map(
+                    "\\PC{0,6}|[\\x00-\\x1f\"\\\\]{0,3}",
+                    "\\PC{0,12}|[\\x00-\\x1f\"\\\\a]{0,6}",
+                    0..6,
+                ),
+                0..4,
+            ),
         ) {
-            let mut w = SdWriter::new(&id, 64);
-            for (k, v) in &params {
-                w.param(k, v);
+            let mut w = SdWriter::with_capacity(64);
+            for (id, params) in &map {
+                w.element(id);
+                for (k, v) in params {
+                    w.param(k, v);
+                }
             }
-            let map = SdMap::from([(id.clone(), params.clone())]);
-            let (got, want) = (w.finish(), serde_json::to_string(&map).unwrap());
-            prop_assert_eq!(got.as_json(), Some(want.as_str()));
+            let got = w.finish();
+            prop_assert_eq!(&got, &StructuredData::from_map(&map));
+            prop_assert_eq!(got.to_map(), map);
         }
     }
 }

@@ -219,7 +219,8 @@ pub(super) fn enrich(p: &mut Parsed) {
     if p.dialect == Dialect::Unparsed {
         p.dialect = Dialect::KeyValue;
     }
-    let mut sd = SdWriter::new(KV_SD_ID, body.len() + 4 * kv.len());
+    let mut sd = SdWriter::with_capacity(body.len() + 4 * kv.len());
+    sd.element(KV_SD_ID);
     for (k, v) in kv.iter() {
         sd.param(k, v);
     }

@@ -9,9 +9,9 @@
 //! asks the crate as before. The tests check it against the crate on the corpus and on
 //! generated lines (`rfc5424_fast_tests.rs`).
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
-use sotp_schemas::StructuredData;
+use sotp_schemas::{SdWriter, StructuredData};
 
 use chrono::{DateTime, NaiveDate};
 
@@ -87,8 +87,16 @@ impl<'a> Cursor<'a> {
 
     /// `"value"`; a backslash keeps the character after it, whatever it is (as the
     /// crate does: `\"`, `\\`, `\]`, but also `\a` gives `a`).
-    fn sd_value(&mut self) -> Option<String> {
+    fn sd_value(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
+        let start = self.i;
+        let b = &self.s.as_bytes()[self.i..];
+        let n = memchr::memchr2(b'"', b'\\', b)?;
+        if b[n] == b'"' {
+            // No escape (nearly always): the slice itself.
+            self.i += n + 1;
+            return Some(Cow::Borrowed(&self.s[start..start + n]));
+        }
         let mut out = String::new();
         loop {
             let b = &self.s.as_bytes()[self.i..];
@@ -96,7 +104,7 @@ impl<'a> Cursor<'a> {
             out.push_str(&self.s[self.i..self.i + n]);
             self.i += n + 1;
             if b[n] == b'"' {
-                return Some(out);
+                return Some(Cow::Owned(out));
             }
             let c = self.s[self.i..].chars().next()?;
             out.push(c);
@@ -156,31 +164,46 @@ fn timestamp(c: &mut Cursor<'_>) -> Option<DateTime<chrono::Utc>> {
     DateTime::from_timestamp(local.and_utc().timestamp() - offset, nanos)
 }
 
-type Sd = BTreeMap<String, BTreeMap<String, String>>;
-
-/// `-` or `[id name="value" ...]...`; the cursor is left on what follows.
-fn structured_data(c: &mut Cursor<'_>) -> Option<Sd> {
-    let mut sd = Sd::new();
+/// `-` or `[id name="value" ...]...`; the cursor is left on what follows. Written
+/// straight to JSON: the parameters are read as slices (copied only when unescaped),
+/// then ordered as the crate's map orders them: by SD-ID (a repeated SD-ID's
+/// parameters merged), then name, a repeated name keeping the last value.
+fn structured_data(c: &mut Cursor<'_>) -> Option<StructuredData> {
     if c.eat(b'-').is_some() {
-        return Some(sd);
+        return Some(StructuredData::new());
     }
+    // (SD-ID, name or None for the element itself, value).
+    let mut items: Vec<(&str, Option<&str>, Cow<'_, str>)> = Vec::new();
+    let mut bytes = 0;
     while c.peek().is_some() {
         c.eat(b'[')?;
         let id = c.sd_name()?;
-        let params = sd.entry(id.to_string()).or_default();
+        items.push((id, None, Cow::Borrowed("")));
         while c.eat(b' ').is_some() {
             let name = c.sd_name()?;
             c.eat(b'=')?;
             let value = c.sd_value()?;
-            // As the crate: a repeated name keeps the last value.
-            params.insert(name.to_string(), value);
+            bytes += name.len() + value.len() + 6;
+            items.push((id, Some(name), value));
         }
         c.eat(b']')?;
         if c.peek() == Some(b' ') {
             break;
         }
     }
-    Some(sd)
+    // Stable, so of a repeated name the last value is last.
+    items.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut w = SdWriter::with_capacity(bytes);
+    for (i, (id, name, value)) in items.iter().enumerate() {
+        let next = items.get(i + 1);
+        match name {
+            None if i == 0 || items[i - 1].0 != *id => w.element(id),
+            None => {}
+            Some(n) if next.is_some_and(|x| x.0 == *id && x.1 == Some(n)) => {}
+            Some(n) => w.param(n, value),
+        }
+    }
+    Some(w.finish())
 }
 
 /// Reads `rest` (what follows a valid, unpadded PRI of at most 191) as the crate would,
@@ -217,7 +240,7 @@ pub(super) fn read(rest: &str) -> Option<Parsed> {
         Err(_) => s.to_string(),
     });
     p.msgid = msgid.map(str::to_string);
-    p.structured_data = StructuredData::from_map(&sd);
+    p.structured_data = sd;
     Some(p)
 }
 

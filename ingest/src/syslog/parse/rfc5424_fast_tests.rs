@@ -37,6 +37,8 @@ fn agrees_with_the_crate_on_plain_and_odd_lines() {
         "<34>1 - h a p m [x@1]",
         "<191>1 - - - - - [a v=\"ü ]\"] é",
         "<34>1 - h a p m [a x=\"1\\\"2\\\\\\]\\é\"] x",
+        // A repeated SD-ID (merged), names out of order, a repeated name (last wins).
+        "<34>1 - h a p m [b z=\"1\" a=\"2\"][a k=\"3\"][b a=\"4\" a=\"5\"][c] x",
     ];
     for l in read {
         assert!(agrees(l), "not read: {l}");
