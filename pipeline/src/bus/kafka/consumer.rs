@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::FutureExt;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use sotp_schemas::{EventBatch, Topic};
@@ -134,6 +134,30 @@ impl Decoder {
     }
 }
 
+/// Commits the next offsets of partitions of `topic` (asynchronously); nothing to do
+/// for none.
+pub(super) fn commit<'a, C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+    brokers: &str,
+    offsets: impl IntoIterator<Item = &'a (i32, i64)>,
+) -> Result<(), BusError> {
+    let mut tpl = TopicPartitionList::new();
+    for (p, next) in offsets {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*next))
+            .map_err(KafkaError::Client)?;
+    }
+    if tpl.count() == 0 {
+        return Ok(());
+    }
+    consumer.commit(&tpl, CommitMode::Async).map_err(|source| {
+        BusError::Kafka(KafkaError::Unreachable {
+            brokers: brokers.to_string(),
+            source,
+        })
+    })
+}
+
 /// One batch of the events of several messages (of one topic, so of one kind).
 pub(super) fn merge(batches: Vec<EventBatch>) -> Option<EventBatch> {
     let mut it = batches.into_iter();
@@ -189,22 +213,7 @@ impl Subscription for KafkaSubscription {
     }
 
     fn commit(&mut self, offsets: &CommitOffsets) -> Result<(), BusError> {
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let mut tpl = TopicPartitionList::new();
-        for (p, next) in offsets {
-            tpl.add_partition_offset(&self.name, *p, Offset::Offset(*next))
-                .map_err(KafkaError::Client)?;
-        }
-        self.consumer
-            .commit(&tpl, CommitMode::Async)
-            .map_err(|source| {
-                BusError::Kafka(KafkaError::Unreachable {
-                    brokers: self.brokers.clone(),
-                    source,
-                })
-            })
+        commit(&self.consumer, &self.name, &self.brokers, offsets)
     }
 
     fn topic_name(&self) -> Option<&str> {

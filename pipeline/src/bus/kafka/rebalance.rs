@@ -18,10 +18,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance as RdRebalance,
-};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance as RdRebalance};
+use rdkafka::{ClientContext, TopicPartitionList};
 use sotp_schemas::{EventBatch, Topic};
 use tokio::sync::{mpsc, watch};
 
@@ -311,22 +309,8 @@ impl Subscription for RebalancingSubscription {
     /// its own to commit (a stale commit would move its position back).
     fn commit(&mut self, offsets: &CommitOffsets) -> Result<(), BusError> {
         let ctx = self.consumer.context();
-        let mut tpl = TopicPartitionList::new();
-        for (p, next) in offsets.iter().filter(|(p, _)| ctx.owns(*p)) {
-            tpl.add_partition_offset(&self.name, *p, Offset::Offset(*next))
-                .map_err(KafkaError::Client)?;
-        }
-        if tpl.count() == 0 {
-            return Ok(());
-        }
-        self.consumer
-            .commit(&tpl, CommitMode::Async)
-            .map_err(|source| {
-                BusError::Kafka(KafkaError::Unreachable {
-                    brokers: self.brokers.clone(),
-                    source,
-                })
-            })
+        let owned = offsets.iter().filter(|(p, _)| ctx.owns(*p));
+        super::consumer::commit(self.consumer.as_ref(), &self.name, &self.brokers, owned)
     }
 
     fn topic_name(&self) -> Option<&str> {
