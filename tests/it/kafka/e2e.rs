@@ -17,6 +17,15 @@ use crate::snmp_peers::{Snmpd, free_udp_port};
 pub(super) const DERIVED: &str = "(metric LIKE '%.discontinuity' OR metric IN ('if.oper_up', 'cpu.util_ratio', 'mem.used_ratio', \
     'if.in_bps', 'if.out_bps', 'if.in_util_ratio', 'if.out_util_ratio') OR metric LIKE '%_per_s')";
 
+/// A fast SNMP poll of the net-snmp agent on `port` (counters, so the stage derives
+/// rates) and a short stage checkpoint interval: the configuration the Kafka end-to-end
+/// tests share.
+pub(super) fn snmpd_stream_toml(port: u16) -> String {
+    format!(
+        "\n[snmp]\ninterval = \"2s\"\n\n[stream]\nstate_save_interval = \"2s\"\n\n[[devices]]\nname = \"snmpd\"\naddress = \"127.0.0.1\"\nid = \"snmpd\"\nsnmp = {{ version = \"2c\", community = \"public\", port = {port} }}\n"
+    )
+}
+
 /// Waits until `count` has not changed for `quiet`, at most `limit`.
 pub(super) fn settle(count: impl Fn() -> u64, quiet: Duration, limit: Duration) -> u64 {
     let deadline = Instant::now() + limit;
@@ -59,9 +68,7 @@ fn separate_roles_survive_kill_9_with_nothing_lost_or_doubled() {
         &config,
         kafka_toml(&tansu.brokers, "")
             + &devices_toml("127.20.0.1", 100, 2)
-            + &format!(
-                "\n[snmp]\ninterval = \"2s\"\n\n[stream]\nstate_save_interval = \"2s\"\n\n[[devices]]\nname = \"snmpd\"\naddress = \"127.0.0.1\"\nid = \"snmpd\"\nsnmp = {{ version = \"2c\", community = \"public\", port = {snmp_port} }}\n"
-            ),
+            + &snmpd_stream_toml(snmp_port),
     )
     .unwrap();
     let sink_data = dir.path().join("sink");

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::e2e::{DERIVED, settle};
+use super::e2e::{DERIVED, settle, snmpd_stream_toml};
 use super::peer::{
     RoleProc, Tansu, devices_toml, duck_count, kafka_toml, parquet_counts, producer_totals,
 };
@@ -54,9 +54,7 @@ fn sinks_share_partitions_and_hand_them_over_with_nothing_lost_or_doubled() {
         &config,
         kafka_toml(&tansu.brokers, "partitions = 6")
             + &devices_toml("127.22.0.1", 60, 1)
-            + &format!(
-                "\n[snmp]\ninterval = \"2s\"\n\n[stream]\nstate_save_interval = \"2s\"\n\n[[devices]]\nname = \"snmpd\"\naddress = \"127.0.0.1\"\nid = \"snmpd\"\nsnmp = {{ version = \"2c\", community = \"public\", port = {snmp_port} }}\n"
-            ),
+            + &snmpd_stream_toml(snmp_port),
     )
     .unwrap();
     let shared = dir.path().join("shared");
