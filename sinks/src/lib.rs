@@ -17,6 +17,8 @@ pub mod rollup;
 pub mod sink;
 pub mod store;
 pub mod table;
+#[cfg(test)]
+mod test_support;
 pub mod watermark;
 pub mod writer;
 

@@ -90,13 +90,9 @@ pub async fn read_file_offsets(store: &ColdStore, path: &Path) -> Result<Offsets
 mod tests {
     use std::sync::Arc;
 
-    use sotp_schemas::{
-        DeviceId, MetricName, MetricSample, UtcNanos, metric_schema, samples_to_batch,
-    };
+    use sotp_schemas::{DeviceId, MetricName, MetricSample, UtcNanos, samples_to_batch};
 
     use super::*;
-    use crate::TableStore;
-    use crate::writer::Layout;
 
     fn batch(n: usize) -> RecordBatch {
         let dev = DeviceId::new("d");
@@ -113,17 +109,8 @@ mod tests {
     async fn flushed_offsets_survive_a_reopen_and_unflushed_ones_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let store = ColdStore::open("", dir.path()).unwrap();
-        let open = || {
-            TableStore::open(
-                "metrics",
-                metric_schema(),
-                Layout::metrics(),
-                store.clone(),
-                1000,
-                1,
-            )
-        };
-        let t = open().await.unwrap();
+        let open = || crate::test_support::metrics_table(&store);
+        let t = open().await;
         let k0 = offset_key("sotp.metrics.raw", 0);
         let k1 = offset_key("sotp.metrics.raw", 1);
         t.append_with_offsets(batch(3), &Offsets::from([(k0.clone(), 3)]));
@@ -141,7 +128,7 @@ mod tests {
         // Received but never flushed: lost with the process, so not remembered.
         t.append_with_offsets(batch(1), &Offsets::from([(k0.clone(), 9)]));
         drop(t);
-        let t = open().await.unwrap();
+        let t = open().await;
         assert_eq!(t.received_offset(&k0), Some(3));
         assert_eq!(t.received_offset(&k1), Some(7));
         assert_eq!(t.flushed_offsets().len(), 2);

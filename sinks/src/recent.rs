@@ -122,25 +122,11 @@ pub async fn load_with_watermark(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use sotp_schemas::{DeviceId, MetricName, UtcNanos, metric_schema, samples_to_batch};
+    use sotp_schemas::samples_to_batch;
 
     use super::*;
     use crate::ColdStore;
-    use crate::writer::Layout;
-
-    fn sample(t: i64, metric: &str) -> MetricSample {
-        let name: Arc<str> = Arc::from("d1");
-        MetricSample::gauge(
-            UtcNanos(t),
-            &DeviceId::new("d1"),
-            &name,
-            &Arc::from("c"),
-            &MetricName::new(metric),
-            1.0,
-        )
-    }
+    use crate::test_support::sample;
 
     #[test]
     fn only_exact_repeats_are_refused() {
@@ -182,17 +168,8 @@ mod tests {
     async fn times_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let store = ColdStore::open("", dir.path()).unwrap();
-        let open = || {
-            TableStore::open(
-                "m",
-                metric_schema(),
-                Layout::metrics(),
-                store.clone(),
-                100,
-                1,
-            )
-        };
-        let t = open().await.unwrap();
+        let open = || crate::test_support::metrics_table(&store);
+        let t = open().await;
         let base = 1_764_000_000_000_000_000;
         let rows: Vec<_> = [(base, "a"), (base + 10, "a"), (base + 5, "b")]
             .iter()
@@ -201,7 +178,7 @@ mod tests {
         t.append(samples_to_batch(&rows));
         t.flush().await.unwrap();
         drop(t);
-        let t = open().await.unwrap();
+        let t = open().await;
         let mut back = RecentTimes::load(&t).await.unwrap();
         assert_eq!(back.len(), 2);
         assert!(!back.insert_sample(&sample(base, "a")));

@@ -192,41 +192,18 @@ fn rows_of(b: &RecordBatch, f: &mut impl FnMut(Key, i64)) {
 
 #[cfg(test)]
 mod tests {
-    use sotp_schemas::{UtcNanos, metric_schema, samples_to_batch};
+    use sotp_schemas::samples_to_batch;
 
     use super::*;
     use crate::ColdStore;
-    use crate::writer::Layout;
-
-    fn sample(t: i64, metric: &str) -> MetricSample {
-        let dev = DeviceId::new("d1");
-        let name: Arc<str> = Arc::from("d1");
-        let col: Arc<str> = Arc::from("c");
-        MetricSample::gauge(
-            UtcNanos(t),
-            &dev,
-            &name,
-            &col,
-            &MetricName::new(metric),
-            1.0,
-        )
-    }
+    use crate::test_support::sample;
 
     #[tokio::test]
     async fn repeats_are_refused_and_watermarks_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let store = ColdStore::open("", dir.path()).unwrap();
-        let open = || {
-            TableStore::open(
-                "m",
-                metric_schema(),
-                Layout::metrics(),
-                store.clone(),
-                100,
-                1,
-            )
-        };
-        let t = open().await.unwrap();
+        let open = || crate::test_support::metrics_table(&store);
+        let t = open().await;
         let mut wm = SeriesWatermark::default();
         let base = 1_764_000_000_000_000_000;
         let rows: Vec<_> = [(base, "a"), (base + 10, "a"), (base + 5, "b")]
@@ -242,7 +219,7 @@ mod tests {
         t.append(samples_to_batch(&rows));
         t.flush().await.unwrap();
         drop(t);
-        let t = open().await.unwrap();
+        let t = open().await;
         let mut back = SeriesWatermark::load(&t).await.unwrap();
         assert_eq!(back.len(), 2);
         assert!(!back.advance_sample(&sample(base + 10, "a")));

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use object_store::memory::InMemory;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use proptest::prelude::*;
-use sotp_schemas::{DeviceId, MetricName, MetricSample, UtcNanos, metric_schema, samples_to_batch};
+use sotp_schemas::{DeviceId, MetricName, MetricSample, UtcNanos, samples_to_batch};
 
 use super::*;
 
@@ -35,16 +35,7 @@ fn batch(first: u64, n: u64, hour_spread: bool) -> RecordBatch {
 }
 
 async fn open(store: &ColdStore) -> Arc<TableStore> {
-    TableStore::open(
-        "metrics",
-        metric_schema(),
-        Layout::metrics(),
-        store.clone(),
-        1000,
-        3,
-    )
-    .await
-    .unwrap()
+    crate::test_support::metrics_table(store).await
 }
 
 /// Reads a snapshot the way a query does: hot batches plus the listed Parquet files.
