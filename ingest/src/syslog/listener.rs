@@ -1,10 +1,12 @@
 //! The UDP, TCP and TLS listeners: receive, frame, parse, enrich, publish on `logs`.
 //!
-//! Back-pressure: each TCP connection reads, publishes and only then reads again, so
-//! when the bus is full the connection stops reading and TCP's window slows the
-//! sender. UDP cannot slow a sender: the kernel drops datagrams when the socket buffer
-//! is full; those drops are read from `/proc/net/udp{,6}` every second and exported as
-//! `sotp_syslog_udp_drops_total`.
+//! TCP: a connection frames each read and hands it to a task of its own for parsing, so
+//! one busy connection keeps every core at work; the tasks publish in the order of the
+//! reads. Back-pressure: at most [`PARSING_READS`] reads of a connection are being parsed
+//! or waiting to publish; when the bus is full they wait, the connection stops reading
+//! and TCP's window slows the sender. UDP cannot slow a sender: the kernel drops
+//! datagrams when the socket buffer is full; those drops are read from
+//! `/proc/net/udp{,6}` every second and exported as `sotp_syslog_udp_drops_total`.
 //!
 //! Stop: on cancellation the listeners stop accepting; each TCP connection reads what
 //! its sender already sent until it has been quiet for 200 ms (2 s at most), and every
@@ -301,7 +303,7 @@ async fn run_tcp(
         );
         tracker.spawn(async move {
             metrics::gauge!("sotp_syslog_connections").increment(1.0);
-            let (c, e, b, sd) = (&config, enricher, bus.as_ref(), &shutdown);
+            let (c, e, b, sd) = (&config, enricher, bus, &shutdown);
             match tls {
                 None => connection(stream, peer, c, e, b, sd).await,
                 Some(acceptor) => {
@@ -334,15 +336,15 @@ async fn connection<S: AsyncRead + Unpin>(
     peer: SocketAddr,
     config: &SyslogConfig,
     enricher: Arc<Enricher>,
-    bus: &dyn Bus,
+    bus: Arc<dyn Bus>,
     shutdown: &CancellationToken,
 ) {
     tracing::debug!(%peer, "syslog TCP connection opened");
     let mut decoder = FrameDecoder::new(config.max_message_bytes);
     let mut buf = vec![0u8; 64 * 1024];
     let mut drain_until: Option<tokio::time::Instant> = None;
-    let messages = metrics::counter!("sotp_syslog_messages_total", "transport" => "tcp");
     let peer: Peer = (peer, Arc::from(peer.to_string()));
+    let mut parsing = InOrder::new(enricher, peer.clone(), bus);
     loop {
         let read = match drain_until {
             // Stopping: read what the sender already sent, for a short while.
@@ -379,28 +381,93 @@ async fn connection<S: AsyncRead + Unpin>(
         while let Some(f) = decoder.next_frame() {
             frames.push(f);
             if frames.len() >= config.batch_max {
-                let records = records(&enricher, &peer, std::mem::take(&mut frames), now).await;
-                messages.increment(records.len() as u64);
-                publish(bus, records).await;
+                parsing.submit(std::mem::take(&mut frames), now).await;
             }
         }
-        let records = records(&enricher, &peer, frames, now).await;
-        messages.increment(records.len() as u64);
-        publish(bus, records).await;
+        parsing.submit(frames, now).await;
     }
     let rest: Vec<Frame> = std::iter::from_fn(|| decoder.finish()).collect();
-    let rest = records(&enricher, &peer, rest, Utc::now()).await;
-    messages.increment(rest.len() as u64);
-    publish(bus, rest).await;
+    parsing.submit(rest, Utc::now()).await;
+    parsing.finish().await;
     tracing::debug!(peer = %peer.1, "syslog TCP connection closed");
 }
 
 /// A TCP peer and its `ip:port` text (formatted once per connection).
 type Peer = (SocketAddr, Arc<str>);
 
-/// Below this many frames a read is parsed on its own task; above, half of it is parsed
-/// on another task at the same time, so one busy connection uses two cores.
-const PARALLEL_MIN_FRAMES: usize = 128;
+/// Reads of one connection being parsed at the same time, at most: while earlier reads
+/// are parsed on the runtime's other workers, the connection frames the next one, so
+/// one busy connection keeps every core at work. Bounded, so that a full bus stops the
+/// reading (TCP back-pressure).
+const PARSING_READS: usize = 4;
+
+/// Parses a connection's reads on tasks of their own and publishes them in the order
+/// they were read.
+struct InOrder {
+    enricher: Arc<Enricher>,
+    peer: Peer,
+    bus: Arc<dyn Bus>,
+    /// One permit per read being parsed or waiting to be published.
+    slots: Arc<Semaphore>,
+    /// The task of the read before: a task publishes only once it has finished.
+    last: Option<tokio::task::JoinHandle<()>>,
+    messages: metrics::Counter,
+}
+
+impl InOrder {
+    fn new(enricher: Arc<Enricher>, peer: Peer, bus: Arc<dyn Bus>) -> Self {
+        Self {
+            enricher,
+            peer,
+            bus,
+            slots: Arc::new(Semaphore::new(PARSING_READS)),
+            last: None,
+            messages: metrics::counter!("sotp_syslog_messages_total", "transport" => "tcp"),
+        }
+    }
+
+    /// Parses and publishes `frames` after everything submitted before; waits while
+    /// [`PARSING_READS`] reads are already in progress.
+    async fn submit(&mut self, frames: Vec<Frame>, now: DateTime<Utc>) {
+        if frames.is_empty() {
+            return;
+        }
+        // The semaphore is never closed.
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let before = self.last.take();
+        let (enricher, peer, bus) = (self.enricher.clone(), self.peer.clone(), self.bus.clone());
+        let messages = self.messages.clone();
+        self.last = Some(tokio::spawn(async move {
+            let records: Vec<LogRecord> = frames
+                .iter()
+                .map(|f| frame_record(&enricher, &peer, f, now))
+                .collect();
+            if let Some(before) = before {
+                wait_for(before).await;
+            }
+            messages.increment(records.len() as u64);
+            publish(bus.as_ref(), records).await;
+            drop(slot);
+        }));
+    }
+
+    /// Waits until everything submitted is published.
+    async fn finish(mut self) {
+        if let Some(last) = self.last.take() {
+            wait_for(last).await;
+        }
+    }
+}
+
+/// Waits for a parse task. A parse task that panicked (a parser bug: the fuzz target
+/// looks for them) lost its own read only; the reads after it are still published.
+async fn wait_for(task: tokio::task::JoinHandle<()>) {
+    if let Err(e) = task.await {
+        tracing::error!(error = %e, "a syslog parse task failed: the messages of one read are lost");
+    }
+}
 
 fn frame_record(enricher: &Enricher, peer: &Peer, f: &Frame, now: DateTime<Utc>) -> LogRecord {
     if f.truncated {
@@ -409,31 +476,6 @@ fn frame_record(enricher: &Enricher, peer: &Peer, f: &Frame, now: DateTime<Utc>)
     enricher.record_from(&f.bytes, peer.0, &peer.1, now)
 }
 
-/// Parses and enriches `frames` in order.
-async fn records(
-    enricher: &Arc<Enricher>,
-    peer: &Peer,
-    mut frames: Vec<Frame>,
-    now: DateTime<Utc>,
-) -> Vec<LogRecord> {
-    let one = move |e: &Enricher, p: &Peer, fs: &[Frame]| -> Vec<LogRecord> {
-        fs.iter().map(|f| frame_record(e, p, f, now)).collect()
-    };
-    if frames.len() < PARALLEL_MIN_FRAMES {
-        return one(enricher, peer, &frames);
-    }
-    let total = frames.len();
-    let second = frames.split_off(total / 2);
-    let (e, p) = (enricher.clone(), peer.clone());
-    let other = tokio::spawn(async move { one(&e, &p, &second) });
-    // Room for both halves: the first is not moved again when the second joins it.
-    let mut out = Vec::with_capacity(total);
-    out.extend(frames.iter().map(|f| frame_record(enricher, peer, f, now)));
-    match other.await {
-        Ok(rest) => out.extend(rest),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // The runtime is shutting down: nothing more can be parsed.
-        Err(e) => tracing::error!(error = %e, "syslog parse task cancelled"),
-    }
-    out
-}
+#[cfg(test)]
+#[path = "listener_tests.rs"]
+mod tests;
