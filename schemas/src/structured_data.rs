@@ -82,7 +82,7 @@ impl<'de> Deserialize<'de> for StructuredData {
 /// is then exactly what [`StructuredData::from_map`] gives).
 #[derive(Debug)]
 pub struct SdWriter {
-    text: Vec<u8>,
+    text: String,
     /// An element is open.
     open: bool,
     /// The open element has a parameter.
@@ -92,8 +92,8 @@ pub struct SdWriter {
 impl SdWriter {
     /// An empty writer, with room for about `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
-        let mut text = Vec::with_capacity(capacity + 8);
-        text.push(b'{');
+        let mut text = String::with_capacity(capacity + 8);
+        text.push('{');
         Self {
             text,
             open: false,
@@ -104,10 +104,10 @@ impl SdWriter {
     /// Starts the element `sd_id` (ending the one before).
     pub fn element(&mut self, sd_id: &str) {
         if self.open {
-            self.text.extend_from_slice(b"},");
+            self.text.push_str("},");
         }
         escaped(&mut self.text, sd_id);
-        self.text.extend_from_slice(b":{");
+        self.text.push_str(":{");
         self.open = true;
         self.params = false;
     }
@@ -116,11 +116,11 @@ impl SdWriter {
     pub fn param(&mut self, name: &str, value: &str) {
         debug_assert!(self.open, "a parameter outside an element");
         if self.params {
-            self.text.push(b',');
+            self.text.push(',');
         }
         self.params = true;
         escaped(&mut self.text, name);
-        self.text.push(b':');
+        self.text.push(':');
         escaped(&mut self.text, value);
     }
 
@@ -129,44 +129,68 @@ impl SdWriter {
         if !self.open {
             return StructuredData::new();
         }
-        self.text.extend_from_slice(b"}}");
-        // Only whole `&str`s and ASCII escapes were written: always UTF-8.
-        StructuredData(String::from_utf8(self.text).unwrap_or_default())
+        self.text.push_str("}}");
+        StructuredData(self.text)
     }
 }
 
 /// `s` as a JSON string, escaped as serde_json does.
-fn escaped(out: &mut Vec<u8>, s: &str) {
+fn escaped(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
-    out.push(b'"');
+    out.push('"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
-        }
-        out.extend_from_slice(&bytes[start..i]);
+    loop {
+        // Every byte that needs an escape is ASCII, so `start..i` are char boundaries.
+        let i = start + plain_prefix(&bytes[start..]);
+        out.push_str(&s[start..i]);
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            _ => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]),
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            _ => {
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
         }
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+    out.push('"');
+}
+
+/// A byte JSON escapes: a control character, `"` or `\\`.
+fn special(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// How many bytes at the start of `b` need no escape. Eight bytes at a time: values
+/// are long (a firewall line carries a kilobyte of them) and rarely need one.
+fn plain_prefix(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of a byte of `zero(x)` is set for a zero byte of `x` (and maybe for
+    // bytes after it, never before it): enough to say whether a word has one.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut i = 0;
+    for w in b.chunks_exact(8) {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // Bytes below 0x20 (every byte here is below 0x80 or has its high bit masked
+        // by `!x`), then `"` and `\\` as zero bytes of `x ^ c`.
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        if control | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i + b[i..].iter().take_while(|&&c| !special(c)).count()
 }
 
 #[cfg(test)]
@@ -194,6 +218,18 @@ mod tests {
     }
 
     proptest! {
+        /// The word-at-a-time scan stops exactly where a byte-by-byte one does.
+        #[test]
+        fn plain_prefix_stops_at_the_first_byte_to_escape(
+            b in proptest::collection::vec(
+                prop_oneof![0x20u8..=0xff, Just(b'"'), Just(b'\\'), 0u8..0x20],
+                0..80,
+            ),
+        ) {
+            let naive = b.iter().position(|&c| special(c)).unwrap_or(b.len());
+            prop_assert_eq!(plain_prefix(&b), naive);
+        }
+
         /// The writer gives the text serde_json gives for the same map, whatever the
         /// characters (controls, quotes, backslashes, non-ASCII).
         #[test]

@@ -196,9 +196,13 @@ pub(super) fn enrich(p: &mut Parsed) {
     let (host, body) = if starts_with_pair(msg) {
         (None, msg)
     } else {
-        // One leading token without `=`, then pairs.
-        match msg.split_once(' ') {
-            Some((h, rest)) if !h.contains('=') && starts_with_pair(rest) => (Some(h), rest),
+        // One leading token without `=`, then pairs. Most messages end here, after a
+        // look at their first word.
+        let b = msg.as_bytes();
+        match b.iter().position(|&c| c == b' ' || c == b'=') {
+            Some(sp) if b[sp] == b' ' && starts_with_pair(&msg[sp + 1..]) => {
+                (Some(&msg[..sp]), &msg[sp + 1..])
+            }
             _ => return,
         }
     };

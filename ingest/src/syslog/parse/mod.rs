@@ -166,8 +166,9 @@ fn pri(s: &str) -> Option<(Option<(u8, u8)>, &str)> {
 
 /// Parses one message received at `now` (used to infer missing years).
 pub fn parse(raw: &[u8], now: DateTime<Utc>) -> Parsed {
-    // `from_utf8` is much faster than `from_utf8_lossy` on valid text, the usual case.
-    let text = match std::str::from_utf8(raw) {
+    // A validation alone is much faster than `from_utf8_lossy` on valid text, the usual
+    // case; `simdutf8`'s (SIMD) beats the standard library's on lines of this length.
+    let text = match simdutf8::basic::from_utf8(raw) {
         Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(raw),
     };

@@ -221,7 +221,13 @@ fn year_first(s: &str) -> Option<(Stamp, &str)> {
 /// The offset of a zone name as devices print it (case-insensitive), or of `UTC+hh:mm`.
 /// Unknown names give `None` (the time is then read as UTC).
 pub(crate) fn zone_offset(name: &str) -> Option<FixedOffset> {
-    let upper = name.to_ascii_uppercase();
+    // Upper-cased on the stack: this runs for the word after most timestamps. No zone
+    // name (`UTC+07:30` at most) is longer than the buffer.
+    let mut buf = [0u8; 12];
+    let upper = buf.get_mut(..name.len())?;
+    upper.copy_from_slice(name.as_bytes());
+    upper.make_ascii_uppercase();
+    let upper = std::str::from_utf8(upper).ok()?;
     for prefix in ["UTC", "GMT"] {
         if let Some(off) = upper.strip_prefix(prefix)
             && !off.is_empty()
@@ -241,7 +247,7 @@ pub(crate) fn zone_offset(name: &str) -> Option<FixedOffset> {
             return FixedOffset::east_opt(sign * (h * 3600 + m * 60));
         }
     }
-    let hours = match upper.as_str() {
+    let hours = match upper {
         "UTC" | "GMT" | "Z" | "UT" | "WET" => 0.0,
         "BST" | "CET" | "WEST" | "MET" => 1.0,
         "CEST" | "EET" | "MEST" | "SAST" => 2.0,
@@ -271,7 +277,7 @@ pub(crate) fn zone_offset(name: &str) -> Option<FixedOffset> {
 /// its offset with the rest.
 pub(crate) fn zone(s: &str) -> Option<(FixedOffset, &str)> {
     let t = s.strip_prefix(' ')?;
-    let token = &t[..t.find(' ').unwrap_or(t.len())];
+    let token = &t[..t.bytes().position(|b| b == b' ').unwrap_or(t.len())];
     let name = token.trim_end_matches(':');
     let off = zone_offset(name)?;
     Some((off, &t[name.len()..]))
