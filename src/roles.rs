@@ -39,8 +39,8 @@ use sotp_query::api::{ApiState, Control, router};
 use sotp_query::{InventoryKind, InventoryTable, QueryEngine};
 use sotp_schemas::Topic;
 use sotp_sinks::{
-    ColdStore, Repeats, RollupSync, SeriesWatermark, TableStore, load_with_watermark,
-    run_logs_sink, run_metrics_sink_with, run_rollup_sink, run_rollup_writer,
+    ColdStore, RecentLogs, Repeats, RollupSync, SeriesWatermark, TableStore, load_with_watermark,
+    run_logs_sink_with, run_metrics_sink_with, run_rollup_sink, run_rollup_writer,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -213,15 +213,16 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         // On Kafka a collector's producer may have delivered an event twice (a process
         // killed with acknowledgements in flight), and the stage may output again what
         // it output after its last checkpoint: the sinks drop those repeats.
-        let (raw_repeats, stage_repeats) = match kafka.is_some() {
+        let (raw_repeats, stage_repeats, log_repeats) = match kafka.is_some() {
             true => {
                 let (recent, watermark) = load_with_watermark(metrics).await?;
                 (
                     Some(Repeats::Exact(recent)),
                     Some(Repeats::Watermark(watermark)),
+                    Some(RecentLogs::load(logs).await?),
                 )
             }
-            false => (None, None),
+            false => (None, None, None),
         };
         sinks.push(tokio::spawn(run_metrics_sink_with(
             bus.subscribe_with_rebalance(Topic::MetricsRaw, "sink.metrics.raw")?,
@@ -237,11 +238,12 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             stop_sinks.clone(),
             stage_repeats,
         )));
-        sinks.push(tokio::spawn(run_logs_sink(
+        sinks.push(tokio::spawn(run_logs_sink_with(
             bus.subscribe_with_rebalance(Topic::Logs, "sink.logs")?,
             logs.clone(),
             config.storage.clone(),
             stop_sinks.clone(),
+            log_repeats,
         )));
     }
 

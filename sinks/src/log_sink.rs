@@ -1,8 +1,8 @@
 //! The logs sink: consumes the `logs` topic into the `logs` table's hot tier and rolls
 //! Parquet files like the metrics sink does for metrics: on Kafka it skips replayed
 //! events by offset, commits only what Parquet holds, and hands partitions over on
-//! rebalances ([`crate::sink`]). Logs have no repeat filter: a log message has no key
-//! that tells an event delivered twice to the topic from two identical messages.
+//! rebalances ([`crate::sink`]), and drops the events a producer delivered twice
+//! ([`crate::recent_logs`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,8 @@ use sotp_schemas::{EventBatch, LogBatchBuilder};
 use tokio_util::sync::CancellationToken;
 
 use crate::offsets::Offsets;
-use crate::sink::{commit, final_flush, flush_until_ok, on_rebalance, take_in};
+use crate::recent_logs::RecentLogs;
+use crate::sink::{Repeats, commit, final_flush, flush_until_ok, on_rebalance, take_in};
 use crate::{StorageConfig, TableStore};
 
 /// Consumes log batches from `sub` into `table` until the bus closes, then flushes
@@ -22,11 +23,23 @@ use crate::{StorageConfig, TableStore};
 /// twice `max_file_rows` rows wait, then waits for it (back-pressure). Offsets are
 /// committed once a flush has finished.
 pub async fn run_logs_sink(
-    mut sub: Box<dyn Subscription>,
+    sub: Box<dyn Subscription>,
     table: Arc<TableStore>,
     config: StorageConfig,
     shutdown: CancellationToken,
 ) {
+    run_logs_sink_with(sub, table, config, shutdown, None).await;
+}
+
+/// [`run_logs_sink`] with the filter of events delivered twice (on Kafka).
+pub async fn run_logs_sink_with(
+    mut sub: Box<dyn Subscription>,
+    table: Arc<TableStore>,
+    config: StorageConfig,
+    shutdown: CancellationToken,
+    repeats: Option<RecentLogs>,
+) {
+    let mut repeats = repeats.map(Repeats::Logs);
     let mut builder = LogBatchBuilder::with_capacity(config.batch_rows.min(8192));
     let mut tick = tokio::time::interval(config.batch_latency.min(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -57,16 +70,22 @@ pub async fn run_logs_sink(
                     if let Some(f) = flushing.take() {
                         let _ = f.await;
                     }
-                    on_rebalance(sub.as_mut(), &table, r, None, &mut retry_delay, &shutdown).await;
+                    on_rebalance(sub.as_mut(), &table, r, repeats.as_mut(), &mut retry_delay, &shutdown).await;
                 }
                 Some(Received::Events(d)) => match d.batch {
                     EventBatch::Logs(records) => {
-                        let mut replayed = 0u64;
+                        let (mut replayed, mut repeated) = (0u64, 0u64);
                         for (i, r) in records.iter().enumerate() {
                             if let Some(o) = d.origins.get(i)
                                 && !take_in(&mut pending, &mut keys, &table, o)
                             {
                                 replayed += 1;
+                                continue;
+                            }
+                            if let Some(f) = repeats.as_mut()
+                                && !f.is_new_log(r)
+                            {
+                                repeated += 1;
                                 continue;
                             }
                             builder.push(r);
@@ -77,6 +96,11 @@ pub async fn run_logs_sink(
                         if replayed > 0 {
                             metrics::counter!("sotp_sink_replayed_events_total", "table" => table.name().to_string()).increment(replayed);
                             tracing::info!(table = table.name(), events = replayed, "replayed events already in the table skipped");
+                        }
+                        if repeated > 0 {
+                            metrics::counter!("sotp_sink_repeated_rows_total", "table" => table.name().to_string()).increment(repeated);
+                            let message = repeats.as_ref().map_or("", Repeats::message);
+                            tracing::info!(table = table.name(), rows = repeated, "{message}");
                         }
                     }
                     other => tracing::warn!(table = table.name(), events = other.len(), "non-log events on the logs topic ignored"),

@@ -5,30 +5,18 @@
 use std::time::{Duration, Instant};
 
 use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
-use sotp_schemas::{LogRecord, Topic, UtcNanos, log_schema};
+use sotp_schemas::{LogRecord, Topic};
 
 use super::*;
 use crate::ColdStore;
-use crate::writer::Layout;
+use crate::test_support::{log_record, logs_table};
 
 fn record(i: i64) -> LogRecord {
-    LogRecord {
-        received_at: UtcNanos(1_764_190_000_000_000_000 + i),
-        time: None,
-        source_address: "127.0.0.1:5514".into(),
-        device_id: None,
-        hostname: None,
-        facility: Some(1),
-        severity: Some(5),
-        app_name: None,
-        procid: None,
-        msgid: None,
-        structured_data: Default::default(),
-        vendor_mnemonic: None,
-        message: format!("line {i}"),
-        raw: format!("line {i}").into_bytes(),
-        parse_error: false,
-    }
+    log_record(
+        1_764_190_000_000_000_000 + i,
+        "127.0.0.1:5514",
+        &format!("line {i}"),
+    )
 }
 
 /// Rows in the table's Parquet files.
@@ -69,9 +57,7 @@ async fn a_failing_flush_bounds_what_waits_in_memory_and_loses_nothing() {
     let blocker = dir.path().join("logs");
     std::fs::write(&blocker, b"not a folder").unwrap();
     let store = ColdStore::local(dir.path()).unwrap();
-    let table = TableStore::open("logs", log_schema(), Layout::logs(), store, 1000, 3)
-        .await
-        .unwrap();
+    let table = logs_table(&store).await;
     let bus = Arc::new(MemoryBus::new(MemoryBusConfig {
         capacity_events: 50,
     }));

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sotp_pipeline::{Rebalance, Received, Subscription};
-use sotp_schemas::{EventBatch, MetricBatchBuilder, MetricSample};
+use sotp_schemas::{EventBatch, LogRecord, MetricBatchBuilder, MetricSample};
 
 use crate::offsets::{self, Offsets};
 use crate::recent::RecentTimes;
+use crate::recent_logs::RecentLogs;
 use crate::watermark::SeriesWatermark;
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +45,10 @@ pub enum Repeats {
     /// Collectors' raw samples: a sample whose (series, time) is already stored is an
     /// event the producer delivered twice ([`crate::recent`]).
     Exact(RecentTimes),
+    /// Log records: a record whose (source, receive time, raw bytes) is already stored
+    /// is an event the producer delivered twice ([`crate::recent_logs`]). Used by
+    /// [`crate::log_sink::run_logs_sink_with`].
+    Logs(RecentLogs),
 }
 
 impl Repeats {
@@ -52,6 +57,15 @@ impl Repeats {
         match self {
             Repeats::Watermark(w) => w.advance_sample(s),
             Repeats::Exact(r) => r.insert_sample(s),
+            Repeats::Logs(_) => true,
+        }
+    }
+
+    /// `false` when `r` is a repeat to drop.
+    pub(crate) fn is_new_log(&mut self, r: &LogRecord) -> bool {
+        match self {
+            Repeats::Logs(l) => l.insert_record(r),
+            Repeats::Watermark(_) | Repeats::Exact(_) => true,
         }
     }
 
@@ -60,14 +74,15 @@ impl Repeats {
         match self {
             Repeats::Watermark(w) => w.catch_up(table).await,
             Repeats::Exact(r) => r.catch_up(table).await,
+            Repeats::Logs(l) => l.catch_up(table).await,
         }
     }
 
     /// The log line of dropped repeats.
-    fn message(&self) -> &'static str {
+    pub(crate) fn message(&self) -> &'static str {
         match self {
             Repeats::Watermark(_) => "repeated stream outputs already in the table dropped",
-            Repeats::Exact(_) => {
+            Repeats::Exact(_) | Repeats::Logs(_) => {
                 "events delivered twice to the topic dropped (already in the table)"
             }
         }

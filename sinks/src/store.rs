@@ -126,3 +126,68 @@ impl ColdStore {
         format!("{}/{}", self.description.trim_end_matches('/'), path)
     }
 }
+
+/// One Parquet file of the store read by ranges: the footer, then only the column chunks
+/// a reader asks for (a projection of a few columns of a large file).
+#[derive(Debug)]
+pub(crate) struct StoreFile {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+impl StoreFile {
+    /// The file at `path`, `size` bytes long (as listed).
+    pub(crate) fn new(store: &ColdStore, path: &Path, size: u64) -> Self {
+        Self {
+            store: store.store.clone(),
+            path: path.clone(),
+            size,
+        }
+    }
+}
+
+fn parquet_error(e: object_store::Error) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::External(Box::new(e))
+}
+
+impl parquet::arrow::async_reader::AsyncFileReader for StoreFile {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move {
+            object_store::ObjectStoreExt::get_range(self.store.as_ref(), &self.path, range)
+                .await
+                .map_err(parquet_error)
+        })
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
+        Box::pin(async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(parquet_error)
+        })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
+    ) -> futures::future::BoxFuture<
+        'a,
+        parquet::errors::Result<Arc<parquet::file::metadata::ParquetMetaData>>,
+    > {
+        Box::pin(async move {
+            let size = self.size;
+            let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(meta))
+        })
+    }
+}

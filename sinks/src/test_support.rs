@@ -1,9 +1,11 @@
-//! Fixtures shared by the sinks' unit tests: a `metrics` table on a store, and a gauge
-//! sample of one device.
+//! Fixtures shared by the sinks' unit tests: the `metrics` and `logs` tables on a store,
+//! a gauge sample of one device, and a log record.
 
 use std::sync::Arc;
 
-use sotp_schemas::{DeviceId, MetricName, MetricSample, UtcNanos, metric_schema};
+use sotp_schemas::{
+    DeviceId, LogRecord, MetricName, MetricSample, UtcNanos, log_schema, metric_schema,
+};
 
 use crate::writer::Layout;
 use crate::{ColdStore, TableStore};
@@ -32,4 +34,32 @@ pub(crate) fn sample(t: i64, metric: &str) -> MetricSample {
         &MetricName::new(metric),
         1.0,
     )
+}
+
+/// Opens the `logs` table on `store` as a new writer.
+pub(crate) async fn logs_table(store: &ColdStore) -> Arc<TableStore> {
+    TableStore::open("logs", log_schema(), Layout::logs(), store.clone(), 1000, 3)
+        .await
+        .expect("open the logs table")
+}
+
+/// A record from `source` received at `at` ns, whose text and raw bytes are `text`.
+pub(crate) fn log_record(at: i64, source: &str, text: &str) -> LogRecord {
+    LogRecord {
+        received_at: UtcNanos(at),
+        time: None,
+        source_address: source.into(),
+        device_id: None,
+        hostname: None,
+        facility: Some(1),
+        severity: Some(5),
+        app_name: None,
+        procid: None,
+        msgid: None,
+        structured_data: Default::default(),
+        vendor_mnemonic: None,
+        message: text.into(),
+        raw: text.as_bytes().to_vec(),
+        parse_error: false,
+    }
 }

@@ -42,7 +42,7 @@ pub struct SeriesWatermark {
 /// The other writers' files already read into a repeat filter (with their hour, to
 /// forget those past the look-back).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct FilesRead(HashMap<Path, i64>);
+pub(crate) struct FilesRead(pub(crate) HashMap<Path, i64>);
 
 fn advance_in(newest: &mut HashMap<Key, i64>, key: Key, time: i64) -> bool {
     match newest.get_mut(&key) {

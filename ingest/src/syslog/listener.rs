@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sotp_pipeline::Bus;
-use sotp_schemas::{EventBatch, LogRecord, Topic};
+use sotp_schemas::{EventBatch, LogRecord, Topic, UtcNanos};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
@@ -237,6 +237,7 @@ async fn run_udp(
     shutdown: CancellationToken,
 ) {
     let mut buf = vec![0u8; 65_536];
+    let mut clock = ReceiveClock::default();
     let messages = metrics::counter!("sotp_syslog_messages_total", "transport" => "udp");
     loop {
         let first = tokio::select! {
@@ -247,7 +248,12 @@ async fn run_udp(
         let mut next = first;
         loop {
             match next {
-                Ok((n, from)) => records.push(enricher.record(&buf[..n], from, Utc::now())),
+                Ok((n, from)) => {
+                    let now = Utc::now();
+                    let mut r = enricher.record(&buf[..n], from, now);
+                    r.received_at = UtcNanos(clock.reserve(now, 1));
+                    records.push(r);
+                }
                 Err(e) => tracing::warn!(error = %e, "UDP receive failed"),
             }
             if records.len() >= batch_max {
@@ -412,6 +418,7 @@ struct InOrder {
     /// The task of the read before: a task publishes only once it has finished.
     last: Option<tokio::task::JoinHandle<()>>,
     messages: metrics::Counter,
+    clock: ReceiveClock,
 }
 
 impl InOrder {
@@ -423,6 +430,7 @@ impl InOrder {
             slots: Arc::new(Semaphore::new(PARSING_READS)),
             last: None,
             messages: metrics::counter!("sotp_syslog_messages_total", "transport" => "tcp"),
+            clock: ReceiveClock::default(),
         }
     }
 
@@ -439,10 +447,15 @@ impl InOrder {
         let before = self.last.take();
         let (enricher, peer, bus) = (self.enricher.clone(), self.peer.clone(), self.bus.clone());
         let messages = self.messages.clone();
+        let first = self.clock.reserve(now, frames.len());
         self.last = Some(tokio::spawn(async move {
-            let records: Vec<LogRecord> = frames
-                .iter()
-                .map(|f| frame_record(&enricher, &peer, f, now))
+            let records: Vec<LogRecord> = (first..)
+                .zip(&frames)
+                .map(|(at, f)| {
+                    let mut r = frame_record(&enricher, &peer, f, now);
+                    r.received_at = UtcNanos(at);
+                    r
+                })
                 .collect();
             if let Some(before) = before {
                 wait_for(before).await;
@@ -458,6 +471,26 @@ impl InOrder {
         if let Some(last) = self.last.take() {
             wait_for(last).await;
         }
+    }
+}
+
+/// Receive times of one socket, in nanoseconds, each later than the one before: the
+/// frames of one read, received together, get consecutive nanoseconds, and a clock
+/// stepping back does not repeat a time. So (source address, receive time) names one
+/// message, and a sink can tell an event delivered twice to the `logs` topic from two
+/// identical messages (`sinks/src/recent_logs.rs`).
+#[derive(Debug, Default)]
+struct ReceiveClock {
+    last: i64,
+}
+
+impl ReceiveClock {
+    /// The first of `n` consecutive times, at `now` or just after the last one given.
+    fn reserve(&mut self, now: DateTime<Utc>, n: usize) -> i64 {
+        let now = now.timestamp_nanos_opt().unwrap_or(i64::MAX / 2);
+        let first = now.max(self.last.saturating_add(1));
+        self.last = first.saturating_add(n.saturating_sub(1) as i64);
+        first
     }
 }
 

@@ -35,9 +35,11 @@ async fn receiver(bus: &MemoryBus) -> (SocketAddr, CancellationToken, tokio::tas
     (addr, stop.clone(), tokio::spawn(rx.run(stop)))
 }
 
-/// The `seq` numbers received, in order, until `n` have arrived.
+/// The `seq` numbers received, in order, until `n` have arrived. Checks on the way that
+/// the receive times of the connection strictly increase (they name a message).
 async fn seqs(sub: &mut Box<dyn Subscription>, n: usize) -> Vec<usize> {
     let mut got = Vec::with_capacity(n);
+    let mut last = 0;
     while got.len() < n {
         let d = tokio::time::timeout(Duration::from_secs(30), sub.recv())
             .await
@@ -47,6 +49,8 @@ async fn seqs(sub: &mut Box<dyn Subscription>, n: usize) -> Vec<usize> {
             panic!("not logs");
         };
         for r in records {
+            assert!(r.received_at.0 > last, "receive times strictly increase");
+            last = r.received_at.0;
             let seq = r.message.strip_prefix("seq=").expect("a seq message");
             got.push(seq.parse().unwrap());
         }
@@ -126,4 +130,14 @@ async fn bus_is_empty(sub: &mut Box<dyn Subscription>) -> bool {
     tokio::time::timeout(Duration::from_millis(200), sub.recv())
         .await
         .is_err()
+}
+
+#[test]
+fn receive_times_are_unique_and_increasing_even_when_the_clock_steps_back() {
+    let mut c = ReceiveClock::default();
+    let t = |ns: i64| DateTime::<Utc>::from_timestamp_nanos(ns);
+    assert_eq!(c.reserve(t(1_000), 3), 1_000, "1000..=1002");
+    assert_eq!(c.reserve(t(1_001), 2), 1_003, "after the last one given");
+    assert_eq!(c.reserve(t(500), 1), 1_005, "the clock stepped back");
+    assert_eq!(c.reserve(t(9_000), 1), 9_000, "the clock again");
 }

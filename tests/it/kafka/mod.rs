@@ -4,6 +4,7 @@ mod bad_input;
 mod compose;
 mod e2e;
 mod live_inventory;
+mod log_repeats;
 mod multi_sink;
 mod outage;
 mod outside;
