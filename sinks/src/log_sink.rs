@@ -13,15 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::offsets::Offsets;
 use crate::recent_logs::RecentLogs;
-use crate::sink::{Repeats, commit, final_flush, flush_until_ok, on_rebalance, take_in};
+use crate::sink::{BackgroundFlush, Repeats, commit, final_flush, on_rebalance, take_in};
 use crate::{StorageConfig, TableStore};
 
 /// Consumes log batches from `sub` into `table` until the bus closes, then flushes
-/// everything. Batching, file rolling, retries, offsets and rebalances follow
-/// [`crate::run_metrics_sink`], but a flush runs beside the reading (syslog ingest goes
-/// on during the encode); while one runs or keeps failing, the sink reads on until
-/// twice `max_file_rows` rows wait, then waits for it (back-pressure). Offsets are
-/// committed once a flush has finished.
+/// everything. Batching, file rolling (beside the reading), retries, back-pressure,
+/// offsets and rebalances follow [`crate::run_metrics_sink`].
 pub async fn run_logs_sink(
     sub: Box<dyn Subscription>,
     table: Arc<TableStore>,
@@ -47,18 +44,9 @@ pub async fn run_logs_sink_with(
     // Offsets of the rows in `builder`, appended with them.
     let mut pending = Offsets::new();
     let mut keys: Vec<String> = Vec::new();
-    // The flush in progress: it runs beside the sink, which goes on reading.
-    let mut flushing: Option<tokio::task::JoinHandle<()>> = None;
+    let mut flushing = BackgroundFlush::default();
     loop {
-        // Back-pressure: while a flush runs (or keeps failing), at most two files' worth
-        // of rows wait in memory; then the sink waits for it instead of reading on.
-        if let Some(f) = flushing.as_mut()
-            && table.pending().0 >= 2 * config.max_file_rows
-        {
-            let _ = f.await;
-            flushing = None;
-            commit(sub.as_mut(), &table);
-        }
+        flushing.bound(sub.as_mut(), &table, &config).await;
         tokio::select! {
             d = sub.recv_or_rebalance() => match d {
                 Some(Received::Rebalance(r)) => {
@@ -67,9 +55,7 @@ pub async fn run_logs_sink_with(
                     }
                     // The flush in progress holds part of the rows: let it finish, then
                     // the hand-over flushes the rest.
-                    if let Some(f) = flushing.take() {
-                        let _ = f.await;
-                    }
+                    flushing.wait().await;
                     on_rebalance(sub.as_mut(), &table, r, repeats.as_mut(), &mut retry_delay, &shutdown).await;
                 }
                 Some(Received::Events(d)) => match d.batch {
@@ -111,18 +97,7 @@ pub async fn run_logs_sink_with(
                 if !builder.is_empty() {
                     table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
                 }
-                if flushing.as_ref().is_some_and(|f| f.is_finished()) {
-                    flushing = None;
-                    // Offsets are committed only for what the files hold.
-                    commit(sub.as_mut(), &table);
-                }
-                let (rows, age) = table.pending();
-                if flushing.is_none() && (rows >= config.max_file_rows || age.is_some_and(|a| a >= config.max_file_age)) {
-                    let (table, shutdown) = (table.clone(), shutdown.clone());
-                    flushing = Some(tokio::spawn(async move {
-                        flush_until_ok(&table, &mut Duration::from_secs(1), &shutdown).await;
-                    }));
-                }
+                flushing.tick(sub.as_mut(), &table, &config, &shutdown);
                 table.evict(config.hot_window);
             }
         }
@@ -130,9 +105,7 @@ pub async fn run_logs_sink_with(
     if !builder.is_empty() {
         table.append_with_offsets(builder.finish(), &pending);
     }
-    if let Some(f) = flushing {
-        let _ = f.await;
-    }
+    flushing.wait().await;
     final_flush(&table).await;
     // Offsets are committed only for what the files hold.
     commit(sub.as_mut(), &table);

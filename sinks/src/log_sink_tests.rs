@@ -1,11 +1,13 @@
-//! The logs sink flushes beside its reading, and a failing flush stops the reading at a
-//! bound (back-pressure) without losing a row. The storage failure is real: a plain file
-//! sits where the table's folder must go, until it is removed.
+//! Both sinks (logs and metrics) flush beside their reading, and a failing flush stops
+//! the reading at a bound (back-pressure) without losing a row. The storage failure is
+//! real: a plain file sits where the table's folder must go, until it is removed.
 
 use std::time::{Duration, Instant};
 
 use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_schemas::{LogRecord, Topic};
+
+use crate::test_support::{metrics_table, sample};
 
 use super::*;
 use crate::ColdStore;
@@ -19,10 +21,10 @@ fn record(i: i64) -> LogRecord {
     )
 }
 
-/// Rows in the table's Parquet files.
-fn rows_on_disk(dir: &std::path::Path) -> usize {
+/// Rows in the Parquet files of table `name`.
+fn rows_on_disk(dir: &std::path::Path, name: &str) -> usize {
     let mut n = 0;
-    for e in walk(&dir.join("logs")) {
+    for e in walk(&dir.join(name)) {
         let f = std::fs::File::open(e).unwrap();
         let r = parquet::file::reader::SerializedFileReader::new(f).unwrap();
         n += parquet::file::reader::FileReader::metadata(&r)
@@ -50,37 +52,73 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_flush_bounds_what_waits_in_memory_and_loses_nothing() {
+    bounded_flush(Topic::Logs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_metrics_flush_bounds_what_waits_in_memory_and_loses_nothing() {
+    bounded_flush(Topic::MetricsRaw).await;
+}
+
+/// The sink of `topic` (logs, or metrics) against a storage that fails, then recovers.
+async fn bounded_flush(topic: Topic) {
     const TOTAL: i64 = 2_000;
     const FILE_ROWS: usize = 100;
+    let name = if topic == Topic::Logs {
+        "logs"
+    } else {
+        "metrics"
+    };
     let dir = tempfile::tempdir().unwrap();
     // The table's folder cannot be created: every flush fails until this file goes.
-    let blocker = dir.path().join("logs");
+    let blocker = dir.path().join(name);
     std::fs::write(&blocker, b"not a folder").unwrap();
     let store = ColdStore::local(dir.path()).unwrap();
-    let table = logs_table(&store).await;
+    let table = if topic == Topic::Logs {
+        logs_table(&store).await
+    } else {
+        metrics_table(&store).await
+    };
     let bus = Arc::new(MemoryBus::new(MemoryBusConfig {
         capacity_events: 50,
     }));
-    let sub = bus.subscribe(Topic::Logs, "sink").unwrap();
+    let sub = bus.subscribe(topic, "sink").unwrap();
     let config = StorageConfig {
         max_file_rows: FILE_ROWS,
         batch_rows: 10,
         batch_latency: Duration::from_millis(10),
         ..StorageConfig::default()
     };
-    let sink = tokio::spawn(run_logs_sink(
-        sub,
-        table.clone(),
-        config,
-        CancellationToken::new(),
-    ));
+    let sink = if topic == Topic::Logs {
+        tokio::spawn(run_logs_sink(
+            sub,
+            table.clone(),
+            config,
+            CancellationToken::new(),
+        ))
+    } else {
+        tokio::spawn(crate::run_metrics_sink(
+            sub,
+            table.clone(),
+            config,
+            CancellationToken::new(),
+        ))
+    };
     let published = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let publisher = {
         let (bus, published) = (bus.clone(), published.clone());
         tokio::spawn(async move {
             for i in (0..TOTAL).step_by(10) {
-                let batch = EventBatch::Logs((i..i + 10).map(record).collect());
-                bus.publish(Topic::Logs, batch).await.unwrap();
+                let batch = if topic == Topic::Logs {
+                    EventBatch::Logs((i..i + 10).map(record).collect())
+                } else {
+                    EventBatch::Metrics(
+                        (i..i + 10)
+                            .map(|t| sample(1_764_190_000_000_000_000 + t, "m"))
+                            .collect(),
+                    )
+                };
+                bus.publish(topic, batch).await.unwrap();
                 published.store(i + 10, std::sync::atomic::Ordering::SeqCst);
                 // A steady sender, so the first flush starts near one file's worth.
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -114,13 +152,13 @@ async fn a_failing_flush_bounds_what_waits_in_memory_and_loses_nothing() {
         "reading stopped while the flush fails"
     );
     assert!(before.1 < TOTAL, "the publisher felt no back-pressure");
-    assert_eq!(rows_on_disk(dir.path()), 0);
+    assert_eq!(rows_on_disk(dir.path(), name), 0);
 
     // Storage back: every row reaches Parquet exactly once.
     std::fs::remove_file(&blocker).unwrap();
     publisher.await.unwrap();
     bus.close();
     sink.await.unwrap();
-    assert_eq!(rows_on_disk(dir.path()), TOTAL as usize);
+    assert_eq!(rows_on_disk(dir.path(), name), TOTAL as usize);
     assert_eq!(table.pending().0, 0);
 }

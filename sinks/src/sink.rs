@@ -24,8 +24,10 @@ use crate::{StorageConfig, TableStore};
 /// Parquet files roll by `max_file_rows` or `max_file_age`, and the hot tier keeps
 /// `hot_window`.
 ///
-/// A failed flush keeps the rows in memory and is retried; while it keeps failing the
-/// sink stops reading, so back-pressure reaches the collectors instead of data being lost.
+/// A flush runs beside the reading ([`BackgroundFlush`]). A failed flush keeps the rows
+/// in memory and is retried; while it keeps failing the sink reads on until twice
+/// `max_file_rows` rows wait, then stops reading, so back-pressure reaches the
+/// collectors instead of data being lost.
 pub async fn run_metrics_sink(
     sub: Box<dyn Subscription>,
     table: Arc<TableStore>,
@@ -104,13 +106,18 @@ pub async fn run_metrics_sink_with(
     // Offsets of the rows in `builder`, appended with them.
     let mut pending = Offsets::new();
     let mut keys: Vec<String> = Vec::new();
+    let mut flushing = BackgroundFlush::default();
     loop {
+        flushing.bound(sub.as_mut(), &table, &config).await;
         tokio::select! {
             d = sub.recv_or_rebalance() => match d {
                 Some(Received::Rebalance(r)) => {
                     if !builder.is_empty() {
                         table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
                     }
+                    // The flush in progress holds part of the rows: let it finish, then
+                    // the hand-over flushes the rest.
+                    flushing.wait().await;
                     on_rebalance(sub.as_mut(), &table, r, repeats.as_mut(), &mut retry_delay, &shutdown).await;
                 }
                 Some(Received::Events(d)) => {
@@ -155,11 +162,7 @@ pub async fn run_metrics_sink_with(
                 if !builder.is_empty() {
                     table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
                 }
-                let (rows, age) = table.pending();
-                if rows >= config.max_file_rows || age.is_some_and(|a| a >= config.max_file_age) {
-                    flush_until_ok(&table, &mut retry_delay, &shutdown).await;
-                    commit(sub.as_mut(), &table);
-                }
+                flushing.tick(sub.as_mut(), &table, &config, &shutdown);
                 table.evict(config.hot_window);
             }
         }
@@ -167,9 +170,68 @@ pub async fn run_metrics_sink_with(
     if !builder.is_empty() {
         table.append_with_offsets(builder.finish(), &pending);
     }
+    flushing.wait().await;
     final_flush(&table).await;
     // Offsets are committed only for what the files hold.
     commit(sub.as_mut(), &table);
+}
+
+/// The Parquet flush of a sink, run beside its reading, so ingest goes on during the
+/// encode of a file. While one runs (or keeps failing and retrying), at most about twice
+/// `max_file_rows` rows wait in memory; then the sink waits for it instead of reading on
+/// (back-pressure). Offsets are committed once a flush has finished: only for what the
+/// files hold.
+#[derive(Debug, Default)]
+pub(crate) struct BackgroundFlush(Option<tokio::task::JoinHandle<()>>);
+
+impl BackgroundFlush {
+    /// Before reading on: waits for the running flush (then commits) when twice
+    /// `max_file_rows` rows already wait.
+    pub(crate) async fn bound(
+        &mut self,
+        sub: &mut dyn Subscription,
+        table: &TableStore,
+        config: &StorageConfig,
+    ) {
+        if self.0.is_some() && table.pending().0 >= 2 * config.max_file_rows {
+            self.wait().await;
+            commit(sub, table);
+        }
+    }
+
+    /// On each tick: commits after a finished flush, and starts one when a file's worth
+    /// of rows (or `max_file_age`) waits and none runs.
+    pub(crate) fn tick(
+        &mut self,
+        sub: &mut dyn Subscription,
+        table: &Arc<TableStore>,
+        config: &StorageConfig,
+        shutdown: &CancellationToken,
+    ) {
+        if self.0.as_ref().is_some_and(|f| f.is_finished()) {
+            self.0 = None;
+            commit(sub, table);
+        }
+        let (rows, age) = table.pending();
+        if self.0.is_none()
+            && (rows >= config.max_file_rows || age.is_some_and(|a| a >= config.max_file_age))
+        {
+            let (table, shutdown) = (table.clone(), shutdown.clone());
+            self.0 = Some(tokio::spawn(async move {
+                flush_until_ok(&table, &mut Duration::from_secs(1), &shutdown).await;
+            }));
+        }
+    }
+
+    /// Waits for the running flush, if any (before a hand-over, at the end). The caller
+    /// commits.
+    pub(crate) async fn wait(&mut self) {
+        if let Some(f) = self.0.take()
+            && let Err(e) = f.await
+        {
+            tracing::error!(error = %e, "a background flush failed");
+        }
+    }
 }
 
 /// Acts on a rebalance, once every row received before it is appended to `table`:
