@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::peer::{RoleProc, Tansu, kafka_python, kafka_toml};
-use crate::common::{free_port, python};
+use super::peer::{RoleProc, Tansu, kafka_python, kafka_toml, repeats_dropped, table_counts};
+use crate::common::free_port;
 
 /// Re-produces the first `k` messages of `topic`, same partition, key and value.
 fn produce_again(brokers: &str, topic: &str, k: usize) -> usize {
@@ -46,21 +46,7 @@ print(len(got))"#;
 
 /// (rows, distinct (source_address, received_at)) of the `logs` Parquet files.
 fn log_rows(data: &Path) -> (u64, u64) {
-    let glob = data.join("parquet/logs/**/*.parquet");
-    let script = "import duckdb, glob, json, sys\n\
-if not glob.glob(sys.argv[1], recursive=True): print(json.dumps([0, 0]))\n\
-else: print(json.dumps(duckdb.execute(\"select count(*), count(distinct (source_address, received_at)) from read_parquet(?)\", [sys.argv[1]]).fetchone()))";
-    let out = Command::new(python())
-        .args(["-c", script])
-        .arg(&glob)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    table_counts(data, "logs", "source_address, received_at")
 }
 
 fn wait_rows(data: &Path, want: u64, log: &RoleProc) {
@@ -74,22 +60,6 @@ fn wait_rows(data: &Path, want: u64, log: &RoleProc) {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-}
-
-/// Rows the sink logged as dropped repeats of the `logs` table, over every run.
-fn repeats_dropped(log: &str) -> u64 {
-    log.lines()
-        .filter(|l| l.contains("events delivered twice to the topic dropped") && l.contains("logs"))
-        .map(|l| {
-            let at = l.find("rows=").expect("rows=") + 5;
-            l[at..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-                .unwrap()
-                .parse::<u64>()
-                .unwrap()
-        })
-        .sum()
 }
 
 #[test]
@@ -129,7 +99,7 @@ fn log_events_delivered_twice_are_stored_once_across_a_sink_restart() {
     assert_eq!(again_running, 500);
 
     let deadline = Instant::now() + Duration::from_secs(60);
-    while repeats_dropped(&p.log_text()) < 800 && Instant::now() < deadline {
+    while repeats_dropped(&p.log_text(), "logs") < 800 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
     }
     std::thread::sleep(Duration::from_secs(3));
@@ -140,7 +110,7 @@ fn log_events_delivered_twice_are_stored_once_across_a_sink_restart() {
         (n, n),
         "every message once, identical lines sent together included:\n{log}"
     );
-    assert_eq!(repeats_dropped(&log), 800, "{log}");
+    assert_eq!(repeats_dropped(&log, "logs"), 800, "{log}");
     assert!(log.contains("recent log records read back"), "{log}");
     drop(tansu);
 }

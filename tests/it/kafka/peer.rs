@@ -365,12 +365,24 @@ pub(crate) fn kafka_python() -> String {
 
 /// (rows, distinct (device_id, metric, instance, time)) in the Parquet files under `data`.
 pub(crate) fn parquet_counts(data: &Path) -> (u64, u64) {
-    let glob = data.join("parquet/metrics/**/*.parquet");
-    let script = "import duckdb, glob, json, sys\n\
+    table_counts(
+        data,
+        "metrics",
+        "device_id, metric, coalesce(instance, ''), time",
+    )
+}
+
+/// (rows, distinct `(key)`) in the Parquet files of `table` under `data` (0, 0 without
+/// files).
+pub(crate) fn table_counts(data: &Path, table: &str, key: &str) -> (u64, u64) {
+    let glob = data.join(format!("parquet/{table}/**/*.parquet"));
+    let script = format!(
+        "import duckdb, glob, json, sys\n\
 if not glob.glob(sys.argv[1], recursive=True): print(json.dumps([0, 0]))\n\
-else: print(json.dumps(duckdb.execute(\"select count(*), count(distinct (device_id, metric, coalesce(instance, ''), time)) from read_parquet(?)\", [sys.argv[1]]).fetchone()))";
+else: print(json.dumps(duckdb.execute(\"select count(*), count(distinct ({key})) from read_parquet(?)\", [sys.argv[1]]).fetchone()))"
+    );
     let out = Command::new(python())
-        .args(["-c", script])
+        .args(["-c", &script])
         .arg(&glob)
         .output()
         .unwrap();
@@ -381,6 +393,23 @@ else: print(json.dumps(duckdb.execute(\"select count(*), count(distinct (device_
     );
     let v: (u64, u64) = serde_json::from_slice(&out.stdout).unwrap();
     v
+}
+
+/// Rows a sink logged as dropped repeats (`events delivered twice to the topic
+/// dropped`), summed over the log, on the lines that also contain `table`.
+pub(crate) fn repeats_dropped(log: &str, table: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains("events delivered twice to the topic dropped") && l.contains(table))
+        .map(|l| {
+            let at = l.find("rows=").expect("rows=") + 5;
+            l[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum()
 }
 
 /// Runs `sql` in DuckDB over the Parquet files under `data/parquet`, with the views

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::outage::PortOutage;
 use super::peer::{
     RoleProc, Tansu, devices_toml, duck_rows, kafka_toml, logged_number, outside_consumer,
-    parquet_counts, producer_totals,
+    parquet_counts, producer_totals, repeats_dropped,
 };
 
 /// The spool's recovery line of the process started last: records recovered.
@@ -158,19 +158,7 @@ fn the_spool_survives_kill_9_and_a_clean_stop_during_an_outage_nothing_lost_or_d
     // counts the others.
     assert_eq!(rows, unique, "no row twice in Parquet: {repeated:?}");
     let sink_log = sink.log_text();
-    let dropped: u64 = sink_log
-        .lines()
-        .filter(|l| l.contains("events delivered twice to the topic dropped"))
-        .map(|l| {
-            let at = l.find("rows=").expect("rows=") + 5;
-            l[at..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-                .unwrap()
-                .parse::<u64>()
-                .unwrap()
-        })
-        .sum();
+    let dropped = repeats_dropped(&sink_log, "metrics");
     eprintln!(
         "{} events twice in Kafka; the sink dropped {dropped}",
         in_kafka - reported
