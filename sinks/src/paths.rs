@@ -15,6 +15,7 @@
 //! read only once all its files are listed ([`complete_flushes`]). A process killed
 //! between two puts leaves a flush that is never read: its map does not count, so its
 //! events are replayed from the bus into a new flush, and none is lost or read twice.
+//! Its files are deleted once an hour old (`table::CUT_FLUSH_AGE`).
 //! Names without the count (one file, or older versions) stand alone.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};

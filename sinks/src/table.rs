@@ -451,14 +451,18 @@ async fn list_files(
     paths: &TablePaths,
 ) -> Result<(Vec<ColdFile>, usize), StoreError> {
     let mut files = Vec::new();
+    let mut modified = Vec::new();
     let mut listing = store.store().list(Some(&paths.root()));
     while let Some(meta) = listing.try_next().await? {
         match paths.parse(&meta.location) {
-            Some(key) => files.push(ColdFile {
-                path: meta.location,
-                size: meta.size,
-                key,
-            }),
+            Some(key) => {
+                modified.push(meta.last_modified);
+                files.push(ColdFile {
+                    path: meta.location,
+                    size: meta.size,
+                    key,
+                })
+            }
             None => {
                 tracing::debug!(path = %meta.location, "ignoring a file that SOTP did not write")
             }
@@ -471,14 +475,47 @@ async fn list_files(
     if left_out > 0 {
         let mut keep = keep.into_iter().peekable();
         let mut i = 0;
-        files.retain(|_| {
+        let mut cut = Vec::new();
+        files.retain(|f| {
             let kept = keep.next_if_eq(&i).is_some();
+            if !kept {
+                cut.push((f.path.clone(), modified[i]));
+            }
             i += 1;
             kept
         });
+        delete_cut_flushes(store, cut).await;
     }
     files.sort_by_key(|f| (f.key.writer, f.key.seq_start, f.key.hour));
     Ok((files, left_out))
+}
+
+/// How long the files of an incomplete flush stay before they are deleted. A flush puts
+/// its files within seconds; a writer whose flush failed half-way (storage down) writes
+/// the same names again when it retries, so deleting its first files loses nothing.
+pub const CUT_FLUSH_AGE: Duration = Duration::from_secs(3600);
+
+/// Deletes the files of incomplete flushes (a writer killed between the puts of a flush
+/// spanning hours) once they are [`CUT_FLUSH_AGE`] old: they are never read, and their
+/// rows were replayed. Best effort: another process may delete them first.
+async fn delete_cut_flushes(store: &ColdStore, cut: Vec<(Path, chrono::DateTime<chrono::Utc>)>) {
+    let Ok(age) = chrono::Duration::from_std(CUT_FLUSH_AGE) else {
+        return;
+    };
+    let before = chrono::Utc::now() - age;
+    for (path, modified) in cut {
+        if modified > before {
+            continue;
+        }
+        match store.store().delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                tracing::info!(path = %path, "deleted a file of a flush cut by a killed writer (never read)")
+            }
+            Err(e) => {
+                tracing::warn!(path = %path, error = %e, "cannot delete a file of a cut flush")
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -291,6 +291,52 @@ async fn a_flush_cut_between_its_files_is_not_read() {
     assert_eq!(c.received_offset(&p0), Some(9));
 }
 
+#[tokio::test]
+async fn the_files_of_a_cut_flush_are_deleted_after_an_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ColdStore::local(dir.path()).unwrap();
+    let a = open(&store).await;
+    a.append(batch(0, 3, false));
+    a.flush().await.unwrap();
+    // Two flushes spanning three hours each; the last put of both never happened.
+    for first in [3, 9] {
+        a.append(batch(first, 6, true));
+        a.flush().await.unwrap();
+    }
+    let on_disk = |f: &ColdFile| dir.path().join(f.path.as_ref());
+    let cut: Vec<ColdFile> = a
+        .read()
+        .files
+        .iter()
+        .filter(|f| f.key.files == 3)
+        .cloned()
+        .collect();
+    assert_eq!(cut.len(), 6);
+    let (old, fresh): (Vec<_>, Vec<_>) = cut.iter().partition(|f| f.key.seq_start == 1);
+    std::fs::remove_file(on_disk(old[2])).unwrap();
+    std::fs::remove_file(on_disk(fresh[2])).unwrap();
+    // The first flush was cut two hours ago, the second just now.
+    let two_hours_ago = std::time::SystemTime::now() - 2 * CUT_FLUSH_AGE;
+    for f in &old[..2] {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(on_disk(f))
+            .unwrap();
+        file.set_modified(two_hours_ago).unwrap();
+    }
+
+    let b = open(&store).await;
+    assert!(
+        old[..2].iter().all(|f| !on_disk(f).exists()),
+        "old cut flush deleted"
+    );
+    assert!(
+        fresh[..2].iter().all(|f| on_disk(f).exists()),
+        "a recent one is kept"
+    );
+    assert_eq!(values(&b.snapshot()).await, vec![0, 1, 2]);
+}
+
 #[derive(Clone, Debug)]
 enum TwoOp {
     Append(bool, u8),
