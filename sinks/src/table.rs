@@ -394,6 +394,14 @@ impl TableStore {
             report.bytes += size;
             written.push(ColdFile { path, size, key });
         }
+        // Readers delete the files of a flush that stays incomplete for an hour
+        // (`CUT_FLUSH_AGE`): if this process was stopped that long between two puts, an
+        // earlier file may be gone. The flush then fails and is retried whole.
+        if let Some((_, earlier)) = written.split_last() {
+            for f in earlier {
+                self.store.store().head(&f.path).await?;
+            }
+        }
         {
             let mut s = self.write();
             s.files.extend(written);
