@@ -337,6 +337,110 @@ async fn the_files_of_a_cut_flush_are_deleted_after_an_hour() {
     assert_eq!(values(&b.snapshot()).await, vec![0, 1, 2]);
 }
 
+/// The fault of a writer frozen for an hour between two puts of a flush (which cannot
+/// be waited for in a test): while armed, the first file of a flush spanning hours is
+/// deleted when its next file is put, as a reader deletes a cut flush's files.
+#[derive(Debug)]
+struct DeletesFirstFile {
+    inner: InMemory,
+    armed: std::sync::atomic::AtomicBool,
+    first: std::sync::Mutex<Option<Path>>,
+}
+
+impl std::fmt::Display for DeletesFirstFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeletesFirstFile({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for DeletesFirstFile {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: object_store::PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        if self.armed.load(std::sync::atomic::Ordering::SeqCst)
+            && paths::TablePaths::new("metrics")
+                .parse(location)
+                .is_some_and(|k| k.files > 1)
+        {
+            let first = self.first.lock().unwrap().replace(location.clone());
+            if let Some(first) = first {
+                self.inner.delete(&first).await?;
+                self.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[tokio::test]
+async fn a_flush_whose_first_file_vanished_before_its_last_put_fails_and_is_retried_whole() {
+    let faulty = Arc::new(DeletesFirstFile {
+        inner: InMemory::new(),
+        armed: std::sync::atomic::AtomicBool::new(true),
+        first: std::sync::Mutex::new(None),
+    });
+    let store = ColdStore::from_store(faulty.clone(), "memory");
+    let a = open(&store).await;
+    a.append(batch(0, 6, true));
+    let err = a.flush().await.expect_err("a file of the flush is missing");
+    assert!(err.to_string().contains("not found"), "{err}");
+    assert!(!faulty.armed.load(std::sync::atomic::Ordering::SeqCst));
+    // The retry writes the whole flush again; a new reader sees every row.
+    assert_eq!(a.flush().await.unwrap().files, 3);
+    let b = open(&store).await;
+    assert_eq!(values(&b.snapshot()).await, (0..6).collect::<Vec<_>>());
+}
+
 #[derive(Clone, Debug)]
 enum TwoOp {
     Append(bool, u8),
