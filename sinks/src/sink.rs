@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow::array::RecordBatch;
 use sotp_pipeline::{Rebalance, Received, Subscription};
-use sotp_schemas::{EventBatch, LogRecord, MetricBatchBuilder, MetricSample};
+use sotp_schemas::{EventBatch, LogBatchBuilder, LogRecord, MetricBatchBuilder, MetricSample};
 
 use crate::offsets::{self, Offsets};
 use crate::recent::RecentTimes;
@@ -93,13 +94,114 @@ impl Repeats {
 
 /// [`run_metrics_sink`] with a filter of repeated events (on Kafka, see [`Repeats`]).
 pub async fn run_metrics_sink_with(
+    sub: Box<dyn Subscription>,
+    table: Arc<TableStore>,
+    config: StorageConfig,
+    shutdown: CancellationToken,
+    repeats: Option<Repeats>,
+) {
+    run_sink::<MetricBatchBuilder>(sub, table, config, shutdown, repeats).await;
+}
+
+/// What a sink takes from its topic: the kind of events, the Arrow builder of their
+/// rows, and their repeat test. The sink loop ([`run_sink`]) is the same for all.
+pub(crate) trait SinkRows: Send + 'static {
+    /// One event (a row).
+    type Event;
+    /// Logged when a delivery holds another kind of events.
+    const OTHER_KIND: &'static str;
+
+    /// A builder for batches of `batch_rows` rows.
+    fn for_batches_of(batch_rows: usize) -> Self;
+    /// The events of a batch, or the batch back when it holds another kind.
+    fn events(batch: EventBatch) -> Result<Vec<Self::Event>, EventBatch>;
+    /// Appends one row.
+    fn push_event(&mut self, e: &Self::Event);
+    /// Rows appended since the last batch.
+    fn rows(&self) -> usize;
+    /// The rows appended so far, as one batch (the builder starts again).
+    fn take_batch(&mut self) -> RecordBatch;
+    /// `false` when `e` is a repeat to drop.
+    fn is_new(repeats: &mut Repeats, e: &Self::Event) -> bool;
+}
+
+impl SinkRows for MetricBatchBuilder {
+    type Event = MetricSample;
+    const OTHER_KIND: &'static str = "non-metric events on a metrics topic ignored";
+
+    fn for_batches_of(batch_rows: usize) -> Self {
+        Self::with_capacity(batch_rows)
+    }
+
+    fn events(batch: EventBatch) -> Result<Vec<MetricSample>, EventBatch> {
+        match batch {
+            EventBatch::Metrics(samples) => Ok(samples),
+            other => Err(other),
+        }
+    }
+
+    fn push_event(&mut self, e: &MetricSample) {
+        self.push(e);
+    }
+
+    fn rows(&self) -> usize {
+        self.len()
+    }
+
+    fn take_batch(&mut self) -> RecordBatch {
+        self.finish()
+    }
+
+    fn is_new(repeats: &mut Repeats, e: &MetricSample) -> bool {
+        repeats.is_new(e)
+    }
+}
+
+impl SinkRows for LogBatchBuilder {
+    type Event = LogRecord;
+    const OTHER_KIND: &'static str = "non-log events on the logs topic ignored";
+
+    fn for_batches_of(batch_rows: usize) -> Self {
+        // Log rows are large: the builder grows past this when batches are bigger.
+        Self::with_capacity(batch_rows.min(8192))
+    }
+
+    fn events(batch: EventBatch) -> Result<Vec<LogRecord>, EventBatch> {
+        match batch {
+            EventBatch::Logs(records) => Ok(records),
+            other => Err(other),
+        }
+    }
+
+    fn push_event(&mut self, e: &LogRecord) {
+        self.push(e);
+    }
+
+    fn rows(&self) -> usize {
+        self.len()
+    }
+
+    fn take_batch(&mut self) -> RecordBatch {
+        self.finish()
+    }
+
+    fn is_new(repeats: &mut Repeats, e: &LogRecord) -> bool {
+        repeats.is_new_log(e)
+    }
+}
+
+/// The loop of every sink: consumes batches of `B`'s events from `sub` into `table`
+/// until the bus closes, then flushes everything (see [`run_metrics_sink`]). On a
+/// partitioned bus, replays below the table's offsets are skipped and `repeats` drops
+/// events delivered twice; offsets are committed only for what the files hold.
+pub(crate) async fn run_sink<B: SinkRows>(
     mut sub: Box<dyn Subscription>,
     table: Arc<TableStore>,
     config: StorageConfig,
     shutdown: CancellationToken,
     mut repeats: Option<Repeats>,
 ) {
-    let mut builder = MetricBatchBuilder::with_capacity(config.batch_rows);
+    let mut builder = B::for_batches_of(config.batch_rows);
     let mut tick = tokio::time::interval(config.batch_latency.min(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut retry_delay = Duration::from_secs(1);
@@ -112,63 +214,60 @@ pub async fn run_metrics_sink_with(
         tokio::select! {
             d = sub.recv_or_rebalance() => match d {
                 Some(Received::Rebalance(r)) => {
-                    if !builder.is_empty() {
-                        table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
+                    if builder.rows() > 0 {
+                        table.append_with_offsets(builder.take_batch(), &std::mem::take(&mut pending));
                     }
                     // The flush in progress holds part of the rows: let it finish, then
                     // the hand-over flushes the rest.
                     flushing.wait().await;
                     on_rebalance(sub.as_mut(), &table, r, repeats.as_mut(), &mut retry_delay, &shutdown).await;
                 }
-                Some(Received::Events(d)) => {
-                    match d.batch {
-                        EventBatch::Metrics(samples) => {
-                            let mut replayed = 0u64;
-                            let mut repeated = 0u64;
-                            for (i, s) in samples.iter().enumerate() {
-                                if let Some(o) = d.origins.get(i)
-                                    && !take_in(&mut pending, &mut keys, &table, o)
-                                {
-                                    replayed += 1;
-                                    continue;
-                                }
-                                if let Some(r) = repeats.as_mut()
-                                    && !r.is_new(s)
-                                {
-                                    repeated += 1;
-                                    continue;
-                                }
-                                builder.push(s);
-                                if builder.len() >= config.batch_rows {
-                                    table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
-                                }
+                Some(Received::Events(d)) => match B::events(d.batch) {
+                    Ok(events) => {
+                        let (mut replayed, mut repeated) = (0u64, 0u64);
+                        for (i, e) in events.iter().enumerate() {
+                            if let Some(o) = d.origins.get(i)
+                                && !take_in(&mut pending, &mut keys, &table, o)
+                            {
+                                replayed += 1;
+                                continue;
                             }
-                            if replayed > 0 {
-                                metrics::counter!("sotp_sink_replayed_events_total", "table" => table.name().to_string()).increment(replayed);
-                                tracing::info!(table = table.name(), events = replayed, "replayed events already in the table skipped");
+                            if let Some(r) = repeats.as_mut()
+                                && !B::is_new(r, e)
+                            {
+                                repeated += 1;
+                                continue;
                             }
-                            if repeated > 0 {
-                                metrics::counter!("sotp_sink_repeated_rows_total", "table" => table.name().to_string()).increment(repeated);
-                                let message = repeats.as_ref().map_or("", Repeats::message);
-                                tracing::info!(table = table.name(), rows = repeated, "{message}");
+                            builder.push_event(e);
+                            if builder.rows() >= config.batch_rows {
+                                table.append_with_offsets(builder.take_batch(), &std::mem::take(&mut pending));
                             }
                         }
-                        other => tracing::warn!(table = table.name(), events = other.len(), "non-metric events on a metrics topic ignored"),
+                        if replayed > 0 {
+                            metrics::counter!("sotp_sink_replayed_events_total", "table" => table.name().to_string()).increment(replayed);
+                            tracing::info!(table = table.name(), events = replayed, "replayed events already in the table skipped");
+                        }
+                        if repeated > 0 {
+                            metrics::counter!("sotp_sink_repeated_rows_total", "table" => table.name().to_string()).increment(repeated);
+                            let message = repeats.as_ref().map_or("", Repeats::message);
+                            tracing::info!(table = table.name(), rows = repeated, "{message}");
+                        }
                     }
-                }
+                    Err(other) => tracing::warn!(table = table.name(), events = other.len(), "{}", B::OTHER_KIND),
+                },
                 None => break,
             },
             _ = tick.tick() => {
-                if !builder.is_empty() {
-                    table.append_with_offsets(builder.finish(), &std::mem::take(&mut pending));
+                if builder.rows() > 0 {
+                    table.append_with_offsets(builder.take_batch(), &std::mem::take(&mut pending));
                 }
                 flushing.tick(sub.as_mut(), &table, &config, &shutdown);
                 table.evict(config.hot_window);
             }
         }
     }
-    if !builder.is_empty() {
-        table.append_with_offsets(builder.finish(), &pending);
+    if builder.rows() > 0 {
+        table.append_with_offsets(builder.take_batch(), &pending);
     }
     flushing.wait().await;
     final_flush(&table).await;
