@@ -81,9 +81,16 @@ fn parquet_files_go_to_s3_and_come_back_after_a_restart() {
         "no objects in the bucket; log:\n{}",
         server.log_text()
     );
+    // Raw samples, and the rollups of any minute that closed meanwhile (a run that
+    // crosses a minute boundary), both under the configured prefix.
     assert!(
-        keys.iter()
-            .all(|k| k.starts_with("sotp/metrics/date=") && k.ends_with(".parquet")),
+        keys.iter().all(|k| (k.starts_with("sotp/metrics/date=")
+            || k.starts_with("sotp/metrics_1m/date="))
+            && k.ends_with(".parquet")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|k| k.starts_with("sotp/metrics/date=")),
         "{keys:?}"
     );
     assert_eq!(server.stop(), 0, "{}", server.log_text());
