@@ -244,6 +244,20 @@ pub(crate) fn ureq_get(url: &str) -> std::io::Result<(u16, String)> {
     http("GET", url, None)
 }
 
+/// Runs `cmd` to its end and returns its stdout; fails the test with its stderr when it
+/// exits non-zero.
+pub(crate) fn stdout_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// The Python with DuckDB and pyarrow (set up by scripts/test.sh).
 pub(crate) fn python() -> String {
     let py = std::env::var("SOTP_PYTHON").unwrap_or_else(|_| "python3".into());

@@ -169,26 +169,21 @@ fn sqlite_control_plane_keeps_no_secret_in_plain_text() {
     assert_eq!(s, 409, "{v}");
 
     // A second user through the CLI, while the server runs.
-    let out = Command::new(BIN)
-        .args([
-            "user",
-            "create",
-            "--username",
-            "viewer",
-            "--role",
-            "readonly",
-            "--config",
-        ])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .env("SOTP_PASSWORD", "viewer-password")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::common::stdout_ok(
+        Command::new(BIN)
+            .args([
+                "user",
+                "create",
+                "--username",
+                "viewer",
+                "--role",
+                "readonly",
+                "--config",
+            ])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("SOTP_PASSWORD", "viewer-password"),
     );
     let viewer = server.login("viewer", "viewer-password");
     let (s, _) = server.api_as(&viewer, "GET", "/api/v1/devices", None);

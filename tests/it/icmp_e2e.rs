@@ -152,18 +152,13 @@ fn two_hundred_loopback_devices_from_icmp_to_parquet() {
     let rows = seen["rows"].as_u64().unwrap();
 
     // `sotp query --data-dir` on the files gives the same count.
-    let out = Command::new(BIN)
-        .args(["query", "--format", "csv", "--data-dir"])
-        .arg(&data)
-        .arg("SELECT count(*) AS n FROM metrics")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = crate::common::stdout_ok(
+        Command::new(BIN)
+            .args(["query", "--format", "csv", "--data-dir"])
+            .arg(&data)
+            .arg("SELECT count(*) AS n FROM metrics"),
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("n\n{rows}\n"));
+    assert_eq!(String::from_utf8_lossy(&stdout), format!("n\n{rows}\n"));
 
     // A restart on the same data (no devices now) serves exactly the same rows.
     let idle = dir.path().join("idle.toml");

@@ -40,16 +40,12 @@ for role in ["collector", "pipeline", "sink", "api"]:
 print(json.dumps({"problems": problems, "roles": roles,
                   "env": services[roles.get("api", "sotp-api")].get("environment", {})}))
 "#;
-    let out = Command::new(kafka_python())
-        .args(["-c", script, &format!("{root}/docker-compose.yml")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stdout = crate::common::stdout_ok(Command::new(kafka_python()).args([
+        "-c",
+        script,
+        &format!("{root}/docker-compose.yml"),
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
     assert_eq!(v["problems"], serde_json::json!([]), "{v}");
 
     // The containers' configuration: the mounted file plus the compose environment.

@@ -32,16 +32,14 @@ for m in got:
     p.produce(topic, value=m.value(), key=m.key(), partition=m.partition())
 assert p.flush(30) == 0, 'undelivered'
 print(len(got))"#;
-    let out = Command::new(kafka_python())
-        .args(["-c", script, brokers, topic, &k.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    let stdout = crate::common::stdout_ok(Command::new(kafka_python()).args([
+        "-c",
+        script,
+        brokers,
+        topic,
+        &k.to_string(),
+    ]));
+    String::from_utf8_lossy(&stdout).trim().parse().unwrap()
 }
 
 /// (rows, distinct (source_address, received_at)) of the `logs` Parquet files.

@@ -381,17 +381,8 @@ pub(crate) fn table_counts(data: &Path, table: &str, key: &str) -> (u64, u64) {
 if not glob.glob(sys.argv[1], recursive=True): print(json.dumps([0, 0]))\n\
 else: print(json.dumps(duckdb.execute(\"select count(*), count(distinct ({key})) from read_parquet(?)\", [sys.argv[1]]).fetchone()))"
     );
-    let out = Command::new(python())
-        .args(["-c", &script])
-        .arg(&glob)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: (u64, u64) = serde_json::from_slice(&out.stdout).unwrap();
+    let stdout = crate::common::stdout_ok(Command::new(python()).args(["-c", &script]).arg(&glob));
+    let v: (u64, u64) = serde_json::from_slice(&stdout).unwrap();
     v
 }
 
