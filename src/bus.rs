@@ -6,7 +6,7 @@ use sotp_pipeline::KafkaConfig;
 use sotp_pipeline::bus::kafka::Security;
 use sotp_schemas::Secret;
 
-use crate::config::Config;
+use crate::config::{Config, secrets};
 
 fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
@@ -31,7 +31,9 @@ pub fn kafka_config(config: &Config) -> KafkaConfig {
             protocol: b.security_protocol.clone(),
             sasl_mechanism: non_empty(&b.sasl_mechanism),
             sasl_username: non_empty(&b.sasl_username),
-            sasl_password: non_empty(&b.sasl_password.0).map(Secret::new),
+            // A reference that does not resolve is reported by `Config::validate`.
+            sasl_password: non_empty(&b.sasl_password.0)
+                .map(|raw| Secret::new(secrets::resolve(&raw).unwrap_or_default())),
             ssl_ca_location: non_empty(&b.ssl_ca_location).map(PathBuf::from),
         },
     }

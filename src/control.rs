@@ -75,11 +75,12 @@ pub async fn bootstrap_admin(store: &Store) -> anyhow::Result<()> {
 
 /// The configuration's devices as inventory input, keyed by id.
 pub fn config_devices(config: &Config) -> Vec<(String, DeviceInput)> {
-    // SNMP settings as written (the same type the API takes), by device id.
-    let snmp: std::collections::HashMap<&str, Option<&sotp_schemas::SnmpSettings>> = config
+    // SNMP settings as written (the same type the API takes) with their references
+    // resolved (the inventory stores secrets sealed, never a reference), by device id.
+    let snmp: std::collections::HashMap<&str, Option<sotp_schemas::SnmpSettings>> = config
         .devices
         .iter()
-        .map(|c| (c.id.as_deref().unwrap_or(&c.name), c.snmp.as_ref()))
+        .map(|c| (c.id.as_deref().unwrap_or(&c.name), config.device_snmp(c)))
         .collect();
     config
         .device_list()
@@ -104,7 +105,7 @@ pub fn config_devices(config: &Config) -> Vec<(String, DeviceInput)> {
                 model: String::new(),
                 location: String::new(),
                 tags: d.tags.clone(),
-                snmp: snmp.get(d.id.as_str()).copied().flatten().cloned(),
+                snmp: snmp.get(d.id.as_str()).cloned().flatten(),
                 ssh: None,
                 collectors,
                 active: true,

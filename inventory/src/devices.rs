@@ -4,7 +4,6 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::secrets::SecretRef;
 use crate::{
     DeviceInput, DeviceRecord, InventoryError, ManagedBy, SnmpView, SshView, Store, now_ms,
     random_token,
@@ -56,28 +55,30 @@ pub(crate) fn record_from_row(row: &AnyRow) -> Result<DeviceRecord, InventoryErr
     })
 }
 
-/// The secrets of one input, as (name, plain or reference) pairs.
-fn input_secrets(input: &DeviceInput) -> Vec<(&'static str, &str)> {
-    let mut out = Vec::new();
-    if let Some(s) = &input.snmp {
-        for (n, v) in [
-            ("snmp.community", &s.community),
-            ("snmp.auth_key", &s.auth_key),
-            ("snmp.priv_key", &s.priv_key),
-        ] {
-            if let Some(v) = v {
-                out.push((n, v.as_str()));
+impl DeviceInput {
+    /// The secrets of this input as (field, value) pairs, e.g. (`snmp.community`, ...).
+    pub(crate) fn secret_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.snmp {
+            for (n, v) in [
+                ("snmp.community", &s.community),
+                ("snmp.auth_key", &s.auth_key),
+                ("snmp.priv_key", &s.priv_key),
+            ] {
+                if let Some(v) = v {
+                    out.push((n, v.as_str()));
+                }
             }
         }
-    }
-    if let Some(s) = &input.ssh {
-        for (n, v) in [("ssh.key", &s.key), ("ssh.password", &s.password)] {
-            if let Some(v) = v {
-                out.push((n, v.as_str()));
+        if let Some(s) = &self.ssh {
+            for (n, v) in [("ssh.key", &s.key), ("ssh.password", &s.password)] {
+                if let Some(v) = v {
+                    out.push((n, v.as_str()));
+                }
             }
         }
+        out
     }
-    out
 }
 
 impl Store {
@@ -274,7 +275,7 @@ impl Store {
         Ok(changed)
     }
 
-    /// A stored secret of a device, resolved to its plain value (for collectors only).
+    /// A stored secret of a device, opened to its plain value (for collectors only).
     pub async fn device_secret(
         &self,
         id: &str,
@@ -286,8 +287,7 @@ impl Store {
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?;
-        v.map(|(v,)| SecretRef::from_stored(&v).resolve(&self.key, id, name))
-            .transpose()
+        v.map(|(v,)| self.key.open(id, name, &v)).transpose()
     }
 
     async fn check_address_free(
@@ -329,8 +329,8 @@ impl Store {
                     .await?;
             }
         }
-        for (name, value) in input_secrets(input) {
-            let stored = SecretRef::from_input(&self.key, id, name, value)?.stored();
+        for (name, value) in input.secret_fields() {
+            let stored = self.key.seal(id, name, value)?;
             sqlx::query("DELETE FROM secrets WHERE owner = $1 AND name = $2")
                 .bind(id)
                 .bind(name)

@@ -32,7 +32,7 @@ pub use device_model::{
 pub use error::{FieldError, InventoryError};
 pub use list::{DeviceFilter, DevicePage, SORT_FIELDS};
 pub use role::{Permission, Role};
-pub use secrets::{MasterKey, SecretRef};
+pub use secrets::MasterKey;
 pub use store::{Backend, Store};
 pub use users::{LoginOutcome, Session, User};
 

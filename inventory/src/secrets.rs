@@ -1,6 +1,7 @@
 //! Device credentials at rest: sealed with XChaCha20-Poly1305 under a master key that
-//! comes from `SOTP_MASTER_KEY` or a key file, never from the database; or stored as a
-//! reference (`env:NAME`, `file:/path`) resolved only when a collector needs the value.
+//! comes from `SOTP_MASTER_KEY` or a key file, never from the database. The database
+//! holds sealed values only: an `env:`/`file:` reference is the configuration file's
+//! business and is resolved before a secret reaches the inventory.
 
 use std::path::Path;
 
@@ -159,84 +160,6 @@ fn write_private(path: &Path, text: &str) -> Result<(), InventoryError> {
     f.write_all(text.as_bytes()).map_err(err)
 }
 
-/// A secret as stored: sealed, or a reference to where the value lives.
-#[derive(Clone, PartialEq, Eq)]
-pub enum SecretRef {
-    /// `env:NAME`: read from the environment when needed.
-    Env(String),
-    /// `file:/path`: read from a file when needed.
-    File(String),
-    /// A sealed value (`enc:v1:...`).
-    Sealed(String),
-}
-
-impl std::fmt::Debug for SecretRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SecretRef::Env(n) => write!(f, "env:{n}"),
-            SecretRef::File(p) => write!(f, "file:{p}"),
-            SecretRef::Sealed(_) => f.write_str("<sealed>"),
-        }
-    }
-}
-
-impl SecretRef {
-    /// What to store for an input value: references stay references, anything else is
-    /// sealed.
-    pub fn from_input(
-        key: &MasterKey,
-        owner: &str,
-        name: &str,
-        input: &str,
-    ) -> Result<Self, InventoryError> {
-        if let Some(n) = input.strip_prefix("env:") {
-            Ok(SecretRef::Env(n.to_string()))
-        } else if let Some(p) = input.strip_prefix("file:") {
-            Ok(SecretRef::File(p.to_string()))
-        } else {
-            Ok(SecretRef::Sealed(key.seal(owner, name, input)?))
-        }
-    }
-
-    /// Parses a stored value.
-    pub fn from_stored(s: &str) -> Self {
-        if let Some(n) = s.strip_prefix("env:") {
-            SecretRef::Env(n.to_string())
-        } else if let Some(p) = s.strip_prefix("file:") {
-            SecretRef::File(p.to_string())
-        } else {
-            SecretRef::Sealed(s.to_string())
-        }
-    }
-
-    /// The stored form.
-    pub fn stored(&self) -> String {
-        match self {
-            SecretRef::Env(n) => format!("env:{n}"),
-            SecretRef::File(p) => format!("file:{p}"),
-            SecretRef::Sealed(s) => s.clone(),
-        }
-    }
-
-    /// The plain value, for a collector about to use it.
-    pub fn resolve(
-        &self,
-        key: &MasterKey,
-        owner: &str,
-        name: &str,
-    ) -> Result<String, InventoryError> {
-        match self {
-            SecretRef::Env(n) => std::env::var(n).map_err(|_| {
-                InventoryError::Secret(format!("environment variable {n} is not set"))
-            }),
-            SecretRef::File(p) => std::fs::read_to_string(p)
-                .map(|s| s.trim_end_matches('\n').to_string())
-                .map_err(|e| InventoryError::Secret(format!("cannot read {p}: {e}"))),
-            SecretRef::Sealed(s) => key.open(owner, name, s),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,13 +180,5 @@ mod tests {
                 .is_err()
         );
         assert!(format!("{k:?}").contains("redacted"));
-    }
-
-    #[test]
-    fn references_are_not_sealed() {
-        let k = MasterKey::generate();
-        let r = SecretRef::from_input(&k, "d", "n", "env:SOTP_TEST_SECRET_X").unwrap();
-        assert_eq!(r.stored(), "env:SOTP_TEST_SECRET_X");
-        assert!(r.resolve(&k, "d", "n").is_err());
     }
 }

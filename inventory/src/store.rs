@@ -40,6 +40,8 @@ pub struct Store {
     backend: Backend,
     pub(crate) key: MasterKey,
     pub(crate) refresh_ttl: std::time::Duration,
+    /// A session ends this long after its login, however often it is refreshed.
+    pub(crate) session_lifetime: std::time::Duration,
     /// Ids of devices changed through this store (see [`Store::subscribe_changes`]).
     changes: tokio::sync::broadcast::Sender<String>,
     /// Device-list totals, reused until the next device write.
@@ -107,6 +109,7 @@ impl Store {
             backend,
             key,
             refresh_ttl: std::time::Duration::from_secs(7 * 86_400),
+            session_lifetime: std::time::Duration::from_secs(30 * 86_400),
             changes: tokio::sync::broadcast::Sender::new(4096),
             device_counts: std::sync::Arc::new(crate::list::count_cache()),
             device_pages: Default::default(),
@@ -143,6 +146,13 @@ impl Store {
     /// Sets how long a refresh token lives (default 7 days).
     pub fn with_refresh_ttl(mut self, ttl: std::time::Duration) -> Self {
         self.refresh_ttl = ttl;
+        self
+    }
+
+    /// Sets the absolute lifetime of a session (default 30 days): past it, neither its
+    /// refresh tokens nor its access tokens work, however recently it was refreshed.
+    pub fn with_session_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+        self.session_lifetime = lifetime;
         self
     }
 

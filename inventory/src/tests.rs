@@ -82,6 +82,13 @@ async fn stores() -> Vec<(Store, Backing)> {
     vec![(sqlite, Backing::Sqlite(tmp)), (postgres, Backing::Pg(pg))]
 }
 
+/// A SQLite store alone, for rules the SQL of both backends shares.
+async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/inv.db", tmp.path().display());
+    (Store::open(&url, MasterKey::generate()).await.unwrap(), tmp)
+}
+
 enum Backing {
     Sqlite(tempfile::TempDir),
     Pg(Pg),
@@ -289,7 +296,7 @@ async fn secrets_never_stored_in_plain_text_and_survive_key_rotation() {
         let body = serde_json::json!({
             "name": "r1", "address": "10.9.9.9",
             "snmp": {"version": "3", "user": "mon", "auth_protocol": "SHA", "auth_key": "Plain-Auth-Key-4711", "priv_protocol": "AES", "priv_key": "Plain-Priv-Key-0815"},
-            "ssh": {"user": "netops", "password": "Plain-Ssh-Pass-2342", "key": "file:/etc/sotp/id_ed25519"}
+            "ssh": {"user": "netops", "password": "Plain-Ssh-Pass-2342", "key": "Plain-Ssh-Key-1357"}
         });
         let input: DeviceInput = serde_json::from_value(body).unwrap();
         let d = s
@@ -329,6 +336,7 @@ async fn secrets_never_stored_in_plain_text_and_survive_key_rotation() {
             "Plain-Auth-Key-4711",
             "Plain-Priv-Key-0815",
             "Plain-Ssh-Pass-2342",
+            "Plain-Ssh-Key-1357",
         ] {
             assert!(
                 !raw.contains(plain),
@@ -345,7 +353,7 @@ async fn secrets_never_stored_in_plain_text_and_survive_key_rotation() {
             Some("Plain-Auth-Key-4711")
         );
         let new_key = MasterKey::generate();
-        assert_eq!(s.rotate_key(&new_key).await.unwrap(), 3);
+        assert_eq!(s.rotate_key(&new_key).await.unwrap(), 4);
         let s2 = Store::open(
             &match &backing {
                 Backing::Sqlite(t) => format!("sqlite://{}/inv.db", t.path().display()),
@@ -367,6 +375,37 @@ async fn secrets_never_stored_in_plain_text_and_survive_key_rotation() {
             "the old key no longer opens it"
         );
     }
+}
+
+#[tokio::test]
+async fn the_api_path_refuses_secret_references_in_every_secret_field() {
+    let (s, _dir) = sqlite_store().await;
+    for (section, field) in [
+        ("snmp", "community"),
+        ("snmp", "auth_key"),
+        ("snmp", "priv_key"),
+        ("ssh", "key"),
+        ("ssh", "password"),
+    ] {
+        for reference in ["env:SOTP_MASTER_KEY", "file:/etc/shadow", " vault:secret/x"] {
+            let mut body = serde_json::json!({
+                "name": "r", "address": "10.9.9.8",
+                "snmp": {"version": "3", "user": "u", "auth_protocol": "SHA", "auth_key": "k1", "priv_protocol": "AES", "priv_key": "k2", "community": "c"},
+                "ssh": {"user": "netops", "password": "p"}
+            });
+            body[section][field] = reference.into();
+            let input: DeviceInput = serde_json::from_value(body).unwrap();
+            match s.create_device(&input, "a", ManagedBy::Api, None).await {
+                Err(InventoryError::Validation(f)) => {
+                    assert_eq!(f.len(), 1, "{f:?}");
+                    assert_eq!(f[0].field, format!("{section}.{field}"));
+                    assert!(f[0].reason.contains("configuration file"), "{f:?}");
+                }
+                other => panic!("{section}.{field} = {reference}: {other:?}"),
+            }
+        }
+    }
+    assert!(s.all_devices().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -463,4 +502,34 @@ async fn audit_is_append_only_and_redacts_secrets() {
             .unwrap();
         assert_eq!(rows.len(), 1);
     }
+}
+
+#[tokio::test]
+async fn a_password_change_keeps_only_the_changing_session_and_sessions_have_an_end() {
+    let (s, _dir) = sqlite_store().await;
+    let u = s
+        .create_user("bob", "first-password", Role::Operator, false)
+        .await
+        .unwrap();
+    let a = s.login("bob", "first-password").await.unwrap().session;
+    let b = s.login("bob", "first-password").await.unwrap().session;
+    s.change_password(u.id, "first-password", "second-password", Some(&a.id))
+        .await
+        .unwrap();
+    assert!(s.session_user(&a.id).await.unwrap().is_some());
+    assert!(s.session_user(&b.id).await.unwrap().is_none());
+    assert!(s.refresh(&b.refresh_token).await.is_err());
+    let a2 = s.refresh(&a.refresh_token).await.unwrap().session;
+    s.set_password(u.id, "third-password", false).await.unwrap();
+    assert!(s.session_user(&a2.id).await.unwrap().is_none());
+
+    // A session of no lifetime at all is over at once, refreshed or not.
+    let short = s.clone().with_session_lifetime(std::time::Duration::ZERO);
+    let c = short.login("bob", "third-password").await.unwrap().session;
+    assert!(short.session_user(&c.id).await.unwrap().is_none());
+    let refused = short.refresh(&c.refresh_token).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("maximum lifetime"),
+        "{refused}"
+    );
 }

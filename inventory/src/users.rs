@@ -1,5 +1,10 @@
 //! Users (argon2id password hashes, lockout after failed logins), sessions with rotating
 //! refresh tokens and reuse detection, and API tokens for machines.
+//!
+//! A session ends on logout, on refresh-token reuse, when its user's password is changed
+//! or reset, its role changed or the user disabled (every other session of that user),
+//! and at the latest [`Store::with_session_lifetime`] after its login: refreshing renews a
+//! refresh token, never the session itself, so a stolen session cannot live forever.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -59,8 +64,9 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// (session, expires_at, used_at, user_id, session revoked_at, user disabled).
-type RefreshRow = (String, i64, Option<i64>, i64, Option<i64>, i64);
+/// (session, expires_at, used_at, user_id, session revoked_at, user disabled, session
+/// created_at).
+type RefreshRow = (String, i64, Option<i64>, i64, Option<i64>, i64, i64);
 
 fn hasher() -> Argon2<'static> {
     Argon2::default() // argon2id, v0x13, OWASP-recommended parameters
@@ -249,7 +255,7 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        let refresh_token = self.new_refresh(&session_id).await?;
+        let refresh_token = self.new_refresh(&session_id, now).await?;
         Ok(LoginOutcome {
             user: self.user(id).await?,
             session: Session {
@@ -259,12 +265,19 @@ impl Store {
         })
     }
 
-    async fn new_refresh(&self, session_id: &str) -> Result<String, InventoryError> {
+    /// A new refresh token of a session that began at `session_created` (ms): it expires
+    /// after the refresh TTL, and never after the session's absolute end.
+    async fn new_refresh(
+        &self,
+        session_id: &str,
+        session_created: i64,
+    ) -> Result<String, InventoryError> {
         let token = format!("sotpr_{}", random_token(32));
+        let expires = (now_ms() + self.refresh_ttl_ms()).min(self.session_end(session_created));
         sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, expires_at, used_at) VALUES ($1, $2, $3, NULL)")
             .bind(token_hash(&token))
             .bind(session_id)
-            .bind(now_ms() + self.refresh_ttl_ms())
+            .bind(expires)
             .execute(&self.pool)
             .await?;
         Ok(token)
@@ -274,17 +287,22 @@ impl Store {
         self.refresh_ttl.as_millis() as i64
     }
 
+    /// When a session that began at `created` (ms) ends, whatever its refreshes.
+    fn session_end(&self, created: i64) -> i64 {
+        created.saturating_add(self.session_lifetime.as_millis() as i64)
+    }
+
     /// Exchanges a refresh token for a new one of the same session. A token used twice
     /// means it was stolen: the whole session is revoked.
     pub async fn refresh(&self, token: &str) -> Result<LoginOutcome, InventoryError> {
         let bad = |m: &str| InventoryError::Unauthenticated(m.to_string());
         let row: Option<RefreshRow> = sqlx::query_as(
-            "SELECT r.session_id, r.expires_at, r.used_at, s.user_id, s.revoked_at, u.disabled FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id WHERE r.token_hash = $1",
+            "SELECT r.session_id, r.expires_at, r.used_at, s.user_id, s.revoked_at, u.disabled, s.created_at FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id WHERE r.token_hash = $1",
         )
         .bind(token_hash(token))
         .fetch_optional(&self.pool)
         .await?;
-        let Some((session_id, expires, used, user_id, revoked, disabled)) = row else {
+        let Some((session_id, expires, used, user_id, revoked, disabled, created)) = row else {
             return Err(bad("unknown refresh token"));
         };
         if revoked.is_some() {
@@ -303,13 +321,19 @@ impl Store {
             self.revoke_session(&session_id).await?;
             return Err(bad("refresh token reused: the whole session is revoked"));
         }
+        if self.session_end(created) <= now {
+            self.revoke_session(&session_id).await?;
+            return Err(bad(
+                "the session reached its maximum lifetime ([auth] session_lifetime): log in again",
+            ));
+        }
         if expires <= now {
             return Err(bad("refresh token expired"));
         }
         if disabled != 0 {
             return Err(bad("account disabled"));
         }
-        let refresh_token = self.new_refresh(&session_id).await?;
+        let refresh_token = self.new_refresh(&session_id, created).await?;
         Ok(LoginOutcome {
             user: self.user(user_id).await?,
             session: Session {
@@ -329,11 +353,34 @@ impl Store {
         Ok(())
     }
 
-    /// The user behind a live session, or `None` if the session is revoked or the user
-    /// disabled. Checked on every request so that logout and disabling act at once.
+    /// Revokes every session of a user but `except` (the caller's own, when a user changes
+    /// their own password); returns how many ended.
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: i64,
+        except: Option<&str>,
+    ) -> Result<u64, InventoryError> {
+        let ended = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND id <> $3",
+        )
+        .bind(now_ms())
+        .bind(user_id)
+        .bind(except.unwrap_or(""))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if ended > 0 {
+            tracing::info!(user_id, ended, "sessions revoked");
+        }
+        Ok(ended)
+    }
+
+    /// The user behind a live session, or `None` if the session is revoked, past its
+    /// absolute lifetime, or the user disabled. Checked on every request so that logout,
+    /// a password change and disabling act at once.
     pub async fn session_user(&self, session_id: &str) -> Result<Option<User>, InventoryError> {
         let sql = format!(
-            "SELECT {} FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.id = $1 AND s.revoked_at IS NULL AND u.disabled = 0",
+            "SELECT {} FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.id = $1 AND s.revoked_at IS NULL AND u.disabled = 0 AND s.created_at > $2",
             USER_COLUMNS
                 .split(", ")
                 .map(|c| format!("u.{c}"))
@@ -342,18 +389,20 @@ impl Store {
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(session_id)
+            .bind(now_ms().saturating_sub(self.session_lifetime.as_millis() as i64))
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     /// Changes a user's own password after checking the current one; ends every other
-    /// session of that user.
+    /// session of that user (all of them when `keep_session` is none).
     pub async fn change_password(
         &self,
         user_id: i64,
         current: &str,
         new: &str,
+        keep_session: Option<&str>,
     ) -> Result<(), InventoryError> {
         let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
             .bind(user_id)
@@ -368,11 +417,25 @@ impl Store {
                 "must differ from the current one",
             ));
         }
-        self.set_password(user_id, new, false).await
+        self.write_password(user_id, new, false).await?;
+        self.revoke_user_sessions(user_id, keep_session).await?;
+        Ok(())
     }
 
-    /// Sets a password (admin reset when `must_change` is true).
+    /// Sets a password (an admin's reset; the user must change it at the next login when
+    /// `must_change` is true) and ends every session of the user.
     pub async fn set_password(
+        &self,
+        user_id: i64,
+        new: &str,
+        must_change: bool,
+    ) -> Result<(), InventoryError> {
+        self.write_password(user_id, new, must_change).await?;
+        self.revoke_user_sessions(user_id, None).await?;
+        Ok(())
+    }
+
+    async fn write_password(
         &self,
         user_id: i64,
         new: &str,
@@ -390,7 +453,8 @@ impl Store {
     }
 
     /// Admin changes to a user: disable/enable, force a password change, change role.
-    /// Disabling revokes every session.
+    /// Disabling or a new role ends every session (a session must not keep the rights
+    /// of a role the user no longer has).
     pub async fn update_user(
         &self,
         user_id: i64,
@@ -410,14 +474,8 @@ impl Store {
         .bind(user_id)
         .execute(&self.pool)
         .await?;
-        if disabled == Some(true) {
-            sqlx::query(
-                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-            )
-            .bind(now_ms())
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+        if disabled == Some(true) || role.is_some_and(|r| r != before.role) {
+            self.revoke_user_sessions(user_id, None).await?;
         }
         Ok((before, self.user(user_id).await?))
     }

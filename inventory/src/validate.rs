@@ -73,6 +73,16 @@ impl DeviceInput {
                 add("ssh.port", "must be between 1 and 65535".into());
             }
         }
+        for (field, value) in self.secret_fields() {
+            if let Some(kind) = reference_kind(value) {
+                add(
+                    field,
+                    format!(
+                        "`{kind}` references are read only from the configuration file; send the secret itself (it is sealed at rest and never shown)"
+                    ),
+                );
+            }
+        }
         for (name, c) in &self.collectors {
             if !COLLECTORS.contains(&name.as_str()) {
                 add(
@@ -100,4 +110,14 @@ impl DeviceInput {
             Err(InventoryError::Validation(errs))
         }
     }
+}
+
+/// The reference prefix `value` starts with (`env:`, `file:`, `vault:`), if any: the
+/// configuration file's way to name a secret, which a device arriving through the API
+/// may not use (a collector would read the server's own environment or files and send
+/// them to the device's address).
+fn reference_kind(value: &str) -> Option<&'static str> {
+    ["env:", "file:", "vault:"]
+        .into_iter()
+        .find(|p| value.trim_start().starts_with(p))
 }

@@ -2,8 +2,10 @@
 //! the `inventory` topic ([`InventoryChange`]).
 //!
 //! Secrets stay as stored: sealed under the master key (bound to the device id and the
-//! field name) or `env:`/`file:` references. Nothing here opens them: a collector does,
-//! with the same master key, right before use (`Device::open_secrets`).
+//! field name). Nothing here opens them: a collector does, with the same master key,
+//! right before use (`Device::open_secrets`). A stored value that is not sealed (an
+//! `env:`/`file:` reference stored by a version before the API refused them) is left
+//! out, so it can never be read as a reference nor sent as a community.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use sotp_schemas::{Device, DeviceId, InventoryChange, PollSettings};
 use crate::devices::{DEVICE_COLUMNS, record_from_row};
 use crate::{DeviceRecord, InventoryError, ManagedBy, SnmpInput, Store};
 
-/// Stored secret values (sealed or references) by (owner, name).
+/// Stored sealed secret values by (owner, name).
 type Stored = HashMap<(String, String), String>;
 
 /// The collector's view of a stored device, or none when it is not polled (deleted,
@@ -79,7 +81,17 @@ impl Store {
                     .await?
             }
         };
-        Ok(rows.into_iter().map(|(o, n, v)| ((o, n), v)).collect())
+        Ok(rows
+            .into_iter()
+            .filter(|(owner, name, v)| {
+                let sealed = sotp_schemas::Secret::new(v.as_str()).is_sealed();
+                if !sealed {
+                    tracing::warn!(device = %owner, secret = %name, "a stored secret is not sealed (a reference from an earlier version): left out; set it again through the API");
+                }
+                sealed
+            })
+            .map(|(o, n, v)| ((o, n), v))
+            .collect())
     }
 
     /// What to publish on `inventory` for device `id` now: its definition, or a deletion

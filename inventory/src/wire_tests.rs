@@ -1,5 +1,5 @@
 //! Device changes as published on `inventory`: every change is announced, secrets travel
-//! sealed (or as references) and open with the master key, per-collector settings and
+//! sealed and open with the master key, per-collector settings and
 //! the active flag decide what is polled. SQLite (the SQL is the same on PostgreSQL,
 //! which `tests.rs` covers for the rest of the store).
 
@@ -27,7 +27,7 @@ async fn every_change_is_announced_with_sealed_secrets_and_the_collectors_settin
                 "name": "edge", "address": "127.0.0.5",
                 "snmp": {"version": "3", "user": "mon", "auth_protocol": "sha256",
                          "auth_key": "Plain-Auth-4711", "priv_protocol": "AES-256",
-                         "priv_key": "env:SOTP_TEST_PRIV"},
+                         "priv_key": "Plain-Priv-0815"},
                 "collectors": {"icmp": {"interval": "2s"}, "snmp": {"interval": "5s"}}
             })),
             "tester",
@@ -43,7 +43,9 @@ async fn every_change_is_announced_with_sealed_secrets_and_the_collectors_settin
     let json = String::from_utf8(record.to_json().unwrap()).unwrap();
     assert!(!json.contains("Plain-Auth-4711"), "{json}");
     assert!(json.contains("\"auth_key\":\"enc:v1:"), "{json}");
-    assert!(json.contains("env:SOTP_TEST_PRIV"), "{json}");
+    assert!(!json.contains("Plain-Priv-0815"), "{json}");
+    assert!(json.contains("\"priv_key\":\"enc:v1:"), "{json}");
+    assert!(record.unsealed_secrets().is_empty());
     assert!(json.contains("\"interval_ms\":5000"), "{json}");
     let mut dev: Device = DeviceRecord::from_json(json.as_bytes()).unwrap().into();
     assert!(dev.open_secrets(s.master_key()).is_empty());
@@ -52,14 +54,18 @@ async fn every_change_is_announced_with_sealed_secrets_and_the_collectors_settin
     assert_eq!(snmp.version, SnmpVersion::V3);
     let usm = snmp.usm.as_ref().unwrap();
     assert_eq!(
-        usm.auth.as_ref().unwrap().1.resolve().unwrap(),
+        usm.auth.as_ref().unwrap().1.expose().unwrap(),
         "Plain-Auth-4711"
+    );
+    assert_eq!(
+        usm.privacy.as_ref().unwrap().1.expose().unwrap(),
+        "Plain-Priv-0815"
     );
     // Another key does not open it: the secret stays sealed.
     let mut other: Device = record.clone().into();
     assert_eq!(
         other.open_secrets(&MasterKey::generate()),
-        ["snmp.auth_key"]
+        ["snmp.auth_key", "snmp.priv_key"]
     );
 
     // Disabling SNMP keeps the device for ICMP only; a patch keeps stored secrets.

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sotp_schemas::{Device, EventBatch, InventoryChange, SecretCodec};
+use sotp_schemas::{Device, DeviceRecord, EventBatch, InventoryChange, SecretCodec};
 use tokio::sync::watch;
 
 use crate::Subscription;
@@ -37,7 +37,9 @@ impl DeviceSet {
         match change.device {
             None => self.by_id.remove(&change.id).is_some(),
             Some(record) => {
-                let mut d: Device = record.into();
+                let Some(mut d) = accept(record) else {
+                    return false;
+                };
                 open(&mut d, codec);
                 if self.by_id.get(&change.id) == Some(&d) {
                     return false;
@@ -52,6 +54,19 @@ impl DeviceSet {
     pub fn devices(&self) -> Vec<Device> {
         self.by_id.values().cloned().collect()
     }
+}
+
+/// The collector's view of a record read from `inventory`, or none when the record holds
+/// a secret that is not sealed: SOTP only ever publishes sealed secrets, so such a record
+/// was written by someone else and is refused whole (logged and counted), never polled.
+pub fn accept(record: DeviceRecord) -> Option<Device> {
+    let unsealed = record.unsealed_secrets();
+    if unsealed.is_empty() {
+        return Some(record.into());
+    }
+    metrics::counter!("sotp_inventory_refused_total").increment(1);
+    tracing::warn!(device = %record.id, secrets = ?unsealed, "device record refused: the inventory topic carries sealed secrets only");
+    None
 }
 
 fn open(d: &mut Device, codec: Option<&dyn SecretCodec>) {
@@ -201,5 +216,36 @@ mod tests {
         .unwrap();
         rx.changed().await.unwrap();
         assert_eq!(*rx.borrow_and_update(), vec![b]);
+    }
+
+    #[test]
+    fn a_record_with_a_secret_that_is_not_sealed_is_refused_and_the_set_kept() {
+        let mut set = DeviceSet::new([device("a", "127.0.0.1")]);
+        let mut hostile = DeviceRecord::from(&device("a", "192.0.2.66"));
+        hostile.snmp = Some(sotp_schemas::SnmpRecord {
+            version: "2c".into(),
+            port: 161,
+            community: Some("env:SOTP_MASTER_KEY".into()),
+            user: None,
+            auth_protocol: None,
+            auth_key: None,
+            priv_protocol: None,
+            priv_key: None,
+            context: None,
+            interval_ms: None,
+        });
+        let change = |r: &DeviceRecord| InventoryChange {
+            id: "a".into(),
+            device: Some(r.clone()),
+        };
+        assert!(!set.apply(change(&hostile), None));
+        assert_eq!(set.devices(), [device("a", "127.0.0.1")]);
+        // The same record with a sealed community is taken.
+        hostile.snmp.as_mut().unwrap().community = Some("enc:v1:abc".into());
+        assert!(set.apply(change(&hostile), None));
+        assert_eq!(
+            set.devices()[0].address,
+            "192.0.2.66".parse::<std::net::IpAddr>().unwrap()
+        );
     }
 }

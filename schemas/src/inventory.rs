@@ -2,11 +2,12 @@
 //! device id. A message with no value (a tombstone) deletes the device; the topic is
 //! compacted, so it always holds the latest definition of every device.
 //!
-//! Secrets never travel in plain text: an SNMP community or v3 key is on the wire either
-//! sealed (`enc:v1:...`, XChaCha20-Poly1305 under the control plane's master key, bound
-//! to the device id and field name, exactly as stored in the inventory database) or as
-//! an `env:NAME` / `file:/path` reference. Collectors open sealed values with the same
-//! master key ([`Device::open_secrets`]).
+//! Secrets never travel in plain text: an SNMP community or v3 key is on the wire sealed
+//! (`enc:v1:...`, XChaCha20-Poly1305 under the control plane's master key, bound to the
+//! device id and field name, exactly as stored in the inventory database) or not at all.
+//! Collectors open sealed values with the same master key ([`Device::open_secrets`]) and
+//! refuse a record holding anything else ([`DeviceRecord::unsealed_secrets`]): a topic
+//! anyone with produce rights can write must not decide what a collector sends.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -30,8 +31,7 @@ pub struct PollRecord {
     pub interval_ms: Option<u64>,
 }
 
-/// SNMP settings on the wire. Secret fields hold a sealed value or a reference, never
-/// a plain secret.
+/// SNMP settings on the wire. Secret fields hold a sealed value, never a plain secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnmpRecord {
@@ -39,7 +39,7 @@ pub struct SnmpRecord {
     pub version: String,
     /// UDP port of the agent.
     pub port: u16,
-    /// Community (v1, v2c): sealed or a reference.
+    /// Community (v1, v2c), sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub community: Option<String>,
     /// USM user (v3).
@@ -48,13 +48,13 @@ pub struct SnmpRecord {
     /// `MD5`, `SHA`, `SHA-224`, `SHA-256`, `SHA-384` or `SHA-512`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_protocol: Option<String>,
-    /// Authentication key: sealed or a reference.
+    /// Authentication key, sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_key: Option<String>,
     /// `DES`, `AES`, `AES-192` or `AES-256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priv_protocol: Option<String>,
-    /// Privacy key: sealed or a reference.
+    /// Privacy key, sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priv_key: Option<String>,
     /// Context name (v3).
@@ -96,10 +96,10 @@ pub struct InventoryChange {
     pub device: Option<DeviceRecord>,
 }
 
-/// The secret's text for the wire: a sealed value or a reference. A literal is never
-/// put on the wire (seal it first with [`Device::seal_secrets`]).
+/// The secret's text for the wire: a sealed value. A plain value is never put on the
+/// wire (seal it first with [`Device::seal_secrets`]).
 fn wire_secret(s: &Secret) -> Option<String> {
-    (!s.is_literal()).then(|| s.configured().to_string())
+    s.is_sealed().then(|| s.configured().to_string())
 }
 
 impl From<&SnmpTarget> for SnmpRecord {
@@ -209,6 +209,24 @@ impl Device {
 }
 
 impl DeviceRecord {
+    /// The secret fields (`snmp.community`, `snmp.auth_key`, `snmp.priv_key`) holding
+    /// anything but a sealed value. SOTP only ever writes sealed secrets here, so readers
+    /// refuse a record naming any.
+    pub fn unsealed_secrets(&self) -> Vec<&'static str> {
+        let Some(s) = &self.snmp else {
+            return Vec::new();
+        };
+        [
+            ("snmp.community", &s.community),
+            ("snmp.auth_key", &s.auth_key),
+            ("snmp.priv_key", &s.priv_key),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.as_deref().is_some_and(|v| !Secret::new(v).is_sealed()))
+        .map(|(n, _)| n)
+        .collect()
+    }
+
     /// The JSON message.
     pub fn to_json(&self) -> Result<Vec<u8>, SchemaError> {
         Ok(serde_json::to_vec(self)?)

@@ -42,27 +42,49 @@ fn device_round_trips_through_the_wire_record() {
 }
 
 #[test]
-fn snmp_secrets_travel_sealed_or_as_references_never_plain() {
+fn snmp_secrets_travel_sealed_never_plain() {
     let settings: crate::SnmpSettings = serde_json::from_str(
-        r#"{"version":"3","user":"mon","auth_protocol":"sha256","auth_key":"plain-auth","priv_protocol":"AES-256","priv_key":"env:PRIV","context":"c1","interval":"5s"}"#,
+        r#"{"version":"3","user":"mon","auth_protocol":"sha256","auth_key":"plain-auth","priv_protocol":"AES-256","priv_key":"plain-priv","context":"c1","interval":"5s"}"#,
     )
     .unwrap();
     let mut d = device(Some(settings.target()));
     // Unsealed: the literal is left out, never written.
     let json = String::from_utf8(DeviceRecord::from(&d).to_json().unwrap()).unwrap();
     assert!(!json.contains("plain-auth"), "{json}");
+    assert!(!json.contains("plain-priv"), "{json}");
     d.seal_secrets(&Rot).unwrap();
     let json = String::from_utf8(DeviceRecord::from(&d).to_json().unwrap()).unwrap();
     assert!(!json.contains("plain-auth"), "{json}");
     assert!(json.contains("\"auth_protocol\":\"SHA-256\""), "{json}");
-    assert!(json.contains("env:PRIV"), "{json}");
+    assert!(!json.contains("plain-priv"), "{json}");
+    let record = DeviceRecord::from_json(json.as_bytes()).unwrap();
+    assert!(record.unsealed_secrets().is_empty());
     let mut back: Device = DeviceRecord::from_json(json.as_bytes()).unwrap().into();
     assert!(back.open_secrets(&Rot).is_empty());
     assert_eq!(back, device(Some(settings.target())));
     // Opened under another device id: the binding refuses, the secret stays sealed.
     let mut moved: Device = DeviceRecord::from_json(json.as_bytes()).unwrap().into();
     moved.id = DeviceId::new("other");
-    assert_eq!(moved.open_secrets(&Rot), vec!["snmp.auth_key"]);
+    assert_eq!(
+        moved.open_secrets(&Rot),
+        vec!["snmp.auth_key", "snmp.priv_key"]
+    );
     let usm = moved.snmp.unwrap().usm.unwrap();
     assert!(usm.auth.unwrap().1.is_sealed());
+}
+
+#[test]
+fn records_name_every_secret_that_is_not_sealed() {
+    let json = br#"{"id":"d","name":"d","address":"127.0.0.1","icmp":{"enabled":true},
+        "snmp":{"version":"3","port":161,"community":"env:SOTP_MASTER_KEY","user":"u",
+        "auth_protocol":"SHA","auth_key":"enc:v1:abc","priv_protocol":"AES","priv_key":"file:/etc/shadow"}}"#;
+    let r = DeviceRecord::from_json(json).unwrap();
+    assert_eq!(r.unsealed_secrets(), ["snmp.community", "snmp.priv_key"]);
+    let none = br#"{"id":"d","name":"d","address":"127.0.0.1","icmp":{"enabled":true}}"#;
+    assert!(
+        DeviceRecord::from_json(none)
+            .unwrap()
+            .unsealed_secrets()
+            .is_empty()
+    );
 }

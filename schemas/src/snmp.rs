@@ -1,48 +1,40 @@
 //! How one device is reached over SNMP: version, port and credentials.
 //!
-//! Secret values (communities, v3 keys) are kept as [`Secret`]: the literal value or an
-//! `env:NAME` / `file:/path` reference, resolved by the collector when it opens a
-//! session. Their `Debug` output never shows the value. A secret may also be *sealed*
-//! (`enc:v1:...`, encrypted under the control plane's master key and bound to its device
-//! and field): that is how secrets travel on the `inventory` topic. A sealed secret is
-//! opened with a [`SecretCodec`] (the master key) before use; [`Secret::resolve`] refuses
-//! it.
+//! Secret values (communities, v3 keys) are kept as [`Secret`]: the plain value, about
+//! to be used, or *sealed* (`enc:v1:...`, encrypted under the control plane's master key
+//! and bound to its device and field): that is how secrets are stored and how they travel
+//! on the `inventory` topic. A sealed secret is opened with a [`SecretCodec`] (the master
+//! key) before use; [`Secret::expose`] refuses it. `Debug` never shows a value.
+//!
+//! There is no reference kind here on purpose: `env:NAME` and `file:/path` are the
+//! configuration file's business, resolved by the binary when it loads the file. A value
+//! arriving through the API or the bus is only ever a value, so no caller can make a
+//! process read its own files or environment and send them to an address of its choice.
 
 use std::fmt;
 
-/// A secret value or a reference to one. `Debug` prints `"<redacted>"` (or the reference
-/// kind and name for `env:`/`file:` references, which are not secret).
+/// A plain or sealed secret value. `Debug` prints `"<redacted>"` or `"<sealed>"`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
-/// A secret reference could not be resolved.
+/// A secret cannot be used as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    /// `env:NAME` names a variable that is not set.
-    #[error("environment variable `{0}` (from an `env:` secret reference) is not set")]
-    Env(String),
     /// The secret is still sealed: the process has no (or the wrong) master key.
     #[error(
         "the secret is sealed (encrypted under the master key) and was not opened: give this process the same SOTP_MASTER_KEY or [secrets] key_file as the control plane"
     )]
     Sealed,
-    /// `file:/path` could not be read.
-    #[error("cannot read secret file `{path}`: {source}")]
-    File {
-        /// The referenced file.
-        path: String,
-        /// The system's error.
-        source: std::io::Error,
-    },
 }
 
 impl Secret {
-    /// Wraps a configured value (literal or reference).
+    /// Wraps a value: sealed when it starts with `enc:`, plain otherwise. Text such as
+    /// `env:NAME` is a plain value here, never read as a reference.
     pub fn new(raw: impl Into<String>) -> Self {
         Self(raw.into())
     }
 
-    /// The configured text, as written (a literal secret or a reference).
+    /// The text as held: the plain value or the sealed form.
     pub fn configured(&self) -> &str {
         &self.0
     }
@@ -52,41 +44,24 @@ impl Secret {
         self.0.starts_with(SEALED_PREFIX)
     }
 
-    /// An `env:NAME` or `file:/path` reference (not secret itself).
-    pub fn is_reference(&self) -> bool {
-        self.0.starts_with("env:") || self.0.starts_with("file:")
-    }
-
-    /// A plain value (neither sealed nor a reference).
+    /// A plain value (not sealed).
     pub fn is_literal(&self) -> bool {
-        !self.is_sealed() && !self.is_reference()
+        !self.is_sealed()
     }
 
-    /// The secret's value: the literal, the environment variable's value, or the file's
-    /// content without its trailing newline. A sealed secret is an error.
-    pub fn resolve(&self) -> Result<String, SecretError> {
+    /// The plain value, for a collector about to use it; a sealed secret is an error.
+    pub fn expose(&self) -> Result<&str, SecretError> {
         if self.is_sealed() {
             Err(SecretError::Sealed)
-        } else if let Some(name) = self.0.strip_prefix("env:") {
-            std::env::var(name).map_err(|_| SecretError::Env(name.to_string()))
-        } else if let Some(path) = self.0.strip_prefix("file:") {
-            std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|source| SecretError::File {
-                    path: path.to_string(),
-                    source,
-                })
         } else {
-            Ok(self.0.clone())
+            Ok(&self.0)
         }
     }
 }
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_reference() {
-            write!(f, "{:?}", self.0)
-        } else if self.is_sealed() {
+        if self.is_sealed() {
             f.write_str("\"<sealed>\"")
         } else {
             f.write_str("\"<redacted>\"")
@@ -335,37 +310,25 @@ mod tests {
     }
 
     #[test]
-    fn sealed_secrets_do_not_resolve_and_do_not_print() {
+    fn sealed_secrets_are_not_exposed_and_do_not_print() {
         let s = Secret::new("enc:v1:abc");
         assert!(s.is_sealed() && !s.is_literal());
-        assert!(matches!(s.resolve(), Err(SecretError::Sealed)));
+        assert!(matches!(s.expose(), Err(SecretError::Sealed)));
         assert_eq!(format!("{s:?}"), "\"<sealed>\"");
     }
 
     #[test]
-    fn debug_hides_literal_secrets_but_shows_references() {
-        assert_eq!(format!("{:?}", Secret::new("s3cr3t")), "\"<redacted>\"");
+    fn references_are_plain_text_here_and_never_read() {
+        // `env:`/`file:` are resolved by the configuration loader only; here they are
+        // values like any other, so nothing can point a collector at the process's
+        // environment or files.
+        let home = Secret::new("env:HOME");
+        assert_eq!(home.expose().unwrap(), "env:HOME");
+        assert_eq!(format!("{home:?}"), "\"<redacted>\"");
         assert_eq!(
-            format!("{:?}", Secret::new("env:SNMP_KEY")),
-            "\"env:SNMP_KEY\""
+            Secret::new("file:/etc/passwd").expose().unwrap(),
+            "file:/etc/passwd"
         );
-    }
-
-    #[test]
-    fn resolves_env_and_file_references() {
-        assert_eq!(Secret::new("plain").resolve().unwrap(), "plain");
-        let dir = std::env::temp_dir().join(format!("sotp-secret-{}", std::process::id()));
-        std::fs::write(&dir, "from-file\n").unwrap();
-        let s = Secret::new(format!("file:{}", dir.display()));
-        assert_eq!(s.resolve().unwrap(), "from-file");
-        std::fs::remove_file(&dir).unwrap();
-        let missing = Secret::new("env:SOTP_SURELY_UNSET_VARIABLE_42");
-        assert!(
-            missing
-                .resolve()
-                .unwrap_err()
-                .to_string()
-                .contains("SOTP_SURELY_UNSET_VARIABLE_42")
-        );
+        assert_eq!(format!("{:?}", Secret::new("s3cr3t")), "\"<redacted>\"");
     }
 }

@@ -117,11 +117,11 @@ fn alert_events_validate() {
 }
 
 #[test]
-fn inventory_records_validate_and_plain_secrets_do_not() {
+fn inventory_records_validate_and_plain_or_referenced_secrets_do_not() {
     let v = validator("device_record");
     let settings: sotp_schemas::SnmpSettings = serde_json::from_value(serde_json::json!({
-        "version": "3", "user": "mon", "auth_protocol": "sha256", "auth_key": "env:AUTH",
-        "priv_protocol": "aes256", "priv_key": "file:/run/secrets/priv", "interval": "5s"
+        "version": "3", "user": "mon", "auth_protocol": "sha256", "auth_key": "enc:v1:c2VhbGVkLWF1dGg",
+        "priv_protocol": "aes256", "priv_key": "enc:v1:c2VhbGVkLXByaXY", "interval": "5s"
     }))
     .unwrap();
     let mut device = sotp_schemas::Device {
@@ -158,6 +158,8 @@ fn inventory_records_validate_and_plain_secrets_do_not() {
     assert!(doc["snmp"].get("community").is_none(), "{doc}");
     doc["snmp"]["community"] = "plain-community".into();
     assert!(!v.is_valid(&doc), "a plain secret must not validate");
+    doc["snmp"]["community"] = "env:SOTP_MASTER_KEY".into();
+    assert!(!v.is_valid(&doc), "a reference must not validate");
 }
 
 #[test]

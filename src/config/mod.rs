@@ -5,6 +5,7 @@
 //! validation, which reports every problem at once, each with its field.
 
 mod load;
+pub mod secrets;
 mod snmp;
 
 use std::net::IpAddr;
@@ -306,6 +307,9 @@ impl Config {
         match self.bus.kind.as_str() {
             "memory" => {}
             "kafka" => {
+                if let Err(r) = secrets::resolve(&self.bus.sasl_password.0) {
+                    add("bus.sasl_password", r);
+                }
                 for (f, r) in crate::bus::kafka_config(self).validate() {
                     add(&f, r);
                 }
@@ -356,6 +360,9 @@ impl Config {
                 for (f, r) in s.validate(&|_| false) {
                     add(&format!("{at}.snmp.{f}"), r);
                 }
+                for (f, r) in secrets::resolve_snmp(s).1 {
+                    add(&format!("{at}.snmp.{f}"), r);
+                }
             }
             let id = d.id.clone().unwrap_or_else(|| d.name.clone());
             if let Some(prev) = seen_ids.insert(id.clone(), at.clone()) {
@@ -390,6 +397,17 @@ impl Config {
         e
     }
 
+    /// The SNMP settings of `device` with its `env:`/`file:` references resolved. A
+    /// reference that stopped resolving since validation is logged and left empty: that
+    /// device's polls then fail, never with the reference's text as the secret.
+    pub fn device_snmp(&self, device: &DeviceConfig) -> Option<DeviceSnmp> {
+        let (resolved, failed) = secrets::resolve_snmp(device.snmp.as_ref()?);
+        for (field, why) in failed {
+            tracing::error!(device = %device.name, field, reason = %why, "a secret reference of this device does not resolve");
+        }
+        Some(resolved)
+    }
+
     /// The devices to monitor: `[[devices]]` then every `[[device_ranges]]` expanded.
     /// Call after [`Config::validate`] found nothing.
     pub fn device_list(&self) -> Vec<Device> {
@@ -408,7 +426,7 @@ impl Config {
                 address,
                 tags: d.tags.clone(),
                 icmp: poll(&d.icmp),
-                snmp: d.snmp.as_ref().map(DeviceSnmp::target),
+                snmp: self.device_snmp(d).as_ref().map(DeviceSnmp::target),
             });
         }
         for r in &self.device_ranges {

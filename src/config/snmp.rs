@@ -10,11 +10,14 @@ mod tests {
 
     #[test]
     fn snmp_device_settings_are_validated_and_secrets_stay_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let priv_file = dir.path().join("priv");
+        std::fs::write(&priv_file, "priv-from-file\n").unwrap();
         let text = r#"
 [[devices]]
 name = "a"
 address = "127.0.0.1"
-snmp = { version = "3", user = "u", auth_protocol = "SHA-256", auth_key = "topsecret", priv_protocol = "aes256", priv_key = "env:PRIV" }
+snmp = { version = "3", user = "u", auth_protocol = "SHA-256", auth_key = "topsecret", priv_protocol = "aes256", priv_key = "PRIV_REF" }
 
 [[devices]]
 name = "b"
@@ -30,7 +33,9 @@ snmp = { version = "3", user = "u", priv_protocol = "rc4", priv_key = "x" }
 name = "d"
 address = "127.0.0.4"
 snmp = { version = "2c" }
-"#;
+"#
+        .replace("PRIV_REF", &format!("file:{}", priv_file.display()));
+        let text = text.as_str();
         let err = load_str(text, "t", Vec::new()).unwrap_err().to_string();
         for want in [
             "devices[1].snmp.version",
@@ -49,11 +54,15 @@ snmp = { version = "2c" }
         .unwrap();
         let debug = format!("{ok:?}");
         assert!(!debug.contains("topsecret"), "{debug}");
-        assert!(debug.contains("env:PRIV"), "{debug}");
+        assert!(debug.contains("file:"), "{debug}");
         let dev = &ok.device_list()[0];
         assert!(!format!("{dev:?}").contains("topsecret"));
         let usm = dev.snmp.as_ref().unwrap().usm.as_ref().unwrap();
-        assert_eq!(usm.auth.as_ref().unwrap().1.resolve().unwrap(), "topsecret");
+        assert_eq!(usm.auth.as_ref().unwrap().1.expose().unwrap(), "topsecret");
+        assert_eq!(
+            usm.privacy.as_ref().unwrap().1.expose().unwrap(),
+            "priv-from-file"
+        );
         assert_eq!(
             usm.auth.as_ref().unwrap().0,
             sotp_schemas::AuthProtocol::Sha256
@@ -62,5 +71,18 @@ snmp = { version = "2c" }
             usm.privacy.as_ref().unwrap().0,
             sotp_schemas::PrivProtocol::Aes256
         );
+    }
+
+    #[test]
+    fn a_reference_that_does_not_resolve_is_a_configuration_error_naming_the_field() {
+        let text = r#"
+[[devices]]
+name = "a"
+address = "127.0.0.1"
+snmp = { version = "2c", community = "env:SOTP_TEST_SURELY_UNSET_COMMUNITY_77" }
+"#;
+        let err = load_str(text, "t", Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("devices[0].snmp.community"), "{err}");
+        assert!(err.contains("SOTP_TEST_SURELY_UNSET_COMMUNITY_77"), "{err}");
     }
 }

@@ -60,16 +60,17 @@ impl Drop for Pg {
     }
 }
 
-const SECRETS: [&str; 3] = [
+const SECRETS: [&str; 4] = [
     "Community-Plain-7731",
     "Auth-Key-Plain-9152",
     "Ssh-Key-Plain-3346",
+    "Priv-Key-Plain-5519",
 ];
 
 fn device_with_secrets() -> Value {
     json!({
         "name": "edge-1", "address": "127.9.9.9", "type": "router", "vendor": "cisco", "tags": ["edge"],
-        "snmp": {"version": "3", "user": "mon", "auth_protocol": "SHA", "auth_key": SECRETS[1], "priv_protocol": "AES", "priv_key": "env:SOTP_IT_PRIV"},
+        "snmp": {"version": "3", "user": "mon", "auth_protocol": "SHA", "auth_key": SECRETS[1], "priv_protocol": "AES", "priv_key": SECRETS[3]},
         "ssh": {"user": "netops", "key": SECRETS[2]},
         "collectors": {"icmp": {"enabled": false}}
     })
@@ -231,7 +232,7 @@ fn sqlite_control_plane_keeps_no_secret_in_plain_text() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && text.contains("re-sealed 3 secrets"),
+        out.status.success() && text.contains("re-sealed 4 secrets"),
         "{text} {}",
         String::from_utf8_lossy(&out.stderr)
     );

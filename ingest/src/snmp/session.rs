@@ -16,7 +16,7 @@ use super::value::{Oid, Value, VarBind};
 /// Why a request or a poll failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SnmpError {
-    /// A secret reference could not be resolved.
+    /// A secret cannot be used (still sealed: no or the wrong master key).
     #[error("{field}: {source}")]
     Secret {
         /// Which setting.
@@ -264,7 +264,7 @@ impl Session {
                 let community =
                     self.target
                         .community
-                        .resolve()
+                        .expose()
                         .map_err(|source| SnmpError::Secret {
                             field: "snmp.community",
                             source,
@@ -290,10 +290,12 @@ impl Session {
                 let (proto, auth_key) = match &usm.auth {
                     Some((p, k)) => (
                         Some(*p),
-                        k.resolve().map_err(|source| SnmpError::Secret {
-                            field: "snmp.auth_key",
-                            source,
-                        })?,
+                        k.expose()
+                            .map_err(|source| SnmpError::Secret {
+                                field: "snmp.auth_key",
+                                source,
+                            })?
+                            .to_string(),
                     ),
                     None => (None, String::new()),
                 };
@@ -305,10 +307,13 @@ impl Session {
                         .with_auth_protocol(auth_protocol(p))
                         .with_auth(snmp2::v3::Auth::AuthNoPriv),
                     (Some(p), Some((c, key))) => {
-                        let key = key.resolve().map_err(|source| SnmpError::Secret {
-                            field: "snmp.priv_key",
-                            source,
-                        })?;
+                        let key = key
+                            .expose()
+                            .map_err(|source| SnmpError::Secret {
+                                field: "snmp.priv_key",
+                                source,
+                            })?
+                            .to_string();
                         let c = cipher(*c);
                         let a = auth_protocol(p);
                         let mut s =

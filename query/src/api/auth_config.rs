@@ -11,9 +11,14 @@ pub struct AuthConfig {
     /// Lifetime of an access token (JWT) returned by login and refresh.
     #[serde(with = "humantime_serde")]
     pub access_ttl: Duration,
-    /// Lifetime of a refresh token; each use replaces it with a new one.
+    /// Lifetime of a refresh token; each use replaces it with a new one. A session
+    /// unused for this long ends.
     #[serde(with = "humantime_serde")]
     pub refresh_ttl: Duration,
+    /// Absolute lifetime of a session: this long after the login, its refresh and access
+    /// tokens stop working however often it was refreshed, and the user logs in again.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
     /// Serve `/metrics` without a token (for Prometheus scrapers). When false it needs
     /// a token of any role.
     pub public_metrics: bool,
@@ -32,6 +37,7 @@ impl Default for AuthConfig {
         Self {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(7 * 86_400),
+            session_lifetime: Duration::from_secs(30 * 86_400),
             public_metrics: true,
             cors_origins: Vec::new(),
             requests_per_second: 1000,
@@ -52,6 +58,12 @@ impl AuthConfig {
         if self.refresh_ttl < self.access_ttl {
             e.push((
                 "auth.refresh_ttl",
+                "must not be shorter than access_ttl".into(),
+            ));
+        }
+        if self.session_lifetime < self.access_ttl {
+            e.push((
+                "auth.session_lifetime",
                 "must not be shorter than access_ttl".into(),
             ));
         }

@@ -184,7 +184,12 @@ pub(crate) async fn change_password(
     let r = st
         .control
         .store
-        .change_password(uid, &b.current_password, &b.new_password)
+        .change_password(
+            uid,
+            &b.current_password,
+            &b.new_password,
+            p.session_id.as_deref(),
+        )
         .await;
     let _ = st
         .control

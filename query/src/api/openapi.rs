@@ -41,7 +41,7 @@ fn describe(method: &str, path: &str) -> Described {
     let device_example = json!({
         "name": "core-1", "address": "192.0.2.1", "type": "router", "vendor": "cisco", "model": "c3560",
         "location": "dc-1", "tags": ["core"],
-        "snmp": { "version": "2c", "port": 161, "community": "env:SNMP_COMMUNITY" },
+        "snmp": { "version": "2c", "port": 161, "community": "s3cret-community" },
         "collectors": { "icmp": { "enabled": true, "interval": "30s" } }, "active": true
     });
     match (method, path) {

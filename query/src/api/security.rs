@@ -149,7 +149,9 @@ impl Control {
         let login = Quota::per_minute(nz(config.logins_per_minute))
             .allow_burst(nz(config.logins_per_minute));
         Self(Arc::new(ControlInner {
-            store: store.with_refresh_ttl(config.refresh_ttl),
+            store: store
+                .with_refresh_ttl(config.refresh_ttl)
+                .with_session_lifetime(config.session_lifetime),
             enc: EncodingKey::from_secret(&key),
             dec: DecodingKey::from_secret(&key),
             general: RateLimiter::keyed(general),

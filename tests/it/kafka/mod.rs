@@ -8,7 +8,7 @@ mod log_repeats;
 mod multi_sink;
 mod outage;
 mod outside;
-mod peer;
+pub(crate) mod peer;
 mod secure;
 mod secure_peer;
 mod shard;

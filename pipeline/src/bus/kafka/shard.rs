@@ -56,7 +56,12 @@ pub fn follow_inventory(
                             (None, Some(k)) => { devices.remove(&k); }
                             (Some([]), Some(k)) => { devices.remove(&k); }
                             (Some(p), _) => match DeviceRecord::from_json(p) {
-                                Ok(r) => { devices.insert(r.id.clone(), r.into()); }
+                                Ok(r) => {
+                                    let id = r.id.clone();
+                                    if let Some(d) = crate::inventory::accept(r) {
+                                        devices.insert(id, d);
+                                    }
+                                }
                                 Err(e) => {
                                     metrics::counter!("sotp_bus_invalid_messages_total", "topic" => Topic::Inventory.name()).increment(1);
                                     tracing::warn!(topic = %topic, partition = m.partition(), offset = m.offset(), error = %e, "invalid device record skipped");
