@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use sotp_pipeline::KafkaConfig;
-use sotp_pipeline::bus::kafka::Security;
+use sotp_kafka::{KafkaConfig, Security};
 use sotp_schemas::Secret;
 
 use crate::config::{Config, secrets};

@@ -8,13 +8,13 @@
 //!   configuration's devices and the stored API devices, then follows `inventory`.
 //! - On Kafka the collector role follows the partitions it owns
 //!   (`follow_inventory`) and opens the sealed secrets with its master key
-//!   ([`sotp_pipeline::inventory::open_secrets`]).
+//!   ([`sotp_bus::devices::open_secrets`]).
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use sotp_bus::{Bus, BusError};
 use sotp_inventory::{ManagedBy, Store};
-use sotp_pipeline::{Bus, BusError};
 use sotp_schemas::{Device, EventBatch, InventoryChange, SecretCodec, Topic};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -112,7 +112,7 @@ pub async fn memory_feed(
         .await
         .context("reading the inventory's devices")?;
     initial.extend(opened(api, key.as_ref()));
-    let rx = sotp_pipeline::inventory::follow_bus(sub, initial, Some(key));
+    let rx = sotp_bus::devices::follow_bus(sub, initial, Some(key));
     publish_changes(store.clone(), bus);
     Ok(rx)
 }

@@ -3,7 +3,7 @@
 //! The same program runs on the in-process bus (every role in one process) and on Kafka
 //! (any set of roles per process, `--role`):
 //! - `collector`: ICMP and SNMP polling of the devices this process owns (on Kafka the
-//!   partitions of `inventory` it owns, see `pipeline/src/bus/kafka/shard.rs`; in-process
+//!   partitions of `inventory` it owns, see `kafka/src/shard.rs`; in-process
 //!   every device), following device changes live, and the syslog receiver; publishes on
 //!   `metrics.raw` and `logs`;
 //! - `pipeline`: the streaming stage: `metrics.raw` in, derived samples on `metrics`,
@@ -28,13 +28,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::ValueEnum;
+use sotp_bus::checkpoint::{Checkpoint, InProcess};
+use sotp_bus::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_ingest::icmp::IcmpPoller;
 use sotp_ingest::snmp::SnmpPoller;
 use sotp_ingest::syslog::SyslogReceiver;
 use sotp_ingest::{SchedulerConfig, run_scheduler};
-use sotp_pipeline::bus::kafka::shard::follow_inventory;
-use sotp_pipeline::stream::checkpoint::{Checkpoint, InProcess};
-use sotp_pipeline::{Bus, KafkaBus, MemoryBus, MemoryBusConfig};
+use sotp_kafka::KafkaBus;
+use sotp_kafka::shard::follow_inventory;
 use sotp_query::api::{ApiState, Control, router};
 use sotp_query::{InventoryKind, InventoryTable, QueryEngine};
 use sotp_schemas::Topic;
@@ -366,7 +367,7 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
                     &config, &*key,
                 )?)
                 .context("publishing devices on the inventory topic")?;
-                sotp_pipeline::inventory::open_secrets(follow_inventory(k, follow_rx)?, key)
+                sotp_bus::devices::open_secrets(follow_inventory(k, follow_rx)?, key)
             }
             (None, Some(feed)) => feed.clone(),
             (None, None) => unreachable!("the in-process collector role opens the store"),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
+use sotp_bus::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_schemas::{
     DeviceId, EventBatch, MetricName, MetricSample, Topic, UtcNanos, metric_schema,
 };

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sotp_pipeline::Bus;
+use sotp_bus::Bus;
 use sotp_schemas::{Device, DeviceId, EventBatch, MetricName, MetricSample, Topic, UtcNanos};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;

@@ -1,14 +1,5 @@
-//! The bus that carries events between SOTP's stages, and (in later issues) the streaming
-//! stage and alert evaluation.
-//!
-//! One trait, [`Bus`], with an in-process implementation ([`MemoryBus`]) that needs
-//! nothing installed. A Kafka implementation plugs in behind the same trait.
+//! The streaming stage: topics in, derived topics and tables out, computed with
+//! DataFusion (counter deltas, rates, utilization, rollups). It reads and writes through
+//! the bus trait (`sotp-bus`) and never depends on a collector or the API.
 
-pub mod bus;
-pub mod inventory;
 pub mod stream;
-
-pub use bus::{
-    Bus, BusError, CommitOffsets, Delivery, KafkaBus, KafkaConfig, KafkaError, MemoryBus,
-    MemoryBusConfig, Origin, Rebalance, Received, RevokeAck, Subscription,
-};

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use sotp_pipeline::Subscription;
+use sotp_bus::Subscription;
 use sotp_schemas::LogBatchBuilder;
 use tokio_util::sync::CancellationToken;
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
+use sotp_bus::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_schemas::{EventBatch, LogRecord, Topic};
 
 use crate::test_support::{metrics_table, sample};

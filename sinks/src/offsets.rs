@@ -23,7 +23,7 @@ pub const OFFSETS_KEY: &str = "sotp.offsets";
 /// "topic/partition" → next offset to read (one past the last event received): the
 /// form of the streaming stage's checkpoints, with its helpers (the map key of one
 /// partition, the pairs of one topic for a commit).
-pub use sotp_pipeline::stream::checkpoint::{InputOffsets as Offsets, for_topic, offset_key};
+pub use sotp_bus::checkpoint::{InputOffsets as Offsets, for_topic, offset_key};
 
 /// Raises every entry of `into` to at least the value in `from`.
 pub fn merge(into: &mut Offsets, from: &Offsets) {

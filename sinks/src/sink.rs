@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use sotp_pipeline::{Rebalance, Received, Subscription};
+use sotp_bus::{Rebalance, Received, Subscription};
 use sotp_schemas::{EventBatch, LogBatchBuilder, LogRecord, MetricBatchBuilder, MetricSample};
 
 use crate::offsets::{self, Offsets};
@@ -427,7 +427,7 @@ pub(crate) fn take_in(
     pending: &mut Offsets,
     keys: &mut Vec<String>,
     table: &TableStore,
-    o: &sotp_pipeline::Origin,
+    o: &sotp_bus::Origin,
 ) -> bool {
     let key = partition_key(keys, &o.topic, o.partition);
     let seen = pending

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use sotp_pipeline::{Bus, KafkaBus, KafkaConfig, MemoryBus, MemoryBusConfig};
+use sotp_bus::{Bus, MemoryBus, MemoryBusConfig};
+use sotp_kafka::{KafkaBus, KafkaConfig};
 use sotp_schemas::{
     DeviceId, EventBatch, MetricBatchBuilder, MetricName, MetricSample, Topic, UtcNanos,
     metric_schema,

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use sotp_bus::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_ingest::syslog::{SyslogConfig, SyslogReceiver};
-use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig};
 use sotp_schemas::{Topic, log_schema};
 use sotp_sinks::writer::Layout;
 use sotp_sinks::{ColdStore, StorageConfig, TableStore, run_logs_sink};

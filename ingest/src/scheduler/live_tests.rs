@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 
-use sotp_pipeline::{MemoryBus, MemoryBusConfig};
+use sotp_bus::{MemoryBus, MemoryBusConfig};
 use sotp_schemas::{DeviceId, PollSettings};
 
 use super::*;

@@ -75,7 +75,7 @@ impl Enricher {
         if fixed.is_some() {
             return Self::new(&rx.borrow());
         }
-        let index = sotp_pipeline::inventory::map_watch(rx, |devices: &Vec<Device>| {
+        let index = sotp_bus::devices::map_watch(rx, |devices: &Vec<Device>| {
             let next = Index::new(devices);
             tracing::debug!(
                 addresses = next.by_address.len(),

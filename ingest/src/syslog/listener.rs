@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sotp_pipeline::Bus;
+use sotp_bus::Bus;
 use sotp_schemas::{EventBatch, LogRecord, Topic, UtcNanos};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, UdpSocket};

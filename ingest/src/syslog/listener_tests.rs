@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use sotp_pipeline::{Bus, MemoryBus, MemoryBusConfig, Subscription};
+use sotp_bus::{Bus, MemoryBus, MemoryBusConfig, Subscription};
 use sotp_schemas::{EventBatch, Topic};
 
 use super::*;

@@ -17,7 +17,6 @@
 //! The state is saved every `state_save_interval` and at a clean stop (see [`state`]); on
 //! a partitioned bus each save is a checkpoint with the input offsets ([`checkpoint`]).
 
-pub mod checkpoint;
 mod config;
 mod context;
 pub mod counter;
@@ -39,7 +38,8 @@ pub use config::StreamConfig;
 pub use context::SavedContext;
 pub use derive::{Stage, StageStats};
 
-use crate::{Bus, Delivery, Subscription};
+use sotp_bus::checkpoint;
+use sotp_bus::{Bus, Delivery, Subscription};
 
 /// Where the stage's state lives under the data directory.
 pub fn state_path(data_dir: &std::path::Path) -> PathBuf {

@@ -65,7 +65,7 @@ pub struct Saved {
     pub rollups: Vec<(SeriesKey, Bucket)>,
     /// Input offsets the state includes ("topic/partition" → next offset), on a
     /// partitioned bus: events below them are already in the state (see
-    /// [`super::checkpoint`]).
+    /// [`sotp_bus::checkpoint`]).
     #[serde(default)]
     pub offsets: std::collections::BTreeMap<String, i64>,
     /// What the last polls told about each other (uptime, discontinuity times, memory

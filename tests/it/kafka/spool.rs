@@ -61,7 +61,7 @@ fn the_spool_survives_kill_9_and_a_clean_stop_during_an_outage_nothing_lost_or_d
     let col_data = dir.path().join("collector");
     let sink_data = dir.path().join("sink");
     // The debug line after each spool write is the count a `kill -9` leaves behind.
-    let debug = [("RUST_LOG", "info,sotp_pipeline::bus::kafka::producer=debug")];
+    let debug = [("RUST_LOG", "info,sotp_kafka::producer=debug")];
     let mut collector = RoleProc::start_env(&cfg, &col_data, &["collector"], None, &debug);
     let mut sink = RoleProc::start(&cfg, &sink_data, &["sink"], None);
     collector.wait_log(

@@ -18,7 +18,7 @@ use sotp_schemas::{EventBatch, Topic};
 use tokio::sync::watch;
 
 use super::{KafkaConfig, KafkaError};
-use crate::bus::{BusError, CommitOffsets, Delivery, Origin, Subscription};
+use sotp_bus::{BusError, CommitOffsets, Delivery, Origin, Subscription};
 
 /// Most messages gathered into one delivery.
 pub(super) const MAX_BATCH: usize = 2_000;
@@ -151,7 +151,7 @@ pub(super) fn commit<'a, C: ConsumerContext>(
         return Ok(());
     }
     consumer.commit(&tpl, CommitMode::Async).map_err(|source| {
-        BusError::Kafka(KafkaError::Unreachable {
+        BusError::from(KafkaError::Unreachable {
             brokers: brokers.to_string(),
             source,
         })

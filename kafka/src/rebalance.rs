@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::consumer::{Decoder, MAX_BATCH, merge};
 use super::{KafkaConfig, KafkaError};
-use crate::bus::{
+use sotp_bus::{
     BusError, CommitOffsets, Delivery, Origin, Rebalance, Received, RevokeAck, Subscription,
 };
 

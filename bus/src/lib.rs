@@ -1,3 +1,9 @@
+//! The bus that carries events between SOTP's stages: one trait ([`Bus`]), the
+//! in-process implementation ([`MemoryBus`], nothing to install), the offsets and
+//! checkpoints a consumer keeps on a partitioned bus ([`checkpoint`]), and the live
+//! device set the collectors follow ([`devices`]). The Kafka implementation lives in
+//! its own crate (`sotp-kafka`), so that a collector or a parser never builds rdkafka.
+//!
 //! Publish/subscribe on named topics.
 //!
 //! Semantics every implementation keeps:
@@ -13,13 +19,13 @@
 //! [`Subscription::commit`] only once what it consumed is durable downstream, so that a
 //! crash replays from the last durable point (see `docs/delivery.md`).
 
-pub mod kafka;
+pub mod checkpoint;
+pub mod devices;
 mod memory;
 
 use async_trait::async_trait;
 use sotp_schemas::{EventBatch, Topic};
 
-pub use kafka::{KafkaBus, KafkaConfig, KafkaError};
 pub use memory::{MemoryBus, MemoryBusConfig};
 
 /// A bus failure.
@@ -37,15 +43,26 @@ pub enum BusError {
         /// The group.
         group: String,
     },
-    /// The Kafka bus failed.
-    #[error(transparent)]
-    Kafka(#[from] KafkaError),
+    /// A bus implementation outside this crate (Kafka) failed.
+    #[error("{source}")]
+    Backend {
+        /// Its error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+        /// Whether retrying the same call later may succeed.
+        retryable: bool,
+    },
 }
 
 impl BusError {
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, BusError::Kafka(e) if e.is_retryable())
+        matches!(
+            self,
+            BusError::Backend {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 

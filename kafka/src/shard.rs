@@ -16,7 +16,7 @@ use sotp_schemas::{Device, DeviceRecord, Topic};
 use tokio::sync::watch;
 
 use super::{KafkaBus, KafkaError};
-use crate::Bus;
+use sotp_bus::Bus;
 
 /// Consumer group of collector processes (after the configured group prefix).
 pub const COLLECTOR_GROUP: &str = "collectors";
@@ -58,7 +58,7 @@ pub fn follow_inventory(
                             (Some(p), _) => match DeviceRecord::from_json(p) {
                                 Ok(r) => {
                                     let id = r.id.clone();
-                                    if let Some(d) = crate::inventory::accept(r) {
+                                    if let Some(d) = sotp_bus::devices::accept(r) {
                                         devices.insert(id, d);
                                     }
                                 }

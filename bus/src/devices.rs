@@ -1,9 +1,11 @@
-//! The live device set that collectors poll, kept from the `inventory` topic.
+//! The live device set that collectors poll, kept from the `inventory` topic: the one
+//! module every collector, the syslog enrichment and the Kafka sharding read devices
+//! through.
 //!
 //! Collectors take a `watch::Receiver<Vec<Device>>` (sorted by id) and apply its
 //! changes while they run. On the in-process bus, [`follow_bus`] builds that channel from
 //! a subscription to `inventory` (the control plane publishes every device change there);
-//! on Kafka, `bus::kafka::shard::follow_inventory` builds it from the partitions a
+//! on Kafka, `sotp_kafka::shard::follow_inventory` builds it from the partitions a
 //! collector owns and [`open_secrets`] opens the sealed secrets it carries.
 
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@
 //!   so collectors keep polling while the brokers are unreachable; when the buffer is full
 //!   the oldest events are dropped and counted.
 //! - Subscribing joins a consumer group ([`consumer`]); offsets are committed only when the
-//!   consumer says its data is durable ([`crate::Subscription::commit`]). Sinks subscribe
+//!   consumer says its data is durable ([`sotp_bus::Subscription::commit`]). Sinks subscribe
 //!   with rebalances ([`rebalance`]): a revoked partition is handed over only once they
 //!   wrote and committed what they received from it.
 //! - Topics are created on start when missing ([`admin`]).
@@ -34,7 +34,7 @@ use sotp_schemas::{EventBatch, Topic};
 pub use config::{KafkaConfig, Security};
 pub use producer::ProducerTotals;
 
-use super::{Bus, BusError, Subscription};
+use sotp_bus::{Bus, BusError, Subscription};
 
 /// A Kafka bus failure.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +86,15 @@ impl KafkaError {
     /// Whether retrying later may help (the brokers may come back).
     pub fn is_retryable(&self) -> bool {
         matches!(self, KafkaError::Unreachable { .. })
+    }
+}
+
+impl From<KafkaError> for BusError {
+    fn from(e: KafkaError) -> Self {
+        BusError::Backend {
+            retryable: e.is_retryable(),
+            source: Box::new(e),
+        }
     }
 }
 

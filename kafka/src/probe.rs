@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn the_description_names_the_user_but_never_the_password() {
         let c = KafkaConfig {
-            security: super::super::Security {
+            security: crate::Security {
                 protocol: "sasl_ssl".into(),
                 sasl_mechanism: Some("SCRAM-SHA-512".into()),
                 sasl_username: Some("sotp".into()),
