@@ -5,5 +5,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let now = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
-    let _ = sotp_fuzz::parse::parse(data, now);
+    let _ = sotp_syslog::parse(data, now);
 });

@@ -18,7 +18,6 @@ mod metric;
 mod rollup;
 mod snmp;
 mod snmp_settings;
-mod structured_data;
 mod time;
 mod topic;
 
@@ -39,6 +38,6 @@ pub use snmp::{
     UsmSettings,
 };
 pub use snmp_settings::SnmpSettings;
-pub use structured_data::{SdMap, SdWriter, StructuredData};
+pub use sotp_syslog::{SdMap, SdWriter, StructuredData};
 pub use time::UtcNanos;
 pub use topic::Topic;

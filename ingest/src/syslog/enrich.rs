@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use sotp_schemas::{Device, DeviceId, LogRecord, UtcNanos};
 use tokio::sync::watch;
 
-use super::parse::parse;
 use crate::DeviceFeed;
+use sotp_syslog::parse;
 
 /// Source address and hostname to device id, for one device set.
 #[derive(Debug, Default)]

@@ -28,9 +28,9 @@ use tokio_util::task::TaskTracker;
 
 use super::SyslogConfig;
 use super::enrich::Enricher;
-use super::framing::{Frame, FrameDecoder};
 use super::udp_drops;
 use crate::DeviceFeed;
+use sotp_syslog::{Frame, FrameDecoder};
 
 /// A syslog receiver failure.
 #[derive(Debug, thiserror::Error)]

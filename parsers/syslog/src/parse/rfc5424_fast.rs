@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use sotp_schemas::{SdWriter, StructuredData};
+use crate::{SdWriter, StructuredData};
 
 use chrono::{DateTime, NaiveDate};
 

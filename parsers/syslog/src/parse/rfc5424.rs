@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use sotp_schemas::StructuredData;
+use crate::StructuredData;
 
 use chrono::DateTime;
 use syslog_rfc5424::message::ProcId;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{KV_SD_ID, pairs};
-use crate::syslog::parse::parse;
+use crate::parse::parse;
 
 fn map(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
     kv.iter()
@@ -100,7 +100,7 @@ fn plain_text_and_rfc5424_structured_data_are_left_alone() {
 
 fn corpus(vendor: &str) -> Vec<String> {
     let root = std::env::var("SOTP_CORPORA").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpora").to_string()
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpora").to_string()
     });
     let path = format!("{root}/syslog/elastic-{vendor}.jsonl");
     let text =

@@ -10,13 +10,16 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Dialect, parse};
-use crate::syslog::framing::FrameDecoder;
+use crate::framing::FrameDecoder;
 
 fn corpus_dir() -> PathBuf {
     let root = std::env::var("SOTP_CORPORA")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpora"))
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/corpora"
+            ))
         });
     root.join("syslog")
 }

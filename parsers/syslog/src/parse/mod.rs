@@ -23,8 +23,8 @@ mod rfc5424;
 mod rfc5424_fast;
 pub(crate) mod time;
 
+use crate::StructuredData;
 use chrono::{DateTime, Utc};
-use sotp_schemas::StructuredData;
 
 /// Which reading of the line won.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
 use super::read;
-use crate::syslog::parse::rfc5424::crate_parse;
-use crate::syslog::parse::{Dialect, pri};
+use crate::parse::rfc5424::crate_parse;
+use crate::parse::{Dialect, pri};
 
 /// The fast reader's answer for `line`, checked against the crate's; true when the
 /// fast reader answered.

@@ -20,8 +20,8 @@
 
 use std::borrow::Cow;
 
+use crate::SdWriter;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
-use sotp_schemas::SdWriter;
 
 use super::{Dialect, Parsed};
 
