@@ -36,9 +36,9 @@ use sotp_ingest::syslog::SyslogReceiver;
 use sotp_ingest::{SchedulerConfig, run_scheduler};
 use sotp_kafka::KafkaBus;
 use sotp_kafka::shard::follow_inventory;
-use sotp_query::api::{ApiState, Control, router};
 use sotp_query::{InventoryKind, InventoryTable, QueryEngine};
 use sotp_schemas::Topic;
+use sotp_server::{ApiState, Control, router};
 use sotp_sinks::{
     ColdStore, RecentLogs, Repeats, RollupSync, SeriesWatermark, TableStore, load_with_watermark,
     run_logs_sink_with, run_metrics_sink_with, run_rollup_sink, run_rollup_writer,
@@ -314,12 +314,12 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             tracing::info!(devices = n, "inventory published");
             crate::inventory_feed::publish_changes(store.clone(), bus.clone());
         }
-        let state = ApiState {
+        let state = ApiState::new(
             engine,
             prometheus,
-            ready: ready.clone(),
-            control: Control::new(store.clone(), config.auth.clone()),
-        };
+            ready.clone(),
+            Control::new(store.clone(), config.auth.clone()),
+        );
         let listener = tokio::net::TcpListener::bind(&config.api.listen)
             .await
             .with_context(|| format!("cannot listen on {} ([api] listen)", config.api.listen))?;

@@ -9,7 +9,7 @@ use crate::devices::rfc3339;
 use crate::{InventoryError, Role, Store, now_ms, random_token, token_hash};
 
 /// An API token's metadata (never the token or its hash).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ApiToken {
     /// Id.
     pub id: i64,

@@ -9,12 +9,12 @@ fn yes() -> bool {
 }
 
 /// SNMP settings as sent by a client: the one SNMP settings type shared with the
-/// configuration file ([`sotp_schemas::SnmpSettings`]). Secrets may be plain (sealed on
-/// write) or `env:NAME` / `file:/path` references.
+/// configuration file ([`sotp_schemas::SnmpSettings`]). Secrets are plain values,
+/// sealed on write; references (`env:`, `file:`) are refused here.
 pub use sotp_schemas::SnmpSettings as SnmpInput;
 
 /// SSH settings as sent by a client.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshInput {
     /// TCP port (default 22).
@@ -31,7 +31,7 @@ pub struct SshInput {
 }
 
 /// Whether and how often one collector polls the device.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollectorSettings {
     /// Poll with this collector.
@@ -43,7 +43,7 @@ pub struct CollectorSettings {
 }
 
 /// A device as created or replaced through the API.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceInput {
     /// Display name.
@@ -80,7 +80,7 @@ pub struct DeviceInput {
 }
 
 /// SNMP settings as returned: secrets only say whether they are set.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SnmpView {
     /// `1`, `2c` or `3`.
     pub version: String,
@@ -107,7 +107,7 @@ pub struct SnmpView {
 }
 
 /// SSH settings as returned.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SshView {
     /// TCP port.
     pub port: i64,
@@ -120,7 +120,7 @@ pub struct SshView {
 }
 
 /// Who owns a device's definition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ManagedBy {
     /// Created through the API; the API may change it.
@@ -130,7 +130,8 @@ pub enum ManagedBy {
 }
 
 /// A device as stored and returned.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Device)]
 pub struct DeviceRecord {
     /// Stable id.
     pub id: String,

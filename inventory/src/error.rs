@@ -1,7 +1,7 @@
 //! Inventory errors, each knowing whether it is the caller's fault.
 
 /// One field that failed validation.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Dotted path of the field, e.g. `snmp.port`.
     pub field: String,

@@ -33,6 +33,8 @@ pub use error::{FieldError, InventoryError};
 pub use list::{DeviceFilter, DevicePage, SORT_FIELDS};
 pub use role::{Permission, Role};
 pub use secrets::MasterKey;
+/// The database driver's error, inside [`InventoryError::Database`].
+pub use sqlx::Error as SqlxError;
 pub use store::{Backend, Store};
 pub use users::{LoginOutcome, Session, User};
 

@@ -41,7 +41,8 @@ pub const SORT_FIELDS: &[(&str, &str)] = &[
 ];
 
 /// What to list.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceFilter {
     /// Page size (1 to 1000, default 50).
@@ -66,7 +67,7 @@ pub struct DeviceFilter {
 }
 
 /// One page of devices.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DevicePage {
     /// The devices of this page.
     pub items: Vec<DeviceRecord>,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What a user or an API token may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything, including users and tokens.
@@ -32,6 +32,41 @@ pub enum Permission {
     Admin,
     /// Change one's own password, log out.
     Self_,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Permission; 6] = [
+        Permission::Query,
+        Permission::DevicesRead,
+        Permission::DevicesWrite,
+        Permission::AuditRead,
+        Permission::Admin,
+        Permission::Self_,
+    ];
+
+    /// The stable name (`query`, `devices.read`, ...), as the OpenAPI document lists it
+    /// in each route's security scopes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Query => "query",
+            Permission::DevicesRead => "devices.read",
+            Permission::DevicesWrite => "devices.write",
+            Permission::AuditRead => "audit.read",
+            Permission::Admin => "admin",
+            Permission::Self_ => "self",
+        }
+    }
+}
+
+impl std::str::FromStr for Permission {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Permission::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown permission `{s}`"))
+    }
 }
 
 impl Role {

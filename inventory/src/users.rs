@@ -22,7 +22,7 @@ const FIRST_LOCK_MS: i64 = 30_000;
 const MAX_LOCK_MS: i64 = 15 * 60_000;
 
 /// A user as returned by the API (never the hash).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Id.
     pub id: i64,

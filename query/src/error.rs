@@ -1,8 +1,6 @@
-//! Query errors, each with its HTTP status and a stable code.
+//! Query errors, each with its HTTP status and a stable code (every front door maps
+//! them the same way: HTTP by the status, PostgreSQL wire by the code).
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use datafusion::error::DataFusionError;
 
 /// Why a query did not produce a result.
@@ -34,15 +32,16 @@ pub enum QueryError {
 }
 
 impl QueryError {
-    /// The HTTP status for this error.
-    pub fn status(&self) -> StatusCode {
+    /// The HTTP status for this error: 400 invalid SQL, 403 a refused statement, 422 a
+    /// limit exceeded, 500 a failure of SOTP itself.
+    pub fn http_status(&self) -> u16 {
         match self {
-            QueryError::Invalid(_) => StatusCode::BAD_REQUEST,
-            QueryError::Refused(_) => StatusCode::FORBIDDEN,
+            QueryError::Invalid(_) => 400,
+            QueryError::Refused(_) => 403,
             QueryError::TimeLimit(_) | QueryError::MemoryLimit { .. } | QueryError::RowLimit(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
+                422
             }
-            QueryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            QueryError::Internal(_) => 500,
         }
     }
 
@@ -84,20 +83,5 @@ impl QueryError {
             }
             _ => QueryError::Internal(e.to_string()),
         }
-    }
-}
-
-/// The JSON body of every API error: `{"error": {"code": ..., "message": ...}}`.
-pub(crate) fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(serde_json::json!({ "error": { "code": code, "message": message } })),
-    )
-        .into_response()
-}
-
-impl IntoResponse for QueryError {
-    fn into_response(self) -> Response {
-        error_body(self.status(), self.code(), &self.to_string())
     }
 }

@@ -1,13 +1,10 @@
-//! SQL over SOTP's tables and the HTTP API.
-//!
-//! [`QueryEngine`] plans read-only SQL with DataFusion over [`HotColdTable`]s (the hot
-//! tier and the Parquet files of one table, every row exactly once); [`api::router`]
-//! serves it over HTTP together with `/health`, `/ready` and `/metrics`.
+//! The SQL engine over SOTP's tables: [`QueryEngine`] plans read-only SQL with
+//! DataFusion over [`HotColdTable`]s (the hot tier and the Parquet files of one table,
+//! every row exactly once) and the inventory's tables, guarded ([`check_statement`]) and
+//! limited in time, memory and rows; results encode as JSON or CSV ([`to_json`],
+//! [`to_csv`]). No front door lives here: `sotp-server` serves it over HTTP (and the
+//! PostgreSQL wire) through one authentication function.
 
-// The OpenAPI document is one large `json!` literal.
-#![recursion_limit = "256"]
-
-pub mod api;
 mod config;
 mod encode;
 mod engine;

@@ -15,6 +15,7 @@ use crate::{AuthProtocol, PrivProtocol, Secret, SnmpTarget, SnmpVersion, UsmSett
 /// `{ version = "2c", community = "public", port = 161 }` or the v3 fields. Secret values
 /// may be literals or `env:NAME` / `file:/path` references.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SnmpSettings {
     /// `1`, `2c` or `3`.

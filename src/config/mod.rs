@@ -20,8 +20,8 @@ use sotp_ingest::syslog::SyslogConfig;
 use sotp_inventory::{DatabaseConfig, SecretsConfig};
 use sotp_pipeline::stream::StreamConfig;
 use sotp_query::QueryConfig;
-use sotp_query::api::AuthConfig;
 use sotp_schemas::{Device, DeviceId, PollSettings};
+use sotp_server::AuthConfig;
 use sotp_sinks::StorageConfig;
 
 pub use load::{ConfigError, ConfigIssue, load, load_str};

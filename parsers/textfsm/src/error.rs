@@ -163,7 +163,7 @@ pub enum TemplateError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// A rule with the `Error` action matched (textfsm discards all records).
-    #[error("Error: {}. Rule Line: {rule_line}. Input Line: {input_line}.", message.as_deref().unwrap_or("State Error raised"))]
+    #[error("{}", error_action_text(message.as_deref(), *rule_line, input_line))]
     ErrorAction {
         /// The rule's message (as written, quotes included), if it has one.
         message: Option<String>,
@@ -193,6 +193,14 @@ pub enum ParseError {
         /// The engine's reason.
         message: String,
     },
+}
+
+/// textfsm's wording of an `Error` action.
+fn error_action_text(message: Option<&str>, rule_line: usize, input_line: &str) -> String {
+    match message {
+        Some(m) => format!("Error: {m}. Rule Line: {rule_line}. Input Line: {input_line}."),
+        None => format!("State Error raised. Rule Line: {rule_line}. Input Line: {input_line}"),
+    }
 }
 
 /// An ntc-templates `index` file that cannot be used.

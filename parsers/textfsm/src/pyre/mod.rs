@@ -50,10 +50,9 @@ pub(crate) struct PyRegex {
     names: Vec<(usize, String)>,
 }
 
-/// Reusable match state: the spans of the groups of the last successful match.
+/// Match output: the spans of the groups of the last successful match.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
-    locs: Option<regex::CaptureLocations>,
     slots: Vec<Option<(usize, usize)>>,
 }
 
@@ -80,7 +79,7 @@ impl PyRegex {
     pub(crate) fn compile(pattern: &str) -> Result<Self, CompileError> {
         let t = translate::translate(pattern).map_err(CompileError::Syntax)?;
         let anchored = format!("\\A(?:{})", t.pattern);
-        let matcher = if t.fancy {
+        let matcher = if t.fancy || std::env::var_os("SOTP_FORCE_FANCY").is_some() {
             let re = fancy_regex::RegexBuilder::new(&anchored)
                 .backtrack_limit(BACKTRACK_LIMIT)
                 .delegate_size_limit(SIZE_LIMIT)
@@ -132,14 +131,17 @@ impl PyRegex {
         scratch.slots.clear();
         match &self.matcher {
             Matcher::Std(re) => {
-                let locs = match &mut scratch.locs {
-                    Some(l) if l.len() == re.captures_len() => l,
-                    slot => slot.insert(re.capture_locations()),
-                };
-                if re.captures_read(locs, hay).is_none() {
+                // Most rules do not match most lines: the DFA-only test is cheap, and
+                // captures are only extracted for a match.
+                if !re.is_match(hay) {
                     return Ok(false);
                 }
-                scratch.slots.extend((0..locs.len()).map(|i| locs.get(i)));
+                let Some(caps) = re.captures(hay) else {
+                    return Ok(false);
+                };
+                scratch
+                    .slots
+                    .extend(caps.iter().map(|m| m.map(|m| (m.start(), m.end()))));
                 Ok(true)
             }
             Matcher::Fancy(re) => match re.captures(hay) {

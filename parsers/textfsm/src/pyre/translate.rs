@@ -174,8 +174,9 @@ impl Translator<'_> {
             // A look-around matches the empty string: repeating it once is the same
             // as once, and an optional one never fails (Python behaves so).
             if min == 0 {
-                self.out.insert_str(start, "(?:");
-                self.out.push_str(if lazy { ")??" } else { ")?" });
+                // `(?:X|)`: fancy-regex refuses to repeat a zero-width group.
+                self.out.insert_str(start, if lazy { "(?:|" } else { "(?:" });
+                self.out.push_str(if lazy { ")" } else { "|)" });
             }
             return Ok(());
         }

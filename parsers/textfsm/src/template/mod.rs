@@ -37,8 +37,6 @@ pub(crate) struct Rule {
     /// `(group index, value index)` for every named group that is a value, in
     /// pattern order.
     pub(crate) assigns: Vec<(usize, usize)>,
-    /// Position among all rules of the template (for per-rule match scratch).
-    pub(crate) id: usize,
 }
 
 /// A state: its name and rules.
@@ -57,7 +55,6 @@ pub struct Template {
     pub(crate) states: Vec<State>,
     pub(crate) start: usize,
     pub(crate) has_eof_state: bool,
-    pub(crate) rule_count: usize,
 }
 
 fn is_comment(line: &str) -> bool {
@@ -146,7 +143,6 @@ impl Template {
         let has_eof_state = raw.iter().any(|(n, _)| n == "EOF");
         let names: Vec<String> = raw.iter().map(|(n, _)| n.clone()).collect();
         let mut states = Vec::with_capacity(raw.len());
-        let mut id = 0;
         for (name, defs) in raw {
             let mut rules = Vec::with_capacity(defs.len());
             for def in defs {
@@ -172,14 +168,13 @@ impl Template {
                     .iter()
                     .filter_map(|(g, n)| values.iter().position(|v| v.name == *n).map(|vi| (*g, vi)))
                     .collect();
-                rules.push(Rule { def, target, assigns, id });
-                id += 1;
+                rules.push(Rule { def, target, assigns });
             }
             states.push(State { name, rules });
         }
         let start = names.iter().position(|n| n == "Start").unwrap_or(0);
         let header: Arc<[String]> = values.iter().map(|v| v.name.clone()).collect();
-        Ok(Template { values, header, states, start, has_eof_state, rule_count: id })
+        Ok(Template { values, header, states, start, has_eof_state })
     }
 
     /// Runs the template on `text`, as Python `TextFSM.ParseText(text)`.

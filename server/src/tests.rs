@@ -10,8 +10,11 @@ use sotp_sinks::writer::Layout;
 use sotp_sinks::{ColdStore, TableStore};
 use tower::ServiceExt;
 
+use std::sync::atomic::AtomicBool;
+
+use sotp_query::{QueryConfig, QueryEngine};
+
 use super::*;
-use crate::QueryConfig;
 
 async fn state(config: QueryConfig) -> (ApiState, Arc<TableStore>) {
     let cold = ColdStore::from_store(Arc::new(InMemory::new()), "memory");
@@ -26,12 +29,12 @@ async fn state(config: QueryConfig) -> (ApiState, Arc<TableStore>) {
     .await
     .unwrap();
     let engine = QueryEngine::new(config, &cold, std::slice::from_ref(&table)).unwrap();
-    let st = ApiState {
+    let st = ApiState::new(
         engine,
-        prometheus: None,
-        ready: Arc::new(AtomicBool::new(false)),
-        control: super::control_tests::test_control().await,
-    };
+        None,
+        Arc::new(AtomicBool::new(false)),
+        super::control_tests::test_control().await,
+    );
     (st, table)
 }
 

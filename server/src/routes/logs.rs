@@ -1,6 +1,6 @@
 //! `GET /api/v1/logs` (search with filters, pagination, CSV) and
 //! `GET /api/v1/logs/stream` (live tail as Server-Sent Events), both planned as SQL
-//! over the `logs` table by the same [`QueryEngine`](crate::QueryEngine).
+//! over the `logs` table by the same [`QueryEngine`](sotp_query::QueryEngine).
 //!
 //! Every user value enters the SQL as a literal built here: strings are quoted with
 //! `'` doubled, times are parsed and re-printed as integers, numbers are parsed, and
@@ -9,20 +9,16 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::State;
+use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use sotp_query::{QueryError, QueryOutput, to_csv, to_json};
 
-use super::ApiState;
-use crate::error::error_body;
-use crate::{QueryOutput, to_csv, to_json};
+use crate::{ApiError, ApiQuery, ApiState, ErrorBody};
 
 /// Rows of one page at most.
 const MAX_LIMIT: usize = 10_000;
@@ -35,34 +31,28 @@ const COLUMNS: &str = "received_at, time, source_address, device_id, hostname, f
      encode(raw, 'hex') AS raw_hex, parse_error";
 
 /// The filters shared by both endpoints.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct LogFilter {
+pub struct LogFilter {
     /// Device id.
-    pub(crate) device: Option<String>,
+    pub device: Option<String>,
     /// Severity at or above (0 emergency .. 7 debug, or a name such as `warning`).
-    pub(crate) severity: Option<String>,
+    pub severity: Option<String>,
     /// Received at or after this RFC 3339 time.
-    pub(crate) since: Option<String>,
+    pub since: Option<String>,
     /// Received before this RFC 3339 time.
-    pub(crate) until: Option<String>,
+    pub until: Option<String>,
     /// The message contains this text (case-insensitive).
-    pub(crate) contains: Option<String>,
+    pub contains: Option<String>,
     /// The message matches this regular expression.
-    pub(crate) regex: Option<String>,
+    pub regex: Option<String>,
     /// Page size (default 100, at most 10000).
-    pub(crate) limit: Option<usize>,
+    pub limit: Option<usize>,
     /// Rows to skip (newest first).
-    pub(crate) offset: Option<usize>,
+    pub offset: Option<usize>,
     /// `json` (default) or `csv`.
-    pub(crate) format: Option<String>,
-}
-
-/// The routes of this module, merged into [`super::router`].
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/api/v1/logs", get(search))
-        .route("/api/v1/logs/stream", get(stream))
+    pub format: Option<String>,
 }
 
 fn quote(s: &str) -> String {
@@ -141,12 +131,12 @@ fn where_clause(c: &[String]) -> String {
     }
 }
 
-fn bad(message: &str) -> Response {
-    error_body(StatusCode::BAD_REQUEST, "invalid_parameters", message)
+fn bad(message: &str) -> ApiError {
+    ApiError::bad_parameters(message)
 }
 
 /// Result rows as objects keyed by column name.
-fn objects(out: &QueryOutput) -> Result<Vec<Value>, crate::QueryError> {
+fn objects(out: &QueryOutput) -> Result<Vec<Value>, QueryError> {
     let v = to_json(out)?;
     let names: Vec<String> = out
         .schema
@@ -168,83 +158,82 @@ fn objects(out: &QueryOutput) -> Result<Vec<Value>, crate::QueryError> {
         .collect())
 }
 
-async fn search(
+/// One page of log search results, newest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LogPage {
+    /// The records, each an object keyed by column.
+    pub logs: Vec<serde_json::Value>,
+    /// The offset of the next page, when there is one.
+    pub next_offset: Option<usize>,
+}
+
+/// Searches the logs by device, severity, time and text (JSON or CSV).
+#[utoipa::path(get, path = "/api/v1/logs", tag = "logs",
+    params(LogFilter),
+    responses(
+        (status = 200, description = "one page (JSON, or CSV with format=csv)", body = LogPage),
+        (status = 400, description = "an invalid filter, named", body = ErrorBody)),
+    security(("bearer" = ["query"])))]
+pub async fn search(
     State(state): State<ApiState>,
-    params: Result<Query<LogFilter>, QueryRejection>,
-) -> Response {
-    let f = match params {
-        Ok(Query(f)) => f,
-        Err(e) => return bad(&e.body_text()),
-    };
+    ApiQuery(f): ApiQuery<LogFilter>,
+) -> Result<Response, ApiError> {
     let format = f.format.clone().unwrap_or_else(|| "json".into());
     if format != "json" && format != "csv" {
-        return bad(&format!("unknown format `{format}`: use json or csv"));
+        return Err(bad(&format!("unknown format `{format}`: use json or csv")));
     }
     let limit = f.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_LIMIT {
-        return bad(&format!(
+        return Err(bad(&format!(
             "limit must be between 1 and {MAX_LIMIT}, got {limit}"
-        ));
+        )));
     }
     let offset = f.offset.unwrap_or(0);
-    let c = match conditions(&f) {
-        Ok(c) => c,
-        Err(e) => return bad(&e),
-    };
+    let c = conditions(&f).map_err(|e| bad(&e))?;
     // One row more than asked tells whether there is a next page.
     let sql = format!(
         "SELECT {COLUMNS} FROM logs{} ORDER BY received_at DESC LIMIT {} OFFSET {offset}",
         where_clause(&c),
         limit + 1
     );
-    let mut out = match state.engine.execute(&sql).await {
-        Ok(o) => o,
-        Err(e) => return e.into_response(),
-    };
+    let mut out = state.engine.execute(&sql).await?;
     let more = out.rows() > limit;
     if more {
-        let all = arrow::compute::concat_batches(&out.schema, &out.batches);
-        match all {
-            Ok(b) => out.batches = vec![b.slice(0, limit)],
-            Err(e) => return crate::QueryError::Internal(e.to_string()).into_response(),
-        }
+        let all = arrow::compute::concat_batches(&out.schema, &out.batches)
+            .map_err(|e| ApiError::internal("the log search", e))?;
+        out.batches = vec![all.slice(0, limit)];
     }
     if format == "csv" {
-        return match to_csv(&out) {
-            Ok(csv) => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response(),
-            Err(e) => e.into_response(),
-        };
+        return Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            to_csv(&out)?,
+        )
+            .into_response());
     }
-    match objects(&out) {
-        Ok(logs) => Json(serde_json::json!({
-            "logs": logs,
-            "next_offset": more.then_some(offset + limit),
-        }))
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+    Ok(Json(LogPage {
+        logs: objects(&out)?,
+        next_offset: more.then_some(offset + limit),
+    })
+    .into_response())
 }
 
-async fn stream(
+/// Live tail: every new matching record as a server-sent event `log`.
+#[utoipa::path(get, path = "/api/v1/logs/stream", tag = "logs",
+    params(LogFilter),
+    responses(
+        (status = 200, description = "text/event-stream of `log` events (one JSON record each)", content_type = "text/event-stream", body = String),
+        (status = 400, description = "an invalid filter, named", body = ErrorBody)),
+    security(("bearer" = ["query"])))]
+pub async fn stream(
     State(state): State<ApiState>,
-    params: Result<Query<LogFilter>, QueryRejection>,
-) -> Response {
-    let f = match params {
-        Ok(Query(f)) => f,
-        Err(e) => return bad(&e.body_text()),
-    };
-    let c = match conditions(&f) {
-        Ok(c) => c,
-        Err(e) => return bad(&e),
-    };
+    ApiQuery(f): ApiQuery<LogFilter>,
+) -> Result<Response, ApiError> {
+    let c = conditions(&f).map_err(|e| bad(&e))?;
     let now = || Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
     let delay = TAIL_DELAY.as_nanos() as i64;
     // Start at `since`, else at the tail horizon: only new rows.
     let start = match &f.since {
-        Some(s) => match nanos("since", s) {
-            Ok(n) => n,
-            Err(e) => return bad(&e),
-        },
+        Some(s) => nanos("since", s).map_err(|e| bad(&e))?,
         None => now() - delay,
     };
     let events = futures::stream::unfold(
@@ -287,9 +276,9 @@ async fn stream(
             }
         },
     );
-    Sse::new(events)
+    Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
-        .into_response()
+        .into_response())
 }
 
 #[cfg(test)]

@@ -1,0 +1,44 @@
+//! Every route of the HTTP API, one module per area. [`all`] registers each handler
+//! with its `#[utoipa::path]` document; nothing else adds routes.
+
+pub mod admin;
+pub mod devices;
+pub mod logs;
+pub mod session;
+pub mod sql;
+pub mod status;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::ApiState;
+
+/// The router of every route together with its OpenAPI document.
+pub fn all() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(crate::openapi::base())
+        .routes(routes!(status::health))
+        .routes(routes!(status::ready))
+        .routes(routes!(status::metrics))
+        .routes(routes!(status::openapi_json))
+        .routes(routes!(session::login))
+        .routes(routes!(session::refresh))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::change_password))
+        .routes(routes!(session::me))
+        .routes(routes!(sql::query))
+        .routes(routes!(logs::search))
+        .routes(routes!(logs::stream))
+        .routes(routes!(devices::list, devices::create))
+        .routes(routes!(
+            devices::get_one,
+            devices::replace,
+            devices::patch,
+            devices::delete
+        ))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::update_user))
+        .routes(routes!(admin::reset_password))
+        .routes(routes!(admin::list_tokens, admin::create_token))
+        .routes(routes!(admin::revoke_token))
+        .routes(routes!(admin::list_audit))
+}
