@@ -24,10 +24,14 @@ import uuid
 import jsonschema
 from confluent_kafka import Consumer, KafkaError
 
+# The wire version these schema files describe (sotp_schemas::WIRE_VERSION).
+WIRE_VERSION = b"2"
+
 # Topic (without prefix) -> schema file of its messages.
 SCHEMAS = {
     "metrics.raw": "metric_sample.schema.json",
     "metrics": "metric_sample.schema.json",
+    "metrics.1m": "rollup_row.schema.json",
     "logs": "log_record.schema.json",
     "alerts": "alert_event.schema.json",
     "inventory": "device_record.schema.json",
@@ -93,8 +97,8 @@ def main():
             continue
         headers = dict(msg.headers() or [])
         problems = []
-        if headers.get("schema_version") != b"1":
-            problems.append(f"schema_version header is {headers.get('schema_version')!r}, expected b'1'")
+        if headers.get("schema_version") != WIRE_VERSION:
+            problems.append(f"schema_version header is {headers.get('schema_version')!r}, expected {WIRE_VERSION!r}")
         try:
             event = json.loads(msg.value())
             problems += [e.message for e in validators[topic].iter_errors(event)]

@@ -27,7 +27,7 @@ pub fn kafka_config(config: &Config) -> KafkaConfig {
         group_prefix: b.group_prefix.clone(),
         dead_letter_dir: Some(config.data_dir.join("dead-letter")),
         security: Security {
-            protocol: b.security_protocol.clone(),
+            protocol: b.security_protocol,
             sasl_mechanism: non_empty(&b.sasl_mechanism),
             sasl_username: non_empty(&b.sasl_username),
             // A reference that does not resolve is reported by `Config::validate`.

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// SOTP: network telemetry pipeline. Polls devices (ICMP now; SNMP, SSH and syslog to
-/// come), keeps recent data in memory and history in Parquet, and answers SQL.
+/// SOTP: network telemetry pipeline. Polls devices over ICMP and SNMP (v1, v2c, v3) and
+/// receives syslog, derives rates, utilization and 1-minute rollups, keeps recent data in
+/// memory and history in Parquet, and answers SQL over HTTP.
 #[derive(Debug, Parser)]
 #[command(name = "sotp", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
@@ -15,17 +16,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run SOTP: collectors, storage and the HTTP API in one process.
+    /// Run SOTP: collectors, the streaming stage, storage and the HTTP API.
     ///
-    /// Without --config it starts on embedded defaults: in-process bus, Parquet under
-    /// ./sotp-data, API on 127.0.0.1:8080, and no devices. SIGINT or SIGTERM stops it
-    /// cleanly: polls in flight finish and everything in memory is written to Parquet.
+    /// Without --config it starts on embedded defaults: in-process bus, SQLite and
+    /// Parquet under ./sotp-data, API on 127.0.0.1:8080, and no devices (add them with
+    /// [[devices]] in a configuration file or through the devices API). With [bus]
+    /// kind = "kafka", --role runs a subset of the roles per process. SIGINT or SIGTERM
+    /// stops it cleanly: polls in flight finish and everything in memory is written to
+    /// Parquet.
     Run(RunArgs),
     /// Run one SQL query against a running server, or directly on the Parquet files.
     ///
     /// Only read-only statements are allowed: SELECT, WITH, EXPLAIN, SHOW.
     /// Tables: metrics (time, device_id, device, metric, instance, value, counter,
-    /// labels, collector).
+    /// labels, collector), metrics_1m (1-minute rollups), logs, devices and audit.
     Query(QueryArgs),
     /// Print an example configuration or check a configuration file.
     Config {

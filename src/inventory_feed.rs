@@ -4,25 +4,21 @@
 //! - [`publish_changes`] turns each change the store announces into an
 //!   [`InventoryChange`](sotp_schemas::InventoryChange) on the bus (memory or Kafka),
 //!   secrets sealed as stored; on Kafka a deleted or inactive device is a tombstone.
-//! - [`memory_feed`] (in-process bus) starts the collectors' `watch` channel from the
-//!   configuration's devices and the stored API devices, then follows `inventory`.
-//! - On Kafka the collector role follows the partitions it owns
-//!   (`follow_inventory`) and opens the sealed secrets with its master key
-//!   ([`sotp_bus::devices::open_secrets`]).
+//! - [`sealed_config_devices`]: the configuration's devices, which the collector role
+//!   publishes on `inventory` too.
+//! - The collectors follow `inventory` through the bus (`Bus::follow_devices`: every
+//!   device in-process, the partitions this process owns on Kafka) and open the sealed
+//!   secrets with the master key ([`sotp_bus::devices::open_secrets`]).
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use sotp_bus::{Bus, BusError};
-use sotp_inventory::{ManagedBy, Store};
+use sotp_inventory::Store;
 use sotp_schemas::{Device, EventBatch, InventoryChange, SecretCodec, Topic};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::watch;
 
 use crate::config::Config;
-
-/// The group the in-process collectors subscribe to `inventory` with.
-const GROUP: &str = "collectors";
 
 async fn publish(bus: &dyn Bus, changes: Vec<InventoryChange>) -> Result<(), BusError> {
     if changes.is_empty() {
@@ -83,38 +79,6 @@ pub fn publish_changes(store: Store, bus: Arc<dyn Bus>) -> tokio::task::JoinHand
             }
         }
     })
-}
-
-/// Opens the sealed secrets of `devices` with `codec` (the master key).
-fn opened(mut devices: Vec<Device>, codec: &dyn SecretCodec) -> Vec<Device> {
-    for d in &mut devices {
-        let failed = d.open_secrets(codec);
-        if !failed.is_empty() {
-            tracing::warn!(device = %d.id, secrets = ?failed, "stored secrets do not open with the master key");
-        }
-    }
-    devices
-}
-
-/// The collectors' device set on the in-process bus: the configuration's devices and
-/// the active API devices now, then every change published on `inventory` (whose
-/// publisher this starts).
-pub async fn memory_feed(
-    config: &Config,
-    store: &Store,
-    bus: Arc<dyn Bus>,
-) -> anyhow::Result<watch::Receiver<Vec<Device>>> {
-    let sub = bus.subscribe(Topic::Inventory, GROUP)?;
-    let key: Arc<dyn SecretCodec> = Arc::new(store.master_key().clone());
-    let mut initial = config.device_list();
-    let api = store
-        .collector_devices(Some(ManagedBy::Api))
-        .await
-        .context("reading the inventory's devices")?;
-    initial.extend(opened(api, key.as_ref()));
-    let rx = sotp_bus::devices::follow_bus(sub, initial, Some(key));
-    publish_changes(store.clone(), bus);
-    Ok(rx)
 }
 
 /// The configuration's devices with their literal secrets sealed under `codec`, ready

@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod cli;
+pub mod components;
 pub mod config;
 pub mod control;
 pub mod inventory_feed;

@@ -1,25 +1,25 @@
-//! `sotp run`: the one wiring of every role, over either bus.
+//! `sotp run`: each role as a small start function returning what it runs, stopped in
+//! order. The same wiring runs on the in-process bus (every role in one process) and on
+//! Kafka (any set of roles per process, `--role`); what differs between the two buses is
+//! behind the bus trait (`sotp_bus::Bus`: durability, sharding, sharing), and what runs
+//! is listed by the registry ([`crate::components`]).
 //!
-//! The same program runs on the in-process bus (every role in one process) and on Kafka
-//! (any set of roles per process, `--role`):
-//! - `collector`: ICMP and SNMP polling of the devices this process owns (on Kafka the
-//!   partitions of `inventory` it owns, see `kafka/src/shard.rs`; in-process
-//!   every device), following device changes live, and the syslog receiver; publishes on
-//!   `metrics.raw` and `logs`;
-//! - `pipeline`: the streaming stage: `metrics.raw` in, derived samples on `metrics`,
-//!   closed 1-minute rollups into `metrics_1m` (on Kafka written by this role itself,
-//!   in step with the stage's checkpoints: `docs/delivery.md`);
-//! - `sink`: `metrics.raw` and `metrics` into `metrics`, `logs` into `logs`, committing
-//!   offsets only after a flush;
-//! - `api`: the HTTP API over `metrics`, `logs`, `metrics_1m`, `devices` and `audit`;
-//!   publishes every device change made through it on `inventory` (secrets sealed);
-//!   without the writing roles in the same process it picks up their new Parquet files
-//!   every second.
+//! - `collector`: every collector of the registry over the live device set (on Kafka the
+//!   devices of the inventory partitions this process owns), publishing on `metrics.raw`
+//!   and `logs`; the configuration's devices are published on `inventory`, sealed;
+//! - `pipeline`: the operators of the streaming stage (counters, rates, utilization and
+//!   rollups: `metrics.raw` in, `metrics` and `metrics.1m` out);
+//! - `sink`: the sinks of the registry (`metrics.raw` and `metrics` into `metrics`,
+//!   `metrics.1m` into `metrics_1m`, `logs` into `logs`), committing offsets only after a
+//!   flush;
+//! - `api`: the HTTP API over the tables, `devices` and `audit`; publishes every device
+//!   change made through it on `inventory`; on a shared bus it picks up the Parquet
+//!   files other processes write.
 //!
-//! Start order: storage, sinks subscribed, the stage, the API, the collectors. Stop
-//! order (SIGINT/SIGTERM): collectors finish their polls, the stage drains and saves its
-//! state, the producer delivers its buffer, the bus closes, sinks write and commit, the
-//! API stops. A clean stop loses nothing.
+//! Start order: storage, the device feed and the sinks subscribed, the stage, the API,
+//! the collectors. Stop order (SIGINT/SIGTERM): collectors finish their polls, the stage
+//! drains and saves its state, the producer delivers its buffer, the bus closes, sinks
+//! write and commit, the API stops. A clean stop loses nothing.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -28,34 +28,29 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use sotp_bus::checkpoint::{Checkpoint, InProcess};
 use sotp_bus::{Bus, MemoryBus, MemoryBusConfig};
-use sotp_ingest::icmp::IcmpPoller;
-use sotp_ingest::snmp::SnmpPoller;
-use sotp_ingest::syslog::SyslogReceiver;
-use sotp_ingest::{SchedulerConfig, run_scheduler};
+use sotp_inventory::Store;
 use sotp_kafka::KafkaBus;
-use sotp_kafka::shard::follow_inventory;
+use sotp_pipeline::operator::{RunConfig, run_operator};
 use sotp_query::{InventoryKind, InventoryTable, QueryEngine};
-use sotp_schemas::Topic;
+use sotp_schemas::{Device, EventBatch, Topic};
 use sotp_server::{ApiState, Control, router};
-use sotp_sinks::{
-    ColdStore, RecentLogs, Repeats, RollupSync, SeriesWatermark, TableStore, load_with_watermark,
-    run_logs_sink_with, run_metrics_sink_with, run_rollup_sink, run_rollup_writer,
-};
+use sotp_sinks::ColdStore;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::components::{self, Tables};
+use crate::config::{BusKind, Config};
 
 /// One job a `sotp run` process can do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum Role {
-    /// Poll devices and publish samples.
+    /// Poll devices and receive syslog; publish samples and records.
     Collector,
-    /// The streaming stage (derived metrics and alerts).
+    /// The streaming stage: derived metrics and rollups.
     Pipeline,
-    /// Write samples to the hot tier and Parquet.
+    /// Write samples, rollups and logs to the hot tier and Parquet.
     Sink,
     /// The HTTP API.
     Api,
@@ -100,88 +95,229 @@ impl Roles {
     }
 }
 
-/// The tables this process opens: those its roles write or read.
-struct Tables {
-    metrics: Option<Arc<TableStore>>,
-    logs: Option<Arc<TableStore>>,
-    rollups: Option<Arc<TableStore>>,
+/// Tasks of one role and the token that stops them.
+struct Running {
+    role: &'static str,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
 }
 
-impl Tables {
-    async fn open(config: &Config, cold: &ColdStore, roles: &Roles) -> anyhow::Result<Self> {
-        let sink_or_api = roles.has(Role::Sink) || roles.has(Role::Api);
-        let rollups_here =
-            roles.has(Role::Api) || (roles.has(Role::Pipeline) && config.stream.enabled);
-        Ok(Self {
-            metrics: match sink_or_api {
-                true => Some(crate::run::open_metrics(config, cold).await?),
-                false => None,
-            },
-            logs: match sink_or_api {
-                true => Some(crate::run::open_logs(config, cold).await?),
-                false => None,
-            },
-            rollups: match rollups_here {
-                true => Some(crate::run::open_rollups(config, cold).await?),
-                false => None,
-            },
+impl Running {
+    fn new(role: &'static str) -> Self {
+        Self {
+            role,
+            stop: CancellationToken::new(),
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Cancels the role and waits for its tasks.
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        for t in self.tasks {
+            t.await
+                .with_context(|| format!("a task of the {} role", self.role))?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the configured bus.
+async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    Ok(match config.bus.kind {
+        BusKind::Kafka => Arc::new(
+            KafkaBus::connect(crate::bus::kafka_config(config))
+                .await
+                .context("starting the Kafka bus")?,
+        ),
+        BusKind::Memory => Arc::new(MemoryBus::new(MemoryBusConfig {
+            capacity_events: config.bus.capacity_events,
+        })),
+    })
+}
+
+/// The collectors' device set: subscribed before anything publishes on `inventory`
+/// (the API's snapshot, the configuration's devices), secrets opened with the master
+/// key every collector process shares.
+fn device_feed(
+    config: &Config,
+    bus: &dyn Bus,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<watch::Receiver<Vec<Device>>> {
+    let key = Arc::new(crate::control::master_key(config)?);
+    let followed = bus
+        .follow_devices(stop)
+        .context("following the inventory")?;
+    Ok(sotp_bus::devices::open_secrets(followed, key))
+}
+
+/// The sink role: every sink of the registry, subscribed before anything publishes.
+async fn start_sinks(config: &Config, tables: &Tables, bus: &dyn Bus) -> anyhow::Result<Running> {
+    let mut running = Running::new("sink");
+    for sink in components::sinks(config, tables, bus).await? {
+        let sub = bus
+            .subscribe_with_rebalance(sink.topic(), &sink.name())
+            .with_context(|| format!("subscribing {}", sink.name()))?;
+        running
+            .tasks
+            .push(tokio::spawn(sink.run(sub, running.stop.clone())));
+    }
+    Ok(running)
+}
+
+/// The pipeline role: every operator of the streaming stage.
+fn start_pipeline(config: &Config, bus: &Arc<dyn Bus>) -> anyhow::Result<Running> {
+    let mut running = Running::new("pipeline");
+    let pace = RunConfig {
+        save_interval: config.stream.state_save_interval,
+        sync_timeout: Duration::from_secs(30),
+    };
+    for (op, offsets) in components::operators(config) {
+        let mut inputs = Vec::new();
+        for topic in op.inputs() {
+            inputs.push((topic, bus.subscribe(topic, op.name())?));
+        }
+        let task = run_operator(
+            op,
+            inputs,
+            offsets,
+            bus.clone(),
+            pace.clone(),
+            running.stop.clone(),
+        );
+        running.tasks.push(tokio::spawn(async move {
+            task.await;
+        }));
+    }
+    Ok(running)
+}
+
+/// The API role: the HTTP server over the tables and the inventory.
+async fn start_api(
+    config: &Config,
+    store: &Store,
+    cold: &ColdStore,
+    tables: &Tables,
+    bus: &Arc<dyn Bus>,
+    ready: Arc<AtomicBool>,
+    prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> anyhow::Result<Running> {
+    let mut running = Running::new("api");
+    let engine = QueryEngine::new(config.query.clone(), cold, &tables.all())?;
+    for (name, kind) in [
+        ("devices", InventoryKind::Devices),
+        ("audit", InventoryKind::Audit),
+    ] {
+        engine.register(name, Arc::new(InventoryTable::new(store.clone(), kind)))?;
+    }
+    // Device changes made here reach the collectors through `inventory`; the whole
+    // inventory is published once at start for collectors that missed some.
+    let n = crate::inventory_feed::publish_snapshot(store, bus.as_ref()).await?;
+    tracing::info!(devices = n, "inventory published");
+    crate::inventory_feed::publish_changes(store.clone(), bus.clone());
+    let state = ApiState::new(
+        engine,
+        prometheus,
+        ready.clone(),
+        Control::new(store.clone(), config.auth.clone()),
+    );
+    let listener = tokio::net::TcpListener::bind(&config.api.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} ([api] listen)", config.api.listen))?;
+    let stop = running.stop.clone();
+    running.tasks.push(tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the API server failed");
+        }
+    }));
+    // `/ready` follows the bus (on Kafka: not ready while the brokers are unreachable).
+    let (stop, watched) = (running.stop.clone(), bus.clone());
+    running.tasks.push(tokio::spawn(async move {
+        while !stop.is_cancelled() {
+            ready.store(watched.is_connected(), Ordering::Release);
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+    }));
+    if bus.is_shared() {
+        // Read what other processes write (other sinks of the group too).
+        let (stop, foreign) = (running.stop.clone(), tables.all());
+        running.tasks.push(tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                for table in &foreign {
+                    if let Err(e) = table.refresh().await {
+                        tracing::warn!(table = table.name(), error = %e, "cannot list new parquet files");
+                    }
+                }
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }));
+    }
+    Ok(running)
+}
+
+/// The collector role: the configuration's devices published on `inventory` (sealed),
+/// then every collector of the registry over the live device set.
+async fn start_collectors(
+    config: &Config,
+    feed: watch::Receiver<Vec<Device>>,
+    bus: &Arc<dyn Bus>,
+) -> anyhow::Result<Running> {
+    let mut running = Running::new("collector");
+    let key = crate::control::master_key(config)?;
+    let own = crate::inventory_feed::sealed_config_devices(config, &key)?;
+    let changes = own
+        .iter()
+        .map(|d| sotp_schemas::InventoryChange {
+            id: d.id.as_str().to_string(),
+            device: Some(d.into()),
         })
+        .collect();
+    bus.publish(Topic::Inventory, EventBatch::Inventory(changes))
+        .await
+        .context("publishing the configuration's devices on the inventory topic")?;
+    let ctx = sotp_ingest::Context {
+        devices: feed,
+        bus: bus.clone(),
+    };
+    for collector in components::collectors(config) {
+        let name = collector.name();
+        match collector.start(ctx.clone(), running.stop.clone()).await {
+            Ok(task) => running.tasks.push(task),
+            // No device to ping in the configuration: run without ICMP (on a machine
+            // without ICMP rights) rather than refuse to start.
+            Err(e) if name == "icmp" && own.is_empty() => {
+                tracing::warn!(error = %e, "ICMP collector not started: devices added later are not pinged");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-
-    fn all(&self) -> Vec<Arc<TableStore>> {
-        [&self.metrics, &self.logs, &self.rollups]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
-    }
-}
-
-/// The stage's checkpoint on Kafka: derived samples acknowledged by the brokers and
-/// closed rollups in Parquet before the state is saved.
-#[derive(Debug)]
-struct KafkaCheckpoint {
-    bus: KafkaBus,
-    rollups: RollupSync,
-}
-
-#[async_trait::async_trait]
-impl Checkpoint for KafkaCheckpoint {
-    async fn outputs_durable(&self) -> bool {
-        self.bus.sync(Duration::from_secs(30)).await && self.rollups.sync().await
-    }
+    Ok(running)
 }
 
 /// Runs `roles` on the configured bus until SIGINT/SIGTERM.
 pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
+    // The recorder first: a metric touched before it is installed is never exported.
     let prometheus = (roles.has(Role::Api) && config.api.metrics)
         .then(crate::telemetry::init_metrics)
         .transpose()?;
-    let kafka = match config.bus.kind.as_str() {
-        "kafka" => {
-            let settings = crate::bus::kafka_config(&config);
-            Some(
-                KafkaBus::connect(settings)
-                    .await
-                    .context("starting the Kafka bus")?,
-            )
-        }
-        _ => None,
-    };
-    let bus: Arc<dyn Bus> = match &kafka {
-        Some(k) => Arc::new(k.clone()),
-        None => Arc::new(MemoryBus::new(MemoryBusConfig {
-            capacity_events: config.bus.capacity_events,
-        })),
-    };
-
+    let bus = open_bus(&config).await?;
     // The control plane: devices for the collectors, users and tokens for the API.
     let store = match roles.has(Role::Collector) || roles.has(Role::Api) {
         true => Some(crate::control::open_store(&config).await?),
         false => None,
     };
-    let mut devices = Vec::new();
-    let mut memory_feed = None;
     if let Some(store) = &store {
         if roles.has(Role::Api) {
             crate::control::bootstrap_admin(store).await?;
@@ -192,283 +328,86 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
                 .await
                 .context("importing the configuration's devices into the inventory")?;
             tracing::info!(changed = imported, "configuration devices imported");
-            if kafka.is_none() {
-                // The collectors follow the live inventory: API changes arrive on `inventory`.
-                let feed = crate::inventory_feed::memory_feed(&config, store, bus.clone()).await?;
-                devices = feed.borrow().clone();
-                memory_feed = Some(feed);
-            }
         }
     }
-
     let cold = ColdStore::open(&config.storage.url, &config.data_dir)
         .with_context(|| format!("opening storage under {}", config.data_dir.display()))?;
-    let tables = Tables::open(&config, &cold, &roles).await?;
+    let tables = match roles.has(Role::Sink) || roles.has(Role::Api) {
+        true => Some(Tables {
+            metrics: crate::run::open_metrics(&config, &cold).await?,
+            rollups: crate::run::open_rollups(&config, &cold).await?,
+            logs: crate::run::open_logs(&config, &cold).await?,
+        }),
+        false => None,
+    };
 
-    // Sinks subscribe before anything publishes.
-    let stop_sinks = CancellationToken::new();
-    let mut sinks = Vec::new();
-    if roles.has(Role::Sink)
-        && let (Some(metrics), Some(logs)) = (&tables.metrics, &tables.logs)
-    {
-        // On Kafka a collector's producer may have delivered an event twice (a process
-        // killed with acknowledgements in flight), and the stage may output again what
-        // it output after its last checkpoint: the sinks drop those repeats.
-        let (raw_repeats, stage_repeats, log_repeats) = match kafka.is_some() {
-            true => {
-                let (recent, watermark) = load_with_watermark(metrics).await?;
-                (
-                    Some(Repeats::Exact(recent)),
-                    Some(Repeats::Watermark(watermark)),
-                    Some(RecentLogs::load(logs).await?),
-                )
-            }
-            false => (None, None, None),
-        };
-        sinks.push(tokio::spawn(run_metrics_sink_with(
-            bus.subscribe_with_rebalance(Topic::MetricsRaw, "sink.metrics.raw")?,
-            metrics.clone(),
-            config.storage.clone(),
-            stop_sinks.clone(),
-            raw_repeats,
-        )));
-        sinks.push(tokio::spawn(run_metrics_sink_with(
-            bus.subscribe_with_rebalance(Topic::Metrics, "sink.metrics")?,
-            metrics.clone(),
-            config.storage.clone(),
-            stop_sinks.clone(),
-            stage_repeats,
-        )));
-        sinks.push(tokio::spawn(run_logs_sink_with(
-            bus.subscribe_with_rebalance(Topic::Logs, "sink.logs")?,
-            logs.clone(),
-            config.storage.clone(),
-            stop_sinks.clone(),
-            log_repeats,
-        )));
-    }
-
-    // The streaming stage: metrics.raw -> derived samples on `metrics` + metrics_1m rows.
-    let stop_stream = CancellationToken::new();
-    let mut stream = None;
-    let mut rollup_writer = None;
-    if roles.has(Role::Pipeline)
-        && config.stream.enabled
-        && let Some(rollups) = &tables.rollups
-    {
-        let (rollup_tx, rollup_rx) = tokio::sync::mpsc::channel(1024);
-        let checkpoint: Arc<dyn Checkpoint> = match &kafka {
-            Some(k) => {
-                let (sync, requests) = RollupSync::new();
-                let watermark = SeriesWatermark::load(rollups).await?;
-                rollup_writer = Some(tokio::spawn(run_rollup_writer(
-                    rollup_rx,
-                    requests,
-                    rollups.clone(),
-                    config.storage.clone(),
-                    watermark,
-                )));
-                Arc::new(KafkaCheckpoint {
-                    bus: k.clone(),
-                    rollups: sync,
-                })
-            }
-            None => {
-                rollup_writer = Some(tokio::spawn(run_rollup_sink(
-                    rollup_rx,
-                    rollups.clone(),
-                    config.storage.clone(),
-                )));
-                Arc::new(InProcess)
-            }
-        };
-        stream = Some(tokio::spawn(sotp_pipeline::stream::run_stream(
-            bus.subscribe(Topic::MetricsRaw, "stream")?,
-            bus.clone(),
-            rollup_tx,
-            config.stream.clone(),
-            sotp_pipeline::stream::state_path(&config.data_dir),
-            stop_stream.clone(),
-            checkpoint,
-        )));
-    }
-
-    let ready = Arc::new(AtomicBool::new(false));
-    let stop_api = CancellationToken::new();
-    let mut api = None;
-    if roles.has(Role::Api)
-        && let Some(store) = &store
-    {
-        let engine = QueryEngine::new(config.query.clone(), &cold, &tables.all())?;
-        for (name, kind) in [
-            ("devices", InventoryKind::Devices),
-            ("audit", InventoryKind::Audit),
-        ] {
-            engine.register(name, Arc::new(InventoryTable::new(store.clone(), kind)))?;
-        }
-        if kafka.is_some() {
-            // Device changes made here reach the collector processes through `inventory`;
-            // the whole inventory is published once at start for collectors that missed
-            // some. (In-process, the collectors' feed publishes them: `memory_feed`.)
-            let n = crate::inventory_feed::publish_snapshot(store, bus.as_ref()).await?;
-            tracing::info!(devices = n, "inventory published");
-            crate::inventory_feed::publish_changes(store.clone(), bus.clone());
-        }
-        let state = ApiState::new(
-            engine,
-            prometheus,
-            ready.clone(),
-            Control::new(store.clone(), config.auth.clone()),
-        );
-        let listener = tokio::net::TcpListener::bind(&config.api.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} ([api] listen)", config.api.listen))?;
-        let stop = stop_api.clone();
-        api = Some(tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-        }));
-        // On Kafka, read what other processes write (other sinks of the group too).
-        let foreign: Vec<Arc<TableStore>> = match kafka.is_some() {
-            true => tables.all(),
-            false => Vec::new(),
-        };
-        if !foreign.is_empty() {
-            let stop = stop_api.clone();
-            tokio::spawn(async move {
-                while !stop.is_cancelled() {
-                    for table in &foreign {
-                        if let Err(e) = table.refresh().await {
-                            tracing::warn!(table = table.name(), error = %e, "cannot list new parquet files");
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            });
-        }
-    }
-
-    let stop_collectors = CancellationToken::new();
+    // Everything that consumes subscribes before anything publishes.
     let (stop_follow, follow_rx) = watch::channel(false);
-    let mut collectors = Vec::new();
-    if roles.has(Role::Collector) {
-        // Each collector follows its live device set: on Kafka the devices of the
-        // inventory partitions this process owns, their secrets sealed on the topic and
-        // opened with the master key every collector process shares; in-process every
-        // device, following the changes made through the API.
-        let feed = match (&kafka, &memory_feed) {
-            (Some(k), _) => {
-                let key = Arc::new(crate::control::master_key(&config)?);
-                k.publish_devices(&crate::inventory_feed::sealed_config_devices(
-                    &config, &*key,
-                )?)
-                .context("publishing devices on the inventory topic")?;
-                sotp_bus::devices::open_secrets(follow_inventory(k, follow_rx)?, key)
-            }
-            (None, Some(feed)) => feed.clone(),
-            (None, None) => unreachable!("the in-process collector role opens the store"),
-        };
-        let icmp = match config
-            .icmp
-            .enabled
-            .then(|| IcmpPoller::new(config.icmp.clone()))
-        {
-            None => None,
-            Some(Ok(p)) => Some(p),
-            // Nothing to ping yet: run without ICMP rather than refuse to start.
-            Some(Err(e)) if kafka.is_none() && devices.is_empty() => {
-                tracing::warn!(error = %e, "ICMP collector not started: devices added later are not pinged");
-                None
-            }
-            Some(Err(e)) => return Err(e).context("starting the ICMP collector"),
-        };
-        if let Some(poller) = icmp {
-            collectors.push(tokio::spawn(run_scheduler(
-                Arc::new(poller),
-                feed.clone(),
-                bus.clone(),
-                SchedulerConfig {
-                    concurrency: config.icmp.concurrency,
-                },
-                stop_collectors.clone(),
-            )));
-        }
-        if config.snmp.enabled {
-            let poller =
-                SnmpPoller::new(config.snmp.clone()).context("starting the SNMP collector")?;
-            collectors.push(tokio::spawn(run_scheduler(
-                Arc::new(poller),
-                feed.clone(),
-                bus.clone(),
-                SchedulerConfig {
-                    concurrency: config.snmp.concurrency,
-                },
-                stop_collectors.clone(),
-            )));
-        }
-        if config.syslog.enabled {
-            // Any device may send to any receiver: enrichment follows every device.
-            let receiver = SyslogReceiver::bind(config.syslog.clone(), feed.clone(), bus.clone())
-                .await
-                .context("starting the syslog receiver")?;
-            collectors.push(tokio::spawn(receiver.run(stop_collectors.clone())));
-        }
-    }
-
-    ready.store(true, Ordering::Release);
-    if let Some(k) = &kafka {
-        // `/ready` follows the brokers: not ready while they are unreachable.
-        let ready = ready.clone();
-        let k = k.clone();
-        let stop = stop_api.clone();
-        tokio::spawn(async move {
-            while !stop.is_cancelled() {
-                ready.store(k.is_connected(), Ordering::Release);
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        });
-    }
-    announce(&config, &roles, kafka.is_some(), devices.len(), &cold);
+    let feed = match roles.has(Role::Collector) {
+        true => Some(device_feed(&config, bus.as_ref(), follow_rx)?),
+        false => None,
+    };
+    let sinks = match (&tables, roles.has(Role::Sink)) {
+        (Some(tables), true) => Some(start_sinks(&config, tables, bus.as_ref()).await?),
+        _ => None,
+    };
+    let pipeline = match roles.has(Role::Pipeline) {
+        true => Some(start_pipeline(&config, &bus)?),
+        false => None,
+    };
+    let ready = Arc::new(AtomicBool::new(false));
+    let api = match (&store, &tables, roles.has(Role::Api)) {
+        (Some(store), Some(tables), true) => Some(
+            start_api(
+                &config,
+                store,
+                &cold,
+                tables,
+                &bus,
+                ready.clone(),
+                prometheus,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let collectors = match feed {
+        Some(feed) => Some(start_collectors(&config, feed, &bus).await?),
+        None => None,
+    };
+    ready.store(bus.is_connected(), Ordering::Release);
+    announce(&config, &roles, &cold);
 
     crate::run::wait_for_signal().await;
     tracing::info!("stopping: finishing polls in flight");
     ready.store(false, Ordering::Release);
-    stop_collectors.cancel();
-    let _ = stop_follow.send(true);
-    for c in collectors {
-        c.await.context("collector task")?;
+    if let Some(c) = collectors {
+        c.stop().await?;
     }
-    if let Some(stream) = stream {
+    let _ = stop_follow.send(true);
+    if let Some(p) = pipeline {
         // The collectors are done: the stage drains what is queued, makes its outputs
         // durable, saves its state and stops publishing before the bus closes.
-        stop_stream.cancel();
-        stream.await.context("stream task")?;
+        p.stop().await?;
     }
-    if let Some(w) = rollup_writer {
-        w.await.context("rollup sink task")?;
-    }
-    if let Some(k) = &kafka {
-        let left = k.flush(Duration::from_secs(30)).await;
-        if left > 0 {
-            tracing::error!(
-                events = left,
-                "events not delivered to Kafka before exit are lost"
-            );
-        }
+    let left = bus.flush(Duration::from_secs(30)).await;
+    if left > 0 {
+        tracing::error!(
+            events = left,
+            "events not delivered to the bus before exit are lost"
+        );
     }
     tracing::info!("stopping: writing memory to parquet");
     bus.close();
-    for s in sinks {
-        s.await.context("sink task")?;
+    if let Some(s) = sinks {
+        // The bus is closed: each sink drains its queue, writes and commits, then ends.
+        for t in s.tasks {
+            t.await.context("sink task")?;
+        }
+        s.stop.cancel();
     }
-    stop_sinks.cancel();
-    stop_api.cancel();
-    if let Some(api) = api {
-        api.await.context("api task")?.context("api server")?;
+    if let Some(a) = api {
+        a.stop().await?;
     }
     if let Some(store) = store {
         store.close().await;
@@ -478,8 +417,8 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
 }
 
 /// Says how to use the running process.
-fn announce(config: &Config, roles: &Roles, kafka: bool, devices: usize, cold: &ColdStore) {
-    if kafka {
+fn announce(config: &Config, roles: &Roles, cold: &ColdStore) {
+    if config.bus.kind == BusKind::Kafka {
         tracing::info!(roles = %roles.describe(), brokers = %config.bus.brokers, "SOTP running on Kafka");
         eprintln!(
             "SOTP is running on Kafka ({}) with roles: {}",
@@ -488,10 +427,11 @@ fn announce(config: &Config, roles: &Roles, kafka: bool, devices: usize, cold: &
         );
         return;
     }
+    let devices = config.device_list().len();
     let url = format!("http://{}", config.api.listen);
     tracing::info!(devices, api = %url, parquet = cold.description(), "SOTP running");
     eprintln!(
-        "SOTP is running: {} devices, Parquet in {}.\nLog in (user from `sotp user create` or SOTP_ADMIN_USER) and keep the access token:\n  export SOTP_TOKEN=$(curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\\n    -d '{{\"username\": \"admin\", \"password\": \"...\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\nThen send SQL to {url}/api/v1/query, for example:\n  curl -s {url}/api/v1/query -H \"authorization: Bearer $SOTP_TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"sql\": \"SELECT device, avg(value) AS rtt_ms FROM metrics WHERE metric = '\\''icmp.rtt_ms'\\'' GROUP BY device ORDER BY rtt_ms DESC LIMIT 10\"}}'\nor: sotp query \"SELECT count(*) FROM metrics\" (reads SOTP_TOKEN)\nStop with Ctrl-C (everything in memory is written to Parquet first).",
+        "SOTP is running: {} devices from the configuration, Parquet in {}.\nLog in (user from `sotp user create` or SOTP_ADMIN_USER) and keep the access token:\n  export SOTP_TOKEN=$(curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\\n    -d '{{\"username\": \"admin\", \"password\": \"...\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\nThen send SQL to {url}/api/v1/query, for example:\n  curl -s {url}/api/v1/query -H \"authorization: Bearer $SOTP_TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"sql\": \"SELECT device, avg(value) AS rtt_ms FROM metrics WHERE metric = '\\''icmp.rtt_ms'\\'' GROUP BY device ORDER BY rtt_ms DESC LIMIT 10\"}}'\nor: sotp query \"SELECT count(*) FROM metrics\" (reads SOTP_TOKEN)\nStop with Ctrl-C (everything in memory is written to Parquet first).",
         devices,
         cold.description()
     );

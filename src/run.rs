@@ -25,12 +25,11 @@ pub fn main(args: RunArgs) -> ExitCode {
         config.data_dir = dir;
     }
     let roles = crate::roles::Roles::new(&args.roles);
-    let kafka = config.bus.kind == "kafka";
+    let kafka = config.bus.kind == config::BusKind::Kafka;
     if !kafka && !roles.is_all() {
         eprintln!(
-            "error: --role {} needs [bus] kind = \"kafka\": on the in-process bus (kind = \"{}\") every role runs in one process; use --role all",
+            "error: --role {} needs [bus] kind = \"kafka\": on the in-process bus (kind = \"memory\") every role runs in one process; use --role all",
             roles.describe(),
-            config.bus.kind
         );
         return ExitCode::from(2);
     }

@@ -13,7 +13,7 @@ pub fn init_logging(config: &LogConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let result = if config.format == "json" {
+    let result = if config.format == crate::config::LogFormat::Json {
         builder.json().try_init()
     } else {
         builder.try_init()

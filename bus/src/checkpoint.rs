@@ -1,46 +1,16 @@
-//! Checkpoints of the streaming stage on a partitioned bus: the saved per-series state,
-//! the input offsets it includes and the durability of what the stage output, kept in
-//! step so that a `kill -9` neither loses nor doubles a derived sample or a rollup.
+//! Input offsets of a consumer on a partitioned bus, and the replays they skip: what
+//! makes the streaming stage's checkpoints and the sinks' files exactly-once.
 //!
-//! Each save of the state goes:
-//! 1. [`Checkpoint::outputs_durable`]: everything the stage output so far is made durable
-//!    (derived samples acknowledged by the brokers, closed rollups written to Parquet);
-//!    when that fails the state is not saved this time;
-//! 2. the state is written atomically with the input offsets it includes
-//!    ([`super::state::Saved::offsets`]);
-//! 3. those offsets are committed to the consumer group.
-//!
-//! After a crash the stage restarts from the saved state and skips every input event
-//! below its offsets (a commit lost between 2 and 3 replays nothing twice into the
-//! state). Outputs produced after the last save are produced again, identical, when the
-//! inputs replay: the sinks drop them by series and time (`sinks/src/watermark.rs`), so
-//! each reaches storage once. See `docs/delivery.md`.
+//! An operator of the stage saves its state with the input offsets it includes, after
+//! [`crate::Bus::sync`] made its outputs durable, then commits them. After a crash it
+//! restarts from the saved state and skips every input event below its offsets
+//! ([`take_new`]); outputs produced after the last save are produced again, identical,
+//! and the sinks drop them by series and time (`sinks/src/watermark.rs`). The sinks keep
+//! the same map in their Parquet files (`sinks/src/offsets.rs`). See `docs/delivery.md`.
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
-use sotp_schemas::EventBatch;
-
 use crate::Delivery;
-
-/// Makes the stage's outputs durable before its state is saved.
-#[async_trait]
-pub trait Checkpoint: Send + Sync + std::fmt::Debug {
-    /// Waits until everything the stage output so far is durable; `false` when it
-    /// could not be (the state is then not saved this time).
-    async fn outputs_durable(&self) -> bool;
-}
-
-/// The in-process bus: nothing survives the process anyway, so nothing to wait for.
-#[derive(Debug, Default)]
-pub struct InProcess;
-
-#[async_trait]
-impl Checkpoint for InProcess {
-    async fn outputs_durable(&self) -> bool {
-        true
-    }
-}
 
 /// "topic/partition" → next input offset the state includes. The same form is what the
 /// sinks keep in their Parquet files (`sotp_sinks::offsets`, which uses these helpers).
@@ -57,10 +27,7 @@ pub fn take_new(d: &mut Delivery, offsets: &mut InputOffsets) -> usize {
     if d.origins.is_empty() {
         return 0;
     }
-    let EventBatch::Metrics(samples) = &mut d.batch else {
-        return 0;
-    };
-    let mut keep = Vec::with_capacity(samples.len());
+    let mut keep = Vec::with_capacity(d.origins.len());
     for o in &d.origins {
         let key = offset_key(&o.topic, o.partition);
         let fresh = offsets.get(&key).is_none_or(|next| o.offset >= *next);
@@ -69,11 +36,10 @@ pub fn take_new(d: &mut Delivery, offsets: &mut InputOffsets) -> usize {
         }
         keep.push(fresh);
     }
-    let before = samples.len();
-    let mut it = keep.iter();
-    samples.retain(|_| *it.next().unwrap_or(&true));
+    let before = d.batch.len();
+    d.batch.retain_flagged(&keep);
     d.origins.clear();
-    before - samples.len()
+    before - d.batch.len()
 }
 
 /// The (partition, next offset) pairs of `topic` in `offsets`, for a commit.
@@ -91,7 +57,7 @@ pub fn for_topic(offsets: &InputOffsets, topic: &str) -> Vec<(i32, i64)> {
 mod tests {
     use std::sync::Arc;
 
-    use sotp_schemas::{DeviceId, MetricName, MetricSample, UtcNanos};
+    use sotp_schemas::{DeviceId, EventBatch, MetricName, MetricSample, UtcNanos};
 
     use super::*;
     use crate::Origin;

@@ -16,6 +16,9 @@ use tokio::sync::watch;
 
 use crate::Subscription;
 
+/// The consumer group of the collectors on `inventory`.
+pub const COLLECTORS_GROUP: &str = "collectors";
+
 /// Devices by id; what the collectors see is [`DeviceSet::devices`].
 #[derive(Debug, Default, Clone)]
 pub struct DeviceSet {

@@ -197,8 +197,19 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
     /// Stops accepting events; subscribers drain their queues and then see the end.
     fn close(&self);
 
+    /// Waits until everything published so far is durable where the bus keeps it (a
+    /// Kafka producer's messages acknowledged by the brokers), at most `timeout`, and
+    /// goes on publishing afterwards; `false` when it is not. An operator of the
+    /// streaming stage waits for it before it saves a checkpoint. In-process nothing
+    /// outlives the process, so there is nothing to wait for.
+    async fn sync(&self, timeout: std::time::Duration) -> bool {
+        let _ = timeout;
+        true
+    }
+
     /// Waits until what was published is handed over (a Kafka producer's buffer is
-    /// delivered to the brokers), at most `timeout`. Returns events still undelivered.
+    /// delivered to the brokers), at most `timeout`, then stops publishing: the last
+    /// call of a clean stop. Returns events still undelivered.
     async fn flush(&self, timeout: std::time::Duration) -> usize {
         let _ = timeout;
         0
@@ -207,5 +218,26 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
     /// Whether the bus can currently deliver (brokers reachable); always true in-process.
     fn is_connected(&self) -> bool {
         true
+    }
+
+    /// Whether other processes publish and consume beside this one (Kafka): then a
+    /// consumer may be handed an event again after a crash (the sinks drop repeats), and
+    /// other processes write the same tables (the API reads their new files).
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// The live device set of this process's collectors, following `inventory`: every
+    /// device in-process; on a partitioned bus only the devices of the partitions this
+    /// process owns, so that another collector process takes its share (and a dead one's
+    /// devices move to the others). Secrets stay sealed (open them with
+    /// [`devices::open_secrets`]). The following ends when `stop` turns true.
+    fn follow_devices(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<tokio::sync::watch::Receiver<Vec<sotp_schemas::Device>>, BusError> {
+        let _ = stop;
+        let sub = self.subscribe(Topic::Inventory, devices::COLLECTORS_GROUP)?;
+        Ok(devices::follow_bus(sub, Vec::new(), None))
     }
 }

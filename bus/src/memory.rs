@@ -208,5 +208,4 @@ impl Subscription for MemorySubscription {
 }
 
 #[cfg(test)]
-#[path = "memory/tests.rs"]
 mod tests;

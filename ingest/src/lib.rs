@@ -1,14 +1,19 @@
 //! Collectors: they poll or receive data from network devices and publish events.
 //!
-//! Each collector implements [`Poller`]; the shared [`scheduler`] spreads polls over
-//! the interval, limits concurrency, times every poll and publishes `poll.duration_ms`
-//! and `poll.ok` beside the collector's own samples on `metrics.raw`.
+//! Every collector implements [`Collector`] (started the same way by the binary's
+//! registry). The pollers implement [`Poller`]; the shared [`scheduler`] spreads polls
+//! over the interval, limits concurrency, times every poll and publishes
+//! `poll.duration_ms` and `poll.ok` beside the collector's own samples on `metrics.raw`.
+//! Nothing here builds DataFusion, Arrow tables or Kafka: collectors only know the bus
+//! trait (`sotp-bus`).
 
+pub mod collector;
 pub mod icmp;
 pub mod scheduler;
 pub mod snmp;
 pub mod syslog;
 
+pub use collector::{Collector, Context, Icmp, Polling, Snmp, StartError, Syslog};
 pub use scheduler::{DeviceFeed, PollResult, Poller, SchedulerConfig, run_scheduler};
 
 /// Metric names shared by every collector.

@@ -240,13 +240,10 @@ async fn poll_once<P: Poller>(poller: &P, device: &Device, bus: &dyn Bus, collec
     }
 }
 
-#[path = "scheduler/plan.rs"]
 mod plan;
 
 #[cfg(test)]
-#[path = "scheduler/tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "scheduler/live_tests.rs"]
 mod live_tests;

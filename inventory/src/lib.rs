@@ -63,6 +63,3 @@ pub fn token_hash(token: &str) -> String {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod cache_tests;

@@ -83,5 +83,4 @@ impl<K: Hash + Eq> PageCache<K> {
 }
 
 #[cfg(test)]
-#[path = "page_cache_tests.rs"]
 mod tests;

@@ -6,6 +6,9 @@ use std::process::Command;
 
 use crate::*;
 
+/// The caches seen from outside, by a second store on the same database.
+mod caches;
+
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg-cluster.sh");
 
 /// A PostgreSQL cluster of one test, stopped on drop.

@@ -156,5 +156,4 @@ impl Store {
 }
 
 #[cfg(test)]
-#[path = "wire_tests.rs"]
 mod tests;

@@ -6,12 +6,57 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use sotp_schemas::{Secret, Topic};
 
+/// librdkafka's `security.protocol`: TLS or not, SASL or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityProtocol {
+    /// No TLS, no authentication.
+    #[default]
+    Plaintext,
+    /// TLS, no SASL.
+    Ssl,
+    /// SASL without TLS.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// The name librdkafka and the configuration use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "plaintext",
+            SecurityProtocol::Ssl => "ssl",
+            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
+            SecurityProtocol::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    /// Sends SASL credentials.
+    pub fn is_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+
+    /// Runs over TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+}
+
+impl std::fmt::Display for SecurityProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How SOTP authenticates to the brokers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Security {
-    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl` (librdkafka's
-    /// `security.protocol`).
-    pub protocol: String,
+    /// TLS and SASL or not.
+    pub protocol: SecurityProtocol,
     /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`, with SASL protocols.
     pub sasl_mechanism: Option<String>,
     /// SASL user name.
@@ -66,7 +111,7 @@ impl Default for KafkaConfig {
             group_prefix: "sotp-".into(),
             dead_letter_dir: None,
             security: Security {
-                protocol: "plaintext".into(),
+                protocol: SecurityProtocol::Plaintext,
                 ..Security::default()
             },
         }
@@ -88,7 +133,7 @@ impl KafkaConfig {
     pub fn client(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
-            .set("security.protocol", &self.security.protocol)
+            .set("security.protocol", self.security.protocol.as_str())
             .set("log_level", "4");
         if let Some(m) = &self.security.sasl_mechanism {
             c.set("sasl.mechanism", m);
@@ -180,16 +225,7 @@ impl KafkaConfig {
             e.push(("bus.buffer_events".into(), "must be at least 1".into()));
         }
         let sec = &self.security;
-        if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&sec.protocol.as_str()) {
-            e.push((
-                "bus.security_protocol".into(),
-                format!(
-                    "`{}`: use plaintext, ssl, sasl_plaintext or sasl_ssl",
-                    sec.protocol
-                ),
-            ));
-        }
-        if sec.protocol.starts_with("sasl") {
+        if sec.protocol.is_sasl() {
             match sec.sasl_mechanism.as_deref() {
                 Some("PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") => {}
                 other => e.push((
@@ -226,7 +262,7 @@ impl KafkaConfig {
                 "a sealed value (enc:...) cannot be used here: give the password, env:NAME or file:/path".into(),
             ));
         }
-        if sec.ssl_ca_location.is_some() && !sec.protocol.ends_with("ssl") {
+        if sec.ssl_ca_location.is_some() && !sec.protocol.is_tls() {
             e.push((
                 "bus.ssl_ca_location".into(),
                 format!(
@@ -264,7 +300,7 @@ mod tests {
             replication: 0,
             buffer_events: 0,
             security: Security {
-                protocol: "sasl_ssl".into(),
+                protocol: SecurityProtocol::SaslSsl,
                 sasl_mechanism: Some("GSSAPI".into()),
                 ..Security::default()
             },
@@ -282,21 +318,13 @@ mod tests {
                 "bus.sasl_username"
             ]
         );
-        let tls = KafkaConfig {
-            security: Security {
-                protocol: "tls".into(),
-                ..Security::default()
-            },
-            ..KafkaConfig::default()
-        };
-        assert_eq!(fields(&tls), ["bus.security_protocol"]);
     }
 
     #[test]
     fn sasl_scram_settings_reach_librdkafka() {
         let c = KafkaConfig {
             security: Security {
-                protocol: "sasl_ssl".into(),
+                protocol: SecurityProtocol::SaslSsl,
                 sasl_mechanism: Some("SCRAM-SHA-512".into()),
                 sasl_username: Some("u".into()),
                 sasl_password: Some(Secret::new("p")),
@@ -326,7 +354,7 @@ mod tests {
     fn sasl_password_reaches_the_client_but_never_debug_and_sealed_is_refused() {
         let with = |password: &str| KafkaConfig {
             security: Security {
-                protocol: "sasl_plaintext".into(),
+                protocol: SecurityProtocol::SaslPlaintext,
                 sasl_mechanism: Some("SCRAM-SHA-256".into()),
                 sasl_username: Some("sotp".into()),
                 sasl_password: Some(Secret::new(password)),
@@ -352,7 +380,7 @@ mod tests {
         // librdkafka connects unauthenticated under `plaintext` even with a user set.
         let sasl_without_sasl = KafkaConfig {
             security: Security {
-                protocol: "plaintext".into(),
+                protocol: SecurityProtocol::Plaintext,
                 sasl_mechanism: Some("SCRAM-SHA-512".into()),
                 sasl_username: Some("u".into()),
                 sasl_password: Some(Secret::new("p")),
@@ -363,7 +391,7 @@ mod tests {
         assert_eq!(fields(&sasl_without_sasl), ["bus.security_protocol"]);
         let ca_without_tls = KafkaConfig {
             security: Security {
-                protocol: "sasl_plaintext".into(),
+                protocol: SecurityProtocol::SaslPlaintext,
                 ssl_ca_location: Some("/etc/ca.pem".into()),
                 ..sasl_without_sasl.security.clone()
             },

@@ -163,17 +163,11 @@ pub(super) fn merge(batches: Vec<EventBatch>) -> Option<EventBatch> {
     let mut it = batches.into_iter();
     let mut first = it.next()?;
     for b in it {
-        match (&mut first, b) {
-            (EventBatch::Metrics(a), EventBatch::Metrics(b)) => a.extend(b),
-            (EventBatch::Logs(a), EventBatch::Logs(b)) => a.extend(b),
-            (EventBatch::Alerts(a), EventBatch::Alerts(b)) => a.extend(b),
-            (EventBatch::Inventory(a), EventBatch::Inventory(b)) => a.extend(b),
-            (_, other) => {
-                tracing::error!(
-                    events = other.len(),
-                    "mixed event kinds on one topic dropped"
-                );
-            }
+        if let Err(other) = first.try_extend(b) {
+            tracing::error!(
+                events = other.len(),
+                "mixed event kinds on one topic dropped"
+            );
         }
     }
     Some(first)

@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use rdkafka::producer::Producer;
 use sotp_schemas::{EventBatch, Topic};
 
-pub use config::{KafkaConfig, Security};
+pub use config::{KafkaConfig, Security, SecurityProtocol};
 pub use producer::ProducerTotals;
 
 use sotp_bus::{Bus, BusError, Subscription};
@@ -149,31 +149,6 @@ impl KafkaBus {
         self.inner.producer.totals()
     }
 
-    /// Publishes device definitions on the `inventory` topic (keyed by device id), so that
-    /// collector processes share them.
-    pub fn publish_devices(&self, devices: &[sotp_schemas::Device]) -> Result<(), KafkaError> {
-        for d in devices {
-            let json =
-                sotp_schemas::DeviceRecord::from(d)
-                    .to_json()
-                    .map_err(|e| KafkaError::Encode {
-                        topic: Topic::Inventory,
-                        reason: e.to_string(),
-                    })?;
-            self.inner
-                .producer
-                .enqueue_raw(Topic::Inventory, d.id.as_str(), json);
-        }
-        Ok(())
-    }
-
-    /// Waits until every event published so far is acknowledged by the brokers, at most
-    /// `timeout`, without stopping the producer (the streaming stage's checkpoints).
-    /// `false` when some are not, or when any was ever dropped or failed.
-    pub async fn sync(&self, timeout: Duration) -> bool {
-        self.inner.producer.wait_delivered(timeout).await
-    }
-
     /// Asks the brokers for metadata every second; `is_connected` reports the last answer.
     fn spawn_health_check(&self) {
         let client = self.inner.producer.client();
@@ -243,6 +218,12 @@ impl Bus for KafkaBus {
         self.inner.closing.send_replace(true);
     }
 
+    /// Every event published so far acknowledged by the brokers, without stopping the
+    /// producer; `false` when some are not, or when any was ever dropped or failed.
+    async fn sync(&self, timeout: Duration) -> bool {
+        self.inner.producer.wait_delivered(timeout).await
+    }
+
     async fn flush(&self, timeout: Duration) -> usize {
         let left = self.inner.producer.drain(timeout).await;
         self.inner.stop.store(true, Ordering::Release);
@@ -251,5 +232,16 @@ impl Bus for KafkaBus {
 
     fn is_connected(&self) -> bool {
         self.inner.connected.load(Ordering::Acquire)
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn follow_devices(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<tokio::sync::watch::Receiver<Vec<sotp_schemas::Device>>, BusError> {
+        Ok(shard::follow_inventory(self, stop)?)
     }
 }

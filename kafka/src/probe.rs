@@ -152,7 +152,7 @@ mod tests {
     fn the_description_names_the_user_but_never_the_password() {
         let c = KafkaConfig {
             security: crate::Security {
-                protocol: "sasl_ssl".into(),
+                protocol: crate::SecurityProtocol::SaslSsl,
                 sasl_mechanism: Some("SCRAM-SHA-512".into()),
                 sasl_username: Some("sotp".into()),
                 sasl_password: Some(sotp_schemas::Secret::new("hunter2-secret")),

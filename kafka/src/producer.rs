@@ -196,12 +196,21 @@ impl BufferedProducer {
         self.producer.clone()
     }
 
-    /// Adds a batch's events to the buffer, dropping the oldest when it is full.
+    /// Adds a batch's events to the buffer, dropping the oldest when it is full. Device
+    /// records (`inventory`) are never dropped and are counted apart from events
+    /// ([`BufferedProducer::enqueue_raw`]).
     pub(super) fn enqueue(&self, topic: Topic, batch: &EventBatch) -> Result<(), KafkaError> {
         let lines = batch.to_json_lines().map_err(|e| KafkaError::Encode {
             topic,
             reason: e.to_string(),
         })?;
+        if topic == Topic::Inventory {
+            for (i, payload) in lines.into_iter().enumerate() {
+                let key = key_of(batch, i).unwrap_or_else(|| Arc::from(""));
+                self.enqueue_raw(topic, &key, payload);
+            }
+            return Ok(());
+        }
         let idx = self
             .topics
             .iter()
@@ -405,6 +414,7 @@ fn already_in_kafka(config: &KafkaConfig, spool: &Spool) -> Result<Skip, KafkaEr
 fn key_of(batch: &EventBatch, i: usize) -> Option<Arc<str>> {
     match batch {
         EventBatch::Metrics(v) => v.get(i).map(|s| Arc::from(s.device_id.as_str())),
+        EventBatch::Rollups(v) => v.get(i).map(|r| Arc::from(r.device_id.as_str())),
         EventBatch::Logs(v) => v.get(i).map(|l| match &l.device_id {
             Some(d) => Arc::from(d.as_str()),
             None => Arc::from(l.source_address.as_str()),

@@ -319,5 +319,4 @@ impl Subscription for RebalancingSubscription {
 }
 
 #[cfg(test)]
-#[path = "rebalance_tests.rs"]
 mod tests;

@@ -19,7 +19,7 @@ use super::{KafkaBus, KafkaError};
 use sotp_bus::Bus;
 
 /// Consumer group of collector processes (after the configured group prefix).
-pub const COLLECTOR_GROUP: &str = "collectors";
+pub const COLLECTOR_GROUP: &str = sotp_bus::devices::COLLECTORS_GROUP;
 
 /// Starts following the inventory: the returned channel holds the devices this process
 /// owns now (sorted by id) and changes when the assignment or the inventory changes.

@@ -331,5 +331,4 @@ fn read_segment(
 }
 
 #[cfg(test)]
-#[path = "spool_tests.rs"]
 mod tests;

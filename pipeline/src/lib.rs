@@ -2,4 +2,5 @@
 //! DataFusion (counter deltas, rates, utilization, rollups). It reads and writes through
 //! the bus trait (`sotp-bus`) and never depends on a collector or the API.
 
+pub mod operator;
 pub mod stream;

@@ -1,10 +1,11 @@
 //! What travels on the bus: batches of one event type, and their JSON wire encoding.
 
-use crate::{AlertEvent, InventoryChange, LogRecord, MetricSample, SchemaError, Topic};
+use crate::{AlertEvent, InventoryChange, LogRecord, MetricSample, RollupRow, SchemaError, Topic};
 
 /// The version of the JSON wire encoding. Bump it on every change to `schemas/json/`;
-/// the Kafka bus sends it in a `schema_version` header.
-pub const WIRE_VERSION: u32 = 1;
+/// the Kafka bus sends it in a `schema_version` header. Version 2 added the
+/// `metrics.1m` topic (rollup rows) and refused references in device secrets.
+pub const WIRE_VERSION: u32 = 2;
 
 /// A batch of events of one type. Collectors publish batches so that the in-process bus
 /// pays one queue operation per poll, not per sample.
@@ -12,6 +13,8 @@ pub const WIRE_VERSION: u32 = 1;
 pub enum EventBatch {
     /// Metric samples (`metrics.raw` or `metrics`).
     Metrics(Vec<MetricSample>),
+    /// Closed 1-minute rollups (`metrics.1m`).
+    Rollups(Vec<RollupRow>),
     /// Log records (`logs`).
     Logs(Vec<LogRecord>),
     /// Alert transitions (`alerts`).
@@ -25,6 +28,7 @@ impl EventBatch {
     pub fn len(&self) -> usize {
         match self {
             EventBatch::Metrics(v) => v.len(),
+            EventBatch::Rollups(v) => v.len(),
             EventBatch::Logs(v) => v.len(),
             EventBatch::Alerts(v) => v.len(),
             EventBatch::Inventory(v) => v.len(),
@@ -34,6 +38,34 @@ impl EventBatch {
     /// True when the batch holds no event.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Keeps the events whose flag in `keep` (one per event, in order) is true.
+    pub fn retain_flagged(&mut self, keep: &[bool]) {
+        fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut it = keep.iter();
+            v.retain(|_| *it.next().unwrap_or(&true));
+        }
+        match self {
+            EventBatch::Metrics(v) => retain(v, keep),
+            EventBatch::Rollups(v) => retain(v, keep),
+            EventBatch::Logs(v) => retain(v, keep),
+            EventBatch::Alerts(v) => retain(v, keep),
+            EventBatch::Inventory(v) => retain(v, keep),
+        }
+    }
+
+    /// Appends `other` when it holds the same kind of events; gives it back otherwise.
+    pub fn try_extend(&mut self, other: EventBatch) -> Result<(), EventBatch> {
+        match (self, other) {
+            (EventBatch::Metrics(a), EventBatch::Metrics(b)) => a.extend(b),
+            (EventBatch::Rollups(a), EventBatch::Rollups(b)) => a.extend(b),
+            (EventBatch::Logs(a), EventBatch::Logs(b)) => a.extend(b),
+            (EventBatch::Alerts(a), EventBatch::Alerts(b)) => a.extend(b),
+            (EventBatch::Inventory(a), EventBatch::Inventory(b)) => a.extend(b),
+            (_, other) => return Err(other),
+        }
+        Ok(())
     }
 
     /// Encodes each event as one JSON document (one Kafka message each). A deleted device
@@ -46,6 +78,7 @@ impl EventBatch {
         }
         match self {
             EventBatch::Metrics(v) => enc(v),
+            EventBatch::Rollups(v) => enc(v),
             EventBatch::Logs(v) => enc(v),
             EventBatch::Alerts(v) => enc(v),
             EventBatch::Inventory(v) => v
@@ -64,6 +97,7 @@ impl EventBatch {
             Topic::MetricsRaw | Topic::Metrics => {
                 EventBatch::Metrics(vec![serde_json::from_slice(bytes)?])
             }
+            Topic::Rollups => EventBatch::Rollups(vec![serde_json::from_slice(bytes)?]),
             Topic::Logs => EventBatch::Logs(vec![serde_json::from_slice(bytes)?]),
             Topic::Alerts => EventBatch::Alerts(vec![serde_json::from_slice(bytes)?]),
             Topic::Inventory => {

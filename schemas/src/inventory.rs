@@ -65,7 +65,7 @@ pub struct SnmpRecord {
     pub interval_ms: Option<u64>,
 }
 
-/// One device definition as published on `inventory` (JSON, wire version 1,
+/// One device definition as published on `inventory` (JSON, wire version 2,
 /// `schemas/json/device_record.schema.json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -239,5 +239,4 @@ impl DeviceRecord {
 }
 
 #[cfg(test)]
-#[path = "inventory_tests.rs"]
 mod tests;

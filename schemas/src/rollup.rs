@@ -8,11 +8,14 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
 
 use crate::{DeviceId, MetricName, UtcNanos};
 
-/// One closed minute of one series.
-#[derive(Clone, Debug, PartialEq)]
+/// One closed minute of one series: a row of `metrics_1m`, and one message on the
+/// `metrics.1m` topic (`schemas/json/rollup_row.schema.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RollupRow {
     /// Start of the minute (UTC).
     pub time: UtcNanos,
@@ -23,6 +26,7 @@ pub struct RollupRow {
     /// Metric name.
     pub metric: MetricName,
     /// Sub-object, or none.
+    #[serde(default)]
     pub instance: Option<Arc<str>>,
     /// Smallest value in the minute.
     pub min: f64,

@@ -7,8 +7,10 @@ use std::fmt;
 pub enum Topic {
     /// Samples as collected (`metrics.raw`), keyed by device id.
     MetricsRaw,
-    /// Derived samples: rates, utilization, rollups (`metrics`).
+    /// Derived samples: rates, utilization (`metrics`).
     Metrics,
+    /// Closed 1-minute rollups of every series (`metrics.1m`), written to `metrics_1m`.
+    Rollups,
     /// Syslog records (`logs`).
     Logs,
     /// SSH command runs (`commands`).
@@ -21,9 +23,10 @@ pub enum Topic {
 
 impl Topic {
     /// Every topic, in a fixed order.
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 7] = [
         Topic::MetricsRaw,
         Topic::Metrics,
+        Topic::Rollups,
         Topic::Logs,
         Topic::Commands,
         Topic::Alerts,
@@ -35,6 +38,7 @@ impl Topic {
         match self {
             Topic::MetricsRaw => "metrics.raw",
             Topic::Metrics => "metrics",
+            Topic::Rollups => "metrics.1m",
             Topic::Logs => "logs",
             Topic::Commands => "commands",
             Topic::Alerts => "alerts",

@@ -67,6 +67,31 @@ fn metric_samples_validate() {
 }
 
 #[test]
+fn rollup_rows_validate_and_a_broken_one_does_not() {
+    let v = validator("rollup_row");
+    let row = sotp_schemas::RollupRow {
+        time: UtcNanos(1_780_000_020 * 1_000_000_000),
+        device_id: DeviceId::new("core-1"),
+        device: Arc::from("core-1"),
+        metric: MetricName::new("if.in_bps"),
+        instance: Some(Arc::from("Gi0/1")),
+        min: 1.0,
+        avg: 2.5,
+        max: 4.0,
+        count: 2,
+    };
+    let docs = EventBatch::Rollups(vec![row.clone()])
+        .to_json_lines()
+        .unwrap();
+    assert_valid(&v, &docs[0]);
+    let back = EventBatch::from_json(sotp_schemas::Topic::Rollups, &docs[0]).unwrap();
+    assert_eq!(back, EventBatch::Rollups(vec![row]));
+    let mut bad: serde_json::Value = serde_json::from_slice(&docs[0]).unwrap();
+    bad["count"] = 0.into();
+    assert!(!v.is_valid(&bad), "an empty minute must not validate");
+}
+
+#[test]
 fn log_records_validate() {
     let v = validator("log_record");
     let rec = LogRecord {

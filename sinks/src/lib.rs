@@ -8,13 +8,13 @@
 //! below the hot tier's first sequence number. Both are read under one lock, so a flush
 //! or an eviction between two queries never hides or doubles a row.
 
+pub mod component;
 pub mod config;
 pub mod log_sink;
 pub mod offsets;
 pub mod paths;
 pub mod recent;
 pub mod recent_logs;
-pub mod rollup;
 pub mod sink;
 pub mod store;
 pub mod table;
@@ -23,12 +23,12 @@ mod test_support;
 pub mod watermark;
 pub mod writer;
 
+pub use component::{Rows, Sink, TableSink};
 pub use config::StorageConfig;
 pub use log_sink::{run_logs_sink, run_logs_sink_with};
 pub use paths::TablePaths;
 pub use recent::{RecentTimes, load_with_watermark};
 pub use recent_logs::RecentLogs;
-pub use rollup::{RollupSync, run_rollup_sink, run_rollup_writer};
 pub use sink::{Repeats, run_metrics_sink, run_metrics_sink_with};
 pub use store::{ColdStore, StoreError};
 pub use table::{ColdFile, FlushReport, TableSnapshot, TableStore};

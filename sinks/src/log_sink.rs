@@ -38,5 +38,4 @@ pub async fn run_logs_sink_with(
 }
 
 #[cfg(test)]
-#[path = "log_sink_tests.rs"]
 mod tests;

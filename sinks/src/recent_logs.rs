@@ -191,5 +191,4 @@ fn newest_received<T>(builder: &ParquetRecordBatchStreamBuilder<T>) -> Vec<Optio
 }
 
 #[cfg(test)]
-#[path = "recent_logs_tests.rs"]
 mod tests;

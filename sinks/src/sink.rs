@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use sotp_bus::{Rebalance, Received, Subscription};
-use sotp_schemas::{EventBatch, LogBatchBuilder, LogRecord, MetricBatchBuilder, MetricSample};
+use sotp_schemas::{
+    EventBatch, LogBatchBuilder, LogRecord, MetricBatchBuilder, MetricSample, RollupBatchBuilder,
+    RollupRow,
+};
 
 use crate::offsets::{self, Offsets};
 use crate::recent::RecentTimes;
@@ -42,8 +45,9 @@ pub async fn run_metrics_sink(
 /// are counted in `sotp_sink_repeated_rows_total` and logged).
 #[derive(Debug)]
 pub enum Repeats {
-    /// The streaming stage's outputs: a sample not newer than its series' newest stored
-    /// one is a repeat of the stage after its restart ([`crate::watermark`]).
+    /// The streaming stage's outputs (derived samples, rollups): a row not newer than its
+    /// series' newest stored one is a repeat of the stage after its restart
+    /// ([`crate::watermark`]).
     Watermark(SeriesWatermark),
     /// Collectors' raw samples: a sample whose (series, time) is already stored is an
     /// event the producer delivered twice ([`crate::recent`]).
@@ -69,6 +73,14 @@ impl Repeats {
         match self {
             Repeats::Logs(l) => l.insert_record(r),
             Repeats::Watermark(_) | Repeats::Exact(_) => true,
+        }
+    }
+
+    /// `false` when `r` is a repeat to drop.
+    fn is_new_rollup(&mut self, r: &RollupRow) -> bool {
+        match self {
+            Repeats::Watermark(w) => w.advance_rollup(r),
+            Repeats::Exact(_) | Repeats::Logs(_) => true,
         }
     }
 
@@ -154,6 +166,38 @@ impl SinkRows for MetricBatchBuilder {
 
     fn is_new(repeats: &mut Repeats, e: &MetricSample) -> bool {
         repeats.is_new(e)
+    }
+}
+
+impl SinkRows for RollupBatchBuilder {
+    type Event = RollupRow;
+    const OTHER_KIND: &'static str = "non-rollup events on the rollups topic ignored";
+
+    fn for_batches_of(_batch_rows: usize) -> Self {
+        Self::default()
+    }
+
+    fn events(batch: EventBatch) -> Result<Vec<RollupRow>, EventBatch> {
+        match batch {
+            EventBatch::Rollups(rows) => Ok(rows),
+            other => Err(other),
+        }
+    }
+
+    fn push_event(&mut self, e: &RollupRow) {
+        self.push(e);
+    }
+
+    fn rows(&self) -> usize {
+        self.len()
+    }
+
+    fn take_batch(&mut self) -> RecordBatch {
+        self.finish()
+    }
+
+    fn is_new(repeats: &mut Repeats, e: &RollupRow) -> bool {
+        repeats.is_new_rollup(e)
     }
 }
 

@@ -527,5 +527,4 @@ async fn delete_cut_flushes(store: &ColdStore, cut: Vec<(Path, chrono::DateTime<
 }
 
 #[cfg(test)]
-#[path = "table/tests.rs"]
 mod tests;

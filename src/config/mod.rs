@@ -100,14 +100,36 @@ pub struct LogConfig {
     /// `info,sotp_ingest=debug`. `RUST_LOG` overrides it.
     pub level: String,
     /// `text` for people, `json` for log collectors.
-    pub format: String,
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// Which bus carries events between the roles.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    /// In-process queues: nothing to install, every role in one process.
+    #[default]
+    Memory,
+    /// A Kafka cluster: roles may run as separate processes.
+    Kafka,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             level: "info".into(),
-            format: "text".into(),
+            format: LogFormat::Text,
         }
     }
 }
@@ -154,7 +176,7 @@ impl std::fmt::Debug for ConfigSecret {
 pub struct BusConfig {
     /// `memory`: in-process queues, nothing to install. `kafka`: a Kafka cluster, so
     /// roles can run as separate processes.
-    pub kind: String,
+    pub kind: BusKind,
     /// Events that may wait for one consumer before producers slow down.
     pub capacity_events: usize,
     /// Kafka: bootstrap brokers, `host:port,host:port`.
@@ -180,7 +202,7 @@ pub struct BusConfig {
     /// Kafka: prefix of consumer group names.
     pub group_prefix: String,
     /// Kafka: `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
-    pub security_protocol: String,
+    pub security_protocol: sotp_kafka::SecurityProtocol,
     /// Kafka: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` with a SASL protocol; empty otherwise.
     pub sasl_mechanism: String,
     /// Kafka: SASL user name.
@@ -196,7 +218,7 @@ pub struct BusConfig {
 impl Default for BusConfig {
     fn default() -> Self {
         Self {
-            kind: "memory".into(),
+            kind: BusKind::Memory,
             capacity_events: 200_000,
             brokers: "127.0.0.1:9092".into(),
             topic_prefix: "sotp.".into(),
@@ -206,7 +228,7 @@ impl Default for BusConfig {
             spool_max_bytes: 0,
             session_timeout: Duration::from_secs(10),
             group_prefix: "sotp-".into(),
-            security_protocol: "plaintext".into(),
+            security_protocol: sotp_kafka::SecurityProtocol::Plaintext,
             sasl_mechanism: String::new(),
             sasl_username: String::new(),
             sasl_password: ConfigSecret::default(),
@@ -289,12 +311,6 @@ impl Config {
                 format!("`{}` is not a level or a filter", self.log.level),
             );
         }
-        if !["text", "json"].contains(&self.log.format.as_str()) {
-            add(
-                "log.format",
-                format!("`{}`: use text or json", self.log.format),
-            );
-        }
         if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
             add(
                 "api.listen",
@@ -304,9 +320,9 @@ impl Config {
                 ),
             );
         }
-        match self.bus.kind.as_str() {
-            "memory" => {}
-            "kafka" => {
+        match self.bus.kind {
+            BusKind::Memory => {}
+            BusKind::Kafka => {
                 if let Err(r) = secrets::resolve(&self.bus.sasl_password.0) {
                     add("bus.sasl_password", r);
                 }
@@ -314,7 +330,6 @@ impl Config {
                     add(&f, r);
                 }
             }
-            other => add("bus.kind", format!("`{other}`: use memory or kafka")),
         }
         if self.bus.capacity_events == 0 {
             add("bus.capacity_events", "must be at least 1".into());

@@ -510,5 +510,4 @@ fn frame_record(enricher: &Enricher, peer: &Peer, f: &Frame, now: DateTime<Utc>)
 }
 
 #[cfg(test)]
-#[path = "listener_tests.rs"]
 mod tests;

@@ -239,5 +239,4 @@ fn octet_count(buf: &[u8]) -> Count {
 }
 
 #[cfg(test)]
-#[path = "framing_tests.rs"]
 mod tests;

@@ -174,7 +174,9 @@ pub enum ParseError {
     },
     /// A `List` value with nested groups got no text (Python textfsm raises a
     /// `TypeError` there).
-    #[error("template line {rule_line}: List value {value} with nested groups did not match (input line: {input_line})")]
+    #[error(
+        "template line {rule_line}: List value {value} with nested groups did not match (input line: {input_line})"
+    )]
     ListValueMissing {
         /// The value's name.
         value: String,

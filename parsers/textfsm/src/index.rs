@@ -31,12 +31,14 @@ impl Field {
         if !text.contains(|c: char| "\\.^$*+?{}[]|()#".contains(c) || c.is_whitespace()) {
             return Ok(Field::Prefix(text.to_owned()));
         }
-        PyRegex::compile(text).map(Field::Regex).map_err(|e| IndexError::Regex {
-            line,
-            column: column.to_owned(),
-            regex: text.to_owned(),
-            message: e.to_string(),
-        })
+        PyRegex::compile(text)
+            .map(Field::Regex)
+            .map_err(|e| IndexError::Regex {
+                line,
+                column: column.to_owned(),
+                regex: text.to_owned(),
+                message: e.to_string(),
+            })
     }
 
     fn matches(&self, text: &str) -> bool {
@@ -44,7 +46,9 @@ impl Field {
             Field::Any => true,
             Field::Prefix(p) => text.starts_with(p.as_str()),
             // Index regexes are small; a backtracking give-up counts as no match.
-            Field::Regex(re) => re.match_start(text, &mut Scratch::default()).unwrap_or(false),
+            Field::Regex(re) => re
+                .match_start(text, &mut Scratch::default())
+                .unwrap_or(false),
         }
     }
 }
@@ -80,7 +84,9 @@ pub fn expand_completion(command: &str) -> String {
         let close = if first_len == 0 {
             None
         } else {
-            rest[body_start + first_len..].find("]]").map(|i| i + body_start + first_len)
+            rest[body_start + first_len..]
+                .find("]]")
+                .map(|i| i + body_start + first_len)
         };
         let Some(close) = close else {
             // No match at this `[[`: re.sub moves on by one character.
@@ -119,7 +125,10 @@ impl Index {
         let mut columns: Vec<&str> = Vec::new();
         for column in header.split(',').map(pystr::strip) {
             if columns.contains(&column) {
-                return Err(IndexError::DuplicateColumn { line: header_line, column: column.to_owned() });
+                return Err(IndexError::DuplicateColumn {
+                    line: header_line,
+                    column: column.to_owned(),
+                });
             }
             columns.push(column);
         }
@@ -141,7 +150,11 @@ impl Index {
                 if i == template_col {
                     continue;
                 }
-                let text = if Some(i) == command_col { expand_completion(field) } else { (*field).to_owned() };
+                let text = if Some(i) == command_col {
+                    expand_completion(field)
+                } else {
+                    (*field).to_owned()
+                };
                 if Some(i) == command_col {
                     command = Field::new(n, name, &text)?;
                 } else if Some(i) == platform_col {
@@ -157,9 +170,17 @@ impl Index {
                 }
             }
             let templates = fields[template_col].split(':').map(str::to_owned).collect();
-            entries.push(IndexEntry { templates, line: n, platform, command });
+            entries.push(IndexEntry {
+                templates,
+                line: n,
+                platform,
+                command,
+            });
         }
-        Ok(Index { entries, path: None })
+        Ok(Index {
+            entries,
+            path: None,
+        })
     }
 
     /// The first entry whose `Platform` and `Command` regexes match the start of
@@ -172,7 +193,8 @@ impl Index {
 
     /// The template file names for `platform` and `command`, applied in order.
     pub fn find(&self, platform: &str, command: &str) -> Option<&[String]> {
-        self.find_entry(platform, command).map(|e| e.templates.as_slice())
+        self.find_entry(platform, command)
+            .map(|e| e.templates.as_slice())
     }
 
     /// All entries, in file order.
@@ -191,7 +213,10 @@ mod tests {
         let cases = [
             ("sh[[ow]] ver[[sion]]", "sh(o(w)?)? ver(s(i(o(n)?)?)?)?"),
             ("show version", "show version"),
-            ("sh[[ow]] (in[[terfaces]]|in)$", "sh(o(w)?)? (in(t(e(r(f(a(c(e(s)?)?)?)?)?)?)?)?|in)$"),
+            (
+                "sh[[ow]] (in[[terfaces]]|in)$",
+                "sh(o(w)?)? (in(t(e(r(f(a(c(e(s)?)?)?)?)?)?)?)?|in)$",
+            ),
             ("a[[]]]b", "a(])?b"),
             ("a[[x]", "a[[x]"),
             ("[[ab]]][[c]]", "(a(b)?)?](c)?"),
@@ -219,15 +244,27 @@ b_show_version.textfsm, .*, cisco_nxos, sh[[ow]] ver[[sion]]$
         assert_eq!(index.entries().len(), 3);
         let find = |p: &str, c: &str| index.find(p, c).map(|t| t.join(":"));
         // Expected values from clitable.IndexTable.GetRowMatch on the same file.
-        assert_eq!(find("cisco_ios", "sh ver").as_deref(), Some("a_show_version.textfsm"));
-        assert_eq!(find("cisco_ios", "show version | inc x").as_deref(), Some("a_show_version.textfsm"));
-        assert_eq!(find("cisco_ios_xe", "show ver").as_deref(), Some("a_show_version.textfsm"));
+        assert_eq!(
+            find("cisco_ios", "sh ver").as_deref(),
+            Some("a_show_version.textfsm")
+        );
+        assert_eq!(
+            find("cisco_ios", "show version | inc x").as_deref(),
+            Some("a_show_version.textfsm")
+        );
+        assert_eq!(
+            find("cisco_ios_xe", "show ver").as_deref(),
+            Some("a_show_version.textfsm")
+        );
         assert_eq!(
             find("cisco_ios", "sh ip int br").as_deref(),
             Some("a_show_ip_int.textfsm:a_show_ip_int_2.textfsm")
         );
         assert_eq!(find("cisco_ios", "s ver"), None);
-        assert_eq!(find("cisco_nxos", "show version").as_deref(), Some("b_show_version.textfsm"));
+        assert_eq!(
+            find("cisco_nxos", "show version").as_deref(),
+            Some("b_show_version.textfsm")
+        );
         assert_eq!(find("cisco_nxos", "show version x"), None);
         assert_eq!(find("cisco_ios", "show skipped"), None);
     }
@@ -235,7 +272,10 @@ b_show_version.textfsm, .*, cisco_nxos, sh[[ow]] ver[[sion]]$
     #[test]
     fn index_errors() {
         assert_eq!(Index::parse("# only\n\n").err(), Some(IndexError::NoHeader));
-        assert_eq!(Index::parse("Hostname, Command\n").err(), Some(IndexError::NoTemplateColumn));
+        assert_eq!(
+            Index::parse("Hostname, Command\n").err(),
+            Some(IndexError::NoTemplateColumn)
+        );
         assert!(matches!(
             Index::parse("Template, Template\n"),
             Err(IndexError::DuplicateColumn { line: 1, .. })

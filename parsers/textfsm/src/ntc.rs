@@ -43,7 +43,11 @@ impl Cell {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Cell::Str(s) => serde_json::Value::String(s.clone()),
-            Cell::List(items) => items.iter().cloned().map(serde_json::Value::String).collect(),
+            Cell::List(items) => items
+                .iter()
+                .cloned()
+                .map(serde_json::Value::String)
+                .collect(),
         }
     }
 }
@@ -84,19 +88,34 @@ impl NtcTable {
     }
 
     /// `TextTable.extend(other, keys)`.
-    fn extend(&mut self, other: &NtcTable, keys: &[String], template: &str) -> Result<(), NtcError> {
+    fn extend(
+        &mut self,
+        other: &NtcTable,
+        keys: &[String],
+        template: &str,
+    ) -> Result<(), NtcError> {
         for key in keys {
             if !self.header.contains(key) {
-                return Err(NtcError::UnknownKey { template: template.to_owned(), key: key.clone() });
+                return Err(NtcError::UnknownKey {
+                    template: template.to_owned(),
+                    key: key.clone(),
+                });
             }
         }
-        let new: Vec<&String> = other.header.iter().filter(|c| !self.header.contains(c)).collect();
+        let new: Vec<&String> = other
+            .header
+            .iter()
+            .filter(|c| !self.header.contains(c))
+            .collect();
         if new.is_empty() {
             return Ok(());
         }
         for column in &new {
             if self.printed().contains(column.as_str()) {
-                return Err(NtcError::ColumnClash { template: template.to_owned(), column: (*column).clone() });
+                return Err(NtcError::ColumnClash {
+                    template: template.to_owned(),
+                    column: (*column).clone(),
+                });
             }
             self.header.push((*column).clone());
             for row in &mut self.rows {
@@ -111,7 +130,10 @@ impl NtcTable {
                 }
             }
         };
-        let this_header = NtcTable { header: self.header.clone(), rows: Vec::new() };
+        let this_header = NtcTable {
+            header: self.header.clone(),
+            rows: Vec::new(),
+        };
         if keys.is_empty() {
             for (row1, row2) in self.rows.iter_mut().zip(&other.rows) {
                 copy(row1, row2, &this_header);
@@ -120,10 +142,11 @@ impl NtcTable {
         }
         for row1 in &mut self.rows {
             let found = other.rows.iter().find(|row2| {
-                keys.iter().all(|k| match (pos(&this_header, k), pos(other, k)) {
-                    (Some(i), Some(j)) => row1[i] == row2[j],
-                    _ => false,
-                })
+                keys.iter()
+                    .all(|k| match (pos(&this_header, k), pos(other, k)) {
+                        (Some(i), Some(j)) => row1[i] == row2[j],
+                        _ => false,
+                    })
             });
             if let Some(row2) = found {
                 copy(row1, row2, &this_header);
@@ -155,28 +178,45 @@ pub fn clitable_parse(templates: &[(&str, &Template)], data: &str) -> Result<Ntc
     let mut keys: Vec<String> = Vec::new();
     let mut table: Option<NtcTable> = None;
     for &(name, template) in templates {
-        let parsed = NtcTable::from_template(template, data)
-            .map_err(|source| NtcError::Parse { template: name.to_owned(), source })?;
+        let parsed = NtcTable::from_template(template, data).map_err(|source| NtcError::Parse {
+            template: name.to_owned(),
+            source,
+        })?;
         if keys.is_empty() {
-            keys = template.values_with(ValueOption::Key).into_iter().map(str::to_owned).collect();
+            keys = template
+                .values_with(ValueOption::Key)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
         }
         match &mut table {
             None => table = Some(parsed),
             Some(t) => t.extend(&parsed, &keys, name)?,
         }
     }
-    Ok(table.unwrap_or(NtcTable { header: Vec::new(), rows: Vec::new() }))
+    Ok(table.unwrap_or(NtcTable {
+        header: Vec::new(),
+        rows: Vec::new(),
+    }))
 }
 
 /// ntc-templates' `parse_output(platform, command, data)`: the template(s) the
 /// index selects for `platform` and `command`, run on `data`, as a table.
 /// Templates are read from the templates folder on first use and cached.
-pub fn parse_output_table(lib: &NtcTemplates, platform: &str, command: &str, data: &str) -> Result<NtcTable, NtcError> {
-    let names = lib.index().find(platform, command).ok_or_else(|| NtcError::NoTemplate {
-        platform: platform.to_owned(),
-        command: command.to_owned(),
-        index: lib.index_path(),
-    })?;
+pub fn parse_output_table(
+    lib: &NtcTemplates,
+    platform: &str,
+    command: &str,
+    data: &str,
+) -> Result<NtcTable, NtcError> {
+    let names = lib
+        .index()
+        .find(platform, command)
+        .ok_or_else(|| NtcError::NoTemplate {
+            platform: platform.to_owned(),
+            command: command.to_owned(),
+            index: lib.index_path(),
+        })?;
     let loaded = names
         .iter()
         .map(|n| lib.template(n).map(|t| (n.as_str(), t)))
@@ -194,4 +234,86 @@ pub fn parse_output(
     data: &str,
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, NtcError> {
     parse_output_table(lib, platform, command, data).map(|t| t.to_json_rows())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const KEYED_A: &str =
+        "Value Key IF (\\S+)\nValue STATUS (\\S+)\n\nStart\n  ^if ${IF} ${STATUS} -> Record\n";
+    const KEYED_B: &str =
+        "Value Key IF (\\S+)\nValue SPEED (\\d+)\n\nStart\n  ^speed ${IF} ${SPEED} -> Record\n";
+    const NOKEY: &str =
+        "Value IF (\\S+)\nValue STATUS (\\S+)\n\nStart\n  ^if ${IF} ${STATUS} -> Record\n";
+    const NOKEY2: &str = "Value DESC (\\S+)\n\nStart\n  ^desc ${DESC} -> Record\n";
+    const OTHERKEY: &str =
+        "Value Key PORT (\\S+)\nValue SPEED (\\d+)\n\nStart\n  ^speed ${PORT} ${SPEED} -> Record\n";
+    const CLASH: &str = "Value STAT (\\S+)\n\nStart\n  ^stat ${STAT} -> Record\n";
+    const LIST: &str = "Value Key IF (\\S+)\nValue List P ((?P<n>\\w+)=(?P<v>\\d+)?)\n\nStart\n  ^p ${IF} ${P}\n  ^end -> Record\n";
+    const DATA: &str = "if e1 up\nif e2 down\nif e3 up\nspeed e2 100\nspeed e9 10\nspeed e1 1000\n\
+                        desc d1\ndesc d2\nstat s1\np e1 a=1\np e1 b=\nend\n";
+
+    fn run(texts: &[&str]) -> Result<serde_json::Value, NtcError> {
+        let templates: Vec<Template> = texts
+            .iter()
+            .map(|t| Template::parse(t).expect("valid template"))
+            .collect();
+        let named: Vec<(&str, &Template)> = templates.iter().map(|t| ("t", t)).collect();
+        let table = clitable_parse(&named, DATA)?;
+        Ok(serde_json::Value::Array(
+            table
+                .to_json_rows()
+                .into_iter()
+                .map(serde_json::Value::Object)
+                .collect(),
+        ))
+    }
+
+    /// Expected values from ntc_templates.parse.parse_output with an index
+    /// entry `a:b` for each pair (textfsm 2.1.0).
+    #[test]
+    fn merges_like_clitable() {
+        assert_eq!(
+            run(&[KEYED_A, KEYED_B]).expect("merge"),
+            json!([{"if": "e1", "status": "up", "speed": "1000"}, {"if": "e2", "status": "down", "speed": "100"},
+                   {"if": "e3", "status": "up", "speed": ""}])
+        );
+        assert_eq!(
+            run(&[NOKEY, NOKEY2]).expect("merge"),
+            json!([{"if": "e1", "status": "up", "desc": "d1"}, {"if": "e2", "status": "down", "desc": "d2"},
+                   {"if": "e3", "status": "up", "desc": ""}])
+        );
+        assert_eq!(
+            run(&[KEYED_A, LIST]).expect("merge"),
+            json!([{"if": "e1", "status": "up", "p": ["{'n': 'a', 'v': '1'}", "{'n': 'b', 'v': None}"]},
+                   {"if": "e2", "status": "down", "p": ""}, {"if": "e3", "status": "up", "p": ""}])
+        );
+    }
+
+    #[test]
+    fn merge_errors_like_clitable() {
+        // Python: IndexError: Unknown key: 'PORT'
+        assert!(
+            matches!(run(&[NOKEY, OTHERKEY]), Err(NtcError::UnknownKey { key, .. }) if key == "PORT")
+        );
+        // Python: TableError: Column 'STAT' already in table.
+        assert!(
+            matches!(run(&[NOKEY, CLASH]), Err(NtcError::ColumnClash { column, .. }) if column == "STAT")
+        );
+    }
+
+    #[test]
+    fn keys_are_lower_cased_and_lists_are_string_arrays() {
+        let t = Template::parse(
+            "Value Name (\\S+)\nValue List IPS (\\S+)\n\nStart\n  ^n ${Name}\n  ^ip ${IPS}\n",
+        )
+        .expect("valid");
+        let table = clitable_parse(&[("t", &t)], "n a\nip 1\nip 2\n").expect("parse");
+        assert_eq!(
+            serde_json::Value::Object(table.to_json_rows().remove(0)),
+            json!({"name": "a", "ips": ["1", "2"]})
+        );
+    }
 }

@@ -46,7 +46,15 @@ pub(crate) fn splitlines(text: &str) -> Vec<&str> {
     while let Some((i, c)) = chars.next() {
         let is_break = matches!(
             c,
-            '\n' | '\r' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}'
+            '\n' | '\r'
+                | '\x0b'
+                | '\x0c'
+                | '\x1c'
+                | '\x1d'
+                | '\x1e'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
         );
         if !is_break {
             continue;
@@ -135,7 +143,11 @@ fn is_printable(c: char) -> bool {
 
 /// Python's `repr()` of a `str`.
 pub(crate) fn repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -185,7 +197,10 @@ mod tests {
             ("a\n\n", &["a", ""]),
             ("a\r\nb\rc\nd", &["a", "b", "c", "d"]),
             ("a\r\r\nb", &["a", "", "b"]),
-            ("a\x0bb\x0cc\x1cd\u{85}e\u{2028}f", &["a", "b", "c", "d", "e", "f"]),
+            (
+                "a\x0bb\x0cc\x1cd\u{85}e\u{2028}f",
+                &["a", "b", "c", "d", "e", "f"],
+            ),
             ("a\x1fb\tc", &["a\x1fb\tc"]),
             ("\n", &[""]),
         ];
@@ -224,7 +239,10 @@ mod tests {
             ("a\"b'c", "'a\"b\\'c'"),
             ("tab\there", "'tab\\there'"),
             ("\\", "'\\\\'"),
-            ("a\u{85}\u{a0}\u{2028}\x7f\u{9f}\u{ad}\u{e000}é", "'a\\x85\\xa0\\u2028\\x7f\\x9f\\xad\\ue000é'"),
+            (
+                "a\u{85}\u{a0}\u{2028}\x7f\u{9f}\u{ad}\u{e000}é",
+                "'a\\x85\\xa0\\u2028\\x7f\\x9f\\xad\\ue000é'",
+            ),
             ("\u{1F600}", "'\u{1F600}'"),
         ];
         for (input, want) in cases {

@@ -62,7 +62,13 @@ impl ListItem {
             ListItem::Dict(pairs) => {
                 let inner: Vec<String> = pairs
                     .iter()
-                    .map(|(k, v)| format!("{}: {}", crate::pystr::repr_str(k), crate::pystr::repr_opt(v.as_deref())))
+                    .map(|(k, v)| {
+                        format!(
+                            "{}: {}",
+                            crate::pystr::repr_str(k),
+                            crate::pystr::repr_opt(v.as_deref())
+                        )
+                    })
                     .collect();
                 format!("{{{}}}", inner.join(", "))
             }
@@ -100,7 +106,10 @@ impl Row {
 
     /// `(name, value)` pairs in template order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.header.iter().map(String::as_str).zip(self.values.iter())
+        self.header
+            .iter()
+            .map(String::as_str)
+            .zip(self.values.iter())
     }
 
     /// The values, consuming the row.
@@ -118,7 +127,10 @@ mod tests {
         // Expected values from Python 3.11 `str()` of the same objects.
         assert_eq!(ListItem::Str("a b".into()).to_python_str(), "a b");
         assert_eq!(ListItem::Null.to_python_str(), "None");
-        let dict = ListItem::Dict(vec![("name".into(), Some("Bob".into())), ("age".into(), None)]);
+        let dict = ListItem::Dict(vec![
+            ("name".into(), Some("Bob".into())),
+            ("age".into(), None),
+        ]);
         assert_eq!(dict.to_python_str(), "{'name': 'Bob', 'age': None}");
         let quoted = ListItem::Dict(vec![("q".into(), Some("it's".into()))]);
         assert_eq!(quoted.to_python_str(), "{'q': \"it's\"}");
@@ -127,9 +139,15 @@ mod tests {
     #[test]
     fn row_accessors() {
         let header: Arc<[String]> = vec!["A".to_owned(), "B".to_owned()].into();
-        let row = Row::new(header, vec![Value::Str("1".into()), Value::List(vec![ListItem::Null])]);
+        let row = Row::new(
+            header,
+            vec![Value::Str("1".into()), Value::List(vec![ListItem::Null])],
+        );
         assert_eq!(row.get("A").and_then(Value::as_str), Some("1"));
-        assert_eq!(row.get("B").and_then(Value::as_list).map(<[_]>::len), Some(1));
+        assert_eq!(
+            row.get("B").and_then(Value::as_list).map(<[_]>::len),
+            Some(1)
+        );
         assert!(row.get("C").is_none());
         assert_eq!(row.iter().count(), 2);
         assert!(!Value::Str(String::new()).is_truthy());

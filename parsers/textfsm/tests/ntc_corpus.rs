@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value as Json;
-use sotp_textfsm::{NtcTemplates, parse_output};
 use serde_norway::Value as Yaml;
+use sotp_textfsm::{NtcTemplates, parse_output};
 
 const INSTALL: &str = "python3 -m venv /work/target-textfsm/venv && \
 /work/target-textfsm/venv/bin/pip install 'textfsm>=2,<3' 'ntc-templates==9.3.0' pyyaml, then \
@@ -38,7 +38,9 @@ fn corpus_dir() -> PathBuf {
 
 fn templates_dir() -> PathBuf {
     let Some(dir) = std::env::var_os("SOTP_NTC_TEMPLATES") else {
-        panic!("SOTP_NTC_TEMPLATES is not set: point it at the ntc_templates/templates folder of the PyPI package ({INSTALL})");
+        panic!(
+            "SOTP_NTC_TEMPLATES is not set: point it at the ntc_templates/templates folder of the PyPI package ({INSTALL})"
+        );
     };
     let dir = PathBuf::from(dir);
     assert!(
@@ -65,8 +67,15 @@ fn fixtures(corpus: &Path) -> Vec<Fixture> {
             for raw in sorted_dirs(&cdir) {
                 let yml = raw.with_extension("yml");
                 if raw.extension().is_some_and(|e| e == "raw") && yml.is_file() {
-                    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    let stem = raw.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let name = |p: &Path| {
+                        p.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    };
+                    let stem = raw
+                        .file_stem()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     let (platform, command_dir) = (name(&pdir), name(&cdir));
                     out.push(Fixture {
                         key: format!("{platform}/{command_dir}/{stem}"),
@@ -92,7 +101,9 @@ fn read_text(path: &Path) -> Result<String, String> {
 fn yaml_matches(want: &Yaml, got: &Json) -> bool {
     match (want, got) {
         (Yaml::String(w), Json::String(g)) => w == g,
-        (Yaml::Sequence(w), Json::Array(g)) => w.len() == g.len() && w.iter().zip(g).all(|(w, g)| yaml_matches(w, g)),
+        (Yaml::Sequence(w), Json::Array(g)) => {
+            w.len() == g.len() && w.iter().zip(g).all(|(w, g)| yaml_matches(w, g))
+        }
         _ => false,
     }
 }
@@ -126,7 +137,9 @@ fn compare(yml: &Path, rows: &[serde_json::Map<String, Json>]) -> Option<String>
             };
             match g.get(k) {
                 None => return Some(format!("record {i}: key {k} missing")),
-                Some(gv) if !yaml_matches(wv, gv) => return Some(format!("record {i}: {k} = {gv}, yml has {wv:?}")),
+                Some(gv) if !yaml_matches(wv, gv) => {
+                    return Some(format!("record {i}: {k} = {gv}, yml has {wv:?}"));
+                }
                 Some(_) => {}
             }
         }
@@ -139,22 +152,33 @@ fn compare(yml: &Path, rows: &[serde_json::Map<String, Json>]) -> Option<String>
 fn python_reference(corpus: &Path, templates: &Path) -> BTreeMap<String, bool> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = if let Some(python) = std::env::var_os("SOTP_PYTHON") {
-        let out = std::env::temp_dir().join(format!("sotp_python_reference_{}.json", std::process::id()));
+        let out =
+            std::env::temp_dir().join(format!("sotp_python_reference_{}.json", std::process::id()));
         let status = Command::new(&python)
             .arg(manifest.join("scripts/python_reference.py"))
-            .args(["--corpus".as_ref(), corpus.as_os_str(), "--templates".as_ref(), templates.as_os_str()])
+            .args([
+                "--corpus".as_ref(),
+                corpus.as_os_str(),
+                "--templates".as_ref(),
+                templates.as_os_str(),
+            ])
             .args(["--out".as_ref(), out.as_os_str()])
             .status()
             .unwrap_or_else(|e| panic!("SOTP_PYTHON={python:?} cannot run: {e} ({INSTALL})"));
-        assert!(status.success(), "scripts/python_reference.py failed under SOTP_PYTHON={python:?} ({INSTALL})");
-        let text = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+        assert!(
+            status.success(),
+            "scripts/python_reference.py failed under SOTP_PYTHON={python:?} ({INSTALL})"
+        );
+        let text =
+            std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
         let _ = std::fs::remove_file(&out);
         text
     } else {
         let path = manifest.join("tests/data/python_reference.json");
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     };
-    let doc: Json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("python reference JSON: {e}"));
+    let doc: Json =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("python reference JSON: {e}"));
     if std::env::var_os("SOTP_PYTHON").is_none() {
         check_version(&doc, templates);
     }
@@ -172,11 +196,17 @@ fn check_version(doc: &Json, templates: &Path) {
     let want = doc["ntc_templates_version"].as_str().unwrap_or("?");
     let site = templates.parent().and_then(Path::parent);
     let found = site.and_then(|site| {
-        std::fs::read_dir(site).ok()?.filter_map(Result::ok).find_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let version = name.strip_prefix("ntc_templates-")?.strip_suffix(".dist-info")?.to_owned();
-            Some(version)
-        })
+        std::fs::read_dir(site)
+            .ok()?
+            .filter_map(Result::ok)
+            .find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let version = name
+                    .strip_prefix("ntc_templates-")?
+                    .strip_suffix(".dist-info")?
+                    .to_owned();
+                Some(version)
+            })
     });
     match found {
         Some(v) if v == want => {}
@@ -185,7 +215,9 @@ fn check_version(doc: &Json, templates: &Path) {
              install ntc-templates=={want}, or set SOTP_PYTHON to a python with textfsm + ntc_templates {v} \
              to compute the reference live"
         ),
-        None => eprintln!("note: cannot tell the ntc-templates version of SOTP_NTC_TEMPLATES; reference made with {want}"),
+        None => eprintln!(
+            "note: cannot tell the ntc-templates version of SOTP_NTC_TEMPLATES; reference made with {want}"
+        ),
     }
 }
 
@@ -198,10 +230,15 @@ fn ntc_corpus_matches_python_textfsm() {
         "corpus folder {} not found: set SOTP_CORPORA to the corpora root (holding ntc/)",
         corpus.display()
     );
-    let lib = NtcTemplates::load(&templates).unwrap_or_else(|e| panic!("{}: {e}", templates.display()));
+    let lib =
+        NtcTemplates::load(&templates).unwrap_or_else(|e| panic!("{}: {e}", templates.display()));
     let python = python_reference(&corpus, &templates);
     let all = fixtures(&corpus);
-    assert!(!all.is_empty(), "no fixtures found under {}", corpus.display());
+    assert!(
+        !all.is_empty(),
+        "no fixtures found under {}",
+        corpus.display()
+    );
 
     let (mut sotp_ok, mut python_ok, mut sotp_only) = (0, 0, 0);
     let mut regressions: Vec<(String, String)> = Vec::new();
@@ -233,7 +270,10 @@ fn ntc_corpus_matches_python_textfsm() {
     println!("SOTP matches: {sotp_ok}");
     println!("Python matches: {python_ok}");
     println!("SOTP matches where Python does not: {sotp_only}");
-    println!("fixtures missing from the Python reference: {}", unknown.len());
+    println!(
+        "fixtures missing from the Python reference: {}",
+        unknown.len()
+    );
     println!("Python matches but SOTP does not: {}", regressions.len());
     for (key, reason) in regressions.iter().take(30) {
         let reason: String = reason.chars().take(200).collect();

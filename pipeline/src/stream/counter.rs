@@ -140,5 +140,4 @@ pub fn counter_delta(prev: &Point, cur: &Point, max_per_second: Option<f64>) -> 
 }
 
 #[cfg(test)]
-#[path = "counter_tests.rs"]
 mod tests;

@@ -1,5 +1,6 @@
-//! The streaming stage: consumes `metrics.raw`, publishes derived samples on `metrics`
-//! and closed 1-minute rollups to the `metrics_1m` sink.
+//! The counter stage, the first operator of the streaming stage ([`Derive`]): consumes
+//! `metrics.raw`, publishes derived samples on `metrics` and closed 1-minute rollups on
+//! `metrics.1m` (which the `metrics_1m` sink writes, like any other table).
 //!
 //! Per series (device, metric, instance) it keeps the last counter observation and
 //! turns each new one into a rate with exact u64 arithmetic ([`counter`]); octet
@@ -8,14 +9,15 @@
 //! A counter that cannot yield a rate yields a `<counter>.discontinuity` sample whose
 //! `reason` label says why. Gauges become `if.oper_up`, `cpu.util_ratio` and
 //! `mem.used_ratio`. Every derived sample and every raw gauge is rolled up per minute.
+//! The rollups are computed here rather than by an operator of their own: they need the
+//! derived values of the same micro-batch and share its per-series ids and its one
+//! DataFusion pass ([`sql`]).
 //!
 //! Each micro-batch (the queued polls, up to [`MICRO_BATCH_SAMPLES`] raw samples) is
 //! computed by DataFusion: counter deltas with `LAG` over a window per series and an
-//! exact-u64 classification UDF, rollup groups with `GROUP BY` ([`sql`]); the per-series
-//! state is carried from batch to batch in memory and saved to disk.
-//!
-//! The state is saved every `state_save_interval` and at a clean stop (see [`state`]); on
-//! a partitioned bus each save is a checkpoint with the input offsets ([`checkpoint`]).
+//! exact-u64 classification UDF, rollup groups with `GROUP BY`; the per-series state is
+//! carried from batch to batch in memory and saved to disk by the operator runner
+//! ([`crate::operator`]) with the input offsets it includes (see [`state`]).
 
 mod config;
 mod context;
@@ -26,34 +28,30 @@ mod series;
 mod sql;
 pub mod state;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
-use futures::FutureExt;
-use sotp_schemas::{EventBatch, RollupRow, Topic};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use sotp_bus::checkpoint::InputOffsets;
+use sotp_schemas::{EventBatch, Topic};
 
 pub use config::StreamConfig;
 pub use context::SavedContext;
 pub use derive::{Stage, StageStats};
 
-use sotp_bus::checkpoint;
-use sotp_bus::{Bus, Delivery, Subscription};
+use crate::operator::{Emit, Operator};
 
 /// Where the stage's state lives under the data directory.
-pub fn state_path(data_dir: &std::path::Path) -> PathBuf {
+pub fn state_path(data_dir: &Path) -> PathBuf {
     data_dir.join("stream").join("state.json")
 }
 
 /// Loads the saved state at `path`; a missing file gives an empty stage, an unreadable
 /// one is renamed aside (`.corrupt`) with an error logged, and the stage starts empty.
-pub fn load_stage(path: &std::path::Path) -> Stage {
+pub fn load_stage(path: &Path) -> Stage {
     load_checkpoint(path).0
 }
 
 /// Like [`load_stage`], with the input offsets the saved state includes.
-pub fn load_checkpoint(path: &std::path::Path) -> (Stage, checkpoint::InputOffsets) {
+pub fn load_checkpoint(path: &Path) -> (Stage, InputOffsets) {
     match state::load(path) {
         Ok(Some(mut saved)) => {
             let offsets = std::mem::take(&mut saved.offsets);
@@ -71,143 +69,74 @@ pub fn load_checkpoint(path: &std::path::Path) -> (Stage, checkpoint::InputOffse
     }
 }
 
-/// Runs the stage until the bus closes, or until `stop` is cancelled and the queue is
-/// drained. Cancel `stop` only after every producer of `metrics.raw` has stopped: what
-/// they published is then already queued, and the stage processes all of it before it
-/// returns. Saves the state before returning, each save being a checkpoint
-/// ([`checkpoint`]): `durable` makes the outputs durable first, then the state is saved
-/// with the input offsets it includes, then they are committed.
-pub async fn run_stream(
-    mut sub: Box<dyn Subscription>,
-    bus: Arc<dyn Bus>,
-    rollups: mpsc::Sender<Vec<RollupRow>>,
-    config: StreamConfig,
-    path: PathBuf,
-    stop: CancellationToken,
-    durable: Arc<dyn checkpoint::Checkpoint>,
-) -> Stage {
-    let (mut stage, mut offsets) = load_checkpoint(&path);
-    let mut tick = tokio::time::interval(config.state_save_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let idle_ns = config.idle_close.as_nanos() as i64;
-    loop {
-        let delivery = if stop.is_cancelled() {
-            // Producers stopped: take what is queued, end when nothing comes.
-            match tokio::time::timeout(DRAIN_QUIET, sub.recv()).await {
-                Ok(d) => d,
-                Err(_) => break,
-            }
-        } else {
-            tokio::select! {
-                d = sub.recv() => d,
-                () = stop.cancelled() => continue,
-                _ = tick.tick() => {
-                    let mut closed = Vec::new();
-                    stage.close_idle(idle_ns, &mut closed);
-                    send_rollups(&rollups, closed).await;
-                    if let Err(e) = save(&path, &stage, &offsets, sub.as_mut(), durable.as_ref()).await {
-                        tracing::error!(error = %e, "stream state not saved");
-                    }
-                    continue;
-                }
-            }
-        };
-        let Some(mut d) = delivery else { break };
-        skip_replayed(&mut d, &mut offsets);
-        let EventBatch::Metrics(mut raw) = d.batch else {
-            continue;
-        };
-        // A micro-batch: this delivery and whatever else is already queued, up to
-        // MICRO_BATCH_SAMPLES (DataFusion's per-query cost is then spread over many polls).
-        let mut ended = false;
-        while raw.len() < MICRO_BATCH_SAMPLES {
-            match sub.recv().now_or_never() {
-                Some(Some(mut more)) => {
-                    skip_replayed(&mut more, &mut offsets);
-                    if let EventBatch::Metrics(more) = more.batch {
-                        raw.extend(more);
-                    }
-                }
-                Some(None) => {
-                    ended = true;
-                    break;
-                }
-                None => break,
-            }
-        }
-        let mut out = Vec::new();
-        let mut closed = Vec::new();
-        stage.process(&raw, &mut out, &mut closed);
-        metrics::counter!("sotp_stream_raw_samples_total").increment(raw.len() as u64);
-        if !out.is_empty() {
-            let n = out.len();
-            if let Err(e) = bus.publish(Topic::Metrics, EventBatch::Metrics(out)).await {
-                tracing::warn!(error = %e, samples = n, "derived samples not published");
-            }
-        }
-        send_rollups(&rollups, closed).await;
-        if ended {
-            break;
-        }
-    }
-    match save(&path, &stage, &offsets, sub.as_mut(), durable.as_ref()).await {
-        Ok(()) => {
-            tracing::info!(series = stage.series_count(), path = %path.display(), "stream state saved")
-        }
-        Err(e) => tracing::error!(error = %e, "stream state not saved at stop"),
-    }
-    stage
-}
-
-/// One checkpoint: outputs durable, state saved with `offsets`, offsets committed.
-async fn save(
-    path: &std::path::Path,
-    stage: &Stage,
-    offsets: &checkpoint::InputOffsets,
-    sub: &mut dyn Subscription,
-    durable: &dyn checkpoint::Checkpoint,
-) -> Result<(), state::StateError> {
-    if !durable.outputs_durable().await {
-        return Err(state::StateError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(
-                "the stage's outputs are not durable yet; state kept at the previous checkpoint",
-            ),
-        });
-    }
-    let mut saved = stage.to_saved();
-    saved.offsets = offsets.clone();
-    state::save(path, &saved)?;
-    if let Some(topic) = sub.topic_name().map(str::to_string) {
-        let commit = checkpoint::for_topic(offsets, &topic);
-        if let Err(e) = sub.commit(&commit) {
-            tracing::warn!(error = %e, "stream offsets not committed; the saved state's offsets still skip replays");
-        }
-    }
-    Ok(())
-}
-
 /// Most raw samples gathered into one micro-batch from what is already queued.
 pub const MICRO_BATCH_SAMPLES: usize = 50_000;
 
-/// Drops from `d` the input events the saved state already includes (a replay after a
-/// restart), recording the offsets of the others.
-fn skip_replayed(d: &mut Delivery, offsets: &mut checkpoint::InputOffsets) {
-    let replayed = checkpoint::take_new(d, offsets);
-    if replayed > 0 {
-        tracing::info!(
-            events = replayed,
-            "replayed input events already in the stream state skipped"
-        );
+/// The counter stage as an operator: `metrics.raw` in, `metrics` and `metrics.1m` out,
+/// its state in one file (`<data_dir>/stream/state.json`).
+#[derive(Debug)]
+pub struct Derive {
+    stage: Stage,
+    path: PathBuf,
+    idle_close_ns: i64,
+}
+
+impl Derive {
+    /// The operator restored from `path`, with the input offsets its state includes.
+    pub fn load(path: PathBuf, config: &StreamConfig) -> (Self, InputOffsets) {
+        let (stage, offsets) = load_checkpoint(&path);
+        let op = Self {
+            stage,
+            path,
+            idle_close_ns: config.idle_close.as_nanos() as i64,
+        };
+        (op, offsets)
+    }
+
+    /// The stage (for tests and a clean stop's report).
+    pub fn stage(&self) -> &Stage {
+        &self.stage
     }
 }
 
-/// How long the draining stage waits for one more queued batch before it ends.
-const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+impl Operator for Derive {
+    fn name(&self) -> &'static str {
+        "stream"
+    }
 
-async fn send_rollups(tx: &mpsc::Sender<Vec<RollupRow>>, closed: Vec<RollupRow>) {
-    if !closed.is_empty() && tx.send(closed).await.is_err() {
-        tracing::warn!("rollup sink gone; rollups dropped");
+    fn inputs(&self) -> Vec<Topic> {
+        vec![Topic::MetricsRaw]
+    }
+
+    fn micro_batch(&self) -> usize {
+        MICRO_BATCH_SAMPLES
+    }
+
+    fn process(&mut self, input: Topic, batch: EventBatch, out: &mut Emit) {
+        let EventBatch::Metrics(raw) = batch else {
+            tracing::warn!(%input, "non-metric events on the stage's input ignored");
+            return;
+        };
+        let mut derived = Vec::new();
+        let mut closed = Vec::new();
+        self.stage.process(&raw, &mut derived, &mut closed);
+        metrics::counter!("sotp_stream_raw_samples_total").increment(raw.len() as u64);
+        out.push(Topic::Metrics, EventBatch::Metrics(derived));
+        out.push(Topic::Rollups, EventBatch::Rollups(closed));
+    }
+
+    fn tick(&mut self, out: &mut Emit) {
+        let mut closed = Vec::new();
+        self.stage.close_idle(self.idle_close_ns, &mut closed);
+        out.push(Topic::Rollups, EventBatch::Rollups(closed));
+    }
+
+    fn save(&self, offsets: &InputOffsets) -> Result<(), String> {
+        let mut saved = self.stage.to_saved();
+        saved.offsets = offsets.clone();
+        state::save(&self.path, &saved).map_err(|e| e.to_string())?;
+        tracing::debug!(series = self.stage.series_count(), path = %self.path.display(), "stream state saved");
+        Ok(())
     }
 }
 

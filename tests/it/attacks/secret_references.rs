@@ -213,7 +213,7 @@ fn a_device_record_with_a_reference_on_the_inventory_topic_is_refused() {
 import sys
 from confluent_kafka import Producer
 p = Producer({"bootstrap.servers": sys.argv[1]})
-p.produce("sotp.inventory", value=sys.argv[3].encode(), key=sys.argv[2].encode(), headers={"schema_version": b"1"})
+p.produce("sotp.inventory", value=sys.argv[3].encode(), key=sys.argv[2].encode(), headers={"schema_version": b"2"})
 assert p.flush(10) == 0
 "#;
     let st = Command::new(kafka_python())

@@ -84,7 +84,7 @@ from confluent_kafka import Producer
 p = Producer({"bootstrap.servers": sys.argv[1]})
 good = b'{"time":"2026-11-26T21:00:00.000000000Z","device_id":"d1","device":"d1","metric":"icmp.rtt_ms","value":1.5,"collector":"icmp"}'
 for key, value in [(b"d1", b"not json at all"), (b"d1", b'{"time": 5}'), (b"d1", good)]:
-    p.produce("sotp.metrics.raw", value=value, key=key, partition=0, headers={"schema_version": b"1"})
+    p.produce("sotp.metrics.raw", value=value, key=key, partition=0, headers={"schema_version": b"2"})
 assert p.flush(10) == 0
 "#;
     let st = Command::new(kafka_python())

@@ -232,5 +232,4 @@ pub(super) fn enrich(p: &mut Parsed) {
 }
 
 #[cfg(test)]
-#[path = "kv_tests.rs"]
 mod tests;

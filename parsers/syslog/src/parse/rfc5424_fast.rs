@@ -245,5 +245,4 @@ pub(super) fn read(rest: &str) -> Option<Parsed> {
 }
 
 #[cfg(test)]
-#[path = "rfc5424_fast_tests.rs"]
 mod tests;

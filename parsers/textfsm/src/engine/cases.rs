@@ -7,13 +7,17 @@ pub(super) const CASES: &[Case] = &[
         name: "filldown_persists_until_clearall",
         template: "Value Filldown CHASSIS (\\S+)\nValue PORT (\\S+)\n\nStart\n  ^chassis ${CHASSIS}\n  ^port ${PORT} -> Record\n  ^reset -> Clearall\n",
         text: "chassis c1\nport p1\nport p2\nreset\nport p3\n",
-        expect: Expect::Rows("{\"header\": [\"CHASSIS\", \"PORT\"], \"rows\": [[\"c1\", \"p1\"], [\"c1\", \"p2\"], [\"\", \"p3\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"CHASSIS\", \"PORT\"], \"rows\": [[\"c1\", \"p1\"], [\"c1\", \"p2\"], [\"\", \"p3\"]]}",
+        ),
     },
     Case {
         name: "filldown_only_record_is_emitted_at_eof",
         template: "Value Filldown A (\\S+)\nValue B (\\S+)\n\nStart\n  ^a ${A}\n  ^b ${B} -> Record\n",
         text: "a 1\nb 2\n",
-        expect: Expect::Rows("{\"header\": [\"A\", \"B\"], \"rows\": [[\"1\", \"2\"], [\"1\", \"\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"A\", \"B\"], \"rows\": [[\"1\", \"2\"], [\"1\", \"\"]]}",
+        ),
     },
     Case {
         name: "required_skips_records_and_clears",
@@ -25,43 +29,57 @@ pub(super) const CASES: &[Case] = &[
         name: "filldown_required_together",
         template: "Value Filldown,Required A (\\S+)\nValue B (\\S+)\n\nStart\n  ^a ${A}\n  ^b ${B} -> Record\n",
         text: "b 0\na 1\nb 2\nb 3\n",
-        expect: Expect::Rows("{\"header\": [\"A\", \"B\"], \"rows\": [[\"1\", \"2\"], [\"1\", \"3\"], [\"1\", \"\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"A\", \"B\"], \"rows\": [[\"1\", \"2\"], [\"1\", \"3\"], [\"1\", \"\"]]}",
+        ),
     },
     Case {
         name: "assigning_none_overrides_filldown",
         template: "Value Filldown A (\\S+)\nValue B (\\S+)\n\nStart\n  ^x(?: ${A})? ${B} -> Record\n",
         text: "x 1 a\nx b\nx 2 c\n",
-        expect: Expect::Rows("{\"header\": [\"A\", \"B\"], \"rows\": [[\"1\", \"a\"], [\"\", \"b\"], [\"2\", \"c\"], [\"2\", \"\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"A\", \"B\"], \"rows\": [[\"1\", \"a\"], [\"\", \"b\"], [\"2\", \"c\"], [\"2\", \"\"]]}",
+        ),
     },
     Case {
         name: "key_has_no_effect_on_parsing",
         template: "Value Key A (\\S+)\nValue B (\\S+)\n\nStart\n  ^${A} ${B} -> Record\n",
         text: "k v\nk2 v2\n",
-        expect: Expect::Rows("{\"header\": [\"A\", \"B\"], \"rows\": [[\"k\", \"v\"], [\"k2\", \"v2\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"A\", \"B\"], \"rows\": [[\"k\", \"v\"], [\"k2\", \"v2\"]]}",
+        ),
     },
     Case {
         name: "list_collects_and_clears_after_record",
         template: "Value Required NAME (\\S+)\nValue List ADDR (\\S+)\n\nStart\n  ^iface ${NAME} -> Continue.Record\n  ^\\s+ip ${ADDR}\n",
         text: "iface a\n ip 1\n ip 2\niface b\niface c\n ip 3\n",
-        expect: Expect::Rows("{\"header\": [\"NAME\", \"ADDR\"], \"rows\": [[\"a\", []], [\"b\", [\"1\", \"2\"]], [\"c\", []]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"NAME\", \"ADDR\"], \"rows\": [[\"a\", []], [\"b\", [\"1\", \"2\"]], [\"c\", []]]}",
+        ),
     },
     Case {
         name: "list_filldown_keeps_accumulating",
         template: "Value List,Filldown L (\\S+)\nValue B (\\S+)\n\nStart\n  ^l ${L}\n  ^b ${B} -> Record\n",
         text: "l 1\nb x\nl 2\nb y\n",
-        expect: Expect::Rows("{\"header\": [\"L\", \"B\"], \"rows\": [[[\"1\"], \"x\"], [[\"1\", \"2\"], \"y\"], [[\"1\", \"2\"], \"\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"L\", \"B\"], \"rows\": [[[\"1\"], \"x\"], [[\"1\", \"2\"], \"y\"], [[\"1\", \"2\"], \"\"]]}",
+        ),
     },
     Case {
         name: "list_item_none_when_group_missing",
         template: "Value List L (\\d+)\nValue B (\\S+)\n\nStart\n  ^x(?:=${L})? ${B} -> Record\n",
         text: "x=1 a\nx b\n",
-        expect: Expect::Rows("{\"header\": [\"L\", \"B\"], \"rows\": [[[\"1\"], \"a\"], [[null], \"b\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"L\", \"B\"], \"rows\": [[[\"1\"], \"a\"], [[null], \"b\"]]}",
+        ),
     },
     Case {
         name: "list_nested_named_groups_become_dicts",
         template: "Value List PEOPLE ((?P<name>\\w+):(?P<age>\\d+)(?::(?P<tag>\\w+))?)\n\nStart\n  ^p ${PEOPLE}\n",
         text: "p bob:32\np ann:41:x\n",
-        expect: Expect::Rows("{\"header\": [\"PEOPLE\"], \"rows\": [[[{\"dict\": [[\"name\", \"bob\"], [\"age\", \"32\"], [\"tag\", null]]}, {\"dict\": [[\"name\", \"ann\"], [\"age\", \"41\"], [\"tag\", \"x\"]]}]]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"PEOPLE\"], \"rows\": [[[{\"dict\": [[\"name\", \"bob\"], [\"age\", \"32\"], [\"tag\", null]]}, {\"dict\": [[\"name\", \"ann\"], [\"age\", \"41\"], [\"tag\", \"x\"]]}]]]}",
+        ),
     },
     Case {
         name: "list_nested_unnamed_groups_stay_strings",
@@ -79,19 +97,25 @@ pub(super) const CASES: &[Case] = &[
         name: "list_before_required_checks_the_list",
         template: "Value List,Required L (\\S*)\nValue B (\\S+)\n\nStart\n  ^l=${L}\n  ^b ${B} -> Record\n",
         text: "l=x\nl=\nb 1\nl=y\nb 2\nb 3\n",
-        expect: Expect::Rows("{\"header\": [\"L\", \"B\"], \"rows\": [[[\"x\", \"\"], \"1\"], [[\"y\"], \"2\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"L\", \"B\"], \"rows\": [[[\"x\", \"\"], \"1\"], [[\"y\"], \"2\"]]}",
+        ),
     },
     Case {
         name: "fillup_copies_upwards_until_set",
         template: "Value Fillup F (\\S+)\nValue B (\\S+)\n\nStart\n  ^b ${B} -> Record\n  ^f ${F} -> Record\n",
         text: "b 1\nb 2\nf x\nb 3\nf y\n",
-        expect: Expect::Rows("{\"header\": [\"F\", \"B\"], \"rows\": [[\"x\", \"1\"], [\"x\", \"2\"], [\"x\", \"\"], [\"y\", \"3\"], [\"y\", \"\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"F\", \"B\"], \"rows\": [[\"x\", \"1\"], [\"x\", \"2\"], [\"x\", \"\"], [\"y\", \"3\"], [\"y\", \"\"]]}",
+        ),
     },
     Case {
         name: "empty_strings_make_a_record",
         template: "Value A (\\S*)\nValue B (\\S*)\n\nStart\n  ^a=${A},b=${B} -> Record\n",
         text: "a=,b=\na=1,b=\n",
-        expect: Expect::Rows("{\"header\": [\"A\", \"B\"], \"rows\": [[\"\", \"\"], [\"1\", \"\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"A\", \"B\"], \"rows\": [[\"\", \"\"], [\"1\", \"\"]]}",
+        ),
     },
     Case {
         name: "all_none_record_is_dropped",
@@ -103,13 +127,17 @@ pub(super) const CASES: &[Case] = &[
         name: "continue_tries_the_next_rules",
         template: "Value A (\\S+)\nValue B (\\S+)\nValue C (\\S+)\n\nStart\n  ^${A} \\S+ \\S+ -> Continue\n  ^\\S+ ${B} \\S+ -> Continue\n  ^\\S+ \\S+ ${C} -> Record\n",
         text: "1 2 3\n4 5 6\n",
-        expect: Expect::Rows("{\"header\": [\"A\", \"B\", \"C\"], \"rows\": [[\"1\", \"2\", \"3\"], [\"4\", \"5\", \"6\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"A\", \"B\", \"C\"], \"rows\": [[\"1\", \"2\", \"3\"], [\"4\", \"5\", \"6\"]]}",
+        ),
     },
     Case {
         name: "continue_record_then_next_rule",
         template: "Value A (\\S+)\nValue B (\\S+)\n\nStart\n  ^${A}$$ -> Continue.Record\n  ^${B}$$ -> Record\n",
         text: "x\ny\n",
-        expect: Expect::Rows("{\"header\": [\"A\", \"B\"], \"rows\": [[\"x\", \"\"], [\"\", \"x\"], [\"y\", \"\"], [\"\", \"y\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"A\", \"B\"], \"rows\": [[\"x\", \"\"], [\"\", \"x\"], [\"y\", \"\"], [\"\", \"y\"]]}",
+        ),
     },
     Case {
         name: "first_matching_rule_wins",
@@ -121,7 +149,9 @@ pub(super) const CASES: &[Case] = &[
         name: "clear_keeps_filldown_clearall_does_not",
         template: "Value Filldown F (\\S+)\nValue A (\\S+)\n\nStart\n  ^f ${F}\n  ^a ${A}\n  ^clear -> Clear\n  ^all -> Clearall\n  ^rec -> Record\n",
         text: "f 1\na 2\nclear\nrec\na 3\nall\na 4\nrec\n",
-        expect: Expect::Rows("{\"header\": [\"F\", \"A\"], \"rows\": [[\"1\", \"\"], [\"\", \"4\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"F\", \"A\"], \"rows\": [[\"1\", \"\"], [\"\", \"4\"]]}",
+        ),
     },
     Case {
         name: "norecord_is_the_default",
@@ -133,7 +163,9 @@ pub(super) const CASES: &[Case] = &[
         name: "state_transitions",
         template: "Value A (\\S+)\nValue B (\\S+)\n\nStart\n  ^begin -> Body\n\nBody\n  ^a ${A}\n  ^b ${B} -> Record Start\n",
         text: "a 0\nbegin\na 1\nb 2\na 3\nbegin\nb 4\n",
-        expect: Expect::Rows("{\"header\": [\"A\", \"B\"], \"rows\": [[\"1\", \"2\"], [\"\", \"4\"]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"A\", \"B\"], \"rows\": [[\"1\", \"2\"], [\"\", \"4\"]]}",
+        ),
     },
     Case {
         name: "record_with_new_state",
@@ -211,7 +243,9 @@ pub(super) const CASES: &[Case] = &[
         name: "python_splitlines_line_breaks",
         template: "Value List L (.*)\n\nStart\n  ^${L}\n",
         text: "a\u{d}\nb\u{d}c\u{b}d\u{c}e\u{1c}f\u{85}g\u{2028}h\n\ni",
-        expect: Expect::Rows("{\"header\": [\"L\"], \"rows\": [[[\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\", \"h\", \"\", \"i\"]]]}"),
+        expect: Expect::Rows(
+            "{\"header\": [\"L\"], \"rows\": [[[\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\", \"h\", \"\", \"i\"]]]}",
+        ),
     },
     Case {
         name: "empty_text_gives_no_rows",

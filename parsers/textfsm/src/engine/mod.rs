@@ -70,7 +70,11 @@ pub(crate) fn run(t: &Template, text: &str) -> Result<Vec<Vec<Value>>, ParseErro
         slots: t
             .values
             .iter()
-            .map(|_| Slot { value: PyVal::None, filldown: PyVal::None, list: Vec::new() })
+            .map(|_| Slot {
+                value: PyVal::None,
+                filldown: PyVal::None,
+                list: Vec::new(),
+            })
             .collect(),
         result: Vec::new(),
         cur: Cur::State(t.start),
@@ -97,11 +101,15 @@ impl Runner<'_> {
         };
         let t = self.t;
         for rule in &t.states[state].rules {
-            let matched = rule.def.regex.match_start(line, &mut self.scratch).map_err(|e| ParseError::RegexLimit {
-                rule_line: rule.def.line,
-                input_line: line.to_owned(),
-                message: e.0,
-            })?;
+            let matched = rule
+                .def
+                .regex
+                .match_start(line, &mut self.scratch)
+                .map_err(|e| ParseError::RegexLimit {
+                    rule_line: rule.def.line,
+                    input_line: line.to_owned(),
+                    message: e.0,
+                })?;
             if !matched {
                 continue;
             }
@@ -118,7 +126,8 @@ impl Runner<'_> {
             match rule.def.line_op {
                 LineOp::Error => {
                     return Err(ParseError::ErrorAction {
-                        message: (!rule.def.new_state.is_empty()).then(|| rule.def.new_state.clone()),
+                        message: (!rule.def.new_state.is_empty())
+                            .then(|| rule.def.new_state.clone()),
                         rule_line: rule.def.line,
                         input_line: line.to_owned(),
                     });
@@ -139,7 +148,13 @@ impl Runner<'_> {
     }
 
     /// textfsm's `TextFSMValue.AssignVar`.
-    fn assign(&mut self, vi: usize, text: Option<&str>, rule: &Rule, line: &str) -> Result<(), ParseError> {
+    fn assign(
+        &mut self,
+        vi: usize,
+        text: Option<&str>,
+        rule: &Rule,
+        line: &str,
+    ) -> Result<(), ParseError> {
         let def: &ValueDef = &self.t.values[vi];
         let slot = &mut self.slots[vi];
         slot.value = PyVal::from_capture(text);
@@ -226,7 +241,8 @@ impl Runner<'_> {
             self.clear_record();
             return;
         }
-        let empty = |v: &PyVal| matches!(v, PyVal::None) || matches!(v, PyVal::List(l) if l.is_empty());
+        let empty =
+            |v: &PyVal| matches!(v, PyVal::None) || matches!(v, PyVal::List(l) if l.is_empty());
         if record.iter().all(empty) {
             return;
         }
@@ -247,13 +263,20 @@ impl Runner<'_> {
 /// The item a `List` value with nested groups adds: the dict of its named groups
 /// when its own regex matches the captured text and has named groups, else the
 /// text.
-fn nested_item(nested: &crate::pyre::PyRegex, text: &str, rule: &Rule, line: &str) -> Result<ListItem, ParseError> {
+fn nested_item(
+    nested: &crate::pyre::PyRegex,
+    text: &str,
+    rule: &Rule,
+    line: &str,
+) -> Result<ListItem, ParseError> {
     let mut scratch = Scratch::default();
-    let matched = nested.match_start(text, &mut scratch).map_err(|e| ParseError::RegexLimit {
-        rule_line: rule.def.line,
-        input_line: line.to_owned(),
-        message: e.0,
-    })?;
+    let matched = nested
+        .match_start(text, &mut scratch)
+        .map_err(|e| ParseError::RegexLimit {
+            rule_line: rule.def.line,
+            input_line: line.to_owned(),
+            message: e.0,
+        })?;
     if !matched || nested.names().is_empty() {
         return Ok(ListItem::Str(text.to_owned()));
     }

@@ -31,7 +31,9 @@ fn item_json(item: &ListItem) -> Json {
     match item {
         ListItem::Str(s) => json!(s),
         ListItem::Null => Json::Null,
-        ListItem::Dict(pairs) => json!({ "dict": pairs.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>() }),
+        ListItem::Dict(pairs) => {
+            json!({ "dict": pairs.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>() })
+        }
     }
 }
 
@@ -60,9 +62,13 @@ fn semantics_match_python_textfsm() {
         let outcome = match (&case.expect, parsed) {
             (Expect::TemplateError(variant), Err(e)) => {
                 let got = format!("{e:?}");
-                (got.starts_with(variant)).then_some(()).ok_or(format!("template error {got}, want {variant}"))
+                (got.starts_with(variant))
+                    .then_some(())
+                    .ok_or(format!("template error {got}, want {variant}"))
             }
-            (Expect::TemplateError(variant), Ok(_)) => Err(format!("template accepted, want {variant}")),
+            (Expect::TemplateError(variant), Ok(_)) => {
+                Err(format!("template accepted, want {variant}"))
+            }
             (_, Err(e)) => Err(format!("template rejected: {e}")),
             (Expect::Rows(want), Ok(t)) => {
                 let want: Json = serde_json::from_str(want).expect("case JSON");
@@ -82,7 +88,12 @@ fn semantics_match_python_textfsm() {
             failures.push(format!("{}: {why}", case.name));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) differ from Python:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ from Python:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -51,7 +51,9 @@ pub(crate) fn parse(cur: &mut Cursor<'_>, ascii: bool) -> Result<Class, SyntaxEr
         }
         let second = member(cur, that, ascii)?;
         match (first, second) {
-            (ClassItem::Char(lo), ClassItem::Char(hi)) if lo <= hi => items.push(ClassItem::Range(lo, hi)),
+            (ClassItem::Char(lo), ClassItem::Char(hi)) if lo <= hi => {
+                items.push(ClassItem::Range(lo, hi))
+            }
             _ => return cur.err(format!("bad character range {this}-{that}")),
         }
     }
@@ -104,7 +106,11 @@ fn push_category(out: &mut String, category: char, ascii: bool) {
         return;
     }
     let base = ascii_ranges(category);
-    let ranges = if category.is_ascii_uppercase() { complement(base) } else { base.to_vec() };
+    let ranges = if category.is_ascii_uppercase() {
+        complement(base)
+    } else {
+        base.to_vec()
+    };
     for (lo, hi) in ranges {
         push_literal(out, lo);
         if hi != lo {

@@ -5,13 +5,14 @@
 //! rule to a line).
 
 mod class;
+mod group;
 mod syntax;
 mod translate;
 
 #[cfg(test)]
 mod tests;
 
-pub(crate) use translate::{SyntaxError, is_identifier};
+pub(crate) use translate::SyntaxError;
 
 /// Backtracking steps allowed to one `fancy-regex` match before it gives up.
 const BACKTRACK_LIMIT: usize = 20_000_000;
@@ -71,7 +72,9 @@ pub(crate) struct MatchError(pub(crate) String);
 
 /// Checks that Python's `re` accepts `pattern`, without compiling it.
 pub(crate) fn check_syntax(pattern: &str) -> Result<(), CompileError> {
-    translate::translate(pattern).map(drop).map_err(CompileError::Syntax)
+    translate::translate(pattern)
+        .map(drop)
+        .map_err(CompileError::Syntax)
 }
 
 impl PyRegex {
@@ -79,7 +82,7 @@ impl PyRegex {
     pub(crate) fn compile(pattern: &str) -> Result<Self, CompileError> {
         let t = translate::translate(pattern).map_err(CompileError::Syntax)?;
         let anchored = format!("\\A(?:{})", t.pattern);
-        let matcher = if t.fancy || std::env::var_os("SOTP_FORCE_FANCY").is_some() {
+        let matcher = if t.fancy {
             let re = fancy_regex::RegexBuilder::new(&anchored)
                 .backtrack_limit(BACKTRACK_LIMIT)
                 .delegate_size_limit(SIZE_LIMIT)
@@ -108,7 +111,11 @@ impl PyRegex {
                 t.groups
             )));
         }
-        Ok(PyRegex { matcher, groups: t.groups, names })
+        Ok(PyRegex {
+            matcher,
+            groups: t.groups,
+            names,
+        })
     }
 
     /// Number of capture groups (Python's `Pattern.groups`).

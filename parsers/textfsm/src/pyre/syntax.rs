@@ -44,7 +44,10 @@ impl<'a> Cursor<'a> {
     }
 
     pub(crate) fn err<T>(&self, message: impl Into<String>) -> Result<T, SyntaxError> {
-        Err(SyntaxError { message: message.into(), position: self.pos })
+        Err(SyntaxError {
+            message: message.into(),
+            position: self.pos,
+        })
     }
 
     /// Reads up to `terminator` (consumed, not returned); `what` names the text for
@@ -72,7 +75,11 @@ impl<'a> Cursor<'a> {
             return Ok(None);
         }
         let lo = self.digits();
-        let hi = if self.eat(',') { self.digits() } else { lo.clone() };
+        let hi = if self.eat(',') {
+            self.digits()
+        } else {
+            lo.clone()
+        };
         if !self.eat('}') {
             self.pos = here;
             return Ok(None);
@@ -135,7 +142,9 @@ impl<'a> Cursor<'a> {
             }
         }
         if value > 0o377 {
-            return self.err(format!("octal escape value \\{value:o} outside of range 0-0o377"));
+            return self.err(format!(
+                "octal escape value \\{value:o} outside of range 0-0o377"
+            ));
         }
         // Values up to 0o377 are valid code points.
         Ok(char::from_u32(value).unwrap_or('\0'))
@@ -143,7 +152,10 @@ impl<'a> Cursor<'a> {
 
     /// After `\` and a digit 1-9 outside a class: an octal literal (`\123`) or a
     /// group reference number, as Python decides between them.
-    pub(crate) fn number_or_octal(&mut self, first: char) -> Result<Result<char, usize>, SyntaxError> {
+    pub(crate) fn number_or_octal(
+        &mut self,
+        first: char,
+    ) -> Result<Result<char, usize>, SyntaxError> {
         let mut digits = String::from(first);
         if let Some(second) = self.peek().filter(char::is_ascii_digit) {
             self.pos += 1;
@@ -185,7 +197,23 @@ impl<'a> Cursor<'a> {
 fn is_rust_meta(c: char) -> bool {
     matches!(
         c,
-        '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' | '#' | '&' | '-' | '~'
+        '\\' | '.'
+            | '+'
+            | '*'
+            | '?'
+            | '('
+            | ')'
+            | '|'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '^'
+            | '$'
+            | '#'
+            | '&'
+            | '-'
+            | '~'
     )
 }
 

@@ -17,8 +17,8 @@ use crate::pystr;
 use crate::row::Row;
 
 pub(crate) use rule::{LineOp, RecordOp};
-pub use value::ValueOption;
 pub(crate) use value::ValueDef;
+pub use value::ValueOption;
 
 /// Where a rule sends the machine after it matches (for `Next` rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,14 +65,20 @@ fn is_state_name(name: &str) -> bool {
     !name.is_empty()
         && name.chars().all(|c| c == '_' || c.is_alphanumeric())
         && name.chars().count() <= value::MAX_NAME_LEN
-        && !matches!(name, "Continue" | "Next" | "Error" | "Clear" | "Clearall" | "Record" | "NoRecord")
+        && !matches!(
+            name,
+            "Continue" | "Next" | "Error" | "Clear" | "Clearall" | "Record" | "NoRecord"
+        )
 }
 
 impl Template {
     /// Reads a template, as Python `textfsm.TextFSM(open(path))` does.
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let lines = pystr::file_lines(text);
-        let mut it = lines.iter().enumerate().map(|(i, l)| (i + 1, pystr::rstrip(l)));
+        let mut it = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i + 1, pystr::rstrip(l)));
         let mut values: Vec<ValueDef> = Vec::new();
         for (n, line) in it.by_ref() {
             if line.is_empty() {
@@ -84,7 +90,10 @@ impl Template {
             if line.starts_with("Value ") {
                 let v = value::parse(line, n)?;
                 if values.iter().any(|o| o.name == v.name) {
-                    return Err(TemplateError::DuplicateValue { line: n, name: v.name });
+                    return Err(TemplateError::DuplicateValue {
+                        line: n,
+                        name: v.name,
+                    });
                 }
                 values.push(v);
             } else if values.is_empty() {
@@ -102,10 +111,16 @@ impl Template {
                     continue;
                 }
                 if !is_state_name(line) {
-                    return Err(TemplateError::StateName { line: n, name: line.to_owned() });
+                    return Err(TemplateError::StateName {
+                        line: n,
+                        name: line.to_owned(),
+                    });
                 }
                 if raw_states.iter().any(|(s, _)| s == line) {
-                    return Err(TemplateError::DuplicateState { line: n, name: line.to_owned() });
+                    return Err(TemplateError::DuplicateState {
+                        line: n,
+                        name: line.to_owned(),
+                    });
                 }
                 name = Some(line.to_owned());
                 break;
@@ -130,13 +145,18 @@ impl Template {
     }
 
     /// textfsm's `_ValidateFSM`, then resolution of transitions to state indexes.
-    fn assemble(values: Vec<ValueDef>, mut raw: Vec<(String, Vec<rule::RuleDef>)>) -> Result<Template, TemplateError> {
+    fn assemble(
+        values: Vec<ValueDef>,
+        mut raw: Vec<(String, Vec<rule::RuleDef>)>,
+    ) -> Result<Template, TemplateError> {
         if !raw.iter().any(|(n, _)| n == "Start") {
             return Err(TemplateError::MissingStart);
         }
         for reserved in ["End", "EOF"] {
             if raw.iter().any(|(n, r)| n == reserved && !r.is_empty()) {
-                return Err(TemplateError::NonEmptyReserved { state: reserved.to_owned() });
+                return Err(TemplateError::NonEmptyReserved {
+                    state: reserved.to_owned(),
+                });
             }
         }
         raw.retain(|(n, _)| n != "End");
@@ -166,21 +186,36 @@ impl Template {
                     .regex
                     .names()
                     .iter()
-                    .filter_map(|(g, n)| values.iter().position(|v| v.name == *n).map(|vi| (*g, vi)))
+                    .filter_map(|(g, n)| {
+                        values.iter().position(|v| v.name == *n).map(|vi| (*g, vi))
+                    })
                     .collect();
-                rules.push(Rule { def, target, assigns });
+                rules.push(Rule {
+                    def,
+                    target,
+                    assigns,
+                });
             }
             states.push(State { name, rules });
         }
         let start = names.iter().position(|n| n == "Start").unwrap_or(0);
         let header: Arc<[String]> = values.iter().map(|v| v.name.clone()).collect();
-        Ok(Template { values, header, states, start, has_eof_state })
+        Ok(Template {
+            values,
+            header,
+            states,
+            start,
+            has_eof_state,
+        })
     }
 
     /// Runs the template on `text`, as Python `TextFSM.ParseText(text)`.
     pub fn parse_text(&self, text: &str) -> Result<Vec<Row>, ParseError> {
         let rows = crate::engine::run(self, text)?;
-        Ok(rows.into_iter().map(|values| Row::new(Arc::clone(&self.header), values)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|values| Row::new(Arc::clone(&self.header), values))
+            .collect())
     }
 
     /// The value names, in declaration order (textfsm's `header`).
@@ -190,12 +225,19 @@ impl Template {
 
     /// The options of the value called `name`, in declaration order.
     pub fn value_options(&self, name: &str) -> Option<&[ValueOption]> {
-        self.values.iter().find(|v| v.name == name).map(|v| v.options.as_slice())
+        self.values
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.options.as_slice())
     }
 
     /// The names of the values with option `option` (textfsm's `GetValuesByAttrib`).
     pub fn values_with(&self, option: ValueOption) -> Vec<&str> {
-        self.values.iter().filter(|v| v.has(option)).map(|v| v.name.as_str()).collect()
+        self.values
+            .iter()
+            .filter(|v| v.has(option))
+            .map(|v| v.name.as_str())
+            .collect()
     }
 
     /// The state names, in template order (`End` excluded, as textfsm drops it).
@@ -206,6 +248,10 @@ impl Template {
     /// How many rules need the backtracking regex engine (look-around or
     /// back-references), for diagnostics.
     pub fn backtracking_rules(&self) -> usize {
-        self.states.iter().flat_map(|s| &s.rules).filter(|r| r.def.regex.is_fancy()).count()
+        self.states
+            .iter()
+            .flat_map(|s| &s.rules)
+            .filter(|r| r.def.regex.is_fancy())
+            .count()
     }
 }

@@ -56,12 +56,16 @@ const RECORD_OP: &str = r"(?P<rec_op>Clear|Clearall|Record|NoRecord)";
 
 /// `Next.Record NewState` and the like.
 static ACTION: LazyLock<regex::Regex> = LazyLock::new(|| {
-    action_regex(&format!(r"\s+(?P<ln_op>Continue|Next|Error)(\.{RECORD_OP})?(\s+{NEW_STATE})?"))
+    action_regex(&format!(
+        r"\s+(?P<ln_op>Continue|Next|Error)(\.{RECORD_OP})?(\s+{NEW_STATE})?"
+    ))
 });
 /// `Record NewState` and the like.
-static ACTION2: LazyLock<regex::Regex> = LazyLock::new(|| action_regex(&format!(r"\s+{RECORD_OP}(\s+{NEW_STATE})?")));
+static ACTION2: LazyLock<regex::Regex> =
+    LazyLock::new(|| action_regex(&format!(r"\s+{RECORD_OP}(\s+{NEW_STATE})?")));
 /// `NewState` alone (or nothing).
-static ACTION3: LazyLock<regex::Regex> = LazyLock::new(|| action_regex(&format!(r"(\s+{NEW_STATE})?")));
+static ACTION3: LazyLock<regex::Regex> =
+    LazyLock::new(|| action_regex(&format!(r"(\s+{NEW_STATE})?")));
 /// textfsm's check that a new state starts with a word character.
 static WORD_START: LazyLock<regex::Regex> = LazyLock::new(|| action_regex(r"\w.*"));
 
@@ -80,16 +84,25 @@ fn split_action(line: &str) -> Option<(&str, &str)> {
 /// Length of the ASCII identifier (`[_A-Za-z][_A-Za-z0-9]*`) at the start of `s`.
 fn identifier_len(s: &str) -> usize {
     let b = s.as_bytes();
-    if b.first().is_none_or(|c| !(c.is_ascii_alphabetic() || *c == b'_')) {
+    if b.first()
+        .is_none_or(|c| !(c.is_ascii_alphabetic() || *c == b'_'))
+    {
         return 0;
     }
-    b.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count()
+    b.iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+        .count()
 }
 
 /// Python's `string.Template(text).substitute(values)`; `None` on an invalid `$`
 /// or an unknown name.
 fn substitute(text: &str, values: &[ValueDef]) -> Option<String> {
-    let lookup = |name: &str| values.iter().find(|v| v.name == name).map(|v| v.template.as_str());
+    let lookup = |name: &str| {
+        values
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.template.as_str())
+    };
     let mut out = String::with_capacity(text.len() * 2);
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
@@ -119,7 +132,11 @@ fn substitute(text: &str, values: &[ValueDef]) -> Option<String> {
 }
 
 /// Parses a rule line; `values` are the template's values, for substitution.
-pub(crate) fn parse(line: &str, line_num: usize, values: &[ValueDef]) -> Result<RuleDef, TemplateError> {
+pub(crate) fn parse(
+    line: &str,
+    line_num: usize,
+    values: &[ValueDef],
+) -> Result<RuleDef, TemplateError> {
     let line = pystr::strip(line);
     let (matched, action) = match split_action(line) {
         Some((m, a)) => (m, Some(a)),
@@ -128,15 +145,23 @@ pub(crate) fn parse(line: &str, line_num: usize, values: &[ValueDef]) -> Result<
     let regex_text = if values.is_empty() {
         matched.to_owned()
     } else {
-        substitute(matched, values)
-            .ok_or_else(|| TemplateError::Substitution { line: line_num, rule: matched.to_owned() })?
+        substitute(matched, values).ok_or_else(|| TemplateError::Substitution {
+            line: line_num,
+            rule: matched.to_owned(),
+        })?
     };
     let regex = PyRegex::compile(&regex_text).map_err(|e| TemplateError::RuleRegex {
         line: line_num,
         regex: regex_text.clone(),
         message: e.to_string(),
     })?;
-    let mut rule = RuleDef { regex, line_op: LineOp::Next, record_op: RecordOp::NoRecord, new_state: String::new(), line: line_num };
+    let mut rule = RuleDef {
+        regex,
+        line_op: LineOp::Next,
+        record_op: RecordOp::NoRecord,
+        new_state: String::new(),
+        line: line_num,
+    };
     let Some(action) = action else {
         return Ok(rule);
     };
@@ -144,7 +169,10 @@ pub(crate) fn parse(line: &str, line_num: usize, values: &[ValueDef]) -> Result<
         .captures(action)
         .or_else(|| ACTION2.captures(action))
         .or_else(|| ACTION3.captures(action))
-        .ok_or_else(|| TemplateError::BadAction { line: line_num, rule: line.to_owned() })?;
+        .ok_or_else(|| TemplateError::BadAction {
+            line: line_num,
+            rule: line.to_owned(),
+        })?;
     let mut continue_op = false;
     if let Some(op) = caps.name("ln_op") {
         rule.line_op = match op.as_str() {
@@ -166,9 +194,15 @@ pub(crate) fn parse(line: &str, line_num: usize, values: &[ValueDef]) -> Result<
         rule.new_state = state.as_str().to_owned();
     }
     if continue_op && !rule.new_state.is_empty() {
-        return Err(TemplateError::ContinueWithState { line: line_num, state: rule.new_state });
+        return Err(TemplateError::ContinueWithState {
+            line: line_num,
+            state: rule.new_state,
+        });
     }
-    if rule.line_op != LineOp::Error && !rule.new_state.is_empty() && !WORD_START.is_match(&rule.new_state) {
+    if rule.line_op != LineOp::Error
+        && !rule.new_state.is_empty()
+        && !WORD_START.is_match(&rule.new_state)
+    {
         return Err(TemplateError::StateNameChars { line: line_num });
     }
     Ok(rule)
@@ -191,8 +225,14 @@ mod tests {
         let v = super::super::value::parse("Value X (\\d+)", 1).expect("valid");
         let values = [v];
         // Expected values from Python's string.Template(...).substitute.
-        assert_eq!(substitute("^${X}$$", &values).as_deref(), Some("^(?P<X>\\d+)$"));
-        assert_eq!(substitute("^$X.", &values).as_deref(), Some("^(?P<X>\\d+)."));
+        assert_eq!(
+            substitute("^${X}$$", &values).as_deref(),
+            Some("^(?P<X>\\d+)$")
+        );
+        assert_eq!(
+            substitute("^$X.", &values).as_deref(),
+            Some("^(?P<X>\\d+).")
+        );
         assert_eq!(substitute("^$$X", &values).as_deref(), Some("^$X"));
         assert_eq!(substitute("^a$", &values), None);
         assert_eq!(substitute("^${Y}", &values), None);

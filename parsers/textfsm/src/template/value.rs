@@ -45,8 +45,6 @@ impl ValueOption {
 #[derive(Debug)]
 pub(crate) struct ValueDef {
     pub(crate) name: String,
-    /// The regex as written (Python syntax).
-    pub(crate) regex: String,
     /// The regex with its first `(` turned into `(?P<NAME>`, substituted into rules.
     pub(crate) template: String,
     pub(crate) options: Vec<ValueOption>,
@@ -73,24 +71,43 @@ pub(crate) fn parse(line: &str, line_num: usize) -> Result<ValueDef, TemplateErr
     } else {
         for option in tokens[1].split(',') {
             let Some(parsed) = ValueOption::from_name(option) else {
-                return Err(TemplateError::UnknownOption { line: line_num, option: option.to_owned() });
+                return Err(TemplateError::UnknownOption {
+                    line: line_num,
+                    option: option.to_owned(),
+                });
             };
             if options.contains(&parsed) {
-                return Err(TemplateError::DuplicateOption { line: line_num, option: option.to_owned() });
+                return Err(TemplateError::DuplicateOption {
+                    line: line_num,
+                    option: option.to_owned(),
+                });
             }
             options.push(parsed);
         }
         (tokens[2], tokens[3..].join(" "))
     };
     if name.chars().count() > MAX_NAME_LEN || name.contains('\\') {
-        return Err(TemplateError::ValueName { line: line_num, name: name.to_owned() });
+        return Err(TemplateError::ValueName {
+            line: line_num,
+            name: name.to_owned(),
+        });
     }
     let chars: Vec<char> = regex.chars().collect();
-    let wrapped = chars.len() >= 2 && chars[0] == '(' && chars[chars.len() - 1] == ')' && chars[chars.len() - 2] != '\\';
+    let wrapped = chars.len() >= 2
+        && chars[0] == '('
+        && chars[chars.len() - 1] == ')'
+        && chars[chars.len() - 2] != '\\';
     if !wrapped {
-        return Err(TemplateError::ValueParens { line: line_num, regex });
+        return Err(TemplateError::ValueParens {
+            line: line_num,
+            regex,
+        });
     }
-    let regex_error = |message: String| TemplateError::ValueRegex { line: line_num, name: name.to_owned(), message };
+    let regex_error = |message: String| TemplateError::ValueRegex {
+        line: line_num,
+        name: name.to_owned(),
+        message,
+    };
     let nested = if options.contains(&ValueOption::List) {
         let compiled = PyRegex::compile(&regex).map_err(|e| regex_error(e.to_string()))?;
         (compiled.groups() > 1).then_some(compiled)
@@ -100,7 +117,12 @@ pub(crate) fn parse(line: &str, line_num: usize) -> Result<ValueDef, TemplateErr
         None
     };
     let template = format!("(?P<{name}>{}", &regex[1..]);
-    Ok(ValueDef { name: name.to_owned(), regex, template, options, nested })
+    Ok(ValueDef {
+        name: name.to_owned(),
+        template,
+        options,
+        nested,
+    })
 }
 
 #[cfg(test)]
@@ -111,11 +133,13 @@ mod tests {
     fn value_lines() {
         let v = parse("Value Filldown,Required NAME (\\S+ \\d+)", 3).expect("valid");
         assert_eq!(v.name, "NAME");
-        assert_eq!(v.regex, "(\\S+ \\d+)");
         assert_eq!(v.template, "(?P<NAME>\\S+ \\d+)");
-        assert_eq!(v.options, vec![ValueOption::Filldown, ValueOption::Required]);
+        assert_eq!(
+            v.options,
+            vec![ValueOption::Filldown, ValueOption::Required]
+        );
         let v = parse("Value NAME (a  b)", 1).expect("valid");
-        assert_eq!(v.regex, "(a  b)");
+        assert_eq!(v.template, "(?P<NAME>a  b)");
         assert!(v.options.is_empty());
         let v = parse("Value List L ((?P<a>\\w)(?P<b>\\d))", 1).expect("valid");
         assert!(v.nested.is_some());
@@ -128,15 +152,33 @@ mod tests {
     #[test]
     fn value_errors() {
         // Each line is rejected by Python textfsm 2.1 too.
-        let cases: &[(&str, fn(&TemplateError) -> bool)] = &[
-            ("Value NAME", |e| matches!(e, TemplateError::ValueTokens { .. })),
-            ("Value  NAME (x)", |e| matches!(e, TemplateError::UnknownOption { option, .. } if option.is_empty())),
-            ("Value Bogus NAME (x)", |e| matches!(e, TemplateError::UnknownOption { .. })),
-            ("Value List,List NAME (x)", |e| matches!(e, TemplateError::DuplicateOption { .. })),
-            ("Value NAME x", |e| matches!(e, TemplateError::UnknownOption { .. })),
-            ("Value Key NAME x", |e| matches!(e, TemplateError::ValueParens { .. })),
-            ("Value Key NAME (x\\)", |e| matches!(e, TemplateError::ValueParens { .. })),
-            ("Value Key NAME (x))", |e| matches!(e, TemplateError::ValueRegex { .. })),
+        type Check = fn(&TemplateError) -> bool;
+        let cases: &[(&str, Check)] = &[
+            ("Value NAME", |e| {
+                matches!(e, TemplateError::ValueTokens { .. })
+            }),
+            (
+                "Value  NAME (x)",
+                |e| matches!(e, TemplateError::UnknownOption { option, .. } if option.is_empty()),
+            ),
+            ("Value Bogus NAME (x)", |e| {
+                matches!(e, TemplateError::UnknownOption { .. })
+            }),
+            ("Value List,List NAME (x)", |e| {
+                matches!(e, TemplateError::DuplicateOption { .. })
+            }),
+            ("Value NAME x", |e| {
+                matches!(e, TemplateError::UnknownOption { .. })
+            }),
+            ("Value Key NAME x", |e| {
+                matches!(e, TemplateError::ValueParens { .. })
+            }),
+            ("Value Key NAME (x\\)", |e| {
+                matches!(e, TemplateError::ValueParens { .. })
+            }),
+            ("Value Key NAME (x))", |e| {
+                matches!(e, TemplateError::ValueRegex { .. })
+            }),
             (
                 "Value AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA (x)",
                 |e| matches!(e, TemplateError::ValueName { .. }),
