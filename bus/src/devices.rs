@@ -228,7 +228,7 @@ mod tests {
         let mut set = DeviceSet::new([device("a", "127.0.0.1")]);
         let mut hostile = DeviceRecord::from(&device("a", "192.0.2.66"));
         hostile.snmp = Some(sotp_schemas::SnmpRecord {
-            version: "2c".into(),
+            version: sotp_schemas::SnmpVersion::V2c,
             port: 161,
             community: Some("env:SOTP_MASTER_KEY".into()),
             user: None,

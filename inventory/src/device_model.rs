@@ -8,10 +8,7 @@ fn yes() -> bool {
     true
 }
 
-/// SNMP settings as sent by a client: the one SNMP settings type shared with the
-/// configuration file ([`sotp_schemas::SnmpSettings`]). Secrets are plain values,
-/// sealed on write; references (`env:`, `file:`) are refused here.
-pub use sotp_schemas::SnmpSettings as SnmpInput;
+use sotp_schemas::SnmpSettings;
 
 /// SSH settings as sent by a client.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -67,7 +64,7 @@ pub struct DeviceInput {
     pub tags: Vec<String>,
     /// SNMP settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snmp: Option<SnmpInput>,
+    pub snmp: Option<SnmpSettings>,
     /// SSH settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshInput>,
@@ -132,7 +129,7 @@ pub enum ManagedBy {
 /// A device as stored and returned.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = Device)]
-pub struct DeviceRecord {
+pub struct StoredDevice {
     /// Stable id.
     pub id: String,
     /// Display name.
@@ -170,7 +167,7 @@ pub struct DeviceRecord {
     pub deleted_at: Option<String>,
 }
 
-impl DeviceRecord {
+impl StoredDevice {
     /// The record as an input (without secrets), the base of a merge patch.
     pub fn as_input(&self) -> DeviceInput {
         DeviceInput {
@@ -181,7 +178,7 @@ impl DeviceRecord {
             model: self.model.clone(),
             location: self.location.clone(),
             tags: self.tags.clone(),
-            snmp: self.snmp.as_ref().map(|s| SnmpInput {
+            snmp: self.snmp.as_ref().map(|s| SnmpSettings {
                 version: s.version.clone(),
                 port: Some(s.port),
                 user: s.user.clone(),
@@ -189,7 +186,7 @@ impl DeviceRecord {
                 priv_protocol: s.priv_protocol.clone(),
                 context: s.context.clone(),
                 interval: s.interval.clone(),
-                ..SnmpInput::default()
+                ..SnmpSettings::default()
             }),
             ssh: self.ssh.as_ref().map(|s| SshInput {
                 port: Some(s.port),

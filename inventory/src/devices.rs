@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::{
-    DeviceInput, DeviceRecord, InventoryError, ManagedBy, SnmpView, SshView, Store, now_ms,
+    DeviceInput, InventoryError, ManagedBy, SnmpView, SshView, Store, StoredDevice, now_ms,
     random_token,
 };
 
@@ -16,7 +16,7 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 
 pub(crate) const DEVICE_COLUMNS: &str = "id, name, address, device_type, vendor, model, location, tags, snmp, ssh, collectors, active, managed_by, created_by, created_at, updated_at, deleted_at";
 
-pub(crate) fn record_from_row(row: &AnyRow) -> Result<DeviceRecord, InventoryError> {
+pub(crate) fn record_from_row(row: &AnyRow) -> Result<StoredDevice, InventoryError> {
     fn col<T: serde::de::DeserializeOwned + Default>(
         row: &AnyRow,
         name: &str,
@@ -30,7 +30,7 @@ pub(crate) fn record_from_row(row: &AnyRow) -> Result<DeviceRecord, InventoryErr
         }
     }
     let managed: String = row.try_get("managed_by")?;
-    Ok(DeviceRecord {
+    Ok(StoredDevice {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         address: row.try_get("address")?,
@@ -89,7 +89,7 @@ impl Store {
         created_by: &str,
         managed_by: ManagedBy,
         id: Option<&str>,
-    ) -> Result<DeviceRecord, InventoryError> {
+    ) -> Result<StoredDevice, InventoryError> {
         let address = input.validate()?;
         self.check_address_free(&address, None).await?;
         let id = id.map_or_else(|| format!("d-{}", random_token(9)), str::to_string);
@@ -126,7 +126,7 @@ impl Store {
     }
 
     /// A live (not deleted) device.
-    pub async fn device(&self, id: &str) -> Result<DeviceRecord, InventoryError> {
+    pub async fn device(&self, id: &str) -> Result<StoredDevice, InventoryError> {
         let sql =
             format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1 AND deleted_at IS NULL");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -144,7 +144,7 @@ impl Store {
         id: &str,
         input: &DeviceInput,
         allow_config: bool,
-    ) -> Result<(DeviceRecord, DeviceRecord), InventoryError> {
+    ) -> Result<(StoredDevice, StoredDevice), InventoryError> {
         let before = self.device(id).await?;
         if before.managed_by == ManagedBy::Config && !allow_config {
             return Err(config_managed(id));
@@ -189,7 +189,7 @@ impl Store {
         &self,
         id: &str,
         patch: &serde_json::Value,
-    ) -> Result<(DeviceRecord, DeviceRecord), InventoryError> {
+    ) -> Result<(StoredDevice, StoredDevice), InventoryError> {
         let current = self.device(id).await?;
         if current.managed_by == ManagedBy::Config {
             return Err(config_managed(id));
@@ -207,7 +207,7 @@ impl Store {
         &self,
         id: &str,
         allow_config: bool,
-    ) -> Result<DeviceRecord, InventoryError> {
+    ) -> Result<StoredDevice, InventoryError> {
         let before = self.device(id).await?;
         if before.managed_by == ManagedBy::Config && !allow_config {
             return Err(config_managed(id));

@@ -27,7 +27,7 @@ pub use api_tokens::{ApiToken, NewApiToken};
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
 pub use config::{DatabaseConfig, SecretsConfig};
 pub use device_model::{
-    CollectorSettings, DeviceInput, DeviceRecord, ManagedBy, SnmpInput, SnmpView, SshInput, SshView,
+    CollectorSettings, DeviceInput, ManagedBy, SnmpView, SshInput, SshView, StoredDevice,
 };
 pub use error::{FieldError, InventoryError};
 pub use list::{DeviceFilter, DevicePage, SORT_FIELDS};

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::Cache;
 use crate::devices::{DEVICE_COLUMNS, record_from_row};
-use crate::{DeviceRecord, InventoryError, Store};
+use crate::{InventoryError, Store, StoredDevice};
 
 /// The longest a cached list total (and page) is used.
 ///
@@ -70,7 +70,7 @@ pub struct DeviceFilter {
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DevicePage {
     /// The devices of this page.
-    pub items: Vec<DeviceRecord>,
+    pub items: Vec<StoredDevice>,
     /// Devices matching the filters, over all pages.
     pub total: i64,
     /// Page size used.
@@ -247,7 +247,7 @@ impl Store {
     }
 
     /// Every live device (for the `devices` SQL table and the collectors).
-    pub async fn all_devices(&self) -> Result<Vec<DeviceRecord>, InventoryError> {
+    pub async fn all_devices(&self) -> Result<Vec<StoredDevice>, InventoryError> {
         let sql =
             format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE deleted_at IS NULL ORDER BY id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

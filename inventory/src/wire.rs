@@ -13,14 +13,15 @@ use std::sync::Arc;
 use sotp_schemas::{Device, DeviceId, InventoryChange, PollSettings};
 
 use crate::devices::{DEVICE_COLUMNS, record_from_row};
-use crate::{DeviceRecord, InventoryError, ManagedBy, SnmpInput, Store};
+use crate::{InventoryError, ManagedBy, Store, StoredDevice};
+use sotp_schemas::SnmpSettings;
 
 /// Stored sealed secret values by (owner, name).
 type Stored = HashMap<(String, String), String>;
 
 /// The collector's view of a stored device, or none when it is not polled (deleted,
 /// inactive, no usable address).
-fn to_device(r: &DeviceRecord, stored: &Stored) -> Option<Device> {
+fn to_device(r: &StoredDevice, stored: &Stored) -> Option<Device> {
     if r.deleted_at.is_some() || !r.active {
         return None;
     }
@@ -34,7 +35,7 @@ fn to_device(r: &DeviceRecord, stored: &Stored) -> Option<Device> {
     let snmp_on = settings("snmp").is_none_or(|c| c.enabled);
     let snmp = r.snmp.as_ref().filter(|_| snmp_on).map(|v| {
         let secret = |n: &str| stored.get(&(r.id.clone(), format!("snmp.{n}"))).cloned();
-        let input = SnmpInput {
+        let input = SnmpSettings {
             version: v.version.clone(),
             port: Some(v.port),
             community: secret("community"),

@@ -36,7 +36,7 @@ pub struct PollRecord {
 #[serde(deny_unknown_fields)]
 pub struct SnmpRecord {
     /// `1`, `2c` or `3`.
-    pub version: String,
+    pub version: SnmpVersion,
     /// UDP port of the agent.
     pub port: u16,
     /// Community (v1, v2c), sealed.
@@ -47,13 +47,13 @@ pub struct SnmpRecord {
     pub user: Option<String>,
     /// `MD5`, `SHA`, `SHA-224`, `SHA-256`, `SHA-384` or `SHA-512`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_protocol: Option<String>,
+    pub auth_protocol: Option<AuthProtocol>,
     /// Authentication key, sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_key: Option<String>,
     /// `DES`, `AES`, `AES-192` or `AES-256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priv_protocol: Option<String>,
+    pub priv_protocol: Option<PrivProtocol>,
     /// Privacy key, sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priv_key: Option<String>,
@@ -106,15 +106,15 @@ impl From<&SnmpTarget> for SnmpRecord {
     fn from(t: &SnmpTarget) -> Self {
         let usm = t.usm.as_ref();
         Self {
-            version: t.version.name().to_string(),
+            version: t.version,
             port: t.port,
             community: (t.version != SnmpVersion::V3)
                 .then(|| wire_secret(&t.community))
                 .flatten(),
             user: usm.map(|u| u.user.clone()),
-            auth_protocol: usm.and_then(|u| u.auth.as_ref().map(|a| a.0.name().to_string())),
+            auth_protocol: usm.and_then(|u| u.auth.as_ref().map(|a| a.0)),
             auth_key: usm.and_then(|u| u.auth.as_ref().and_then(|a| wire_secret(&a.1))),
-            priv_protocol: usm.and_then(|u| u.privacy.as_ref().map(|p| p.0.name().to_string())),
+            priv_protocol: usm.and_then(|u| u.privacy.as_ref().map(|p| p.0)),
             priv_key: usm.and_then(|u| u.privacy.as_ref().and_then(|p| wire_secret(&p.1))),
             context: usm.map(|u| u.context.clone()).filter(|c| !c.is_empty()),
             interval_ms: t.interval.map(|i| i.as_millis() as u64),
@@ -124,19 +124,11 @@ impl From<&SnmpTarget> for SnmpRecord {
 
 impl From<SnmpRecord> for SnmpTarget {
     fn from(r: SnmpRecord) -> Self {
-        let version = SnmpVersion::parse(&r.version).unwrap_or(SnmpVersion::V2c);
+        let version = r.version;
         let usm = (version == SnmpVersion::V3).then(|| UsmSettings {
             user: r.user.clone().unwrap_or_default(),
-            auth: r
-                .auth_protocol
-                .as_deref()
-                .and_then(AuthProtocol::parse)
-                .zip(r.auth_key.clone().map(Secret::new)),
-            privacy: r
-                .priv_protocol
-                .as_deref()
-                .and_then(PrivProtocol::parse)
-                .zip(r.priv_key.clone().map(Secret::new)),
+            auth: r.auth_protocol.zip(r.auth_key.clone().map(Secret::new)),
+            privacy: r.priv_protocol.zip(r.priv_key.clone().map(Secret::new)),
             context: r.context.clone().unwrap_or_default(),
         });
         SnmpTarget {

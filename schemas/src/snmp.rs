@@ -82,8 +82,10 @@ pub trait SecretCodec: Send + Sync {
     fn open(&self, owner: &str, name: &str, sealed: &str) -> Result<String, String>;
 }
 
-/// SNMP protocol version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// SNMP protocol version. On the wire and in files: `1`, `2c` or `3` (also read: `2`,
+/// `v1`, `v2c`, `v3`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum SnmpVersion {
     /// SNMPv1 (GETNEXT walks, 32-bit counters only).
     V1,
@@ -93,8 +95,10 @@ pub enum SnmpVersion {
     V3,
 }
 
-/// SNMPv3 authentication protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// SNMPv3 authentication protocol. Written with its canonical name (`SHA-256`), read in
+/// either spelling (`sha256`, `sha1`...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum AuthProtocol {
     /// HMAC-MD5-96.
     Md5,
@@ -153,8 +157,10 @@ fn squash(s: &str) -> String {
         .collect()
 }
 
-/// SNMPv3 privacy protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// SNMPv3 privacy protocol. Written with its canonical name (`AES-256`), read in either
+/// spelling (`aes256`, `aes128`...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum PrivProtocol {
     /// CBC-DES.
     Des,
@@ -185,6 +191,37 @@ impl PrivProtocol {
         name_of(&Self::ALL, self)
     }
 }
+
+/// `String` conversions of the protocol enums, for serde: the canonical name out, either
+/// spelling in.
+macro_rules! named {
+    ($t:ty, $what:literal, $all:expr) => {
+        impl TryFrom<String> for $t {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                <$t>::parse(&s).ok_or_else(|| format!("unknown {} `{s}`: use {}", $what, $all))
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.name().to_string()
+            }
+        }
+    };
+}
+
+named!(SnmpVersion, "SNMP version", "1, 2c or 3");
+named!(
+    AuthProtocol,
+    "authentication protocol",
+    "MD5, SHA, SHA-224, SHA-256, SHA-384 or SHA-512"
+);
+named!(
+    PrivProtocol,
+    "privacy protocol",
+    "DES, AES, AES-192 or AES-256"
+);
 
 /// SNMPv3 user-based security settings.
 #[derive(Clone, Debug, PartialEq, Eq)]

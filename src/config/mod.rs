@@ -20,12 +20,11 @@ use sotp_ingest::syslog::SyslogConfig;
 use sotp_inventory::{DatabaseConfig, SecretsConfig};
 use sotp_pipeline::stream::StreamConfig;
 use sotp_query::QueryConfig;
-use sotp_schemas::{Device, DeviceId, PollSettings};
+use sotp_schemas::{Device, DeviceId, PollSettings, SnmpSettings};
 use sotp_server::AuthConfig;
 use sotp_sinks::StorageConfig;
 
 pub use load::{ConfigError, ConfigIssue, load, load_str};
-pub use snmp::DeviceSnmp;
 
 /// The example configuration printed by `sotp config example`: every field, with its
 /// default value and what it does.
@@ -276,7 +275,7 @@ pub struct DeviceConfig {
     pub icmp: Option<DevicePoll>,
     /// SNMP settings for this device; none = not polled over SNMP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snmp: Option<DeviceSnmp>,
+    pub snmp: Option<SnmpSettings>,
 }
 
 /// `[[device_ranges]]`: `count` devices on consecutive IPv4 addresses from `first_address`,
@@ -415,7 +414,7 @@ impl Config {
     /// The SNMP settings of `device` with its `env:`/`file:` references resolved. A
     /// reference that stopped resolving since validation is logged and left empty: that
     /// device's polls then fail, never with the reference's text as the secret.
-    pub fn device_snmp(&self, device: &DeviceConfig) -> Option<DeviceSnmp> {
+    pub fn device_snmp(&self, device: &DeviceConfig) -> Option<SnmpSettings> {
         let (resolved, failed) = secrets::resolve_snmp(device.snmp.as_ref()?);
         for (field, why) in failed {
             tracing::error!(device = %device.name, field, reason = %why, "a secret reference of this device does not resolve");
@@ -441,7 +440,7 @@ impl Config {
                 address,
                 tags: d.tags.clone(),
                 icmp: poll(&d.icmp),
-                snmp: self.device_snmp(d).as_ref().map(DeviceSnmp::target),
+                snmp: self.device_snmp(d).as_ref().map(SnmpSettings::target),
             });
         }
         for r in &self.device_ranges {

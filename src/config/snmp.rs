@@ -2,8 +2,6 @@
 //! [`sotp_schemas::SnmpSettings`] the devices API takes, with one validation and one
 //! conversion into the collector's target; protocol names in either spelling.
 
-pub use sotp_schemas::SnmpSettings as DeviceSnmp;
-
 #[cfg(test)]
 mod tests {
     use super::super::load_str;

@@ -88,3 +88,24 @@ fn records_name_every_secret_that_is_not_sealed() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_unknown_version_or_protocol_on_the_wire_is_an_error_not_a_default() {
+    let with = |snmp: &str| {
+        let json = format!(
+            r#"{{"id":"d","name":"d","address":"127.0.0.1","icmp":{{"enabled":true}},"snmp":{snmp}}}"#
+        );
+        DeviceRecord::from_json(json.as_bytes())
+    };
+    let ok = with(r#"{"version":"v3","port":161,"user":"u","auth_protocol":"sha256"}"#).unwrap();
+    let snmp = ok.snmp.unwrap();
+    assert_eq!(snmp.version, SnmpVersion::V3);
+    assert_eq!(snmp.auth_protocol, Some(AuthProtocol::Sha256));
+    let out = serde_json::to_string(&snmp).unwrap();
+    assert!(out.contains(r#""version":"3""#) && out.contains(r#""auth_protocol":"SHA-256""#));
+    let bad = with(r#"{"version":"4","port":161}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("unknown SNMP version `4`"), "{bad}");
+    assert!(with(r#"{"version":"3","port":161,"priv_protocol":"rc4"}"#).is_err());
+}

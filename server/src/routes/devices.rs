@@ -6,7 +6,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sotp_inventory::{
-    DeviceFilter, DeviceInput, DevicePage, DeviceRecord, InventoryError, ManagedBy, NewAudit,
+    DeviceFilter, DeviceInput, DevicePage, InventoryError, ManagedBy, NewAudit, StoredDevice,
 };
 
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, ErrorBody, Principal};
@@ -47,7 +47,7 @@ pub(crate) fn json<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
 #[utoipa::path(post, path = "/api/v1/devices", tag = "devices",
     request_body = DeviceInput,
     responses(
-        (status = 201, description = "created", body = DeviceRecord),
+        (status = 201, description = "created", body = StoredDevice),
         (status = 409, description = "the address is used by another device", body = ErrorBody),
         (status = 422, description = "invalid fields, each listed", body = ErrorBody)),
     security(("bearer" = ["devices.write"])))]
@@ -55,7 +55,7 @@ pub async fn create(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
     ApiJson(input): ApiJson<DeviceInput>,
-) -> Result<(StatusCode, Json<DeviceRecord>), ApiError> {
+) -> Result<(StatusCode, Json<StoredDevice>), ApiError> {
     match st
         .control
         .store
@@ -119,13 +119,13 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "devices",
     params(("id" = String, Path, description = "Device id")),
     responses(
-        (status = 200, description = "the device", body = DeviceRecord),
+        (status = 200, description = "the device", body = StoredDevice),
         (status = 404, description = "no such device", body = ErrorBody)),
     security(("bearer" = ["devices.read"])))]
 pub async fn get_one(
     State(st): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<DeviceRecord>, ApiError> {
+) -> Result<Json<StoredDevice>, ApiError> {
     Ok(Json(st.control.store.device(&id).await?))
 }
 
@@ -134,7 +134,7 @@ pub async fn get_one(
     params(("id" = String, Path, description = "Device id")),
     request_body = DeviceInput,
     responses(
-        (status = 200, description = "the device after the change", body = DeviceRecord),
+        (status = 200, description = "the device after the change", body = StoredDevice),
         (status = 404, description = "no such device", body = ErrorBody),
         (status = 409, description = "managed by the configuration file, or the address is taken", body = ErrorBody),
         (status = 422, description = "invalid fields, each listed", body = ErrorBody)),
@@ -144,7 +144,7 @@ pub async fn replace(
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<DeviceInput>,
-) -> Result<Json<DeviceRecord>, ApiError> {
+) -> Result<Json<StoredDevice>, ApiError> {
     let r = st.control.store.replace_device(&id, &input, false).await;
     finish(&st, &p, "device.update", &id, r).await
 }
@@ -154,7 +154,7 @@ pub async fn replace(
     params(("id" = String, Path, description = "Device id")),
     request_body(content = serde_json::Value, description = "a JSON merge patch of the device's input fields", content_type = "application/json"),
     responses(
-        (status = 200, description = "the device after the change", body = DeviceRecord),
+        (status = 200, description = "the device after the change", body = StoredDevice),
         (status = 404, description = "no such device", body = ErrorBody),
         (status = 409, description = "managed by the configuration file, or the address is taken", body = ErrorBody),
         (status = 422, description = "invalid fields, each listed", body = ErrorBody)),
@@ -164,7 +164,7 @@ pub async fn patch(
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<serde_json::Value>,
-) -> Result<Json<DeviceRecord>, ApiError> {
+) -> Result<Json<StoredDevice>, ApiError> {
     if !patch.is_object() {
         return Err(InventoryError::field("body", "a JSON merge patch must be an object").into());
     }
@@ -177,8 +177,8 @@ async fn finish(
     p: &Principal,
     action: &str,
     id: &str,
-    r: Result<(DeviceRecord, DeviceRecord), InventoryError>,
-) -> Result<Json<DeviceRecord>, ApiError> {
+    r: Result<(StoredDevice, StoredDevice), InventoryError>,
+) -> Result<Json<StoredDevice>, ApiError> {
     let resource = format!("device/{id}");
     match r {
         Ok((before, after)) => {
