@@ -224,18 +224,18 @@ async fn start_api(
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} ([api] listen)", config.api.listen))?;
-    let stop = running.stop.clone();
-    running.tasks.push(tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the API server failed");
-        }
-    }));
+    let serving = sotp_server::ServeConfig {
+        max_connections: config.api.max_connections,
+        header_read_timeout: config.api.header_read_timeout,
+        tls: config.api.tls()?,
+        drain: Duration::from_secs(5),
+    };
+    running.tasks.push(tokio::spawn(sotp_server::serve(
+        listener,
+        router(state),
+        serving,
+        running.stop.clone(),
+    )));
     // `/ready` follows the bus (on Kafka: not ready while the brokers are unreachable).
     let (stop, watched) = (running.stop.clone(), bus.clone());
     running.tasks.push(tokio::spawn(async move {

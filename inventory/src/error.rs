@@ -27,9 +27,9 @@ pub enum InventoryError {
     /// Wrong credentials, an expired or revoked token.
     #[error("{0}")]
     Unauthenticated(String),
-    /// Too many failed logins: try again later.
-    #[error("account locked after repeated failed logins; retry in {0} s")]
-    Locked(i64),
+    /// Too many failed logins for this account from this address: retry later.
+    #[error("too many failed logins from this address; retry in {0} s")]
+    Throttled(i64),
     /// Sealing or opening a secret failed (a wrong master key, a missing reference).
     #[error("secret: {0}")]
     Secret(String),
@@ -46,7 +46,7 @@ impl InventoryError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            InventoryError::Database(_) | InventoryError::Locked(_)
+            InventoryError::Database(_) | InventoryError::Throttled(_)
         )
     }
 

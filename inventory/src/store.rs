@@ -31,6 +31,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_devices_live_name.sql"),
         include_str!("../migrations/postgres/0002_devices_live_name.sql"),
     ),
+    (
+        3,
+        "login_failures",
+        include_str!("../migrations/sqlite/0003_login_failures.sql"),
+        include_str!("../migrations/postgres/0003_login_failures.sql"),
+    ),
 ];
 
 /// The inventory database and the key that seals its secrets.

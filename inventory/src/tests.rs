@@ -412,7 +412,7 @@ async fn the_api_path_refuses_secret_references_in_every_secret_field() {
 }
 
 #[tokio::test]
-async fn sessions_rotate_and_reuse_revokes_the_family_and_lockout_works() {
+async fn sessions_rotate_and_reuse_revokes_the_family_and_failed_logins_slow_one_address() {
     for (s, _b) in stores().await {
         s.create_user("alice", "correct horse", Role::Operator, false)
             .await
@@ -426,7 +426,10 @@ async fn sessions_rotate_and_reuse_revokes_the_family_and_lockout_works() {
             s.create_user("bob", "short", Role::Admin, false).await,
             Err(InventoryError::Validation(_))
         ));
-        let l = s.login("alice", "correct horse").await.unwrap();
+        let l = s
+            .login("alice", "correct horse", "192.0.2.1")
+            .await
+            .unwrap();
         assert_eq!(l.user.role, Role::Operator);
         let r1 = s.refresh(&l.session.refresh_token).await.unwrap();
         assert_eq!(r1.session.id, l.session.id);
@@ -437,18 +440,31 @@ async fn sessions_rotate_and_reuse_revokes_the_family_and_lockout_works() {
         assert!(s.refresh(&r1.session.refresh_token).await.is_err());
         assert!(s.session_user(&l.session.id).await.unwrap().is_none());
 
+        // Five wrong guesses in parallel all count: the sixth attempt from that address
+        // waits, even with the right password...
+        let guesses = (0..5).map(|_| s.login("alice", "wrong", "198.51.100.7"));
+        for r in futures::future::join_all(guesses).await {
+            assert!(
+                matches!(r, Err(InventoryError::Unauthenticated(_))),
+                "{r:?}"
+            );
+        }
+        assert!(matches!(
+            s.login("alice", "correct horse", "198.51.100.7").await,
+            Err(InventoryError::Throttled(n)) if n > 0
+        ));
+        // ...but the owner, from another address, is not locked out.
+        assert!(s.login("alice", "correct horse", "192.0.2.1").await.is_ok());
+        // An unknown name gets the same answers as a known one.
         for _ in 0..5 {
             assert!(matches!(
-                s.login("alice", "wrong").await,
+                s.login("nobody", "x", "198.51.100.7").await,
                 Err(InventoryError::Unauthenticated(_))
             ));
         }
-        assert!(
-            matches!(s.login("alice", "correct horse").await, Err(InventoryError::Locked(n)) if n > 0)
-        );
         assert!(matches!(
-            s.login("nobody", "x").await,
-            Err(InventoryError::Unauthenticated(_))
+            s.login("nobody", "x", "198.51.100.7").await,
+            Err(InventoryError::Throttled(n)) if n > 0
         ));
 
         let t = s
@@ -514,8 +530,16 @@ async fn a_password_change_keeps_only_the_changing_session_and_sessions_have_an_
         .create_user("bob", "first-password", Role::Operator, false)
         .await
         .unwrap();
-    let a = s.login("bob", "first-password").await.unwrap().session;
-    let b = s.login("bob", "first-password").await.unwrap().session;
+    let a = s
+        .login("bob", "first-password", "192.0.2.1")
+        .await
+        .unwrap()
+        .session;
+    let b = s
+        .login("bob", "first-password", "192.0.2.1")
+        .await
+        .unwrap()
+        .session;
     s.change_password(u.id, "first-password", "second-password", Some(&a.id))
         .await
         .unwrap();
@@ -528,7 +552,11 @@ async fn a_password_change_keeps_only_the_changing_session_and_sessions_have_an_
 
     // A session of no lifetime at all is over at once, refreshed or not.
     let short = s.clone().with_session_lifetime(std::time::Duration::ZERO);
-    let c = short.login("bob", "third-password").await.unwrap().session;
+    let c = short
+        .login("bob", "third-password", "192.0.2.1")
+        .await
+        .unwrap()
+        .session;
     assert!(short.session_user(&c.id).await.unwrap().is_none());
     let refused = short.refresh(&c.refresh_token).await.unwrap_err();
     assert!(

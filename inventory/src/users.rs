@@ -1,5 +1,5 @@
-//! Users (argon2id password hashes, lockout after failed logins), sessions with rotating
-//! refresh tokens and reuse detection, and API tokens for machines.
+//! Users (argon2id password hashes, failed logins slowed down per account and address),
+//! sessions with rotating refresh tokens and reuse detection, and API tokens for machines.
 //!
 //! A session ends on logout, on refresh-token reuse, when its user's password is changed
 //! or reset, its role changed or the user disabled (every other session of that user),
@@ -15,11 +15,18 @@ use sqlx::any::AnyRow;
 use crate::devices::rfc3339;
 use crate::{InventoryError, Role, Store, now_ms, random_token, token_hash};
 
-/// Failed logins in a row before an account locks.
-const LOCK_AFTER: i64 = 5;
-/// First lock length; it doubles with each further failure, up to [`MAX_LOCK_MS`].
-const FIRST_LOCK_MS: i64 = 30_000;
-const MAX_LOCK_MS: i64 = 15 * 60_000;
+/// Failed logins of one account from one address before its next attempts wait.
+const FREE_FAILURES: i64 = 5;
+/// The first wait; it doubles with each further failure, up to [`MAX_DELAY_MS`].
+const FIRST_DELAY_MS: i64 = 30_000;
+const MAX_DELAY_MS: i64 = 15 * 60_000;
+
+/// How failed logins are counted: the SHA-256 of the lower-cased user name, so that an
+/// unknown name is treated like a known one and a password typed into the name field is
+/// never stored.
+fn account_key(username: &str) -> String {
+    token_hash(&username.trim().to_lowercase())
+}
 
 /// A user as returned by the API (never the hash).
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -190,6 +197,16 @@ impl Store {
             .ok_or_else(|| InventoryError::NotFound(format!("user {id}")))
     }
 
+    /// The user name when `username` names a user (exactly), else none.
+    pub async fn user_exists(&self, username: &str) -> Result<Option<String>, InventoryError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT username FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(n,)| n))
+    }
+
     /// Every user.
     pub async fn users(&self) -> Result<Vec<User>, InventoryError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
@@ -199,51 +216,57 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 
-    /// Checks a password; on success opens a session. Consecutive failures lock the
-    /// account for a growing time.
+    /// Checks a password sent from `source` (the client's address); on success opens a
+    /// session. After [`FREE_FAILURES`] failures of one account from one address, that
+    /// address waits before its next attempt for the account (a growing delay); other
+    /// addresses, the real owner's among them, are not held back. Unknown and known names
+    /// get the same answers. Failures are counted atomically, so parallel guesses each
+    /// count.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
+        source: &str,
     ) -> Result<LoginOutcome, InventoryError> {
         let bad = || InventoryError::Unauthenticated("wrong user name or password".into());
-        let row: Option<(i64, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT id, password_hash, disabled, failed_logins, locked_until FROM users WHERE username = $1",
+        let account = account_key(username);
+        let now = now_ms();
+        let waiting: Option<(i64,)> = sqlx::query_as(
+            "SELECT next_at FROM login_failures WHERE account = $1 AND address = $2",
         )
-        .bind(username)
+        .bind(&account)
+        .bind(source)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((id, hash, disabled, failed, locked_until)) = row else {
-            // Same work as a real check, so timing does not reveal which names exist.
-            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-            let dummy = DUMMY.get_or_init(|| hash_password(&random_token(16)).unwrap_or_default());
-            let _ = verify_password(password, dummy);
+        if let Some((next_at,)) = waiting.filter(|(n,)| *n > now) {
+            return Err(InventoryError::Throttled((next_at - now + 999) / 1000));
+        }
+        let row: Option<(i64, String, i64)> =
+            sqlx::query_as("SELECT id, password_hash, disabled FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+        let verified = match &row {
+            Some((_, hash, _)) => verify_password(password, hash),
+            None => {
+                // Same work as a real check, so timing does not reveal which names exist.
+                static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                let dummy =
+                    DUMMY.get_or_init(|| hash_password(&random_token(16)).unwrap_or_default());
+                let _ = verify_password(password, dummy);
+                false
+            }
+        };
+        let Some((id, _, disabled)) = row.filter(|_| verified) else {
+            self.count_failure(&account, source, now).await?;
             return Err(bad());
         };
-        let now = now_ms();
-        if locked_until > now {
-            return Err(InventoryError::Locked((locked_until - now + 999) / 1000));
-        }
-        if !verify_password(password, &hash) {
-            let failed = failed + 1;
-            let lock = if failed >= LOCK_AFTER {
-                now + (FIRST_LOCK_MS << (failed - LOCK_AFTER).min(10)).min(MAX_LOCK_MS)
-            } else {
-                0
-            };
-            sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
-                .bind(failed)
-                .bind(lock)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-            return Err(bad());
-        }
         if disabled != 0 {
             return Err(InventoryError::Unauthenticated("account disabled".into()));
         }
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = $1")
-            .bind(id)
+        sqlx::query("DELETE FROM login_failures WHERE account = $1 AND address = $2")
+            .bind(&account)
+            .bind(source)
             .execute(&self.pool)
             .await?;
         let session_id = random_token(12);
@@ -263,6 +286,43 @@ impl Store {
                 refresh_token,
             },
         })
+    }
+
+    /// Counts one failure of `account` from `source` in one statement (parallel failures
+    /// each count) and, past the free ones, sets when the next attempt may come.
+    async fn count_failure(
+        &self,
+        account: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<(), InventoryError> {
+        let (failures,): (i64,) = sqlx::query_as(
+            "INSERT INTO login_failures (account, address, failures, next_at) VALUES ($1, $2, 1, 0) \
+             ON CONFLICT (account, address) DO UPDATE SET failures = login_failures.failures + 1 \
+             RETURNING failures",
+        )
+        .bind(account)
+        .bind(source)
+        .fetch_one(&self.pool)
+        .await?;
+        if failures >= FREE_FAILURES {
+            let delay = (FIRST_DELAY_MS << (failures - FREE_FAILURES).min(10)).min(MAX_DELAY_MS);
+            sqlx::query(
+                "UPDATE login_failures SET next_at = $1 WHERE account = $2 AND address = $3",
+            )
+            .bind(now + delay)
+            .bind(account)
+            .bind(source)
+            .execute(&self.pool)
+            .await?;
+            tracing::warn!(
+                address = source,
+                failures,
+                delay_s = delay / 1000,
+                "repeated failed logins for one account from one address: slowed down"
+            );
+        }
+        Ok(())
     }
 
     /// A new refresh token of a session that began at `session_created` (ms): it expires
@@ -443,7 +503,7 @@ impl Store {
     ) -> Result<(), InventoryError> {
         check_password_policy(new)?;
         let hash = hash_password(new)?;
-        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2, failed_logins = 0, locked_until = 0 WHERE id = $3")
+        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
             .bind(hash)
             .bind(i64::from(must_change))
             .bind(user_id)
@@ -454,7 +514,8 @@ impl Store {
 
     /// Admin changes to a user: disable/enable, force a password change, change role.
     /// Disabling or a new role ends every session (a session must not keep the rights
-    /// of a role the user no longer has).
+    /// of a role the user no longer has), and an admin disabled or no longer admin loses
+    /// the API tokens they made: a token must not outlive its maker's right to make it.
     pub async fn update_user(
         &self,
         user_id: i64,
@@ -476,6 +537,21 @@ impl Store {
         .await?;
         if disabled == Some(true) || role.is_some_and(|r| r != before.role) {
             self.revoke_user_sessions(user_id, None).await?;
+        }
+        let still_admin = disabled != Some(true) && role.unwrap_or(before.role) == Role::Admin;
+        if before.role == Role::Admin && !still_admin {
+            let revoked = sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE created_by = $2 AND revoked_at IS NULL",
+            )
+            .bind(now_ms())
+            .bind(&before.username)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            self.api_token_cache.invalidate();
+            if revoked > 0 {
+                tracing::info!(user = %before.username, tokens = revoked, "API tokens of a former admin revoked");
+            }
         }
         Ok((before, self.user(user_id).await?))
     }

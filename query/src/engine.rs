@@ -1,26 +1,48 @@
-//! Plans and runs read-only SQL with per-query limits.
+//! Plans and runs read-only SQL within limits: one memory budget shared by every query
+//! and a limit per query (the results held for encoding count too), a turn to run per
+//! user and for the process, a time limit, a row limit and a size limit on the result.
+//! Each query sees only the tables its caller may read: the session it runs in is built
+//! with those tables alone, so `information_schema`, `SHOW TABLES` and `DESCRIBE` show
+//! nothing else.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider, SchemaProvider, TableProvider,
+};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SQLOptions, SessionContext, SessionState};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionConfig;
 use futures::StreamExt;
 use sotp_sinks::{ColdStore, TableStore};
 
+use crate::limits::{QueryPool, Turns};
 use crate::{COLD_STORE_URL, HotColdTable, QueryConfig, QueryError, QueryOutput, check_statement};
 
+/// Who runs a query: the user (for the per-user line) and the tables they may read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Caller<'a> {
+    /// User name or `token:<name>`; none for a query of SOTP itself.
+    pub user: Option<&'a str>,
+    /// The tables it may read; none: every table.
+    pub tables: Option<&'static [&'static str]>,
+}
+
 /// Runs SQL over SOTP's tables. Cheap to clone (axum clones the API state for every
-/// request): the session state, with its function registries, is shared and copied only
-/// when a query runs.
+/// request): the session state, the tables, the memory pool and the lines are shared.
 #[derive(Clone)]
 pub struct QueryEngine {
     base: Arc<SessionState>,
+    tables: Arc<RwLock<BTreeMap<String, Arc<dyn TableProvider>>>>,
+    pool: Arc<dyn MemoryPool>,
+    turns: Arc<Turns>,
     config: QueryConfig,
 }
 
@@ -47,6 +69,13 @@ impl QueryEngine {
         ctx.register_object_store(&url, cold.store().clone());
         let engine = Self {
             base: Arc::new(ctx.state()),
+            tables: Default::default(),
+            pool: Arc::new(GreedyMemoryPool::new(config.memory_budget_mb << 20)),
+            turns: Arc::new(Turns::new(
+                config.concurrency,
+                config.per_user_concurrency,
+                config.queue_timeout,
+            )),
             config,
         };
         for t in tables {
@@ -57,9 +86,10 @@ impl QueryEngine {
 
     /// Adds a table (for example `devices` from the inventory).
     pub fn register(&self, name: &str, table: Arc<dyn TableProvider>) -> Result<(), QueryError> {
-        SessionContext::new_with_state(SessionState::clone(&self.base))
-            .register_table(name, table)
-            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        self.tables
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), table);
         Ok(())
     }
 
@@ -68,21 +98,34 @@ impl QueryEngine {
         &self.config
     }
 
-    /// Runs one read-only statement within the configured time, memory and row limits.
-    pub async fn execute(&self, sql: &str) -> Result<QueryOutput, QueryError> {
-        self.execute_as(sql, None).await
+    /// Memory all queries hold now, in bytes.
+    pub fn memory_reserved(&self) -> usize {
+        self.pool.reserved()
     }
 
-    /// Like [`QueryEngine::execute`], but refuses a plan that reads a table outside
-    /// `tables` (`information_schema` is always readable): how a role's SQL rights are
-    /// enforced, whatever the query's shape (joins, subqueries, CTEs).
+    /// Runs one read-only statement of SOTP itself (every table, no per-user line).
+    pub async fn execute(&self, sql: &str) -> Result<QueryOutput, QueryError> {
+        self.execute_for(Caller::default(), sql).await
+    }
+
+    /// Like [`QueryEngine::execute`], for a caller that may read only `tables`.
     pub async fn execute_as(
         &self,
         sql: &str,
         tables: Option<&'static [&'static str]>,
     ) -> Result<QueryOutput, QueryError> {
+        self.execute_for(Caller { user: None, tables }, sql).await
+    }
+
+    /// Runs one read-only statement for `caller`: in their line, over the tables they may
+    /// read (`information_schema` lists only those), within every limit.
+    pub async fn execute_for(
+        &self,
+        caller: Caller<'_>,
+        sql: &str,
+    ) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
-        let result = self.execute_inner(sql, tables).await;
+        let result = self.execute_inner(caller, sql).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.code(),
@@ -100,19 +143,51 @@ impl QueryEngine {
         result
     }
 
+    /// The catalogs of a query: the default schema holding only the tables `allowed`.
+    fn catalogs(&self, allowed: Option<&[&str]>) -> Arc<dyn CatalogProviderList> {
+        let schema = MemorySchemaProvider::new();
+        for (name, table) in self.tables.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            if allowed.is_none_or(|a| a.contains(&name.as_str())) {
+                let _ = schema.register_table(name.clone(), table.clone());
+            }
+        }
+        let options = self.base.config().options();
+        let catalog = MemoryCatalogProvider::new();
+        let _ = catalog.register_schema(&options.catalog.default_schema, Arc::new(schema));
+        let list = MemoryCatalogProviderList::new();
+        list.register_catalog(options.catalog.default_catalog.clone(), Arc::new(catalog));
+        Arc::new(list)
+    }
+
+    /// A table the caller may not read that `sql` names, for the refusal's message.
+    fn forbidden_in(&self, sql: &str, allowed: &[&str]) -> Option<String> {
+        let words: Vec<String> = sql
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        self.tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .find(|t| !allowed.contains(&t.as_str()) && words.iter().any(|w| w == *t))
+            .cloned()
+    }
+
     async fn execute_inner(
         &self,
+        caller: Caller<'_>,
         sql: &str,
-        tables: Option<&'static [&'static str]>,
     ) -> Result<QueryOutput, QueryError> {
         check_statement(sql)?;
+        let _turn = self.turns.take(caller.user).await?;
         let limit_mb = self.config.memory_limit_mb;
-        // A memory pool per query, sharing the object stores and caches of the base session.
+        let pool: Arc<dyn MemoryPool> = Arc::new(QueryPool::new(self.pool.clone(), limit_mb << 20));
         let runtime = RuntimeEnvBuilder::from_runtime_env(self.base.runtime_env())
-            .with_memory_limit(limit_mb * 1024 * 1024, 1.0)
+            .with_memory_pool(pool.clone())
             .build_arc()
             .map_err(|e| QueryError::Internal(e.to_string()))?;
         let state = SessionStateBuilder::new_from_existing(SessionState::clone(&self.base))
+            .with_catalog_list(self.catalogs(caller.tables))
             .with_runtime_env(runtime)
             .build();
         let ctx = SessionContext::new_with_state(state);
@@ -120,13 +195,19 @@ impl QueryEngine {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let max_rows = self.config.max_rows;
+        let (max_rows, max_bytes) = (self.config.max_rows, self.config.max_result_mb << 20);
         let run = async move {
-            let df = ctx
-                .sql_with_options(sql, options)
-                .await
-                .map_err(|e| QueryError::from_datafusion(e, limit_mb))?;
-            if let Some(allowed) = tables {
+            let df = match ctx.sql_with_options(sql, options).await {
+                Ok(df) => df,
+                Err(e) => {
+                    let forbidden = caller.tables.and_then(|a| self.forbidden_in(sql, a));
+                    return Err(match (forbidden, caller.tables) {
+                        (Some(t), Some(a)) => refused(&t, a),
+                        _ => QueryError::from_datafusion(e, limit_mb),
+                    });
+                }
+            };
+            if let Some(allowed) = caller.tables {
                 check_tables(df.logical_plan(), allowed)?;
             }
             let schema = Arc::new(df.schema().as_arrow().clone());
@@ -134,17 +215,30 @@ impl QueryEngine {
                 .execute_stream()
                 .await
                 .map_err(|e| QueryError::from_datafusion(e, limit_mb))?;
+            // The result is held until it is encoded: it counts against the query's memory.
+            let held = MemoryConsumer::new("query result").register(&pool);
             let mut batches = Vec::new();
-            let mut rows = 0usize;
+            let (mut rows, mut bytes) = (0usize, 0usize);
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(|e| QueryError::from_datafusion(e, limit_mb))?;
                 rows += batch.num_rows();
                 if rows > max_rows {
                     return Err(QueryError::RowLimit(max_rows));
                 }
+                let size = batch.get_array_memory_size();
+                bytes += size;
+                if bytes > max_bytes {
+                    return Err(QueryError::ResultLimit(max_bytes >> 20));
+                }
+                held.try_grow(size)
+                    .map_err(|e| QueryError::from_datafusion(e, limit_mb))?;
                 batches.push(batch);
             }
-            Ok(QueryOutput { schema, batches })
+            Ok(QueryOutput {
+                schema,
+                batches,
+                _held: Some(Arc::new(held)),
+            })
         };
         // Dropping the plan on timeout cancels every task it spawned.
         tokio::time::timeout(self.config.timeout, run)
@@ -155,9 +249,16 @@ impl QueryEngine {
     }
 }
 
+fn refused(table: &str, allowed: &[&str]) -> QueryError {
+    QueryError::Refused(format!(
+        "your role may not read table `{table}`; readable tables: {}",
+        allowed.join(", ")
+    ))
+}
+
 /// Refuses a plan that scans a table outside `allowed`.
 fn check_tables(plan: &LogicalPlan, allowed: &[&str]) -> Result<(), QueryError> {
-    let mut refused: Option<String> = None;
+    let mut refused_table: Option<String> = None;
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let name = scan.table_name.table();
@@ -166,18 +267,15 @@ fn check_tables(plan: &LogicalPlan, allowed: &[&str]) -> Result<(), QueryError> 
                 || allowed.contains(&name)
                 || name.ends_with("()");
             if !visible {
-                refused = Some(scan.table_name.table().to_string());
+                refused_table = Some(scan.table_name.table().to_string());
                 return Ok(TreeNodeRecursion::Stop);
             }
         }
         Ok(TreeNodeRecursion::Continue)
     })
     .map_err(|e| QueryError::Internal(e.to_string()))?;
-    match refused {
-        Some(t) => Err(QueryError::Refused(format!(
-            "your role may not read table `{t}`; readable tables: {}",
-            allowed.join(", ")
-        ))),
+    match refused_table {
+        Some(t) => Err(refused(&t, allowed)),
         None => Ok(()),
     }
 }

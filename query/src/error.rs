@@ -26,6 +26,14 @@ pub enum QueryError {
     /// The result has more rows than `[query] max_rows`.
     #[error("result has more than {0} rows (the row limit); add a LIMIT or aggregate")]
     RowLimit(usize),
+    /// The result is larger than `[query] max_result_mb`.
+    #[error(
+        "result is larger than {0} MiB (the result limit); add a LIMIT, select fewer or smaller columns, or aggregate"
+    )]
+    ResultLimit(usize),
+    /// Too many queries are running (for this user or for the process).
+    #[error("{0}")]
+    Busy(String),
     /// Reading the data failed (an unreadable file, an object store error).
     #[error("query failed: {0}")]
     Internal(String),
@@ -38,9 +46,11 @@ impl QueryError {
         match self {
             QueryError::Invalid(_) => 400,
             QueryError::Refused(_) => 403,
-            QueryError::TimeLimit(_) | QueryError::MemoryLimit { .. } | QueryError::RowLimit(_) => {
-                422
-            }
+            QueryError::TimeLimit(_)
+            | QueryError::MemoryLimit { .. }
+            | QueryError::RowLimit(_)
+            | QueryError::ResultLimit(_) => 422,
+            QueryError::Busy(_) => 503,
             QueryError::Internal(_) => 500,
         }
     }
@@ -53,13 +63,18 @@ impl QueryError {
             QueryError::TimeLimit(_) => "time_limit_exceeded",
             QueryError::MemoryLimit { .. } => "memory_limit_exceeded",
             QueryError::RowLimit(_) => "row_limit_exceeded",
+            QueryError::ResultLimit(_) => "result_limit_exceeded",
+            QueryError::Busy(_) => "busy",
             QueryError::Internal(_) => "internal",
         }
     }
 
     /// Whether running the same query again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, QueryError::Internal(_) | QueryError::TimeLimit(_))
+        matches!(
+            self,
+            QueryError::Internal(_) | QueryError::TimeLimit(_) | QueryError::Busy(_)
+        )
     }
 
     /// Classifies a DataFusion error.

@@ -11,11 +11,12 @@ mod engine;
 mod error;
 mod guard;
 mod inventory_table;
+mod limits;
 mod table;
 
 pub use config::QueryConfig;
-pub use encode::{QueryOutput, to_csv, to_json};
-pub use engine::QueryEngine;
+pub use encode::{CsvChunks, JsonChunks, QueryOutput, to_csv, to_json};
+pub use engine::{Caller, QueryEngine};
 pub use error::QueryError;
 pub use guard::check_statement;
 pub use inventory_table::{InventoryKind, InventoryTable};

@@ -68,7 +68,7 @@ impl From<InventoryError> for AuthError {
     fn from(e: InventoryError) -> Self {
         match e {
             InventoryError::Unauthenticated(m) => AuthError::Unauthenticated(m),
-            e @ InventoryError::Locked(_) => AuthError::Unauthenticated(e.to_string()),
+            e @ InventoryError::Throttled(_) => AuthError::Unauthenticated(e.to_string()),
             e => AuthError::Store(e),
         }
     }
@@ -117,6 +117,27 @@ pub struct ControlInner {
     pub(crate) general: DefaultKeyedRateLimiter<IpAddr>,
     login: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) checks: std::sync::atomic::AtomicU64,
+    /// Live streams held per user.
+    streams: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+/// A live stream's place in its user's quota, given back when dropped.
+#[derive(Debug)]
+pub struct StreamSlot {
+    user: String,
+    streams: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut m = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl std::ops::Deref for Control {
@@ -161,8 +182,24 @@ impl Control {
             general: RateLimiter::keyed(general),
             login: RateLimiter::keyed(login),
             checks: Default::default(),
+            streams: Default::default(),
             config,
         }))
+    }
+
+    /// A place for one more live stream of `user`, or none when they hold
+    /// `[auth] streams_per_user` already.
+    pub fn stream_slot(&self, user: &str) -> Option<StreamSlot> {
+        let mut m = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(user.to_string()).or_default();
+        if *n >= self.config.streams_per_user {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            user: user.to_string(),
+            streams: self.streams.clone(),
+        })
     }
 
     /// The authentication settings.
@@ -210,7 +247,7 @@ impl Control {
                 self.api_token(secret, source).await
             }
             Credential::Password { user, secret } => {
-                let out: LoginOutcome = self.store.login(user, secret).await?;
+                let out: LoginOutcome = self.store.login(user, secret, &source).await?;
                 if out.user.must_change_password {
                     // A password login opens no usable session for such a user.
                     self.store.revoke_session(&out.session.id).await?;

@@ -30,6 +30,12 @@ pub struct AuthConfig {
     pub requests_per_second: u32,
     /// Login attempts per minute from one client address; more get 429.
     pub logins_per_minute: u32,
+    /// Live streams (`/api/v1/logs/stream`) one user or API token may hold at once.
+    pub streams_per_user: usize,
+    /// How often a live stream checks that its caller's session still holds (ended on
+    /// logout, a password or role change, or a disabled user).
+    #[serde(with = "humantime_serde")]
+    pub stream_recheck: Duration,
 }
 
 impl Default for AuthConfig {
@@ -38,10 +44,12 @@ impl Default for AuthConfig {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(7 * 86_400),
             session_lifetime: Duration::from_secs(30 * 86_400),
-            public_metrics: true,
+            public_metrics: false,
             cors_origins: Vec::new(),
             requests_per_second: 1000,
             logins_per_minute: 30,
+            streams_per_user: 4,
+            stream_recheck: Duration::from_secs(5),
         }
     }
 }
@@ -79,6 +87,12 @@ impl AuthConfig {
         }
         if self.requests_per_second == 0 {
             e.push(("auth.requests_per_second", "must be at least 1".into()));
+        }
+        if self.streams_per_user == 0 {
+            e.push(("auth.streams_per_user", "must be at least 1".into()));
+        }
+        if self.stream_recheck.is_zero() || self.stream_recheck > Duration::from_secs(300) {
+            e.push(("auth.stream_recheck", "must be between 1ms and 5m".into()));
         }
         if self.logins_per_minute == 0 {
             e.push(("auth.logins_per_minute", "must be at least 1".into()));

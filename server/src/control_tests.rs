@@ -110,7 +110,7 @@ async fn login_as(st: &ApiState, role: Role) -> String {
 const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/health", "*"),
     ("GET", "/ready", "*"),
-    ("GET", "/metrics", "*"),
+    ("GET", "/metrics", "AOUR"),
     ("GET", "/api/v1/openapi.json", "*"),
     ("POST", "/api/v1/auth/login", "*"),
     ("POST", "/api/v1/auth/refresh", "*"),
@@ -229,7 +229,7 @@ async fn bad_tokens_are_refused() {
         let l = st
             .control
             .store
-            .login(&user.username, "password-123")
+            .login(&user.username, "password-123", "192.0.2.1")
             .await
             .unwrap();
         (l.user, l.session.id)

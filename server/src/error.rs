@@ -150,9 +150,9 @@ impl From<InventoryError> for ApiError {
             InventoryError::Unauthenticated(m) => {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", m)
             }
-            e @ InventoryError::Locked(secs) => Self {
+            e @ InventoryError::Throttled(secs) => Self {
                 retry_after: Some(secs.max(1) as u64),
-                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "locked", e.to_string())
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", e.to_string())
             },
             e @ InventoryError::Database(_) => {
                 tracing::error!(error = %e, "inventory database");
@@ -169,6 +169,12 @@ impl From<InventoryError> for ApiError {
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
+        if let QueryError::Busy(m) = &e {
+            return Self {
+                retry_after: Some(1),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", m.clone())
+            };
+        }
         let status =
             StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {

@@ -16,6 +16,7 @@ mod auth_config;
 mod error;
 mod openapi;
 pub mod routes;
+mod serve;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,6 +36,7 @@ pub use access::{Access, RouteTable};
 pub use auth::{AuthError, Control, ControlInner, Credential, Principal};
 pub use auth_config::AuthConfig;
 pub use error::{ApiError, ApiJson, ApiQuery, ErrorBody};
+pub use serve::{ServeConfig, serve};
 
 /// Largest accepted request body.
 const MAX_BODY_BYTES: usize = 1024 * 1024;

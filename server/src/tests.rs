@@ -230,6 +230,7 @@ async fn limits_give_422_and_the_engine_keeps_working() {
         timeout: Duration::from_millis(300),
         memory_limit_mb: 16,
         max_rows: 1000,
+        ..QueryConfig::default()
     };
     let (st, _) = state(config).await;
     let (status, v) = sql(&st, "SELECT * FROM generate_series(1, 1001)").await;
@@ -256,6 +257,7 @@ async fn limits_give_422_and_the_engine_keeps_working() {
         timeout: Duration::from_secs(300),
         memory_limit_mb: 16,
         max_rows: 1000,
+        ..QueryConfig::default()
     })
     .await;
     let (status, v) = sql(

@@ -141,6 +141,18 @@ pub struct ApiConfig {
     pub listen: String,
     /// Serve Prometheus metrics at `/metrics`.
     pub metrics: bool,
+    /// Connections open at once; more are closed as they arrive (counted in
+    /// `sotp_api_connections_refused_total`).
+    pub max_connections: usize,
+    /// Time a client has to send its request headers (and to complete a TLS handshake)
+    /// before its connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// PEM certificate chain for HTTPS; empty: plain HTTP (keep `listen` on loopback, or
+    /// put a TLS proxy in front).
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
 }
 
 impl Default for ApiConfig {
@@ -148,7 +160,27 @@ impl Default for ApiConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             metrics: true,
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
+    }
+}
+
+impl ApiConfig {
+    /// The TLS acceptor of `tls_cert` and `tls_key`, none without them.
+    pub fn tls(&self) -> Result<Option<sotp_tls::TlsAcceptor>, sotp_tls::TlsError> {
+        if self.tls_cert.is_empty() {
+            return Ok(None);
+        }
+        let files = sotp_tls::PemFiles {
+            section: "api",
+            cert: &self.tls_cert,
+            key: &self.tls_key,
+            client_ca: "",
+        };
+        files.acceptor().map(Some)
     }
 }
 
@@ -309,6 +341,20 @@ impl Config {
                 "log.level",
                 format!("`{}` is not a level or a filter", self.log.level),
             );
+        }
+        if self.api.max_connections == 0 {
+            add("api.max_connections", "must be at least 1".into());
+        }
+        if self.api.header_read_timeout.is_zero() {
+            add("api.header_read_timeout", "must be greater than 0".into());
+        }
+        if self.api.tls_cert.is_empty() != self.api.tls_key.is_empty() {
+            add(
+                "api.tls_key",
+                "tls_cert and tls_key go together: set both or neither".into(),
+            );
+        } else if let Err(e) = self.api.tls() {
+            add(&e.field, format!("`{}`: {}", e.path, e.reason));
         }
         if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
             add(

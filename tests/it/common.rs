@@ -149,6 +149,11 @@ impl Server {
         }
     }
 
+    /// `GET /metrics` as the admin (it needs a token unless `[auth] public_metrics`).
+    pub(crate) fn metrics(&self) -> (u16, String) {
+        http_auth("GET", &format!("{}/metrics", self.url), None, &self.token).unwrap()
+    }
+
     pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -123,7 +123,10 @@ fn two_hundred_loopback_devices_from_icmp_to_parquet() {
             .0,
         200
     );
-    let (status, prom) = crate::common::ureq_get(&format!("{}/metrics", server.url)).unwrap();
+    // /metrics needs a token by default.
+    let (status, _) = crate::common::ureq_get(&format!("{}/metrics", server.url)).unwrap();
+    assert_eq!(status, 401);
+    let (status, prom) = server.metrics();
     assert_eq!(status, 200);
     for name in [
         "sotp_polls_total",

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{BIN, Server, free_port, ureq_get};
+use crate::common::{BIN, Server, free_port};
 
 const CONFIG: &str = r#"
 [icmp]
@@ -149,7 +149,7 @@ fn unknown_sources_and_garbage_are_kept_and_counted() {
     assert_eq!(rows[1][1], true);
     assert_eq!(rows[1][3], "fffe002062696e617279206a756e6b");
     assert!(rows[1][2].as_str().unwrap().contains("binary junk"));
-    let (_, metrics) = ureq_get(&format!("{}/metrics", server.url)).unwrap();
+    let (_, metrics) = server.metrics();
     assert!(
         metrics.contains("sotp_syslog_unknown_source_total 2"),
         "{metrics}"

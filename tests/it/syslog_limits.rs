@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{free_port, ureq_get};
+use crate::common::free_port;
 use crate::syslog_e2e::{start, wait_for};
 
 #[test]
@@ -57,7 +57,7 @@ fn oversize_idle_and_connection_limits() {
         wait_for(&server, "SELECT count(*) FROM logs", &Value::from(3)),
         3
     );
-    let (_, metrics) = ureq_get(&format!("{}/metrics", server.url)).unwrap();
+    let (_, metrics) = server.metrics();
     assert!(
         metrics.contains("sotp_syslog_truncated_total{transport=\"tcp\"} 1"),
         "{metrics}"
@@ -159,7 +159,7 @@ fn udp_flood_every_datagram_is_stored_or_counted_as_dropped() {
         rows = server.rows("SELECT count(*) FROM logs")[0][0]
             .as_u64()
             .unwrap();
-        let (_, metrics) = ureq_get(&format!("{}/metrics", server.url)).unwrap();
+        let (_, metrics) = server.metrics();
         drops = counter(&metrics, "sotp_syslog_udp_drops_total");
         if rows + drops == SENT || Instant::now() > deadline {
             break;

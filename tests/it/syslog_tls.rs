@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{BIN, Server, free_port, ureq_get};
+use crate::common::{BIN, Server, free_port};
 use crate::syslog_e2e::wait_for;
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -24,7 +24,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it.
-fn make_pki(dir: &Path) {
+pub(crate) fn make_pki(dir: &Path) {
     let ec = [
         "-newkey",
         "ec",
@@ -154,7 +154,7 @@ client_ca = "{0}/ca.pem"
     s_client(d, tls_port, false, "11 <13>1 - - -");
     std::thread::sleep(std::time::Duration::from_secs(1));
     assert_eq!(server.rows("SELECT count(*) FROM logs")[0][0], 2);
-    let (_, metrics) = ureq_get(&format!("{}/metrics", server.url)).unwrap();
+    let (_, metrics) = server.metrics();
     assert!(
         metrics.contains("sotp_syslog_tls_handshake_errors_total 1"),
         "{metrics}"

@@ -30,9 +30,20 @@ pub struct SyslogConfig {
     pub max_message_bytes: usize,
     /// TCP connections served at once; further connections wait in the kernel backlog.
     pub max_connections: usize,
-    /// A TCP connection idle this long is closed.
+    /// TCP and TLS connections one client address may hold; more are closed at once
+    /// (`sotp_syslog_refused_connections_total`), so one address cannot take every slot.
+    pub max_connections_per_address: usize,
+    /// A new connection must complete its TLS handshake and send its first byte within
+    /// this time, or it is closed: silent sockets cannot hold slots.
+    #[serde(with = "humantime_serde")]
+    pub first_byte_timeout: Duration,
+    /// A TCP connection idle this long (after its first byte) is closed.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Give a message from an unknown address the device its hostname names. Off by
+    /// default: anyone can put any hostname in a message; such records carry
+    /// `sotp@32473 device_from="hostname"` in their structured data.
+    pub trust_hostname: bool,
     /// Receive buffer of the UDP socket, in bytes (the kernel may cap it; the size
     /// actually granted is logged and exported as `sotp_syslog_udp_recv_buffer_bytes`).
     pub udp_recv_buffer_bytes: usize,
@@ -52,7 +63,10 @@ impl Default for SyslogConfig {
             client_ca: String::new(),
             max_message_bytes: 64 * 1024,
             max_connections: 1000,
+            max_connections_per_address: 32,
+            first_byte_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
+            trust_hostname: false,
             udp_recv_buffer_bytes: 4 * 1024 * 1024,
             batch_max: 1024,
         }
@@ -96,6 +110,15 @@ impl SyslogConfig {
                     self.max_message_bytes
                 ),
             ));
+        }
+        if self.max_connections_per_address == 0 {
+            errors.push((
+                "syslog.max_connections_per_address",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.first_byte_timeout.is_zero() {
+            errors.push(("syslog.first_byte_timeout", "must be greater than 0".into()));
         }
         if self.max_connections == 0 {
             errors.push(("syslog.max_connections", "must be at least 1".into()));

@@ -1,8 +1,11 @@
 //! Turns a received message into a [`LogRecord`]: parse, then find the device by
-//! source address (the inventory's management addresses), else by the hostname the
-//! message carries (device name or id, case-insensitive). Unknown sources keep a null
-//! device id and are counted in `sotp_syslog_unknown_source_total`. The device set is
-//! live ([`Enricher::follow`]): devices created through the API count at once.
+//! source address (the inventory's management addresses). Only with `[syslog]
+//! trust_hostname` is a message from an unknown address given the device its hostname
+//! names (device name or id, case-insensitive): anyone can write any hostname, so such a
+//! record is marked, in its structured data, `sotp@32473` `device_from="hostname"`.
+//! Unknown sources keep a null device id and are counted in
+//! `sotp_syslog_unknown_source_total`. The device set is live ([`Enricher::follow`]):
+//! devices created through the API count at once.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -53,6 +56,8 @@ impl Index {
 #[derive(Debug, Clone)]
 pub struct Enricher {
     index: watch::Receiver<Arc<Index>>,
+    /// Give a message from an unknown address the device its hostname names.
+    trust_hostname: bool,
     /// Keeps a fixed index's channel open.
     _fixed: Option<Arc<watch::Sender<Arc<Index>>>>,
 }
@@ -64,6 +69,7 @@ impl Enricher {
         let (tx, index) = watch::channel(Arc::new(Index::new(devices)));
         Self {
             index,
+            trust_hostname: false,
             _fixed: Some(Arc::new(tx)),
         }
     }
@@ -85,15 +91,27 @@ impl Enricher {
         });
         Self {
             index,
+            trust_hostname: false,
             _fixed: None,
         }
     }
 
-    /// The device that sent a message from `source` naming itself `hostname`.
-    pub fn device(&self, source: IpAddr, hostname: Option<&str>) -> Option<DeviceId> {
+    /// Also gives a message from an unknown address the device its hostname names
+    /// (`[syslog] trust_hostname`); such records are marked.
+    pub fn trusting_hostnames(mut self, trust: bool) -> Self {
+        self.trust_hostname = trust;
+        self
+    }
+
+    /// The device that sent a message from `source` naming itself `hostname`, and
+    /// whether it was found by its hostname (only with `trust_hostname`).
+    pub fn device(&self, source: IpAddr, hostname: Option<&str>) -> Option<(DeviceId, bool)> {
         let index = self.index.borrow();
         if let Some(id) = index.by_address.get(&canonical(source)) {
-            return Some(id.clone());
+            return Some((id.clone(), false));
+        }
+        if !self.trust_hostname {
+            return None;
         }
         let hostname = hostname?;
         if index.by_name.is_empty() {
@@ -113,7 +131,7 @@ impl Enricher {
             .get(h.as_ref())
             // `router1.example.net` names the device `router1`.
             .or_else(|| index.by_name.get(h.split('.').next()?))
-            .cloned()
+            .map(|id| (id.clone(), true))
     }
 
     /// Parses `raw` received from `source` at `now` into a record.
@@ -132,8 +150,12 @@ impl Enricher {
         source_text: &str,
         now: DateTime<Utc>,
     ) -> LogRecord {
-        let p = parse(raw, now);
-        let device_id = self.device(source.ip(), p.hostname.as_deref());
+        let mut p = parse(raw, now);
+        let found = self.device(source.ip(), p.hostname.as_deref());
+        if found.as_ref().is_some_and(|(_, by_name)| *by_name) {
+            p.structured_data = marked(&p.structured_data);
+        }
+        let device_id = found.map(|(id, _)| id);
         let parse_error = p.parse_error();
         LogRecord {
             received_at: UtcNanos(now.timestamp_nanos_opt().unwrap_or(i64::MAX)),
@@ -153,6 +175,63 @@ impl Enricher {
             raw: raw.to_vec(),
         }
     }
+}
+
+impl Enricher {
+    /// [`Enricher::record`], isolated from a parser panic: the message is then kept raw
+    /// with `parse_error` set (counted in `sotp_syslog_parser_panics_total`), and the
+    /// receiver goes on.
+    pub fn record_or_raw(&self, raw: &[u8], source: SocketAddr, now: DateTime<Utc>) -> LogRecord {
+        self.record_from_or_raw(raw, source, &source.to_string(), now)
+    }
+
+    /// [`Enricher::record_from`], isolated from a parser panic (see
+    /// [`Enricher::record_or_raw`]).
+    pub fn record_from_or_raw(
+        &self,
+        raw: &[u8],
+        source: SocketAddr,
+        source_text: &str,
+        now: DateTime<Utc>,
+    ) -> LogRecord {
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.record_from(raw, source, source_text, now)
+        }));
+        parsed.unwrap_or_else(|_| {
+            metrics::counter!("sotp_syslog_parser_panics_total").increment(1);
+            tracing::error!(
+                source = source_text,
+                bytes = raw.len(),
+                "the syslog parser panicked on a message; kept raw"
+            );
+            LogRecord {
+                received_at: UtcNanos(now.timestamp_nanos_opt().unwrap_or(i64::MAX)),
+                time: None,
+                source_address: source_text.to_string(),
+                device_id: self.device(source.ip(), None).map(|(id, _)| id),
+                hostname: None,
+                facility: None,
+                severity: None,
+                app_name: None,
+                procid: None,
+                msgid: None,
+                structured_data: Default::default(),
+                vendor_mnemonic: None,
+                parse_error: true,
+                message: String::from_utf8_lossy(raw).into_owned(),
+                raw: raw.to_vec(),
+            }
+        })
+    }
+}
+
+/// `sd` with the element saying the device was found by the message's hostname.
+fn marked(sd: &sotp_schemas::StructuredData) -> sotp_schemas::StructuredData {
+    let mut map = sd.to_map();
+    map.entry("sotp@32473".into())
+        .or_default()
+        .insert("device_from".into(), "hostname".into());
+    sotp_schemas::StructuredData::from_map(&map)
 }
 
 /// Counts a batch of records in `sotp_syslog_unknown_source_total` and
@@ -185,30 +264,56 @@ mod tests {
         }
     }
 
+    fn id(found: Option<(DeviceId, bool)>) -> Option<String> {
+        found.map(|(d, _)| d.as_str().to_string())
+    }
+
     #[test]
-    fn address_first_then_hostname_else_none() {
-        let e = Enricher::new(&[device("r1", "10.0.0.1"), device("Core-2", "10.0.0.2")]);
+    fn by_address_only_unless_hostnames_are_trusted() {
+        let devices = [device("r1", "10.0.0.1"), device("Core-2", "10.0.0.2")];
         let at = |a: &str| a.parse::<IpAddr>().unwrap();
+        let e = Enricher::new(&devices);
         assert_eq!(
-            e.device(at("10.0.0.1"), Some("core-2")).unwrap().as_str(),
-            "r1"
+            id(e.device(at("10.0.0.1"), Some("core-2"))).as_deref(),
+            Some("r1")
         );
         assert_eq!(
-            e.device(at("::ffff:10.0.0.1"), None).unwrap().as_str(),
-            "r1"
+            id(e.device(at("::ffff:10.0.0.1"), None)).as_deref(),
+            Some("r1")
+        );
+        // Anyone can write any hostname: by default it names nothing.
+        assert_eq!(e.device(at("192.0.2.9"), Some("Core-2")), None);
+        let trusting = Enricher::new(&devices).trusting_hostnames(true);
+        assert_eq!(
+            trusting.device(at("192.0.2.9"), Some("CORE-2")),
+            Some((DeviceId::new("Core-2"), true))
         );
         assert_eq!(
-            e.device(at("192.0.2.9"), Some("CORE-2")).unwrap().as_str(),
-            "Core-2"
+            id(trusting.device(at("192.0.2.9"), Some("core-2.example.net"))).as_deref(),
+            Some("Core-2")
         );
+        assert_eq!(trusting.device(at("192.0.2.9"), Some("other")), None);
+        assert_eq!(trusting.device(at("192.0.2.9"), None), None);
         assert_eq!(
-            e.device(at("192.0.2.9"), Some("core-2.example.net"))
-                .unwrap()
-                .as_str(),
-            "Core-2"
+            trusting.device(at("10.0.0.1"), Some("core-2")),
+            Some((DeviceId::new("r1"), false))
         );
-        assert_eq!(e.device(at("192.0.2.9"), Some("other")), None);
-        assert_eq!(e.device(at("192.0.2.9"), None), None);
+    }
+
+    #[test]
+    fn a_record_attributed_by_hostname_is_marked() {
+        let devices = [device("core-2", "10.0.0.2")];
+        let src: SocketAddr = "192.0.2.9:514".parse().unwrap();
+        let line = b"<13>1 2026-01-01T00:00:00Z core-2 app - - [x@1 a=\"b\"] hello";
+        let plain = Enricher::new(&devices).record(line, src, Utc::now());
+        assert_eq!(plain.device_id, None);
+        let r = Enricher::new(&devices)
+            .trusting_hostnames(true)
+            .record(line, src, Utc::now());
+        assert_eq!(r.device_id.unwrap().as_str(), "core-2");
+        let sd = r.structured_data.to_map();
+        assert_eq!(sd["sotp@32473"]["device_from"], "hostname");
+        assert_eq!(sd["x@1"]["a"], "b", "the sender's own elements are kept");
     }
 
     #[tokio::test]
@@ -223,13 +328,16 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "change not seen");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        assert_eq!(e.device(at("10.0.0.9"), None).unwrap().as_str(), "api-made");
+        assert_eq!(
+            id(e.device(at("10.0.0.9"), None)).as_deref(),
+            Some("api-made")
+        );
         tx.send_modify(|v| v.retain(|d| d.id.as_str() != "api-made"));
         while e.device(at("10.0.0.9"), None).is_some() {
             assert!(tokio::time::Instant::now() < deadline, "delete not seen");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        assert_eq!(e.device(at("10.0.0.1"), None).unwrap().as_str(), "r1");
+        assert_eq!(id(e.device(at("10.0.0.1"), None)).as_deref(), Some("r1"));
     }
 
     #[test]

@@ -36,15 +36,8 @@ use sotp_syslog::{Frame, FrameDecoder};
 #[derive(Debug, thiserror::Error)]
 pub enum SyslogError {
     /// A TLS certificate, key or CA file could not be used.
-    #[error("{field} `{path}`: {reason}")]
-    Tls {
-        /// The config field.
-        field: &'static str,
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Tls(#[from] sotp_tls::TlsError),
     /// A listening address could not be bound.
     #[error("cannot listen for syslog on {transport} {addr} ([syslog] {transport}): {source}")]
     Bind {
@@ -145,12 +138,13 @@ impl SyslogReceiver {
                 Some((listener, acceptor))
             }
         };
+        let enricher = Enricher::follow(devices).trusting_hostnames(config.trust_hostname);
         Ok(Self {
             udp,
             tcp,
             tls,
             config,
-            enricher: Arc::new(Enricher::follow(devices)),
+            enricher: Arc::new(enricher),
             bus,
         })
     }
@@ -250,7 +244,7 @@ async fn run_udp(
             match next {
                 Ok((n, from)) => {
                     let now = Utc::now();
-                    let mut r = enricher.record(&buf[..n], from, now);
+                    let mut r = enricher.record_or_raw(&buf[..n], from, now);
                     r.received_at = UtcNanos(clock.reserve(now, 1));
                     records.push(r);
                 }
@@ -280,6 +274,7 @@ async fn run_tcp(
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
+    let per_address = PerAddress::default();
     loop {
         // Wait for a free slot before accepting: extra connections wait in the backlog.
         let permit = tokio::select! {
@@ -300,6 +295,12 @@ async fn run_tcp(
             },
             _ = shutdown.cancelled() => break,
         };
+        let Some(held) = per_address.take(peer.ip(), config.max_connections_per_address) else {
+            metrics::counter!("sotp_syslog_refused_connections_total", "reason" => "per_address")
+                .increment(1);
+            tracing::debug!(%peer, "syslog connection refused: [syslog] max_connections_per_address");
+            continue;
+        };
         let (enricher, bus, config, shutdown, tls) = (
             enricher.clone(),
             bus.clone(),
@@ -313,7 +314,8 @@ async fn run_tcp(
             match tls {
                 None => connection(stream, peer, c, e, b, sd).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(c.idle_timeout, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(c.first_byte_timeout, acceptor.accept(stream)).await
+                    {
                         Ok(Ok(s)) => connection(s, peer, c, e, b, sd).await,
                         Ok(Err(err)) => handshake_failed(peer, &err.to_string()),
                         Err(_) => handshake_failed(peer, "timed out"),
@@ -321,8 +323,40 @@ async fn run_tcp(
                 }
             }
             metrics::gauge!("sotp_syslog_connections").decrement(1.0);
-            drop(permit);
+            drop((permit, held));
         });
+    }
+}
+
+/// Connections held per client address.
+#[derive(Clone, Debug, Default)]
+struct PerAddress(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+/// One connection's place in its address's count, given back when dropped.
+struct Held(PerAddress, std::net::IpAddr);
+
+impl PerAddress {
+    /// A place for one more connection from `ip`, none when it holds `max` already.
+    fn take(&self, ip: std::net::IpAddr, max: usize) -> Option<Held> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Held(self.clone(), ip))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut m = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
     }
 }
 
@@ -351,6 +385,8 @@ async fn connection<S: AsyncRead + Unpin>(
     let mut drain_until: Option<tokio::time::Instant> = None;
     let peer: Peer = (peer, Arc::from(peer.to_string()));
     let mut parsing = InOrder::new(enricher, peer.clone(), bus);
+    // Until the first byte, a shorter wait: a silent socket gives its slot back soon.
+    let mut wait = config.first_byte_timeout;
     loop {
         let read = match drain_until {
             // Stopping: read what the sender already sent, for a short while.
@@ -359,7 +395,7 @@ async fn connection<S: AsyncRead + Unpin>(
                 tokio::time::timeout(left.min(DRAIN_IDLE), stream.read(&mut buf)).await
             }
             None => tokio::select! {
-                r = tokio::time::timeout(config.idle_timeout, stream.read(&mut buf)) => r,
+                r = tokio::time::timeout(wait, stream.read(&mut buf)) => r,
                 _ = shutdown.cancelled() => {
                     drain_until = Some(tokio::time::Instant::now() + DRAIN_MAX);
                     continue;
@@ -380,6 +416,7 @@ async fn connection<S: AsyncRead + Unpin>(
                 break;
             }
         };
+        wait = config.idle_timeout;
         decoder.extend(&buf[..n]);
         // The messages of one read were received together.
         let now = Utc::now();
@@ -506,7 +543,7 @@ fn frame_record(enricher: &Enricher, peer: &Peer, f: &Frame, now: DateTime<Utc>)
     if f.truncated {
         metrics::counter!("sotp_syslog_truncated_total", "transport" => "tcp").increment(1);
     }
-    enricher.record_from(&f.bytes, peer.0, &peer.1, now)
+    enricher.record_from_or_raw(&f.bytes, peer.0, &peer.1, now)
 }
 
 #[cfg(test)]

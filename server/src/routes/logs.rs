@@ -9,16 +9,16 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Json, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sotp_query::{QueryError, QueryOutput, to_csv, to_json};
+use sotp_query::{Caller, QueryError, QueryOutput, to_csv, to_json};
 
-use crate::{ApiError, ApiQuery, ApiState, ErrorBody};
+use crate::{ApiError, ApiQuery, ApiState, ErrorBody, Principal};
 
 /// Rows of one page at most.
 const MAX_LIMIT: usize = 10_000;
@@ -176,6 +176,7 @@ pub struct LogPage {
     security(("bearer" = ["query"])))]
 pub async fn search(
     State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
     ApiQuery(f): ApiQuery<LogFilter>,
 ) -> Result<Response, ApiError> {
     let format = f.format.clone().unwrap_or_else(|| "json".into());
@@ -196,7 +197,11 @@ pub async fn search(
         where_clause(&c),
         limit + 1
     );
-    let mut out = state.engine.execute(&sql).await?;
+    let caller = Caller {
+        user: Some(&principal.actor),
+        tables: Some(principal.role.sql_tables()),
+    };
+    let mut out = state.engine.execute_for(caller, &sql).await?;
     let more = out.rows() > limit;
     if more {
         let all = arrow::compute::concat_batches(&out.schema, &out.batches)
@@ -217,68 +222,165 @@ pub async fn search(
     .into_response())
 }
 
-/// Live tail: every new matching record as a server-sent event `log`.
+/// Live tail: every new matching record as a server-sent event `log`. The stream ends
+/// with an `end` event when the caller's session ends (logout, password or role change,
+/// disabled user; rechecked every `[auth] stream_recheck`), and with an `error` event
+/// after its query failed five times in a row (waiting longer after each failure). One
+/// user may hold at most `[auth] streams_per_user` streams.
 #[utoipa::path(get, path = "/api/v1/logs/stream", tag = "logs",
     params(LogFilter),
     responses(
-        (status = 200, description = "text/event-stream of `log` events (one JSON record each)", content_type = "text/event-stream", body = String),
-        (status = 400, description = "an invalid filter, named", body = ErrorBody)),
+        (status = 200, description = "text/event-stream of `log` events (one JSON record each), then `end` or `error`", content_type = "text/event-stream", body = String),
+        (status = 400, description = "an invalid filter, named", body = ErrorBody),
+        (status = 429, description = "this user already holds `[auth] streams_per_user` streams", body = ErrorBody)),
     security(("bearer" = ["query"])))]
 pub async fn stream(
     State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
     ApiQuery(f): ApiQuery<LogFilter>,
 ) -> Result<Response, ApiError> {
-    let c = conditions(&f).map_err(|e| bad(&e))?;
-    let now = || Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let conditions = conditions(&f).map_err(|e| bad(&e))?;
     let delay = TAIL_DELAY.as_nanos() as i64;
     // Start at `since`, else at the tail horizon: only new rows.
-    let start = match &f.since {
+    let cursor = match &f.since {
         Some(s) => nanos("since", s).map_err(|e| bad(&e))?,
-        None => now() - delay,
+        None => now_ns() - delay,
     };
-    let events = futures::stream::unfold(
-        (state, c, start, Vec::<Result<Event, Infallible>>::new()),
-        move |(state, c, mut cursor, mut pending)| async move {
-            loop {
-                if let Some(e) = pending.pop() {
-                    return Some((e, (state, c, cursor, pending)));
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let horizon = now() - delay;
-                if horizon <= cursor {
-                    continue;
-                }
-                let mut cond = c.clone();
-                cond.push(format!("received_at >= {}", ts(cursor)));
-                cond.push(format!("received_at < {}", ts(horizon)));
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM logs{} ORDER BY received_at",
-                    where_clause(&cond)
-                );
-                match state.engine.execute(&sql).await.and_then(|o| objects(&o)) {
-                    Ok(rows) => {
-                        cursor = horizon;
-                        // `pending` pops from the back: reverse to keep order.
-                        pending = rows
-                            .into_iter()
-                            .rev()
-                            .map(|r| Ok(Event::default().event("log").data(r.to_string())))
-                            .collect();
-                    }
-                    Err(e) => {
-                        let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
-                        return Some((
-                            Ok(Event::default().event("error").data(body.to_string())),
-                            (state, c, cursor, pending),
-                        ));
-                    }
-                }
-            }
-        },
-    );
+    let slot = state.control.stream_slot(&principal.actor).ok_or_else(|| {
+        ApiError::rate_limited(
+            format!(
+                "you already hold {} live streams ([auth] streams_per_user): close one first",
+                state.control.config().streams_per_user
+            ),
+            5,
+        )
+    })?;
+    let tail = Tail {
+        state,
+        principal,
+        conditions,
+        cursor,
+        pending: Vec::new(),
+        failures: 0,
+        checked: tokio::time::Instant::now(),
+        ended: false,
+        _slot: slot,
+    };
+    let events = futures::stream::unfold(tail, |mut t| async move {
+        let e = t.next().await?;
+        Some((Ok::<_, Infallible>(e), t))
+    });
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+fn now_ns() -> i64 {
+    Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// Consecutive failed polls after which a live tail ends.
+const MAX_FAILURES: u32 = 5;
+
+/// One live tail.
+struct Tail {
+    state: ApiState,
+    principal: Principal,
+    conditions: Vec<String>,
+    /// Rows received from here on are not sent yet.
+    cursor: i64,
+    /// Events to send, last first.
+    pending: Vec<Event>,
+    failures: u32,
+    /// When the caller's session was last checked.
+    checked: tokio::time::Instant,
+    ended: bool,
+    _slot: crate::auth::StreamSlot,
+}
+
+impl Tail {
+    /// The next event, or none once the stream ended.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.pending.pop() {
+                return Some(e);
+            }
+            if self.ended {
+                return None;
+            }
+            // After failures, wait longer each time: 0.5 s, 1 s, 2 s... up to 30 s.
+            let wait =
+                Duration::from_millis(500 << self.failures.min(6)).min(Duration::from_secs(30));
+            tokio::time::sleep(wait).await;
+            if let Some(end) = self.recheck().await {
+                self.ended = true;
+                return Some(end);
+            }
+            let horizon = now_ns() - TAIL_DELAY.as_nanos() as i64;
+            if horizon <= self.cursor {
+                continue;
+            }
+            let mut cond = self.conditions.clone();
+            cond.push(format!("received_at >= {}", ts(self.cursor)));
+            cond.push(format!("received_at < {}", ts(horizon)));
+            let sql = format!(
+                "SELECT {COLUMNS} FROM logs{} ORDER BY received_at",
+                where_clause(&cond)
+            );
+            let caller = Caller {
+                user: Some(&self.principal.actor),
+                tables: Some(self.principal.role.sql_tables()),
+            };
+            match self
+                .state
+                .engine
+                .execute_for(caller, &sql)
+                .await
+                .and_then(|o| objects(&o))
+            {
+                Ok(rows) => {
+                    self.cursor = horizon;
+                    self.failures = 0;
+                    // `pending` pops from the back: reverse to keep order.
+                    self.pending = rows
+                        .into_iter()
+                        .rev()
+                        .map(|r| Event::default().event("log").data(r.to_string()))
+                        .collect();
+                }
+                Err(e) => {
+                    self.failures += 1;
+                    if self.failures >= MAX_FAILURES {
+                        self.ended = true;
+                    }
+                    let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string(),
+                        "ends_stream": self.ended}});
+                    return Some(Event::default().event("error").data(body.to_string()));
+                }
+            }
+        }
+    }
+
+    /// The `end` event when the caller's session or token no longer holds.
+    async fn recheck(&mut self) -> Option<Event> {
+        if self.checked.elapsed() < self.state.control.config().stream_recheck {
+            return None;
+        }
+        self.checked = tokio::time::Instant::now();
+        let reason = match self.state.control.still_valid(&self.principal).await {
+            Ok(true) => return None,
+            Ok(false) => "the session ended (logout, password or role change, or user disabled)",
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot recheck a live tail's session; ending it");
+                "the session could not be checked"
+            }
+        };
+        Some(
+            Event::default()
+                .event("end")
+                .data(serde_json::json!({"reason": reason}).to_string()),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -95,18 +95,25 @@ pub async fn login(
         <ApiJson<LoginRequest> as axum::extract::FromRequest<ApiState>>::from_request(req, &st)
             .await?;
     let store = &st.control.store;
-    let result = store.login(&b.username, &b.password).await;
+    let result = store.login(&b.username, &b.password, &ip.to_string()).await;
     let outcome = match &result {
         Ok(_) => "success",
-        Err(InventoryError::Locked(_)) => "locked",
+        Err(InventoryError::Throttled(_)) => "throttled",
         Err(_) => "failure",
     };
+    // A failed login's name is recorded only when it is a user's: people type their
+    // password into the name field, and the audit log must not keep it.
+    let name = match &result {
+        Ok(out) => Some(out.user.username.clone()),
+        Err(_) => store.user_exists(&b.username).await.ok().flatten(),
+    };
+    let shown = name.unwrap_or_else(|| "<unknown user>".into());
     let _ = store
         .audit(NewAudit {
-            actor: b.username.chars().take(64).collect(),
+            actor: shown.clone(),
             source: ip.to_string(),
             action: "auth.login".into(),
-            resource: format!("user/{}", b.username.chars().take(64).collect::<String>()),
+            resource: format!("user/{shown}"),
             outcome: outcome.into(),
             ..Default::default()
         })

@@ -7,7 +7,7 @@ use axum::extract::{Extension, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use sotp_query::{to_csv, to_json};
+use sotp_query::{Caller, CsvChunks, JsonChunks};
 
 use crate::{ApiError, ApiQuery, ApiState, ErrorBody, Principal};
 
@@ -90,15 +90,25 @@ pub async fn query(
             "unknown format `{format}`: use json or csv"
         )));
     }
-    let tables = principal.role.sql_tables();
-    let out = state.engine.execute_as(&req.sql, Some(tables)).await?;
-    Ok(if format == "csv" {
-        (
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            to_csv(&out)?,
-        )
-            .into_response()
+    let caller = Caller {
+        user: Some(&principal.actor),
+        tables: Some(principal.role.sql_tables()),
+    };
+    let out = state.engine.execute_for(caller, &req.sql).await?;
+    // Encoded as the client reads it: the text is never held whole, and the result keeps
+    // its place in the query memory budget until the last byte is sent.
+    let (content_type, body) = if format == "csv" {
+        ("text/csv; charset=utf-8", stream(CsvChunks::new(out)))
     } else {
-        Json(to_json(&out)?).into_response()
-    })
+        ("application/json", stream(JsonChunks::new(out)))
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+fn stream(
+    chunks: impl Iterator<Item = Result<Vec<u8>, sotp_query::QueryError>> + Send + 'static,
+) -> axum::body::Body {
+    axum::body::Body::from_stream(futures::stream::iter(
+        chunks.map(|c| c.map(axum::body::Bytes::from)),
+    ))
 }

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::peer::{RoleProc, Tansu, kafka_python, kafka_toml};
-use crate::common::{BIN, free_port, ureq_get};
+use crate::common::{BIN, free_port};
 
 #[test]
 fn unreachable_brokers_at_start_up_are_named() {
@@ -143,7 +143,10 @@ assert p.flush(10) == 0
         std::fs::read(data.join("dead-letter/sotp.metrics.raw-0-0.msg")).unwrap(),
         b"not json at all"
     );
-    let (_, metrics) = ureq_get(&format!("http://127.0.0.1:{api}/metrics")).unwrap();
+    let base = format!("http://127.0.0.1:{api}");
+    let token = crate::common::admin_token(&base);
+    let (_, metrics) =
+        crate::common::http_auth("GET", &format!("{base}/metrics"), None, &token).unwrap();
     assert!(
         metrics
             .lines()
