@@ -12,11 +12,14 @@
 #     confluent-kafka + jsonschema + PyYAML for the outside Kafka consumer (examples/consumer.py).
 #   - postgresql: the control-plane tests start their own clusters (scripts/pg-cluster.sh);
 #   - schemathesis (in the venv), which fuzzes the API from its OpenAPI document.
+#   - PostgreSQL-wire clients as Grafana and users run them: psql (with postgresql),
+#     psycopg (in the venv), and tests/pgx built with Debian's Go and jackc's pgconn and
+#     pgtype (golang-github-jackc-pgx-v4-dev), the layer Grafana's data source sends through;
 #   - stunnel4 and tansu 0.6 built with its SQLite storage (`cargo install`, once per
 #     machine, under ~/.cache/sotp-peers): the Kafka security tests' broker that keeps
 #     SCRAM users, behind a TLS front (tests/it/kafka/secure_peer.rs says why).
 # Prints `export VAR=...` lines: SOTP_PYTHON, SOTP_MOTO_SERVER, SOTP_TANSU, SOTP_SNMPSIM,
-# SOTP_SNMPSIM_DATA, SOTP_TANSU_SQL.
+# SOTP_SNMPSIM_DATA, SOTP_TANSU_SQL, SOTP_PGXQ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +36,8 @@ command -v snmpget >/dev/null 2>&1 || need_apt+=(snmp)
 command -v bzcat >/dev/null 2>&1 || need_apt+=(bzip2)
 # stunnel4: the TLS front of the Kafka security tests (tansu 0.6 cannot serve TLS).
 command -v stunnel4 >/dev/null 2>&1 || need_apt+=(stunnel4)
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/jackc/pgconn ] || need_apt+=(golang-github-jackc-pgx-v4-dev)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # rdkafka's bundled librdkafka is built with TLS (and SASL PLAIN/SCRAM): OpenSSL headers.
 pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
@@ -56,7 +61,25 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   echo "setup-peers: installing schemathesis into $venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5'
 fi
+if ! "$venv/bin/python" -c 'import psycopg' >/dev/null 2>&1; then
+  echo "setup-peers: installing psycopg into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'psycopg[binary]>=3.2,<4'
+fi
 echo "export SOTP_PYTHON=$venv/bin/python"
+pgxq="$PWD/target/pgxq"
+if [ ! -x "$pgxq" ] || [ tests/pgx/main.go -nt "$pgxq" ]; then
+  echo "setup-peers: building $pgxq (tests/pgx) with Debian's Go and pgconn" >&2
+  GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$PWD/target/go-cache" GOFLAGS= \
+    go build -o "$pgxq" tests/pgx/main.go
+fi
+echo "export SOTP_PGXQ=$pgxq"
+# @grafana/schema (the Grafana image's version) and TypeScript: scripts/check-dashboards.mjs
+# type-checks the provisioned dashboards against Grafana's own types.
+if [ ! -d target/node-check/node_modules/@grafana/schema ] || [ ! -d target/node-check/node_modules/typescript ]; then
+  command -v npm >/dev/null 2>&1 || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+  echo "setup-peers: installing @grafana/schema and typescript into target/node-check" >&2
+  npm install --silent --prefix target/node-check --save-exact @grafana/schema@11.3.0 typescript@5.5.4 >&2
+fi
 echo "export SOTP_MOTO_SERVER=$venv/bin/moto_server"
 
 simvenv="${SOTP_SNMPSIM_VENV:-$PWD/target/snmpsim-venv}"

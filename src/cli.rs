@@ -41,6 +41,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage API tokens (for Grafana, scripts and other services).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Manage the master key that seals device credentials.
     Secrets {
         #[command(subcommand)]
@@ -71,6 +76,30 @@ pub enum UserCommand {
         /// admin, operator, auditor or readonly.
         #[arg(long)]
         role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it (or write it to --out). Send it as
+    /// `Authorization: Bearer <token>`, or as the password of a PostgreSQL-wire login
+    /// (Grafana's data source). Only its hash is stored: it cannot be shown again.
+    Create {
+        #[command(flatten)]
+        common: StoreArgs,
+        /// Name, e.g. `grafana`.
+        #[arg(long)]
+        name: String,
+        /// admin, operator, auditor or readonly.
+        #[arg(long)]
+        role: String,
+        /// Seconds until it expires; without it, it never expires.
+        #[arg(long)]
+        expires_in: Option<i64>,
+        /// Write the token to this file (mode 0600) instead of printing it. When the file
+        /// exists already, nothing is created (for start-up scripts that run every time).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use sotp_inventory::{DeviceInput, MasterKey, Role, Store};
 
-use crate::cli::{SecretsCommand, UserCommand};
+use crate::cli::{SecretsCommand, TokenCommand, UserCommand};
 use crate::config::{self, Config};
 
 /// Environment variables that create the first admin on first start.
@@ -163,6 +163,69 @@ pub fn user_main(cmd: UserCommand) -> ExitCode {
                         .await?;
                     println!("created user {} with role {}", u.username, u.role);
                     store.close().await;
+                    Ok(())
+                })
+            }
+        }
+    })();
+    finish(r)
+}
+
+/// `sotp token ...`.
+pub fn token_main(cmd: TokenCommand) -> ExitCode {
+    let r = (|| -> anyhow::Result<()> {
+        match cmd {
+            TokenCommand::Create {
+                common,
+                name,
+                role,
+                expires_in,
+                out,
+            } => {
+                let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+                if let Some(path) = &out
+                    && path.exists()
+                {
+                    eprintln!("{} exists: no token created", path.display());
+                    return Ok(());
+                }
+                let config = load(common.config.as_deref(), common.data_dir)?;
+                runtime()?.block_on(async {
+                    let store = open_store(&config).await?;
+                    let t = store
+                        .create_api_token(&name, role, expires_in, "cli")
+                        .await?;
+                    store
+                        .audit(sotp_inventory::NewAudit {
+                            actor: "cli".into(),
+                            source: "local".into(),
+                            action: "token.create".into(),
+                            resource: format!("token/{}", t.meta.id),
+                            after: serde_json::to_value(&t.meta).ok(),
+                            outcome: "success".into(),
+                            ..Default::default()
+                        })
+                        .await?;
+                    store.close().await;
+                    match &out {
+                        Some(path) => {
+                            use std::os::unix::fs::OpenOptionsExt;
+                            let mut f = std::fs::OpenOptions::new()
+                                .write(true)
+                                .create_new(true)
+                                .mode(0o600)
+                                .open(path)
+                                .with_context(|| format!("cannot write {}", path.display()))?;
+                            f.write_all(t.token.as_bytes())?;
+                            eprintln!(
+                                "created token {} ({}) in {}",
+                                t.meta.name,
+                                t.meta.role,
+                                path.display()
+                            );
+                        }
+                        None => println!("{}", t.token),
+                    }
                     Ok(())
                 })
             }

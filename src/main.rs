@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::Query(args) => query_cmd::main(args),
         Command::User { command } => control::user_main(command),
+        Command::Token { command } => control::token_main(command),
         Command::Secrets { command } => control::secrets_main(command),
     }
 }

@@ -215,12 +215,18 @@ async fn start_api(
     let n = crate::inventory_feed::publish_snapshot(store, bus.as_ref()).await?;
     tracing::info!(devices = n, "inventory published");
     crate::inventory_feed::publish_changes(store.clone(), bus.clone());
-    let state = ApiState::new(
-        engine,
-        prometheus,
-        ready.clone(),
-        Control::new(store.clone(), config.auth.clone()),
-    );
+    let control = Control::new(store.clone(), config.auth.clone());
+    // The PostgreSQL wire: the same engine, the same logins.
+    let pgwire =
+        sotp_server::pgwire::PgwireServer::bind(&config.pgwire, engine.clone(), control.clone())
+            .await
+            .context("the PostgreSQL wire front door")?;
+    if let Some(pg) = pgwire {
+        running
+            .tasks
+            .push(tokio::spawn(pg.run(running.stop.clone())));
+    }
+    let state = ApiState::new(engine, prometheus, ready.clone(), control);
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} ([api] listen)", config.api.listen))?;
@@ -429,9 +435,14 @@ fn announce(config: &Config, roles: &Roles, cold: &ColdStore) {
     }
     let devices = config.device_list().len();
     let url = format!("http://{}", config.api.listen);
-    tracing::info!(devices, api = %url, parquet = cold.description(), "SOTP running");
+    let (pg_host, pg_port) = config
+        .pgwire
+        .listen
+        .rsplit_once(':')
+        .unwrap_or(("127.0.0.1", "5432"));
+    tracing::info!(devices, api = %url, pgwire = %config.pgwire.listen, parquet = cold.description(), "SOTP running");
     eprintln!(
-        "SOTP is running: {} devices from the configuration, Parquet in {}.\nLog in (user from `sotp user create` or SOTP_ADMIN_USER) and keep the access token:\n  export SOTP_TOKEN=$(curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\\n    -d '{{\"username\": \"admin\", \"password\": \"...\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\nThen send SQL to {url}/api/v1/query, for example:\n  curl -s {url}/api/v1/query -H \"authorization: Bearer $SOTP_TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"sql\": \"SELECT device, avg(value) AS rtt_ms FROM metrics WHERE metric = '\\''icmp.rtt_ms'\\'' GROUP BY device ORDER BY rtt_ms DESC LIMIT 10\"}}'\nor: sotp query \"SELECT count(*) FROM metrics\" (reads SOTP_TOKEN)\nStop with Ctrl-C (everything in memory is written to Parquet first).",
+        "SOTP is running: {} devices from the configuration, Parquet in {}.\nLog in (user from `sotp user create` or SOTP_ADMIN_USER) and keep the access token:\n  export SOTP_TOKEN=$(curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\\n    -d '{{\"username\": \"admin\", \"password\": \"...\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\nThen send SQL to {url}/api/v1/query, for example:\n  curl -s {url}/api/v1/query -H \"authorization: Bearer $SOTP_TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"sql\": \"SELECT device, avg(value) AS rtt_ms FROM metrics WHERE metric = '\\''icmp.rtt_ms'\\'' GROUP BY device ORDER BY rtt_ms DESC LIMIT 10\"}}'\nor: sotp query \"SELECT count(*) FROM metrics\" (reads SOTP_TOKEN)\nor with psql (and Grafana's PostgreSQL data source): psql \"host={pg_host} port={pg_port} user=admin dbname=sotp\"\nStop with Ctrl-C (everything in memory is written to Parquet first).",
         devices,
         cold.description()
     );

@@ -64,6 +64,9 @@ impl QueryEngine {
     ) -> Result<Self, QueryError> {
         let session = SessionConfig::new().with_information_schema(true);
         let ctx = SessionContext::new_with_config(session);
+        for f in crate::pg::functions() {
+            ctx.register_udf(f);
+        }
         let url =
             url::Url::parse(COLD_STORE_URL).map_err(|e| QueryError::Internal(e.to_string()))?;
         ctx.register_object_store(&url, cold.store().clone());
@@ -91,6 +94,20 @@ impl QueryEngine {
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_string(), table);
         Ok(())
+    }
+
+    /// The tables `allowed` (none: every table) with their columns, by name.
+    pub fn table_schemas(
+        &self,
+        allowed: Option<&[&str]>,
+    ) -> Vec<(String, datafusion::arrow::datatypes::SchemaRef)> {
+        self.tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(name, _)| allowed.is_none_or(|a| a.contains(&name.as_str())))
+            .map(|(name, t)| (name.clone(), t.schema()))
+            .collect()
     }
 
     /// The limits in force.

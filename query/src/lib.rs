@@ -12,6 +12,7 @@ mod error;
 mod guard;
 mod inventory_table;
 mod limits;
+pub mod pg;
 mod table;
 
 pub use config::QueryConfig;

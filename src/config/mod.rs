@@ -22,6 +22,7 @@ use sotp_pipeline::stream::StreamConfig;
 use sotp_query::QueryConfig;
 use sotp_schemas::{Device, DeviceId, PollSettings, SnmpSettings};
 use sotp_server::AuthConfig;
+use sotp_server::pgwire::PgwireConfig;
 use sotp_sinks::StorageConfig;
 
 pub use load::{ConfigError, ConfigIssue, load, load_str};
@@ -43,6 +44,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[api]`: the HTTP API.
     pub api: ApiConfig,
+    /// `[pgwire]`: the PostgreSQL wire protocol.
+    pub pgwire: PgwireConfig,
     /// `[bus]`: how events travel between stages.
     pub bus: BusConfig,
     /// `[icmp]`: ICMP echo polling.
@@ -75,6 +78,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./sotp-data"),
             log: LogConfig::default(),
             api: ApiConfig::default(),
+            pgwire: PgwireConfig::default(),
             bus: BusConfig::default(),
             icmp: IcmpConfig::default(),
             syslog: SyslogConfig::default(),
@@ -355,6 +359,26 @@ impl Config {
             );
         } else if let Err(e) = self.api.tls() {
             add(&e.field, format!("`{}`: {}", e.path, e.reason));
+        }
+        if self.pgwire.tls_cert.is_empty() != self.pgwire.tls_key.is_empty() {
+            add(
+                "pgwire.tls_key",
+                "tls_cert and tls_key go together: set both or neither".into(),
+            );
+        }
+        if self.pgwire.max_connections == 0 {
+            add("pgwire.max_connections", "must be at least 1".into());
+        }
+        if !self.pgwire.listen.is_empty()
+            && self.pgwire.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            add(
+                "pgwire.listen",
+                format!(
+                    "`{}` is not HOST:PORT (or \"\" to turn it off)",
+                    self.pgwire.listen
+                ),
+            );
         }
         if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
             add(

@@ -30,6 +30,8 @@ pub(crate) struct Server {
     pub(crate) log: PathBuf,
     /// The admin's access token, sent by `sql()`, `rows()` and `api()`.
     pub(crate) token: String,
+    /// Port of the PostgreSQL wire (`[pgwire] listen`).
+    pub(crate) pg_port: u16,
 }
 
 impl Server {
@@ -45,6 +47,23 @@ impl Server {
                 cmd.env(var, "127.0.0.1:0");
             }
         }
+        // The same for the PostgreSQL wire; `pg_port` says where it listens.
+        let pg_port = match cmd
+            .get_envs()
+            .find(|(k, _)| *k == "SOTP__PGWIRE__LISTEN")
+            .and_then(|(_, v)| v)
+        {
+            Some(v) => v
+                .to_string_lossy()
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse().ok())
+                .unwrap_or(0),
+            None => {
+                let p = free_port();
+                cmd.env("SOTP__PGWIRE__LISTEN", format!("127.0.0.1:{p}"));
+                p
+            }
+        };
         let log = data.with_extension("log");
         let out = std::fs::File::create(&log).unwrap();
         let child = cmd
@@ -65,6 +84,7 @@ impl Server {
             url: format!("http://127.0.0.1:{port}"),
             log,
             token: String::new(),
+            pg_port,
         };
         server.wait_ready();
         server.token = server.login(ADMIN_USER, ADMIN_PASSWORD);

@@ -63,6 +63,7 @@ fn unprivileged_icmp_works_when_allowed_and_explains_itself_when_not() {
             .arg("--data-dir")
             .arg(&data)
             .env("SOTP__API__LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("SOTP__PGWIRE__LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

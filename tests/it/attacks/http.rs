@@ -91,6 +91,7 @@ fn the_api_serves_https_with_the_configured_certificate() {
         .arg(dir.path().join("data"))
         .env("SOTP__API__LISTEN", format!("127.0.0.1:{port}"))
         .env("SOTP__SYSLOG__UDP", "127.0.0.1:0")
+        .env("SOTP__PGWIRE__LISTEN", "127.0.0.1:0")
         .env("SOTP__SYSLOG__TCP", "127.0.0.1:0")
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();

@@ -1,6 +1,9 @@
 //! docker-compose.yml cannot run here; keep it honest by reading it: every service SOTP
 //! names exists, every SOTP role has its service, and the SOTP configuration the
-//! containers get (file plus environment) passes `sotp config check`.
+//! containers get (file plus environment) passes `sotp config check`. And its security
+//! (issue 13): no password with a default, nothing published beyond 127.0.0.1 but the
+//! API and Grafana, one master key for every SOTP container, Grafana logged in to SOTP's
+//! PostgreSQL wire with a token from a file.
 
 use std::process::Command;
 
@@ -11,10 +14,48 @@ use crate::common::BIN;
 fn docker_compose_names_only_services_that_exist() {
     let root = env!("CARGO_MANIFEST_DIR");
     let script = r#"
-import json, sys, yaml
+import json, os, re, sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
 services = doc["services"]
 problems = []
+required = re.compile(r"^\$\{[A-Z_]+:\?[^}]+\}$")
+secretish = re.compile(r"PASSWORD|SECRET|_KEY$")
+published = {}
+sotp_services = [n for n, s in services.items() if s.get("image") == "sotp:latest"]
+for name, s in services.items():
+    env = s.get("environment", {}) or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) for e in env)
+    for k, v in env.items():
+        v = str(v)
+        if secretish.search(k) and k != "SOTP__SECRETS__KEY_FILE" and not required.match(v):
+            problems.append(f"{name}: {k} has a value in the file ({v!r}); use ${{{k}:?...}} from .env")
+        if "://" in v and "@" in v and not re.search(r":\$\{[A-Z_]+:\?[^}]+\}@", v):
+            problems.append(f"{name}: {k} embeds a password in the file")
+    for p in s.get("ports", []) or []:
+        p = str(p)
+        if not p.startswith("127.0.0.1:"):
+            problems.append(f"{name}: port {p} is published on every interface")
+        published[name] = p
+    if name in ("kafka", "postgres") and "healthcheck" not in s:
+        problems.append(f"{name}: no healthcheck")
+if set(published) - {"sotp-api", "grafana"}:
+    problems.append(f"published ports beyond the API and Grafana: {sorted(published)}")
+for name in sotp_services:
+    s = services[name]
+    if s.get("secrets") != ["sotp_master_key"]:
+        problems.append(f"{name}: does not get the shared master key secret")
+    if s.get("environment", {}).get("SOTP__SECRETS__KEY_FILE") != "/run/secrets/sotp_master_key":
+        problems.append(f"{name}: SOTP__SECRETS__KEY_FILE is not the shared secret")
+if doc.get("secrets", {}).get("sotp_master_key", {}).get("file") != "./secrets/master.key":
+    problems.append("the master key secret is not ./secrets/master.key")
+api_env = services.get("sotp-api", {}).get("environment", {})
+if not str(api_env.get("SOTP__PGWIRE__LISTEN", "")).endswith(":5432"):
+    problems.append("sotp-api does not serve the PostgreSQL wire on :5432")
+ds = yaml.safe_load(open(os.path.join(os.path.dirname(sys.argv[1]), "deploy/grafana/provisioning/datasources/sotp.yaml")))
+src = ds["datasources"][0]
+if src.get("url") != "sotp-api:5432" or not src.get("secureJsonData", {}).get("password", "").startswith("$__file{"):
+    problems.append(f"Grafana's data source is not SOTP's PostgreSQL wire with a token file: {src}")
 for need in ["kafka", "minio", "postgres", "grafana"]:
     if need not in services:
         problems.append(f"no `{need}` service")
@@ -51,9 +92,16 @@ print(json.dumps({"problems": problems, "roles": roles,
     // The containers' configuration: the mounted file plus the compose environment.
     let mut check = Command::new(BIN);
     check.args(["config", "check", &format!("{root}/deploy/sotp.toml")]);
+    // Compose fills `${NAME:?...}` from .env; any value will do for the check.
+    let interpolated = regex::Regex::new(r"\$\{[A-Z_]+:\?[^}]+\}").unwrap();
     for (k, val) in v["env"].as_object().unwrap() {
-        if k.starts_with("SOTP__") {
-            check.env(k, val.as_str().unwrap());
+        if k.starts_with("SOTP__") && k != "SOTP__SECRETS__KEY_FILE" {
+            check.env(
+                k,
+                interpolated
+                    .replace_all(val.as_str().unwrap(), "from-env")
+                    .as_ref(),
+            );
         }
     }
     let out = check.output().unwrap();

@@ -142,6 +142,7 @@ impl RoleProc {
         let port = api_port.unwrap_or_else(free_port);
         let mut env: Vec<(String, String)> = vec![
             ("SOTP__API__LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("SOTP__PGWIRE__LISTEN".into(), "127.0.0.1:0".into()),
             ("RUST_LOG".into(), "info".into()),
             ("NO_COLOR".into(), "1".into()),
         ];
