@@ -70,8 +70,11 @@ impl QueryEngine {
         let url =
             url::Url::parse(COLD_STORE_URL).map_err(|e| QueryError::Internal(e.to_string()))?;
         ctx.register_object_store(&url, cold.store().clone());
+        let state = SessionStateBuilder::new_from_existing(ctx.state())
+            .with_physical_optimizer_rule(Arc::new(crate::limits::YieldOften))
+            .build();
         let engine = Self {
-            base: Arc::new(ctx.state()),
+            base: Arc::new(state),
             tables: Default::default(),
             pool: Arc::new(GreedyMemoryPool::new(config.memory_budget_mb << 20)),
             turns: Arc::new(Turns::new(
