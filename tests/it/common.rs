@@ -9,13 +9,23 @@ use serde_json::Value;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_sotp");
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, never one handed out before in this test run: the
+/// kernel may give a port just released again, and a server started with two such
+/// ports (its API and its PostgreSQL wire) would then fail to bind the second.
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// The first admin every test server creates on first start (from the environment).

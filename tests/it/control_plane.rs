@@ -203,6 +203,38 @@ fn sqlite_control_plane_keeps_no_secret_in_plain_text() {
         Some(&json!({"name": "x", "address": "127.9.9.11"})),
     );
     assert_eq!(s, 403);
+
+    // An API token through the CLI, written to a file (mode 0600) for a service such as
+    // Grafana; a second run leaves the file alone.
+    let token_file = dir.path().join("grafana.token");
+    for _ in 0..2 {
+        crate::common::stdout_ok(
+            Command::new(BIN)
+                .args(["token", "create", "--name", "grafana", "--role", "readonly"])
+                .arg("--config")
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(&data)
+                .arg("--out")
+                .arg(&token_file),
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let (s, v) = server.api_as(
+        &token,
+        "POST",
+        "/api/v1/query",
+        Some(&json!({"sql": "SELECT count(*) FROM devices"})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let (_, tokens) = server.api("GET", "/api/v1/tokens", None);
+    let made = tokens["items"]
+        .as_array()
+        .map(|a| a.iter().filter(|t| t["name"] == "grafana").count());
+    assert_eq!(made, Some(1), "{tokens}");
     assert_eq!(server.stop(), 0);
 
     let raw = all_bytes(&data);
