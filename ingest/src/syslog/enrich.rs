@@ -150,6 +150,10 @@ impl Enricher {
         source_text: &str,
         now: DateTime<Utc>,
     ) -> LogRecord {
+        #[cfg(test)]
+        if raw == tests::PANICS {
+            panic!("a parser bug, injected by the test");
+        }
         let mut p = parse(raw, now);
         let found = self.device(source.ip(), p.hostname.as_deref());
         if found.as_ref().is_some_and(|(_, by_name)| *by_name) {
@@ -266,6 +270,24 @@ mod tests {
 
     fn id(found: Option<(DeviceId, bool)>) -> Option<String> {
         found.map(|(d, _)| d.as_str().to_string())
+    }
+
+    /// A message that makes the parser panic: no real line does (the fuzzers and the
+    /// corpus keep it so), so the fault is injected for the receivers' isolation test.
+    pub(super) const PANICS: &[u8] = b"<13>1 - - - - - - \xff injected parser panic";
+
+    #[test]
+    fn a_parser_panic_keeps_the_message_raw_and_the_next_one_is_parsed() {
+        let e = Enricher::new(&[device("r1", "10.0.0.1")]);
+        let from: SocketAddr = "10.0.0.1:514".parse().unwrap();
+        let now = Utc::now();
+        let kept = e.record_or_raw(PANICS, from, now);
+        assert!(kept.parse_error);
+        assert_eq!(kept.raw, PANICS);
+        assert_eq!(kept.device_id.as_ref().map(DeviceId::as_str), Some("r1"));
+        let next = e.record_or_raw(b"<13>1 - h app - - - fine", from, now);
+        assert!(!next.parse_error);
+        assert_eq!(next.app_name.as_deref(), Some("app"));
     }
 
     #[test]
