@@ -224,6 +224,18 @@ impl Control {
         (token, ttl)
     }
 
+    /// The actor to record for a login attempt by the name `typed`: the account's name
+    /// when it is a user's, else `<unknown user>`. People type their password into the
+    /// name field, and the audit log must not keep it. `succeeded` is the name a
+    /// successful login resolved (no look-up then).
+    pub async fn login_actor(&self, typed: &str, succeeded: Option<&str>) -> String {
+        let name = match succeeded {
+            Some(n) => Some(n.to_string()),
+            None => self.store.user_exists(typed).await.ok().flatten(),
+        };
+        name.unwrap_or_else(|| "<unknown user>".into())
+    }
+
     /// Checks a login attempt against the per-address limit.
     pub fn login_allowed(&self, ip: IpAddr) -> bool {
         self.login.check_key(&ip).is_ok()

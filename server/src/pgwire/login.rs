@@ -79,14 +79,8 @@ impl AuthSource<Arc<Login>> for Passwords {
             .control
             .authorize(credential, Permission::Query, source, false)
             .await;
-        let actor = match &result {
-            Ok(p) => p.actor.clone(),
-            // A password typed into the user field must not reach the audit log.
-            Err(_) => match self.control.store.user_exists(&user).await {
-                Ok(Some(name)) => name,
-                _ => "<unknown user>".into(),
-            },
-        };
+        let succeeded = result.as_ref().ok().map(|p| p.actor.as_str());
+        let actor = self.control.login_actor(&user, succeeded).await;
         let outcome = match &result {
             Ok(_) => "success",
             Err(AuthError::Forbidden(_)) => "denied",

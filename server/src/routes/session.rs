@@ -101,13 +101,8 @@ pub async fn login(
         Err(InventoryError::Throttled(_)) => "throttled",
         Err(_) => "failure",
     };
-    // A failed login's name is recorded only when it is a user's: people type their
-    // password into the name field, and the audit log must not keep it.
-    let name = match &result {
-        Ok(out) => Some(out.user.username.clone()),
-        Err(_) => store.user_exists(&b.username).await.ok().flatten(),
-    };
-    let shown = name.unwrap_or_else(|| "<unknown user>".into());
+    let succeeded = result.as_ref().ok().map(|out| out.user.username.as_str());
+    let shown = st.control.login_actor(&b.username, succeeded).await;
     let _ = store
         .audit(NewAudit {
             actor: shown.clone(),

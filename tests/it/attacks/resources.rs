@@ -25,6 +25,15 @@ fn peak_rss(server: &Server) -> u64 {
     kb * 1024
 }
 
+/// Sends `POST /api/v1/query` with `body` as `token` on a thread of its own.
+fn spawn_query(server: &Server, body: &str, token: &str) -> std::thread::JoinHandle<(u16, String)> {
+    let (url, body, token) = (server.url.clone(), body.to_string(), token.to_string());
+    std::thread::spawn(move || {
+        crate::common::http_auth("POST", &format!("{url}/api/v1/query"), Some(&body), &token)
+            .unwrap()
+    })
+}
+
 #[test]
 fn six_huge_results_at_once_stay_within_the_budget_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
@@ -37,18 +46,7 @@ fn six_huge_results_at_once_stay_within_the_budget_and_the_server_keeps_serving(
     let before = peak_rss(&server);
     let hostile = json!({"sql": "SELECT repeat('x', 1000000) AS s FROM range(400)"}).to_string();
     let attacks: Vec<_> = (0..6)
-        .map(|_| {
-            let (url, body, token) = (server.url.clone(), hostile.clone(), reader.clone());
-            std::thread::spawn(move || {
-                crate::common::http_auth(
-                    "POST",
-                    &format!("{url}/api/v1/query"),
-                    Some(&body),
-                    &token,
-                )
-                .unwrap()
-            })
-        })
+        .map(|_| spawn_query(&server, &hostile, &reader))
         .collect();
     // While they run, an admin query still answers.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -144,16 +142,7 @@ fn fifty_hostile_queries_during_syslog_ingest_lose_no_line_and_stay_in_budget() 
     let attacks: Vec<_> = (0..50)
         .map(|i| {
             let body = json!({"sql": hostile[i % hostile.len()]}).to_string();
-            let (url, token) = (server.url.clone(), readers[i % readers.len()].clone());
-            std::thread::spawn(move || {
-                crate::common::http_auth(
-                    "POST",
-                    &format!("{url}/api/v1/query"),
-                    Some(&body),
-                    &token,
-                )
-                .unwrap()
-            })
+            spawn_query(&server, &body, &readers[i % readers.len()])
         })
         .collect();
     const LINES: usize = 20_000;
