@@ -28,6 +28,13 @@ pub struct QueryConfig {
     /// How long a query waits for its turn before it is refused (503, retry later).
     #[serde(with = "humantime_serde")]
     pub queue_timeout: Duration,
+    /// An export (`POST /api/v1/export`, `sotp export`) running longer than this is
+    /// cancelled. Exports stream, so `max_rows` and `max_result_mb` do not apply to them;
+    /// `memory_limit_mb` does.
+    #[serde(with = "humantime_serde")]
+    pub export_timeout: Duration,
+    /// An export with more rows than this is cancelled.
+    pub export_max_rows: usize,
 }
 
 impl Default for QueryConfig {
@@ -41,6 +48,8 @@ impl Default for QueryConfig {
             concurrency: 8,
             per_user_concurrency: 2,
             queue_timeout: Duration::from_secs(10),
+            export_timeout: Duration::from_secs(3600),
+            export_max_rows: 1_000_000_000,
         }
     }
 }
@@ -72,6 +81,12 @@ impl QueryConfig {
         }
         if self.max_rows == 0 {
             e.push(("query.max_rows", "must be at least 1".into()));
+        }
+        if self.export_timeout.is_zero() {
+            e.push(("query.export_timeout", "must be greater than 0".into()));
+        }
+        if self.export_max_rows == 0 {
+            e.push(("query.export_max_rows", "must be at least 1".into()));
         }
         if self.concurrency == 0 {
             e.push(("query.concurrency", "must be at least 1".into()));

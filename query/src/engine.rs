@@ -9,11 +9,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider, TableProvider,
 };
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SQLOptions, SessionContext, SessionState};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
@@ -23,7 +27,7 @@ use datafusion::prelude::SessionConfig;
 use futures::StreamExt;
 use sotp_sinks::{ColdStore, TableStore};
 
-use crate::limits::{QueryPool, Turns};
+use crate::limits::{QueryPool, Turn, Turns};
 use crate::{COLD_STORE_URL, HotColdTable, QueryConfig, QueryError, QueryOutput, check_statement};
 
 /// Who runs a query: the user (for the per-user line) and the tables they may read.
@@ -193,13 +197,12 @@ impl QueryEngine {
             .cloned()
     }
 
-    async fn execute_inner(
+    /// A session for `caller` over the tables it may read, whose memory is the pool
+    /// returned with it: one query's share of the budget.
+    fn session(
         &self,
         caller: Caller<'_>,
-        sql: &str,
-    ) -> Result<QueryOutput, QueryError> {
-        check_statement(sql)?;
-        let _turn = self.turns.take(caller.user).await?;
+    ) -> Result<(SessionContext, Arc<dyn MemoryPool>), QueryError> {
         let limit_mb = self.config.memory_limit_mb;
         let pool: Arc<dyn MemoryPool> = Arc::new(QueryPool::new(self.pool.clone(), limit_mb << 20));
         let runtime = RuntimeEnvBuilder::from_runtime_env(self.base.runtime_env())
@@ -210,26 +213,52 @@ impl QueryEngine {
             .with_catalog_list(self.catalogs(caller.tables))
             .with_runtime_env(runtime)
             .build();
-        let ctx = SessionContext::new_with_state(state);
+        Ok((SessionContext::new_with_state(state), pool))
+    }
+
+    /// Plans `sql` in `ctx`: read-only, over the caller's tables only.
+    async fn plan(
+        &self,
+        ctx: &SessionContext,
+        caller: Caller<'_>,
+        sql: &str,
+    ) -> Result<DataFrame, QueryError> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
+        let df = match ctx.sql_with_options(sql, options).await {
+            Ok(df) => df,
+            Err(e) => {
+                let forbidden = caller.tables.and_then(|a| self.forbidden_in(sql, a));
+                return Err(match (forbidden, caller.tables) {
+                    (Some(t), Some(a)) => refused(&t, a),
+                    _ => QueryError::from_datafusion(e, self.config.memory_limit_mb),
+                });
+            }
+        };
+        if let Some(allowed) = caller.tables {
+            check_tables(df.logical_plan(), allowed)?;
+        }
+        Ok(df)
+    }
+
+    fn time_limit(&self) -> QueryError {
+        QueryError::TimeLimit(humantime::format_duration(self.config.timeout).to_string())
+    }
+
+    async fn execute_inner(
+        &self,
+        caller: Caller<'_>,
+        sql: &str,
+    ) -> Result<QueryOutput, QueryError> {
+        check_statement(sql)?;
+        let _turn = self.turns.take(caller.user).await?;
+        let limit_mb = self.config.memory_limit_mb;
+        let (ctx, pool) = self.session(caller)?;
         let (max_rows, max_bytes) = (self.config.max_rows, self.config.max_result_mb << 20);
         let run = async move {
-            let df = match ctx.sql_with_options(sql, options).await {
-                Ok(df) => df,
-                Err(e) => {
-                    let forbidden = caller.tables.and_then(|a| self.forbidden_in(sql, a));
-                    return Err(match (forbidden, caller.tables) {
-                        (Some(t), Some(a)) => refused(&t, a),
-                        _ => QueryError::from_datafusion(e, limit_mb),
-                    });
-                }
-            };
-            if let Some(allowed) = caller.tables {
-                check_tables(df.logical_plan(), allowed)?;
-            }
+            let df = self.plan(&ctx, caller, sql).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let mut stream = df
                 .execute_stream()
@@ -263,9 +292,118 @@ impl QueryEngine {
         // Dropping the plan on timeout cancels every task it spawned.
         tokio::time::timeout(self.config.timeout, run)
             .await
-            .map_err(|_| {
-                QueryError::TimeLimit(humantime::format_duration(self.config.timeout).to_string())
-            })?
+            .map_err(|_| self.time_limit())?
+    }
+
+    /// Runs one read-only statement for `caller` and hands out its result batch by batch
+    /// as it is computed, for exports: nothing is held beyond the batch in hand, so
+    /// neither `max_rows` nor `max_result_mb` applies, but `export_max_rows` and
+    /// `export_timeout` do, with the caller's tables, line and memory limit. Planning
+    /// must finish within `timeout`.
+    pub async fn stream_for(
+        &self,
+        caller: Caller<'_>,
+        sql: &str,
+    ) -> Result<BatchStream, QueryError> {
+        check_statement(sql)?;
+        let turn = self.turns.take(caller.user).await?;
+        let (ctx, _pool) = self.session(caller)?;
+        let limit_mb = self.config.memory_limit_mb;
+        let planned = async {
+            let df = self.plan(&ctx, caller, sql).await?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let stream = df
+                .execute_stream()
+                .await
+                .map_err(|e| QueryError::from_datafusion(e, limit_mb))?;
+            Ok::<_, QueryError>((schema, stream))
+        };
+        let (schema, inner) = tokio::time::timeout(self.config.timeout, planned)
+            .await
+            .map_err(|_| self.time_limit())??;
+        metrics::counter!("sotp_queries_total", "outcome" => "stream").increment(1);
+        Ok(BatchStream {
+            schema,
+            inner,
+            rows: 0,
+            max_rows: self.config.export_max_rows,
+            limit_mb,
+            timeout: self.config.export_timeout,
+            deadline: Box::pin(tokio::time::sleep(self.config.export_timeout)),
+            done: false,
+            _turn: turn,
+            _ctx: ctx,
+        })
+    }
+}
+
+/// A query's result as it is computed ([`QueryEngine::stream_for`]). It holds the
+/// query's turn and memory until dropped; dropping it cancels the query. It ends after
+/// the first error: past `export_max_rows` rows, past `export_timeout`, or a failure.
+pub struct BatchStream {
+    schema: SchemaRef,
+    inner: SendableRecordBatchStream,
+    rows: usize,
+    max_rows: usize,
+    limit_mb: usize,
+    timeout: std::time::Duration,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    done: bool,
+    _turn: Turn,
+    _ctx: SessionContext,
+}
+
+impl std::fmt::Debug for BatchStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchStream")
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchStream {
+    /// The result's columns.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Rows handed out so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+impl futures::Stream for BatchStream {
+    type Item = Result<RecordBatch, QueryError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.done = true;
+            let limit = humantime::format_duration(self.timeout).to_string();
+            return Poll::Ready(Some(Err(QueryError::TimeLimit(limit))));
+        }
+        let item = match self.inner.poll_next_unpin(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => None,
+            Poll::Ready(Some(Ok(batch))) => {
+                self.rows += batch.num_rows();
+                if self.rows > self.max_rows {
+                    Some(Err(QueryError::RowLimit(self.max_rows)))
+                } else {
+                    Some(Ok(batch))
+                }
+            }
+            Poll::Ready(Some(Err(e))) => Some(Err(QueryError::from_datafusion(e, self.limit_mb))),
+        };
+        self.done = !matches!(item, Some(Ok(_)));
+        Poll::Ready(item)
     }
 }
 

@@ -9,6 +9,7 @@ mod config;
 mod encode;
 mod engine;
 mod error;
+mod export;
 mod guard;
 mod inventory_table;
 mod limits;
@@ -17,8 +18,9 @@ mod table;
 
 pub use config::QueryConfig;
 pub use encode::{CsvChunks, JsonChunks, QueryOutput, to_csv, to_json};
-pub use engine::{Caller, QueryEngine};
+pub use engine::{BatchStream, Caller, QueryEngine};
 pub use error::QueryError;
+pub use export::{ExportEncoder, ExportFormat};
 pub use guard::check_statement;
 pub use inventory_table::{InventoryKind, InventoryTable};
 pub use table::{COLD_STORE_URL, HotColdTable};

@@ -154,6 +154,8 @@ async fn method_not_allowed() -> axum::response::Response {
 }
 
 #[cfg(test)]
+mod export_tests;
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use sotp_query::{QueryConfig, QueryEngine};
 
 use super::*;
 
-async fn state(config: QueryConfig) -> (ApiState, Arc<TableStore>) {
+pub(crate) async fn state(config: QueryConfig) -> (ApiState, Arc<TableStore>) {
     let cold = ColdStore::from_store(Arc::new(InMemory::new()), "memory");
     let table = TableStore::open(
         "metrics",
@@ -38,7 +38,7 @@ async fn state(config: QueryConfig) -> (ApiState, Arc<TableStore>) {
     (st, table)
 }
 
-fn samples(devices: usize, first_t: i64) -> Vec<MetricSample> {
+pub(crate) fn samples(devices: usize, first_t: i64) -> Vec<MetricSample> {
     let col: Arc<str> = Arc::from("icmp");
     (0..devices)
         .map(|i| {
@@ -65,6 +65,26 @@ async fn call(
     uri: &str,
     body: Option<&str>,
 ) -> (StatusCode, String, Option<String>) {
+    let (status, headers, bytes) = call_raw(st, method, uri, body).await;
+    let bytes = bytes.unwrap();
+    let rid = headers
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, String::from_utf8(bytes).unwrap(), rid)
+}
+
+/// One request as an admin API token; the answer's status, headers and bytes (an error
+/// when the body ended early).
+pub(crate) async fn call_raw(
+    st: &ApiState,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+) -> (
+    StatusCode,
+    axum::http::HeaderMap,
+    Result<Vec<u8>, axum::Error>,
+) {
     // Every call authenticates, as an admin API token.
     let token = st
         .control
@@ -85,14 +105,11 @@ async fn call(
         .unwrap();
     let resp = router(st.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
-    let rid = resp
-        .headers()
-        .get("x-request-id")
-        .map(|v| v.to_str().unwrap().to_string());
+    let headers = resp.headers().clone();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
         .await
-        .unwrap();
-    (status, String::from_utf8(bytes.to_vec()).unwrap(), rid)
+        .map(|b| b.to_vec());
+    (status, headers, bytes)
 }
 
 async fn sql(st: &ApiState, q: &str) -> (StatusCode, Value) {

@@ -2,7 +2,9 @@
 //! with its `#[utoipa::path]` document; nothing else adds routes.
 
 pub mod admin;
+pub mod device_metrics;
 pub mod devices;
+pub mod export;
 pub mod logs;
 pub mod session;
 pub mod sql;
@@ -26,6 +28,7 @@ pub fn all() -> OpenApiRouter<ApiState> {
         .routes(routes!(session::change_password))
         .routes(routes!(session::me))
         .routes(routes!(sql::query))
+        .routes(routes!(export::export))
         .routes(routes!(logs::search))
         .routes(routes!(logs::stream))
         .routes(routes!(devices::list, devices::create))
@@ -35,6 +38,7 @@ pub fn all() -> OpenApiRouter<ApiState> {
             devices::patch,
             devices::delete
         ))
+        .routes(routes!(device_metrics::series))
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(admin::update_user))
         .routes(routes!(admin::reset_password))
