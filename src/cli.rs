@@ -31,6 +31,14 @@ pub enum Command {
     /// Tables: metrics (time, device_id, device, metric, instance, value, counter,
     /// labels, collector), metrics_1m (1-minute rollups), logs, devices and audit.
     Query(QueryArgs),
+    /// Export a query's result to a file: Parquet, Arrow, CSV or NDJSON.
+    ///
+    /// The result streams from the server (or from the Parquet files with --data-dir)
+    /// into the file as it is computed, so an export of any size needs little memory on
+    /// either side. A progress line shows on a terminal. The file appears under its name
+    /// only when complete: an export that fails or is cut short (a limit such as
+    /// [query] export_max_rows or export_timeout) leaves no file behind.
+    Export(ExportArgs),
     /// Print an example configuration or check a configuration file.
     Config {
         #[command(subcommand)]
@@ -160,6 +168,47 @@ pub struct QueryArgs {
     /// POST /api/v1/tokens).
     #[arg(long, env = "SOTP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The SQL statement.
+    pub sql: String,
+    /// The file to write.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// File format.
+    #[arg(long, short, value_enum, default_value_t = ExportFormatArg::Parquet)]
+    pub format: ExportFormatArg,
+    /// Replace --out when it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Read the Parquet files under this data directory directly, without a server
+    /// (only data already flushed to Parquet is visible).
+    #[arg(long, conflicts_with = "server")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file whose [storage] and [query] settings to use with --data-dir.
+    #[arg(long, short, requires = "data_dir")]
+    pub config: Option<PathBuf>,
+    /// URL of a running SOTP API.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "SOTP_SERVER")]
+    pub server: String,
+    /// Access token or API token for the server.
+    #[arg(long, env = "SOTP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// File formats of `sotp export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormatArg {
+    /// Apache Parquet, zstd-compressed.
+    Parquet,
+    /// The Arrow IPC file format (Feather v2).
+    Arrow,
+    /// CSV with a header row, timestamps in RFC 3339.
+    Csv,
+    /// Newline-delimited JSON, one object per row.
+    Ndjson,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod components;
 pub mod config;
 pub mod control;
+pub mod export_cmd;
 pub mod inventory_feed;
 pub mod query_cmd;
 pub mod roles;

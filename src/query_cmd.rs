@@ -33,7 +33,17 @@ async fn run(args: QueryArgs) -> anyhow::Result<()> {
 }
 
 async fn local(args: &QueryArgs, dir: &std::path::Path) -> anyhow::Result<QueryOutput> {
-    let mut cfg = config::load(args.config.as_deref(), std::env::vars())?;
+    let engine = local_engine(args.config.as_deref(), dir).await?;
+    Ok(engine.execute(&args.sql).await?)
+}
+
+/// An engine over the Parquet files under `dir` (`sotp query --data-dir`, `sotp export
+/// --data-dir`), with the [storage] and [query] settings of `config`.
+pub(crate) async fn local_engine(
+    config: Option<&std::path::Path>,
+    dir: &std::path::Path,
+) -> anyhow::Result<QueryEngine> {
+    let mut cfg = config::load(config, std::env::vars())?;
     cfg.data_dir = dir.to_path_buf();
     if cfg.storage.url.is_empty() && !dir.join("parquet").is_dir() {
         anyhow::bail!(
@@ -44,8 +54,21 @@ async fn local(args: &QueryArgs, dir: &std::path::Path) -> anyhow::Result<QueryO
     }
     let cold = ColdStore::open(&cfg.storage.url, &cfg.data_dir)?;
     let metrics = crate::run::open_metrics(&cfg, &cold).await?;
-    let engine = QueryEngine::new(cfg.query.clone(), &cold, &[metrics])?;
-    Ok(engine.execute(&args.sql).await?)
+    Ok(QueryEngine::new(cfg.query.clone(), &cold, &[metrics])?)
+}
+
+/// The error of a refused request, as `STATUS: message` (with a hint for a 401).
+pub(crate) fn refusal(status: reqwest::StatusCode, body: &[u8]) -> anyhow::Error {
+    let msg = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return anyhow::anyhow!(
+            "{status}: {msg}\n(pass a token with --token or SOTP_TOKEN; see docs/control-plane.md)"
+        );
+    }
+    anyhow::anyhow!("{status}: {msg}")
 }
 
 async fn remote(args: &QueryArgs) -> anyhow::Result<()> {
@@ -74,16 +97,7 @@ async fn remote(args: &QueryArgs) -> anyhow::Result<()> {
     let status = resp.status();
     let body = resp.bytes().await?;
     if !status.is_success() {
-        let msg = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            anyhow::bail!(
-                "{status}: {msg}\n(pass a token with --token or SOTP_TOKEN; see docs/control-plane.md)"
-            );
-        }
-        anyhow::bail!("{status}: {msg}");
+        return Err(refusal(status, &body));
     }
     let mut stdout = std::io::stdout().lock();
     match args.format {

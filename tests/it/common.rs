@@ -293,6 +293,19 @@ pub(crate) fn stdout_ok(cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
+/// The server's peak resident memory so far (VmHWM), in bytes.
+pub(crate) fn peak_rss(server: &Server) -> u64 {
+    let pid = server.child.as_ref().unwrap().id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
 /// The Python with DuckDB and pyarrow (set up by scripts/test.sh).
 pub(crate) fn python() -> String {
     let py = std::env::var("SOTP_PYTHON").unwrap_or_else(|_| "python3".into());

@@ -10,6 +10,7 @@ mod bad_input;
 mod common;
 mod control_plane;
 mod dashboards;
+mod export;
 mod icmp_e2e;
 mod icmp_permissions;
 mod kafka;

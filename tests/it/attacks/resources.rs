@@ -10,20 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::create_user;
-use crate::common::{Server, free_port, http};
-
-/// The server's peak resident memory so far (VmHWM), in bytes.
-fn peak_rss(server: &Server) -> u64 {
-    let pid = server.child.as_ref().unwrap().id();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb * 1024
-}
+use crate::common::{Server, free_port, http, peak_rss};
 
 /// Sends `POST /api/v1/query` with `body` as `token` on a thread of its own.
 fn spawn_query(server: &Server, body: &str, token: &str) -> std::thread::JoinHandle<(u16, String)> {
