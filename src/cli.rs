@@ -39,6 +39,10 @@ pub enum Command {
     /// only when complete: an export that fails or is cut short (a limit such as
     /// [query] export_max_rows or export_timeout) leaves no file behind.
     Export(ExportArgs),
+    /// Check that the `sotp run` of a data directory is alive: exit 0 when its heartbeat
+    /// (`<data_dir>/health.json`, written every 5 s) is fresh and its bus connected, 1
+    /// with the reason otherwise. For container health checks and supervisors.
+    Health(HealthArgs),
     /// Print an example configuration or check a configuration file.
     Config {
         #[command(subcommand)]
@@ -168,6 +172,19 @@ pub struct QueryArgs {
     /// POST /api/v1/tokens).
     #[arg(long, env = "SOTP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Configuration file of the process to check (for its data_dir).
+    #[arg(long, short, env = "SOTP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory; overrides `data_dir` in the configuration.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// An older heartbeat means the process hangs or has died.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub max_age: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

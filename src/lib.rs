@@ -7,6 +7,7 @@ pub mod components;
 pub mod config;
 pub mod control;
 pub mod export_cmd;
+pub mod health;
 pub mod inventory_feed;
 pub mod query_cmd;
 pub mod roles;

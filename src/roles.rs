@@ -382,11 +382,16 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         None => None,
     };
     ready.store(bus.is_connected(), Ordering::Release);
+    // The data directory exists once storage is open (also with object storage).
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let heartbeat = crate::health::start(&config.data_dir, roles.describe(), bus.clone());
     announce(&config, &roles, &cold);
 
     crate::run::wait_for_signal().await;
     tracing::info!("stopping: finishing polls in flight");
     ready.store(false, Ordering::Release);
+    drop(heartbeat);
     if let Some(c) = collectors {
         c.stop().await?;
     }

@@ -306,6 +306,35 @@ pub(crate) fn peak_rss(server: &Server) -> u64 {
     kb * 1024
 }
 
+/// `sotp health --data-dir <data> --max-age <max_age>`: whether it said healthy, and
+/// what it printed.
+pub(crate) fn health(data: &Path, max_age: &str) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(["health", "--max-age", max_age, "--data-dir"])
+        .arg(data)
+        .env_remove("SOTP_CONFIG")
+        .output()
+        .expect("run sotp health");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success(), said)
+}
+
+/// Polls `sotp health` until its verdict is `healthy` and it says `says`.
+pub(crate) fn wait_health(data: &Path, max_age: &str, healthy: bool, says: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (ok, said) = health(data, max_age);
+        if ok == healthy && said.contains(says) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sotp health never said {says:?} (healthy: {healthy}); last: {said}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The Python with DuckDB and pyarrow (set up by scripts/test.sh).
 pub(crate) fn python() -> String {
     let py = std::env::var("SOTP_PYTHON").unwrap_or_else(|_| "python3".into());

@@ -11,6 +11,7 @@ mod common;
 mod control_plane;
 mod dashboards;
 mod export;
+mod health;
 mod icmp_e2e;
 mod icmp_permissions;
 mod kafka;

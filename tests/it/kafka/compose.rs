@@ -37,7 +37,12 @@ for name, s in services.items():
         if not p.startswith("127.0.0.1:"):
             problems.append(f"{name}: port {p} is published on every interface")
         published[name] = p
-    if name in ("kafka", "postgres") and "healthcheck" not in s:
+    one_shot = name == "minio-init" or s.get("restart") == "no"
+    check = s.get("healthcheck") or {}
+    if one_shot:
+        if not check.get("disable") and name != "minio-init":
+            problems.append(f"{name}: a one-shot job with an inherited health check")
+    elif not check.get("test") or check.get("disable"):
         problems.append(f"{name}: no healthcheck")
 if set(published) - {"sotp-api", "grafana"}:
     problems.append(f"published ports beyond the API and Grafana: {sorted(published)}")
@@ -47,6 +52,35 @@ for name in sotp_services:
         problems.append(f"{name}: does not get the shared master key secret")
     if s.get("environment", {}).get("SOTP__SECRETS__KEY_FILE") != "/run/secrets/sotp_master_key":
         problems.append(f"{name}: SOTP__SECRETS__KEY_FILE is not the shared secret")
+# Every long-running SOTP container keeps its data directory (deploy/sotp.toml:
+# data_dir) in a named volume of its own, and is checked with `sotp health`.
+data_dir = re.search(r'^data_dir = "([^"]+)"', open(os.path.join(os.path.dirname(sys.argv[1]), "deploy/sotp.toml")).read(), re.M).group(1)
+owners = {}
+for name in sotp_services:
+    s = services[name]
+    if s.get("restart") == "no":
+        continue
+    mounts = [v.split(":") for v in s.get("volumes", [])]
+    named = [m[0] for m in mounts if len(m) >= 2 and m[1] == data_dir and not m[0].startswith(".")]
+    if not named:
+        problems.append(f"{name}: no named volume at its data directory {data_dir}")
+    for v in named:
+        if v in owners:
+            problems.append(f"{name} and {owners[v]} share the data volume {v}")
+        owners[v] = name
+        if v not in (doc.get("volumes") or {}):
+            problems.append(f"{name}: volume {v} is not declared")
+    if "deploy" in s and s["deploy"].get("replicas", 1) > 1:
+        problems.append(f"{name}: replicas would share one data volume")
+    if "health" not in (s.get("healthcheck") or {}).get("test", []):
+        problems.append(f"{name}: not checked with `sotp health`")
+for name, s in services.items():
+    for v in s.get("volumes", []) or []:
+        src = v.split(":")[0]
+        if not src.startswith(".") and not src.startswith("/") and src not in (doc.get("volumes") or {}):
+            problems.append(f"{name}: volume {src} is not declared")
+if services.get("grafana", {}).get("depends_on", {}).get("sotp-api", {}).get("condition") != "service_healthy":
+    problems.append("grafana does not wait for a healthy sotp-api")
 if doc.get("secrets", {}).get("sotp_master_key", {}).get("file") != "./secrets/master.key":
     problems.append("the master key secret is not ./secrets/master.key")
 api_env = services.get("sotp-api", {}).get("environment", {})

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::peer::{RoleProc, Tansu, devices_toml, kafka_toml, outside_consumer, producer_totals};
-use crate::common::{free_port, ureq_get};
+use crate::common::{free_port, ureq_get, wait_health};
 
 /// Drops every TCP packet to and from one port on loopback (nftables), as an unreachable
 /// broker would look; removed when dropped.
@@ -129,11 +129,15 @@ fn a_60_second_broker_outage_loses_nothing_or_counts_exactly() {
         Duration::from_secs(60),
     );
     wait_ready(api, 200, Duration::from_secs(10));
+    let b_data = dir.path().join("b");
+    wait_health(&b_data, "30s", true, "healthy: pid");
     std::thread::sleep(Duration::from_secs(3));
 
     let outage = PortOutage::start(tansu.port);
     let began = Instant::now();
     wait_ready(api, 503, Duration::from_secs(15));
+    // A collector-only process (no HTTP) shows the outage in its health check.
+    wait_health(&b_data, "30s", false, "cannot reach the Kafka brokers");
     std::thread::sleep(Duration::from_secs(60).saturating_sub(began.elapsed()));
     let spool_files = std::fs::read_dir(c_data.join("spool")).map_or(0, |d| d.count());
     assert!(
@@ -142,6 +146,7 @@ fn a_60_second_broker_outage_loses_nothing_or_counts_exactly() {
     );
     drop(outage);
     wait_ready(api, 200, Duration::from_secs(90));
+    wait_health(&b_data, "30s", true, "healthy: pid");
     std::thread::sleep(Duration::from_secs(5));
 
     assert_eq!(a.stop(), 0, "{}", a.log_text());
