@@ -10,11 +10,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider, TableProvider,
 };
+use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
@@ -66,7 +67,10 @@ impl QueryEngine {
         cold: &ColdStore,
         tables: &[Arc<TableStore>],
     ) -> Result<Self, QueryError> {
-        let session = SessionConfig::new().with_information_schema(true);
+        // SOTP answers in UTC: `now()` and casts to `TIMESTAMP WITH TIME ZONE`
+        // (`::timestamptz`) give UTC timestamps, as a PostgreSQL session in UTC does.
+        let mut session = SessionConfig::new().with_information_schema(true);
+        session.options_mut().execution.time_zone = Some("UTC".into());
         let ctx = SessionContext::new_with_config(session);
         for f in crate::pg::functions() {
             ctx.register_udf(f);
@@ -148,8 +152,20 @@ impl QueryEngine {
         caller: Caller<'_>,
         sql: &str,
     ) -> Result<QueryOutput, QueryError> {
+        self.execute_with_params(caller, sql, &[]).await
+    }
+
+    /// Like [`QueryEngine::execute_for`] with the values of the statement's `$1`, `$2`,
+    /// ... placeholders (a prepared statement of the PostgreSQL wire). The values are
+    /// bound into the plan, never spliced into the SQL text.
+    pub async fn execute_with_params(
+        &self,
+        caller: Caller<'_>,
+        sql: &str,
+        params: &[ScalarValue],
+    ) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
-        let result = self.execute_inner(caller, sql).await;
+        let result = self.execute_inner(caller, sql, params).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.code(),
@@ -216,12 +232,57 @@ impl QueryEngine {
         Ok((SessionContext::new_with_state(state), pool))
     }
 
-    /// Plans `sql` in `ctx`: read-only, over the caller's tables only.
+    /// What `sql` would return and the types of its `$n` placeholders (by position;
+    /// `None` where the statement does not decide it), planned for `caller` without
+    /// running it.
+    pub async fn describe_for(
+        &self,
+        caller: Caller<'_>,
+        sql: &str,
+    ) -> Result<(SchemaRef, Vec<Option<DataType>>), QueryError> {
+        check_statement(sql)?;
+        let (ctx, _pool) = self.session(caller)?;
+        let df = tokio::time::timeout(self.config.timeout, self.plan(&ctx, caller, sql, &[]))
+            .await
+            .map_err(|_| self.time_limit())??;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let types = df
+            .logical_plan()
+            .get_parameter_types()
+            .map_err(|e| QueryError::from_datafusion(e, self.config.memory_limit_mb))?;
+        // DataFusion types a placeholder compared with a column or a literal; one that is
+        // cast (`CAST($1 AS BIGINT)`, `$1::bigint`) takes the cast's type, as PostgreSQL
+        // does, so a driver sends it as such.
+        let cast = cast_placeholders(df.logical_plan());
+        let mut params: Vec<Option<DataType>> = Vec::new();
+        for (name, t) in types {
+            let t = t.or_else(|| cast.get(&name).cloned());
+            let Some(i) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else {
+                return Err(QueryError::Invalid(format!(
+                    "placeholder `{name}`: use $1, $2, ..."
+                )));
+            };
+            if i == 0 || i > 65_535 {
+                return Err(QueryError::Invalid(format!(
+                    "placeholder `{name}` out of range"
+                )));
+            }
+            if params.len() < i {
+                params.resize(i, None);
+            }
+            params[i - 1] = t;
+        }
+        Ok((schema, params))
+    }
+
+    /// Plans `sql` in `ctx`: read-only, over the caller's tables only, with `params`
+    /// bound to its placeholders (none: left unbound).
     async fn plan(
         &self,
         ctx: &SessionContext,
         caller: Caller<'_>,
         sql: &str,
+        params: &[ScalarValue],
     ) -> Result<DataFrame, QueryError> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
@@ -240,7 +301,11 @@ impl QueryEngine {
         if let Some(allowed) = caller.tables {
             check_tables(df.logical_plan(), allowed)?;
         }
-        Ok(df)
+        if params.is_empty() {
+            return Ok(df);
+        }
+        df.with_param_values(params.to_vec())
+            .map_err(|e| QueryError::Invalid(format!("parameters: {e}")))
     }
 
     fn time_limit(&self) -> QueryError {
@@ -251,6 +316,7 @@ impl QueryEngine {
         &self,
         caller: Caller<'_>,
         sql: &str,
+        params: &[ScalarValue],
     ) -> Result<QueryOutput, QueryError> {
         check_statement(sql)?;
         let _turn = self.turns.take(caller.user).await?;
@@ -258,7 +324,7 @@ impl QueryEngine {
         let (ctx, pool) = self.session(caller)?;
         let (max_rows, max_bytes) = (self.config.max_rows, self.config.max_result_mb << 20);
         let run = async move {
-            let df = self.plan(&ctx, caller, sql).await?;
+            let df = self.plan(&ctx, caller, sql, params).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let mut stream = df
                 .execute_stream()
@@ -310,7 +376,7 @@ impl QueryEngine {
         let (ctx, _pool) = self.session(caller)?;
         let limit_mb = self.config.memory_limit_mb;
         let planned = async {
-            let df = self.plan(&ctx, caller, sql).await?;
+            let df = self.plan(&ctx, caller, sql, &[]).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let stream = df
                 .execute_stream()
@@ -412,6 +478,28 @@ fn refused(table: &str, allowed: &[&str]) -> QueryError {
         "your role may not read table `{table}`; readable tables: {}",
         allowed.join(", ")
     ))
+}
+
+/// The type each placeholder is cast to, where the plan casts one.
+fn cast_placeholders(plan: &LogicalPlan) -> std::collections::HashMap<String, DataType> {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::{Cast, Expr, TryCast};
+    let mut found = std::collections::HashMap::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|e| {
+                if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e
+                    && let Expr::Placeholder(p) = expr.as_ref()
+                {
+                    found
+                        .entry(p.id.clone())
+                        .or_insert_with(|| field.data_type().clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
 }
 
 /// Refuses a plan that scans a table outside `allowed`.

@@ -17,6 +17,7 @@ mod icmp_permissions;
 mod kafka;
 mod live_inventory;
 mod pgwire;
+mod pgwire_extended;
 mod s3_storage;
 mod snmp_bad_agents;
 mod snmp_e2e;

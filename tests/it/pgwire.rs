@@ -127,7 +127,7 @@ pub(crate) fn rfc3339_nano(t: chrono::DateTime<chrono::Utc>) -> String {
     format!("{s}Z")
 }
 
-fn pgxq() -> String {
+pub(crate) fn pgxq() -> String {
     std::env::var("SOTP_PGXQ").unwrap_or_else(|_| {
         panic!("SOTP_PGXQ is not set: run scripts/setup-peers.sh (it builds tests/pgx)")
     })

@@ -7,8 +7,19 @@
 // Usage: pgxq 'postgres://user:pass@127.0.0.1:PORT/db?sslmode=disable' < queries
 // Queries are separated by NUL bytes. Prints one JSON line per query:
 // {"results": [{"tag", "fields": [{"name", "oid"}], "rows": [[text or null]],
-//   "parsed": [[value or null]]}], "error": {"code", "message"} or null}.
+//
+//	"parsed": [[value or null]]}], "error": {"code", "message"} or null}.
+//
 // pgx v5's Ping, Grafana's health check, is Exec of "-- ping": send that text.
+//
+// pgxq -extended CONNECTION_STRING: each NUL-separated record is a query, optionally
+// followed by 0x1e and a JSON array of parameters (a string "time:RFC3339" is sent as a
+// time.Time), run with pgx.Conn.Query: the extended protocol, a prepared statement
+// described first, parameters and results in the binary format wherever pgx has a
+// binary codec (int, float, bool, numeric, timestamptz, text). Prints one JSON line per
+// query: {"fields": [{"name", "oid"}], "rows": [[value]], "error"}, times in RFC 3339.
+// -cancel-after DURATION cancels each query's context after that long (pgx then sends a
+// CancelRequest).
 package main
 
 import (
@@ -24,6 +35,7 @@ import (
 
 	"github.com/jackc/pgconn"
 	"github.com/jackc/pgtype"
+	"github.com/jackc/pgx/v4"
 )
 
 type field struct {
@@ -145,9 +157,107 @@ func toErr(err error) *pgError {
 	return &pgError{Code: "", Message: err.Error()}
 }
 
+type extAnswer struct {
+	Fields []field         `json:"fields"`
+	Rows   [][]interface{} `json:"rows"`
+	Error  *pgError        `json:"error"`
+}
+
+func runExtended(conn *pgx.Conn, record []byte, cancelAfter time.Duration) extAnswer {
+	out := extAnswer{Fields: []field{}, Rows: [][]interface{}{}}
+	sql, rawParams := record, []byte("[]")
+	if i := bytes.IndexByte(record, 0x1e); i >= 0 {
+		sql, rawParams = record[:i], record[i+1:]
+	}
+	var params []interface{}
+	if err := json.Unmarshal(rawParams, &params); err != nil {
+		out.Error = &pgError{Message: "bad parameters: " + err.Error()}
+		return out
+	}
+	for i, p := range params {
+		if s, ok := p.(string); ok && len(s) > 5 && s[:5] == "time:" {
+			t, err := time.Parse(time.RFC3339Nano, s[5:])
+			if err != nil {
+				out.Error = &pgError{Message: "bad time parameter: " + err.Error()}
+				return out
+			}
+			params[i] = t
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	if cancelAfter > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), cancelAfter)
+	}
+	defer cancel()
+	rows, err := conn.Query(ctx, string(sql), params...)
+	if err != nil {
+		out.Error = toErr(err)
+		return out
+	}
+	for _, f := range rows.FieldDescriptions() {
+		out.Fields = append(out.Fields, field{Name: string(f.Name), OID: f.DataTypeOID})
+	}
+	for rows.Next() {
+		values, err := rows.Values()
+		if err != nil {
+			out.Error = toErr(err)
+			break
+		}
+		row := []interface{}{}
+		for _, v := range values {
+			switch x := v.(type) {
+			case time.Time:
+				row = append(row, x.UTC().Format(time.RFC3339Nano))
+			case pgtype.Numeric:
+				var f float64
+				x.AssignTo(&f)
+				row = append(row, f)
+			default:
+				row = append(row, x)
+			}
+		}
+		out.Rows = append(out.Rows, row)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil && out.Error == nil {
+		out.Error = toErr(err)
+	}
+	return out
+}
+
+func mainExtended(url string, cancelAfter time.Duration) {
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		json.NewEncoder(os.Stdout).Encode(extAnswer{Error: toErr(err)})
+		os.Exit(1)
+	}
+	defer conn.Close(context.Background())
+	input, _ := io.ReadAll(bufio.NewReader(os.Stdin))
+	enc := json.NewEncoder(os.Stdout)
+	for _, q := range bytes.Split(input, []byte{0}) {
+		if len(bytes.TrimSpace(q)) == 0 {
+			continue
+		}
+		enc.Encode(runExtended(conn, q, cancelAfter))
+	}
+}
+
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-extended" {
+		mainExtended(os.Args[2], 0)
+		return
+	}
+	if len(os.Args) == 5 && os.Args[1] == "-extended" && os.Args[2] == "-cancel-after" {
+		d, err := time.ParseDuration(os.Args[3])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bad duration:", err)
+			os.Exit(2)
+		}
+		mainExtended(os.Args[4], d)
+		return
+	}
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: pgxq CONNECTION_STRING < NUL-separated queries")
+		fmt.Fprintln(os.Stderr, "usage: pgxq [-extended [-cancel-after DURATION]] CONNECTION_STRING < NUL-separated queries")
 		os.Exit(2)
 	}
 	conn, err := pgconn.Connect(context.Background(), os.Args[1])

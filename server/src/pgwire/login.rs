@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::Sink;
-use pgwire::api::ClientInfo;
 use pgwire::api::auth::cleartext::CleartextPasswordAuth;
 use pgwire::api::auth::driver::AuthOutcome;
 use pgwire::api::auth::mechanism::AuthMechanismFactory;
@@ -19,6 +18,7 @@ use pgwire::api::auth::{
     AuthDriver, AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
     protocol_negotiation, save_startup_parameters_to_metadata,
 };
+use pgwire::api::{ClientInfo, ConnectionManager};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use sotp_inventory::{NewAudit, Permission};
@@ -130,7 +130,7 @@ pub(crate) struct Startup {
 }
 
 impl Startup {
-    pub(crate) fn new(control: Control) -> Self {
+    pub(crate) fn new(control: Control, connections: Arc<ConnectionManager>) -> Self {
         let mut params = DefaultServerParameterProvider::default();
         params.server_version = super::SERVER_VERSION.into();
         params.date_style = "ISO, MDY".into();
@@ -139,7 +139,9 @@ impl Startup {
         params.default_transaction_read_only = true;
         let passwords = Arc::new(Passwords { control });
         Self {
-            driver: AuthDriver::new(params),
+            // A logged-in connection is registered under the key its BackendKeyData
+            // names: a cancel request with that key stops its running query.
+            driver: AuthDriver::new(params).with_connection_manager(connections),
             cleartext: Arc::new(CleartextPasswordAuth::new(passwords)),
         }
     }

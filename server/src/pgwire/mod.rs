@@ -10,12 +10,16 @@
 //! DataFusion's default features (compression codecs built from C) into every build,
 //! and owns the listener and the login, which here belong to SOTP.
 //!
-//! Results use the simple query protocol (what Grafana, psql and psycopg without
-//! parameters send). Transactions are accepted and mean nothing (every query reads);
+//! Both protocols: simple queries (what Grafana, psql and psycopg without parameters
+//! send) and the extended protocol ([`extended`]: prepared statements with `$n`
+//! parameters bound into the plan, results in text or binary; what pgx, JDBC and
+//! asyncpg send). A cancel request (psql's Ctrl-C, `pg_cancel_backend` from a driver)
+//! stops the running query. Transactions are accepted and mean nothing (every query reads);
 //! `SET` is accepted and ignored (SOTP answers in UTC, ISO dates); `SHOW` answers from
 //! [`sotp_query::pg::setting`].
 
 mod catalog;
+mod extended;
 mod login;
 mod text;
 
@@ -24,10 +28,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::common::ScalarValue;
 use futures::{Sink, StreamExt, stream};
-use pgwire::api::query::SimpleQueryHandler;
-use pgwire::api::results::{QueryResponse, Response, Tag};
-use pgwire::api::{ClientInfo, ClientPortalStore, NoopHandler, PgWireServerHandlers};
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldFormat, QueryResponse, Response, Tag};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use serde::Deserialize;
@@ -131,12 +138,20 @@ impl PgwireServer {
                     listen: config.listen.clone(),
                     source,
                 })?;
+        let connections = Arc::new(ConnectionManager::new());
         Ok(Some(Self {
             listener,
             tls,
             handlers: Arc::new(Handlers {
-                startup: Arc::new(Startup::new(control.clone())),
-                queries: Arc::new(Queries { engine, control }),
+                startup: Arc::new(Startup::new(control.clone(), connections.clone())),
+                queries: Arc::new(Queries {
+                    parser: Arc::new(extended::Parser {
+                        engine: engine.clone(),
+                    }),
+                    engine,
+                    control,
+                }),
+                connections,
             }),
             max_connections: config.max_connections.max(1),
         }))
@@ -190,6 +205,8 @@ impl PgwireServer {
 struct Handlers {
     startup: Arc<Startup>,
     queries: Arc<Queries>,
+    /// Every logged-in connection, by the key a cancel request names.
+    connections: Arc<ConnectionManager>,
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -201,15 +218,30 @@ impl PgWireServerHandlers for Handlers {
         self.startup.clone()
     }
 
-    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
-        Arc::new(NoopHandler)
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.queries.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(self.connections.clone()))
     }
 }
 
-/// Runs the statements of a simple query.
+/// Runs statements: simple queries and prepared ones.
 struct Queries {
     engine: QueryEngine,
     control: Control,
+    parser: Arc<extended::Parser>,
+}
+
+/// How one statement's answer travels: its parameter values, and for a prepared
+/// statement the result columns as described and the format of each.
+#[derive(Default)]
+struct Binding {
+    params: Vec<ScalarValue>,
+    /// Described at Parse; none for a simple query (the result decides).
+    kinds: Option<Vec<text::PgColumn>>,
+    format: Format,
 }
 
 /// An error with a SQLSTATE, as the client sees it.
@@ -234,6 +266,9 @@ fn query_error(e: &QueryError) -> ErrorInfo {
                 || m.contains("function") && m.contains("not found")
             {
                 "42883"
+            } else if m.contains("cannot cast") {
+                // `'ten'::bigint`: PostgreSQL's invalid_text_representation.
+                "22P02"
             } else if m.contains("sql parser error") {
                 "42601"
             } else {
@@ -362,7 +397,7 @@ impl Queries {
         }
     }
 
-    async fn one(&self, login: &Login, sql: &str) -> Result<Response, ErrorInfo> {
+    async fn one(&self, login: &Login, sql: &str, bind: Binding) -> Result<Response, ErrorInfo> {
         match kind(sql) {
             Kind::Begin => return Ok(Response::TransactionStart(Tag::new("BEGIN"))),
             Kind::Commit => return Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
@@ -409,18 +444,48 @@ impl Queries {
         };
         let out = self
             .engine
-            .execute_for(caller, sql)
+            .execute_with_params(caller, sql, &bind.params)
             .await
             .map_err(|e| query_error(&e))?;
-        let (fields, kinds) = text::fields(out.schema.fields());
+        let (fields, kinds) = match bind.kinds {
+            Some(kinds) if kinds.len() == out.schema.fields().len() => {
+                let names: Vec<&str> = out
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect();
+                let format = bind.format.clone();
+                (
+                    text::described(&names, &kinds, |i| format.format_for(i)),
+                    kinds,
+                )
+            }
+            Some(kinds) => {
+                return Err(pg_error(
+                    "XX000",
+                    format!(
+                        "the statement was described with {} columns and returned {}",
+                        kinds.len(),
+                        out.schema.fields().len()
+                    ),
+                ));
+            }
+            None => text::fields(out.schema.fields()),
+        };
+        let binary: Arc<Vec<bool>> = Arc::new(
+            (0..kinds.len())
+                .map(|i| bind.format.format_for(i) == FieldFormat::Binary)
+                .collect(),
+        );
         // Rows are encoded one batch at a time as the client reads; the result keeps
         // its place in the memory budget until the last row is sent.
         let kinds = Arc::new(kinds);
         let batches = stream::unfold((out, 0usize), move |(out, i)| {
-            let kinds = kinds.clone();
+            let (kinds, binary) = (kinds.clone(), binary.clone());
             async move {
                 let batch = out.batches.get(i)?;
-                let rows = text::rows(batch.columns(), &kinds);
+                let rows = text::rows(batch.columns(), &kinds, &binary);
                 Some((rows, (out, i + 1)))
             }
         });
@@ -455,7 +520,7 @@ impl SimpleQueryHandler for Queries {
         }
         let mut out = Vec::with_capacity(statements.len());
         for sql in &statements {
-            match self.one(&login, sql).await {
+            match self.one(&login, sql, Binding::default()).await {
                 Ok(r) => out.push(r),
                 Err(e) => {
                     // PostgreSQL stops a simple query at its first error.
@@ -465,6 +530,48 @@ impl SimpleQueryHandler for Queries {
             }
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Queries {
+    type Statement = extended::Prepared;
+    type QueryParser = extended::Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let login = client
+            .session_extensions()
+            .get::<Arc<Login>>()
+            .ok_or(PgWireError::NotReadyForQuery)?;
+        self.recheck(&login).await?;
+        let stmt = &portal.statement.statement;
+        let answer = match extended::bind(portal) {
+            Ok(params) => {
+                let bind = Binding {
+                    params,
+                    kinds: (!stmt.columns.is_empty()).then(|| stmt.kinds()),
+                    format: portal.result_column_format.clone(),
+                };
+                self.one(&login, &stmt.sql, bind).await
+            }
+            Err(e) => Err(*e),
+        };
+        Ok(answer.unwrap_or_else(|e| Response::Error(Box::new(e))))
     }
 }
 

@@ -92,21 +92,28 @@ impl PgColumn {
 /// The RowDescription of a result with these Arrow fields (text format).
 pub(crate) fn fields(schema: &[Arc<Field>]) -> (Arc<Vec<FieldInfo>>, Vec<PgColumn>) {
     let columns: Vec<PgColumn> = schema.iter().map(|f| PgColumn::of(f.data_type())).collect();
-    let infos = schema
-        .iter()
-        .zip(&columns)
-        .map(|(f, c)| {
-            FieldInfo::new(
-                f.name().clone(),
-                None,
-                None,
-                c.pg.clone(),
-                FieldFormat::Text,
-            )
-            .with_type_size(c.typlen)
-        })
-        .collect();
-    (Arc::new(infos), columns)
+    let names: Vec<&str> = schema.iter().map(|f| f.name().as_str()).collect();
+    (described(&names, &columns, |_| FieldFormat::Text), columns)
+}
+
+/// The RowDescription of columns named `names` of these kinds, each in the format
+/// `format(i)` asks for.
+pub(crate) fn described(
+    names: &[&str],
+    columns: &[PgColumn],
+    format: impl Fn(usize) -> FieldFormat,
+) -> Arc<Vec<FieldInfo>> {
+    Arc::new(
+        names
+            .iter()
+            .zip(columns)
+            .enumerate()
+            .map(|(i, (name, c))| {
+                FieldInfo::new(name.to_string(), None, None, c.pg.clone(), format(i))
+                    .with_type_size(c.typlen)
+            })
+            .collect(),
+    )
 }
 
 /// A RowDescription of text columns with these names (for answers SOTP makes itself).
@@ -143,34 +150,189 @@ fn put(buf: &mut BytesMut, v: Option<&[u8]>) {
 
 /// Writes one column's value at `row` as PostgreSQL text into `out`; false for NULL.
 type Writer<'a> = Box<dyn Fn(usize, &mut String) -> bool + 'a>;
+/// Writes one column's value at `row` in PostgreSQL's binary format; false for NULL.
+type BinaryWriter<'a> = Box<dyn Fn(usize, &mut Vec<u8>) -> bool + 'a>;
 
-/// The DataRows of one batch's `columns` (each cast by [`PgColumn`] first).
+enum Column<'a> {
+    Text(Writer<'a>),
+    Binary(BinaryWriter<'a>),
+}
+
+/// The DataRows of one batch's `columns` (each cast by [`PgColumn`] first), each column
+/// in the text format, or in the binary format where `binary[i]` (the extended
+/// protocol lets a client ask).
 pub(crate) fn rows(
     columns: &[ArrayRef],
     kinds: &[PgColumn],
+    binary: &[bool],
 ) -> Result<Vec<DataRow>, arrow::error::ArrowError> {
     let cast: Vec<ArrayRef> = columns
         .iter()
         .zip(kinds)
         .map(|(c, k)| cast_for(c, &k.as_arrow))
         .collect::<Result<_, _>>()?;
-    let writers: Vec<Writer<'_>> = cast.iter().map(|c| writer(c.as_ref())).collect();
+    let writers: Vec<Column<'_>> = cast
+        .iter()
+        .zip(kinds)
+        .enumerate()
+        .map(|(i, (c, k))| {
+            if binary.get(i).copied().unwrap_or(false) {
+                Column::Binary(binary_writer(c.as_ref(), &k.pg))
+            } else {
+                Column::Text(writer(c.as_ref()))
+            }
+        })
+        .collect();
     let n = cast.first().map_or(0, |c| c.len());
     let mut out = Vec::with_capacity(n);
-    let mut text = String::new();
+    let (mut text, mut bytes) = (String::new(), Vec::new());
     for row in 0..n {
         let mut buf = BytesMut::with_capacity(16 * writers.len());
         for w in &writers {
-            text.clear();
-            if w(row, &mut text) {
-                put(&mut buf, Some(text.as_bytes()));
-            } else {
-                put(&mut buf, None);
-            }
+            let value = match w {
+                Column::Text(w) => {
+                    text.clear();
+                    w(row, &mut text).then_some(text.as_bytes())
+                }
+                Column::Binary(w) => {
+                    bytes.clear();
+                    w(row, &mut bytes).then_some(bytes.as_slice())
+                }
+            };
+            put(&mut buf, value);
         }
         out.push(DataRow::new(buf, writers.len() as i16));
     }
     Ok(out)
+}
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+pub(crate) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// Days from the Unix epoch to PostgreSQL's.
+pub(crate) const PG_EPOCH_DAYS: i32 = 10_957;
+
+/// PostgreSQL's binary send format of one column cast to its kind.
+fn binary_writer<'a>(c: &'a dyn Array, pg: &Type) -> BinaryWriter<'a> {
+    let valid = move |i: usize| c.is_valid(i);
+    macro_rules! be {
+        ($arr:expr) => {{
+            let a = $arr;
+            Box::new(move |i, b: &mut Vec<u8>| {
+                valid(i) && {
+                    b.extend_from_slice(&a.value(i).to_be_bytes());
+                    true
+                }
+            })
+        }};
+    }
+    match c.data_type() {
+        DataType::Boolean => {
+            let a: &BooleanArray = c.as_boolean();
+            Box::new(move |i, b| {
+                valid(i) && {
+                    b.push(u8::from(a.value(i)));
+                    true
+                }
+            })
+        }
+        DataType::Int16 => be!(c.as_primitive::<Int16Type>()),
+        DataType::Int32 => be!(c.as_primitive::<Int32Type>()),
+        DataType::Int64 => be!(c.as_primitive::<Int64Type>()),
+        DataType::Float32 => be!(c.as_primitive::<arrow::datatypes::Float32Type>()),
+        DataType::Float64 => be!(c.as_primitive::<arrow::datatypes::Float64Type>()),
+        DataType::Timestamp(..) => {
+            let a: &TimestampMicrosecondArray = c.as_primitive();
+            Box::new(move |i, b| {
+                valid(i) && {
+                    b.extend_from_slice(&(a.value(i) - PG_EPOCH_MICROS).to_be_bytes());
+                    true
+                }
+            })
+        }
+        DataType::Date32 => {
+            let a: &Date32Array = c.as_primitive();
+            Box::new(move |i, b| {
+                valid(i) && {
+                    b.extend_from_slice(&(a.value(i) - PG_EPOCH_DAYS).to_be_bytes());
+                    true
+                }
+            })
+        }
+        DataType::Binary => {
+            let a = c.as_binary::<i32>();
+            Box::new(move |i, b| {
+                valid(i) && {
+                    b.extend_from_slice(a.value(i));
+                    true
+                }
+            })
+        }
+        _ if *pg == Type::NUMERIC => {
+            let a = c.as_string::<i32>();
+            Box::new(move |i, b| {
+                valid(i) && {
+                    numeric(a.value(i), b);
+                    true
+                }
+            })
+        }
+        // Text travels as its UTF-8 bytes in both formats.
+        _ => {
+            let a = c.as_string::<i32>();
+            Box::new(move |i, b| {
+                valid(i) && {
+                    b.extend_from_slice(a.value(i).as_bytes());
+                    true
+                }
+            })
+        }
+    }
+}
+
+/// Base-10000 digits of a run of decimal digits, four at a time.
+fn base_10000(digits: &str) -> Vec<i16> {
+    digits
+        .as_bytes()
+        .chunks(4)
+        .map(|c| c.iter().fold(0i16, |n, d| n * 10 + i16::from(d - b'0')))
+        .collect()
+}
+
+/// PostgreSQL's binary `numeric` of a decimal text (`-123.4500`): digit count, weight
+/// of the first base-10000 digit, sign, display scale, then the digits.
+pub(crate) fn numeric(text: &str, out: &mut Vec<u8>) {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let int = int.trim_start_matches('0');
+    // The integer part grouped from the right, the fraction from the left.
+    let int_groups = base_10000(&format!("{}{int}", "0".repeat((4 - int.len() % 4) % 4)));
+    let frac_groups = base_10000(&format!("{frac}{}", "0".repeat((4 - frac.len() % 4) % 4)));
+    let mut weight = int_groups.len() as i16 - 1;
+    let mut digits: Vec<i16> = int_groups.into_iter().chain(frac_groups).collect();
+    let leading = digits.iter().take_while(|d| **d == 0).count();
+    digits.drain(..leading);
+    weight -= leading as i16;
+    while digits.last() == Some(&0) {
+        digits.pop();
+    }
+    if digits.is_empty() {
+        weight = 0;
+    }
+    let sign: u16 = if negative && !digits.is_empty() {
+        0x4000
+    } else {
+        0
+    };
+    out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&(frac.len() as u16).to_be_bytes());
+    for d in digits {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
 }
 
 fn cast_for(c: &ArrayRef, to: &DataType) -> Result<ArrayRef, arrow::error::ArrowError> {

@@ -93,7 +93,7 @@ fn a_batch_becomes_text_rows_with_nulls_as_minus_one() {
             "text"
         ]
     );
-    let rows = rows(&columns, &kinds).unwrap();
+    let rows = rows(&columns, &kinds, &[]).unwrap();
     // The nanoseconds are cut to PostgreSQL's microseconds.
     let text = String::from_utf8_lossy(&rows[0].data).to_string();
     assert!(text.contains("2026-01-01 00:00:00.123456+00"), "{text:?}");
@@ -105,4 +105,61 @@ fn a_batch_becomes_text_rows_with_nulls_as_minus_one() {
     assert_eq!(&b[8..13], &[0, 0, 0, 1, b'f']);
     assert_eq!(&b[13..17], &0i32.to_be_bytes());
     assert_eq!(rows[1].field_count, 4);
+}
+
+#[test]
+fn numeric_binary_matches_postgresqls_send_format() {
+    let enc = |s: &str| {
+        let mut b = Vec::new();
+        numeric(s, &mut b);
+        b.chunks(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect::<Vec<i16>>()
+    };
+    // ndigits, weight, sign, dscale, digits (values from PostgreSQL's numeric_send).
+    assert_eq!(enc("0"), vec![0, 0, 0, 0]);
+    assert_eq!(enc("123.45"), vec![2, 0, 0, 2, 123, 4500]);
+    assert_eq!(enc("-12345678.9"), vec![3, 1, 0x4000, 1, 1234, 5678, 9000]);
+    assert_eq!(enc("0.0001"), vec![1, -1, 0, 4, 1]);
+    assert_eq!(enc("10000"), vec![1, 1, 0, 0, 1]);
+    assert_eq!(enc("1.50"), vec![2, 0, 0, 2, 1, 5000]);
+}
+
+#[test]
+fn binary_rows_use_postgresqls_send_formats() {
+    use arrow::array::{
+        BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(vec![Some(-2), None])),
+        Arc::new(Float64Array::from(vec![1.5, 0.0])),
+        Arc::new(BooleanArray::from(vec![true, false])),
+        // 2000-01-01T00:00:01Z: one second after PostgreSQL's epoch.
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![946_684_801_000_000, 0]).with_timezone("UTC"),
+        ),
+        Arc::new(StringArray::from(vec!["édge", "x"])),
+    ];
+    let kinds: Vec<PgColumn> = columns
+        .iter()
+        .map(|c| PgColumn::of(c.data_type()))
+        .collect();
+    let rows = rows(&columns, &kinds, &[true; 5]).unwrap();
+    let mut expected = Vec::new();
+    for v in [
+        (-2i64).to_be_bytes().as_slice(),
+        1.5f64.to_be_bytes().as_slice(),
+        &[1],
+        1_000_000i64.to_be_bytes().as_slice(),
+        "édge".as_bytes(),
+    ] {
+        expected.extend_from_slice(&(v.len() as i32).to_be_bytes());
+        expected.extend_from_slice(v);
+    }
+    assert_eq!(rows[0].data.as_ref(), expected.as_slice());
+    assert_eq!(
+        &rows[1].data[..4],
+        &(-1i32).to_be_bytes(),
+        "NULL is length -1"
+    );
 }
