@@ -217,10 +217,9 @@ async fn start_api(
     crate::inventory_feed::publish_changes(store.clone(), bus.clone());
     let control = Control::new(store.clone(), config.auth.clone());
     // The PostgreSQL wire: the same engine, the same logins.
-    let pgwire =
-        sotp_server::pgwire::PgwireServer::bind(&config.pgwire, engine.clone(), control.clone())
-            .await
-            .context("the PostgreSQL wire front door")?;
+    let pgwire = sotp_pgwire::PgwireServer::bind(&config.pgwire, engine.clone(), control.clone())
+        .await
+        .context("the PostgreSQL wire front door")?;
     if let Some(pg) = pgwire {
         running
             .tasks

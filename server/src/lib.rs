@@ -15,7 +15,6 @@ pub mod auth;
 mod auth_config;
 mod error;
 mod openapi;
-pub mod pgwire;
 pub mod routes;
 mod serve;
 

@@ -18,11 +18,11 @@ use sotp_ingest::icmp::IcmpConfig;
 use sotp_ingest::snmp::SnmpConfig;
 use sotp_ingest::syslog::SyslogConfig;
 use sotp_inventory::{DatabaseConfig, SecretsConfig};
+use sotp_pgwire::PgwireConfig;
 use sotp_pipeline::stream::StreamConfig;
 use sotp_query::QueryConfig;
 use sotp_schemas::{Device, DeviceId, PollSettings, SnmpSettings};
 use sotp_server::AuthConfig;
-use sotp_server::pgwire::PgwireConfig;
 use sotp_sinks::StorageConfig;
 
 pub use load::{ConfigError, ConfigIssue, load, load_str};

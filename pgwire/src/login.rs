@@ -23,7 +23,7 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use sotp_inventory::{NewAudit, Permission};
 
-use crate::{AuthError, Control, Credential, Principal};
+use sotp_server::{AuthError, Control, Credential, Principal};
 
 /// Who a connection is logged in as. An API token is kept (in memory, for the life of
 /// the connection) so that each query can check it was not revoked meanwhile.
