@@ -114,16 +114,10 @@ pub fn judge(beat: &Heartbeat, now: u64, max_age: Duration) -> Option<String> {
 /// `sotp health`: exit 0 when the process of the data directory is healthy, 1 (with the
 /// reason) when not.
 pub fn main(args: HealthArgs) -> ExitCode {
-    let mut config = match crate::config::load(args.config.as_deref(), std::env::vars()) {
+    let config = match crate::run::load_config(args.config.as_deref(), args.data_dir) {
         Ok(c) => c,
-        Err(e) => {
-            eprint!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
-    }
     let file = path(&config.data_dir);
     let beat = std::fs::read(&file)
         .map_err(|e| {

@@ -14,16 +14,10 @@ use crate::config::{self, Config};
 use crate::telemetry;
 
 pub fn main(args: RunArgs) -> ExitCode {
-    let mut config = match config::load(args.config.as_deref(), std::env::vars()) {
+    let config = match load_config(args.config.as_deref(), args.data_dir) {
         Ok(c) => c,
-        Err(e) => {
-            eprint!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
-    }
     let roles = crate::roles::Roles::new(&args.roles);
     let kafka = config.bus.kind == config::BusKind::Kafka;
     if !kafka && !roles.is_all() {
@@ -35,6 +29,22 @@ pub fn main(args: RunArgs) -> ExitCode {
     }
     telemetry::init_logging(&config.log);
     crate::telemetry::block_on(crate::roles::run(config, roles))
+}
+
+/// The configuration of `path` with `data_dir` (from `--data-dir`) in force; a problem
+/// is printed and becomes exit code 2.
+pub(crate) fn load_config(
+    path: Option<&std::path::Path>,
+    data_dir: Option<std::path::PathBuf>,
+) -> Result<Config, ExitCode> {
+    let mut config = config::load(path, std::env::vars()).map_err(|e| {
+        eprint!("{e}");
+        ExitCode::from(2)
+    })?;
+    if let Some(dir) = data_dir {
+        config.data_dir = dir;
+    }
+    Ok(config)
 }
 
 /// Opens the `metrics` table in the cold store.

@@ -368,6 +368,16 @@ fn statements(sql: &str) -> Vec<String> {
 }
 
 impl Queries {
+    /// The connection's login, checked again before each statement.
+    async fn login<C: ClientInfo>(&self, client: &C) -> PgWireResult<Arc<Arc<Login>>> {
+        let login = client
+            .session_extensions()
+            .get::<Arc<Login>>()
+            .ok_or(PgWireError::NotReadyForQuery)?;
+        self.recheck(&login).await?;
+        Ok(login)
+    }
+
     /// Ends the connection when its login no longer holds: the session was logged out
     /// or revoked, the user disabled or given another role, the API token revoked.
     async fn recheck(&self, login: &Login) -> PgWireResult<()> {
@@ -513,11 +523,7 @@ impl SimpleQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let login = client
-            .session_extensions()
-            .get::<Arc<Login>>()
-            .ok_or(PgWireError::NotReadyForQuery)?;
-        self.recheck(&login).await?;
+        let login = self.login(client).await?;
         let statements = statements(query);
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
@@ -558,11 +564,7 @@ impl ExtendedQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let login = client
-            .session_extensions()
-            .get::<Arc<Login>>()
-            .ok_or(PgWireError::NotReadyForQuery)?;
-        self.recheck(&login).await?;
+        let login = self.login(client).await?;
         let stmt = &portal.statement.statement;
         let answer = match extended::bind(portal) {
             Ok(params) => {
