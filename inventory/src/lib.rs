@@ -6,6 +6,7 @@
 //! SQL through sqlx's `Any` driver, written once for both backends. Secrets are sealed
 //! with a [`MasterKey`] that never comes from the database.
 
+mod alerts;
 mod api_tokens;
 mod audit;
 mod cache;
@@ -23,6 +24,9 @@ mod users;
 mod validate;
 mod wire;
 
+pub use alerts::{
+    Alert, AlertFilter, AlertTransition, Attempt, NewNotification, Notification, Silence,
+};
 pub use api_tokens::{ApiToken, NewApiToken};
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
 pub use config::{DatabaseConfig, SecretsConfig};

@@ -32,17 +32,23 @@ pub enum Permission {
     Admin,
     /// Change one's own password, log out.
     Self_,
+    /// Read alerts, their timelines, rules, silences and receivers.
+    AlertsRead,
+    /// Acknowledge and resolve alerts, manage silences, backtest rules.
+    AlertsWrite,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 8] = [
         Permission::Query,
         Permission::DevicesRead,
         Permission::DevicesWrite,
         Permission::AuditRead,
         Permission::Admin,
         Permission::Self_,
+        Permission::AlertsRead,
+        Permission::AlertsWrite,
     ];
 
     /// The stable name (`query`, `devices.read`, ...), as the OpenAPI document lists it
@@ -55,6 +61,8 @@ impl Permission {
             Permission::AuditRead => "audit.read",
             Permission::Admin => "admin",
             Permission::Self_ => "self",
+            Permission::AlertsRead => "alerts.read",
+            Permission::AlertsWrite => "alerts.write",
         }
     }
 }
@@ -78,9 +86,12 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Operator => matches!(p, Query | DevicesRead | DevicesWrite | Self_),
-            Role::Auditor => matches!(p, Query | DevicesRead | AuditRead | Self_),
-            Role::Readonly => matches!(p, Query | DevicesRead | Self_),
+            Role::Operator => matches!(
+                p,
+                Query | DevicesRead | DevicesWrite | Self_ | AlertsRead | AlertsWrite
+            ),
+            Role::Auditor => matches!(p, Query | DevicesRead | AuditRead | Self_ | AlertsRead),
+            Role::Readonly => matches!(p, Query | DevicesRead | Self_ | AlertsRead),
         }
     }
 

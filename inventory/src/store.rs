@@ -37,6 +37,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_login_failures.sql"),
         include_str!("../migrations/postgres/0003_login_failures.sql"),
     ),
+    (
+        4,
+        "alerts",
+        include_str!("../migrations/sqlite/0004_alerts.sql"),
+        include_str!("../migrations/postgres/0004_alerts.sql"),
+    ),
 ];
 
 /// The inventory database and the key that seals its secrets.

@@ -1,5 +1,6 @@
-//! Alert state transitions. Alert rules come in a later issue; the event shape is fixed
-//! here so the `alerts` topic is documented from the start.
+//! Alert state transitions, published on the `alerts` topic by the alert windows of the
+//! streaming stage (`sotp-alerts`), written to the `alerts` table and delivered by the
+//! notifier. One event per transition of one alert instance.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::{DeviceId, UtcNanos};
 
 /// The state an alert moved into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
     /// The condition held long enough: the alert fires.
@@ -17,13 +18,23 @@ pub enum AlertState {
     Resolved,
 }
 
-/// One alert state transition for one rule and device.
+impl AlertState {
+    /// `firing` or `resolved` (Alertmanager's words).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+/// One alert state transition for one rule and one instance (device, interface, ...).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertEvent {
-    /// When the transition happened.
+    /// When the transition happened (the end of the window that decided it).
     pub time: UtcNanos,
-    /// The rule's id.
+    /// The rule's id (its name).
     pub rule_id: String,
     /// The rule's name.
     pub rule_name: String,
@@ -37,9 +48,31 @@ pub struct AlertEvent {
     /// The value that triggered the transition, when numeric.
     #[serde(default)]
     pub value: Option<f64>,
-    /// A human-readable explanation.
+    /// A human-readable explanation (the rendered summary).
     pub message: String,
-    /// Extra labels.
+    /// The instance's labels: `alertname` (the rule), the rule's labels and the row's
+    /// non-value columns (`device`, `instance`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The instance's identity: a hash of its labels, stable across restarts.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// One firing of one instance, from firing to resolved: the same for both events.
+    #[serde(default)]
+    pub alert_id: String,
+    /// When the instance started firing.
+    #[serde(default)]
+    pub starts_at: Option<UtcNanos>,
+    /// Rendered annotations (`summary`, `description`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The receivers to notify (names of `[[receivers]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receivers: Vec<String>,
+    /// Notifications of events with the same group key to the same receiver go together.
+    #[serde(default)]
+    pub group_key: String,
+    /// Seconds the first notification of a group waits for more of the group.
+    #[serde(default)]
+    pub group_wait_s: u64,
 }

@@ -4,8 +4,9 @@ use crate::{AlertEvent, InventoryChange, LogRecord, MetricSample, RollupRow, Sch
 
 /// The version of the JSON wire encoding. Bump it on every change to `schemas/json/`;
 /// the Kafka bus sends it in a `schema_version` header. Version 2 added the
-/// `metrics.1m` topic (rollup rows) and refused references in device secrets.
-pub const WIRE_VERSION: u32 = 2;
+/// `metrics.1m` topic (rollup rows) and refused references in device secrets; version 3
+/// gave alert events their identity, annotations, receivers and group.
+pub const WIRE_VERSION: u32 = 3;
 
 /// A batch of events of one type. Collectors publish batches so that the in-process bus
 /// pays one queue operation per poll, not per sample.

@@ -7,6 +7,7 @@
 //! `schemas/json/` describe it and [`WIRE_VERSION`] is bumped on every change.
 
 mod alert;
+mod alert_batch;
 mod device;
 mod error;
 mod event;
@@ -22,6 +23,7 @@ mod time;
 mod topic;
 
 pub use alert::{AlertEvent, AlertState};
+pub use alert_batch::{AlertBatchBuilder, alert_schema};
 pub use device::{Device, PollSettings};
 pub use error::SchemaError;
 pub use event::{EventBatch, WIRE_VERSION};

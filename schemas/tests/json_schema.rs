@@ -134,7 +134,14 @@ fn alert_events_validate() {
         severity: "critical".into(),
         value: Some(0.97),
         message: "cpu.util_ratio above 0.9 for 5m".into(),
-        labels: BTreeMap::new(),
+        labels: BTreeMap::from([("device".into(), "core-1".into())]),
+        fingerprint: "3f2a".into(),
+        alert_id: "3f2a-1".into(),
+        starts_at: Some(UtcNanos::now()),
+        annotations: BTreeMap::from([("summary".into(), "cpu high on core-1".into())]),
+        receivers: vec!["ops".into()],
+        group_key: "cpu high".into(),
+        group_wait_s: 10,
     };
     for doc in EventBatch::Alerts(vec![ev]).to_json_lines().unwrap() {
         assert_valid(&v, &doc);

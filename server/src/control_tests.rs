@@ -136,6 +136,16 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/tokens", "A"),
     ("DELETE", "/api/v1/tokens/{id}", "A"),
     ("GET", "/api/v1/audit", "AU"),
+    ("GET", "/api/v1/alerts", "AOUR"),
+    ("GET", "/api/v1/alerts/{id}", "AOUR"),
+    ("POST", "/api/v1/alerts/{id}/acknowledge", "AO"),
+    ("POST", "/api/v1/alerts/{id}/resolve", "AO"),
+    ("GET", "/api/v1/silences", "AOUR"),
+    ("POST", "/api/v1/silences", "AO"),
+    ("DELETE", "/api/v1/silences/{id}", "AO"),
+    ("GET", "/api/v1/alert-rules", "AOUR"),
+    ("POST", "/api/v1/alert-rules/test", "AO"),
+    ("GET", "/api/v1/receivers", "AOUR"),
 ];
 
 #[tokio::test]

@@ -56,6 +56,61 @@ pub struct ApiState {
     pub routes: Arc<RouteTable>,
     /// The OpenAPI document, serialised once (filled by [`router`]).
     pub openapi: Arc<String>,
+    /// Alert rules and receivers as configured, and the backtest.
+    pub alerting: Arc<dyn Alerting>,
+}
+
+/// Why a backtest gave no answer.
+#[derive(Debug)]
+pub enum BacktestError {
+    /// The rule is refused (the reason).
+    Invalid(String),
+    /// Reading the stored data failed.
+    Failed(String),
+}
+
+/// What the API knows of alert rules and receivers, and how it backtests a rule. The
+/// binary provides it: the evaluator belongs to the streaming stage's crates, which the
+/// server does not depend on.
+pub trait Alerting: Send + Sync + std::fmt::Debug {
+    /// The configured rules (with the SQL each runs).
+    fn rules(&self) -> Vec<serde_json::Value>;
+    /// The configured receivers, without secrets.
+    fn receivers(&self) -> Vec<serde_json::Value>;
+    /// Transitions `rule` would have made over `(from, to]` (nanoseconds) of stored data.
+    fn backtest(
+        &self,
+        engine: QueryEngine,
+        rule: serde_json::Value,
+        from: i64,
+        to: i64,
+    ) -> futures::future::BoxFuture<'static, Result<Vec<serde_json::Value>, BacktestError>>;
+}
+
+/// No alerting configured.
+#[derive(Debug)]
+pub struct NoAlerting;
+
+impl Alerting for NoAlerting {
+    fn rules(&self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+    fn receivers(&self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+    fn backtest(
+        &self,
+        _: QueryEngine,
+        _: serde_json::Value,
+        _: i64,
+        _: i64,
+    ) -> futures::future::BoxFuture<'static, Result<Vec<serde_json::Value>, BacktestError>> {
+        Box::pin(async {
+            Err(BacktestError::Invalid(
+                "this server runs no alert evaluator".into(),
+            ))
+        })
+    }
 }
 
 impl ApiState {
@@ -73,7 +128,14 @@ impl ApiState {
             control,
             routes: Default::default(),
             openapi: Default::default(),
+            alerting: Arc::new(NoAlerting),
         }
+    }
+
+    /// The same state with `alerting` for the alert rule routes.
+    pub fn with_alerting(mut self, alerting: Arc<dyn Alerting>) -> Self {
+        self.alerting = alerting;
+        self
     }
 }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sotp_bus::Subscription;
-use sotp_schemas::{LogBatchBuilder, MetricBatchBuilder, RollupBatchBuilder, Topic};
+use sotp_schemas::{
+    AlertBatchBuilder, LogBatchBuilder, MetricBatchBuilder, RollupBatchBuilder, Topic,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::sink::{Repeats, SinkRows, run_sink};
@@ -34,6 +36,8 @@ pub enum Rows {
     Rollups,
     /// Log records (`logs`).
     Logs,
+    /// Alert transitions (`alerts`).
+    Alerts,
 }
 
 /// One topic into one table.
@@ -82,6 +86,7 @@ impl Sink for TableSink {
             Rows::Metrics => go::<MetricBatchBuilder>(s, sub, shutdown).await,
             Rows::Rollups => go::<RollupBatchBuilder>(s, sub, shutdown).await,
             Rows::Logs => go::<LogBatchBuilder>(s, sub, shutdown).await,
+            Rows::Alerts => go::<AlertBatchBuilder>(s, sub, shutdown).await,
         }
     }
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use sotp_bus::{Rebalance, Received, Subscription};
 use sotp_schemas::{
-    EventBatch, LogBatchBuilder, LogRecord, MetricBatchBuilder, MetricSample, RollupBatchBuilder,
-    RollupRow,
+    AlertBatchBuilder, AlertEvent, EventBatch, LogBatchBuilder, LogRecord, MetricBatchBuilder,
+    MetricSample, RollupBatchBuilder, RollupRow,
 };
 
 use crate::offsets::{self, Offsets};
@@ -166,6 +166,38 @@ impl SinkRows for MetricBatchBuilder {
 
     fn is_new(repeats: &mut Repeats, e: &MetricSample) -> bool {
         repeats.is_new(e)
+    }
+}
+
+impl SinkRows for AlertBatchBuilder {
+    type Event = AlertEvent;
+    const OTHER_KIND: &'static str = "non-alert events on the alerts topic ignored";
+
+    fn for_batches_of(_batch_rows: usize) -> Self {
+        Self::default()
+    }
+
+    fn events(batch: EventBatch) -> Result<Vec<AlertEvent>, EventBatch> {
+        match batch {
+            EventBatch::Alerts(events) => Ok(events),
+            other => Err(other),
+        }
+    }
+
+    fn push_event(&mut self, e: &AlertEvent) {
+        self.push(e);
+    }
+
+    fn rows(&self) -> usize {
+        self.len()
+    }
+
+    fn take_batch(&mut self) -> RecordBatch {
+        self.finish()
+    }
+
+    fn is_new(_repeats: &mut Repeats, _e: &AlertEvent) -> bool {
+        true
     }
 }
 

@@ -57,6 +57,16 @@ impl Layout {
     pub fn rollups() -> Self {
         Self::metrics()
     }
+
+    /// The `alerts` table's layout: by rule and instance, then time (an alert's timeline
+    /// is one run).
+    pub fn alerts() -> Self {
+        Self {
+            series: vec!["rule", "fingerprint"],
+            time: "time",
+            free_text: vec!["message", "annotations"],
+        }
+    }
 }
 
 fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, StoreError> {

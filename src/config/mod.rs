@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sotp_alerts::{AlertingConfig, Evaluator, RuleConfig};
 use sotp_ingest::icmp::IcmpConfig;
 use sotp_ingest::snmp::SnmpConfig;
 use sotp_ingest::syslog::SyslogConfig;
 use sotp_inventory::{DatabaseConfig, SecretsConfig};
+use sotp_notify::{InhibitRule, NotifyConfig, ReceiverConfig};
 use sotp_pgwire::PgwireConfig;
 use sotp_pipeline::stream::StreamConfig;
 use sotp_query::QueryConfig;
@@ -70,6 +72,16 @@ pub struct Config {
     pub devices: Vec<DeviceConfig>,
     /// `[[device_ranges]]`: many devices on consecutive addresses.
     pub device_ranges: Vec<DeviceRange>,
+    /// `[alerting]`: alert windows (lateness, outages, flapping).
+    pub alerting: AlertingConfig,
+    /// `[notify]`: delivery of notifications (retries, backoff).
+    pub notify: NotifyConfig,
+    /// `[[alert_rules]]`: alert rules managed by the configuration.
+    pub alert_rules: Vec<RuleConfig>,
+    /// `[[receivers]]`: where notifications go.
+    pub receivers: Vec<ReceiverConfig>,
+    /// `[[inhibit_rules]]`: alerts that mute others while they fire.
+    pub inhibit_rules: Vec<InhibitRule>,
 }
 
 impl Default for Config {
@@ -91,6 +103,11 @@ impl Default for Config {
             auth: AuthConfig::default(),
             devices: Vec::new(),
             device_ranges: Vec::new(),
+            alerting: AlertingConfig::default(),
+            notify: NotifyConfig::default(),
+            alert_rules: Vec::new(),
+            receivers: Vec::new(),
+            inhibit_rules: Vec::new(),
         }
     }
 }
@@ -334,6 +351,91 @@ pub struct DeviceRange {
 }
 
 impl Config {
+    /// The receivers with their secret references (`env:`, `file:`) resolved.
+    pub fn resolved_receivers(&self) -> Result<Vec<ReceiverConfig>, String> {
+        self.receivers
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                for (field, value) in [("secret", &mut r.secret), ("password", &mut r.password)] {
+                    if let Some(v) = value.as_mut() {
+                        *v = secrets::resolve(v)
+                            .map_err(|why| format!("receivers.{}.{field}: {why}", r.name))?;
+                    }
+                }
+                Ok(r)
+            })
+            .collect()
+    }
+
+    /// Problems of `[[alert_rules]]`, `[[receivers]]`, `[[inhibit_rules]]`, `[alerting]`
+    /// and `[notify]`: each rule is planned as it will run (a bad rule stops the start
+    /// with its reason), names are unique, and every receiver a rule names exists.
+    fn alerting_problems(&self) -> Vec<(String, String)> {
+        let mut e: Vec<(String, String)> = self.notify.validate();
+        if self.alerting.allowed_lateness > Duration::from_secs(3600) {
+            e.push(("alerting.allowed_lateness".into(), "at most 1h".into()));
+        }
+        if self.alerting.idle_timeout.is_zero() {
+            e.push((
+                "alerting.idle_timeout".into(),
+                "must be greater than 0".into(),
+            ));
+        }
+        let mut receivers = std::collections::BTreeSet::new();
+        for r in &self.receivers {
+            e.extend(r.validate());
+            if !receivers.insert(r.name.as_str()) {
+                e.push((
+                    format!("receivers.{}", r.name),
+                    "the name is used twice".into(),
+                ));
+            }
+        }
+        if let Err(why) = self.resolved_receivers() {
+            let (field, reason) = why.split_once(": ").unwrap_or(("receivers", &why));
+            e.push((field.into(), reason.into()));
+        }
+        let mut rules = std::collections::BTreeSet::new();
+        for (i, r) in self.alert_rules.iter().enumerate() {
+            let at = format!("alert_rules[{i}]");
+            if let Err(err) = Evaluator::validate(r) {
+                e.push((at.clone(), err.to_string()));
+            }
+            if !rules.insert(r.name.as_str()) {
+                e.push((
+                    format!("{at}.name"),
+                    format!("rule `{}` is defined twice", r.name),
+                ));
+            }
+            for name in r.receivers.iter().chain(&r.escalate_to) {
+                if !receivers.contains(name.as_str()) {
+                    e.push((
+                        format!("{at}.receivers"),
+                        format!("no [[receivers]] named `{name}`"),
+                    ));
+                }
+            }
+            if r.escalate_after.is_some() && r.escalate_to.is_empty() {
+                e.push((
+                    format!("{at}.escalate_to"),
+                    "escalate_after needs escalate_to".into(),
+                ));
+            }
+        }
+        for (i, inh) in self.inhibit_rules.iter().enumerate() {
+            for name in std::iter::once(&inh.source).chain(&inh.targets) {
+                if !rules.contains(name.as_str()) {
+                    e.push((
+                        format!("inhibit_rules[{i}]"),
+                        format!("no [[alert_rules]] named `{name}`"),
+                    ));
+                }
+            }
+        }
+        e
+    }
+
     /// Every semantic problem, as (field, reason) pairs.
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut e: Vec<(String, String)> = Vec::new();
@@ -416,6 +518,9 @@ impl Config {
             .chain(self.auth.validate())
         {
             add(f, r);
+        }
+        for (f, r) in self.alerting_problems() {
+            add(&f, r);
         }
         let mut seen_ids = std::collections::HashMap::new();
         for (i, d) in self.devices.iter().enumerate() {

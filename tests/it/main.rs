@@ -4,6 +4,7 @@
 //! Peers (nftables, DuckDB/pyarrow) are installed by `scripts/test.sh`; a test that needs
 //! one and cannot find it fails and names the command that installs it.
 
+mod alerting;
 mod architecture;
 mod attacks;
 mod bad_input;

@@ -52,7 +52,7 @@ pub fn load_stage(path: &Path) -> Stage {
 
 /// Like [`load_stage`], with the input offsets the saved state includes.
 pub fn load_checkpoint(path: &Path) -> (Stage, InputOffsets) {
-    match state::load(path) {
+    match state::load::<state::Saved>(path) {
         Ok(Some(mut saved)) => {
             let offsets = std::mem::take(&mut saved.offsets);
             let stage = Stage::from_saved(saved);

@@ -78,7 +78,7 @@ pub struct Saved {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// File system error.
-    #[error("stream state file {path}: {source}")]
+    #[error("operator state file {path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -86,7 +86,7 @@ pub enum StateError {
         source: std::io::Error,
     },
     /// Not valid JSON of the expected shape.
-    #[error("stream state file {path} is not valid: {source}")]
+    #[error("operator state file {path} is not valid: {source}")]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -95,8 +95,9 @@ pub enum StateError {
     },
 }
 
-/// Writes `saved` to `path` atomically.
-pub fn save(path: &Path, saved: &Saved) -> Result<(), StateError> {
+/// Writes `saved` to `path` atomically (any operator's state: the counter stage's
+/// [`Saved`], the alert windows').
+pub fn save<T: Serialize>(path: &Path, saved: &T) -> Result<(), StateError> {
     let io = |source| StateError::Io {
         path: path.to_path_buf(),
         source,
@@ -119,7 +120,7 @@ pub fn save(path: &Path, saved: &Saved) -> Result<(), StateError> {
 }
 
 /// Reads the state at `path`; `Ok(None)` when there is none yet.
-pub fn load(path: &Path) -> Result<Option<Saved>, StateError> {
+pub fn load<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StateError> {
     match std::fs::read(path) {
         Ok(bytes) => {
             serde_json::from_slice(&bytes)

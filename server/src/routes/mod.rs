@@ -2,6 +2,7 @@
 //! with its `#[utoipa::path]` document; nothing else adds routes.
 
 pub mod admin;
+pub mod alerts;
 pub mod device_metrics;
 pub mod devices;
 pub mod export;
@@ -45,4 +46,13 @@ pub fn all() -> OpenApiRouter<ApiState> {
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
         .routes(routes!(admin::list_audit))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::get_one))
+        .routes(routes!(alerts::acknowledge))
+        .routes(routes!(alerts::resolve))
+        .routes(routes!(alerts::list_silences, alerts::create_silence))
+        .routes(routes!(alerts::expire_silence))
+        .routes(routes!(alerts::list_rules))
+        .routes(routes!(alerts::backtest))
+        .routes(routes!(alerts::list_receivers))
 }

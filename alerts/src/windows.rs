@@ -1,0 +1,708 @@
+//! The alert windows: an operator of the streaming stage that buffers `metrics.raw`,
+//! `metrics`, `metrics.1m` and `logs` by event time, follows `inventory` for the
+//! `devices` table, and evaluates every rule on each of its windows once the watermark
+//! (the newest event time less the allowed lateness) passes the window's end.
+//!
+//! - Late events: one that arrives within the allowed lateness is counted in its window;
+//!   one older than a window already evaluated is counted (`sotp_alert_late_events_total`,
+//!   and in the log) and dropped from evaluation, never silently.
+//! - A rule whose SQL fails at run time raises one `sotp.rule_health` alert for that rule
+//!   (not one per instance) and the other rules go on.
+//! - No data at all for `idle_timeout` (a collector or stage outage) raises one
+//!   `sotp.no_data` alert; the rules' instances are held as they were, and when data
+//!   resumes evaluation restarts at the window of the first new event, so an outage
+//!   resolves nothing and fires nothing for every device.
+//! - The state (instances, buffered events, window positions, devices) is saved with the
+//!   input offsets it includes by the operator runner: a restart re-fires nothing and
+//!   misses nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sotp_bus::checkpoint::InputOffsets;
+use sotp_pipeline::operator::{Emit, Operator};
+use sotp_pipeline::stream::state;
+use sotp_schemas::{
+    AlertEvent, DeviceId, EventBatch, LogRecord, MetricSample, RollupRow, Topic, UtcNanos,
+    logs_to_batch, samples_to_batch,
+};
+
+use crate::eval::{Evaluator, Hit, WindowTables, devices_batch};
+use crate::lifecycle::{FlapConfig, Instance, Transition, fingerprint};
+use crate::rule::{RuleConfig, render};
+
+/// `[alerting]`: how windows close and when an instance is flapping.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    /// An event this much older than the newest one is still counted in its window.
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// No event at all for this long: one `sotp.no_data` alert.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// State changes within `flap_window` that make an instance flapping (0: never).
+    pub flap_changes: usize,
+    /// See `flap_changes`; also how long a flapping instance must be stable to settle.
+    #[serde(with = "humantime_serde")]
+    pub flap_window: Duration,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        Self {
+            allowed_lateness: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            flap_changes: 6,
+            flap_window: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The rule that reports rules failing at run time.
+pub const RULE_HEALTH: &str = "sotp.rule_health";
+/// The rule that reports that no data reaches the alert windows.
+pub const NO_DATA: &str = "sotp.no_data";
+
+/// Most windows one rule evaluates in one advance; beyond, it skips ahead (logged).
+const MAX_CATCH_UP: usize = 10_000;
+
+fn ns(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// The end of the first window of `every` that includes `t` (windows are `(end - range, end]`).
+fn window_end(t: i64, every: i64) -> i64 {
+    (t.div_euclid(every) + i64::from(t.rem_euclid(every) != 0)) * every
+}
+
+#[derive(Debug)]
+struct Rule {
+    config: RuleConfig,
+    sql: String,
+    next_end: Option<i64>,
+    instances: BTreeMap<String, Instance>,
+}
+
+/// Which tables any rule reads (only those are buffered).
+#[derive(Clone, Copy, Debug, Default)]
+struct Reads {
+    metrics: bool,
+    rollups: bool,
+    logs: bool,
+}
+
+impl Reads {
+    fn of(sqls: &[&str]) -> Self {
+        let word = |sql: &str, w: &str| {
+            sql.to_ascii_lowercase()
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|t| t == w)
+        };
+        Self {
+            metrics: sqls.iter().any(|s| word(s, "metrics")),
+            rollups: sqls.iter().any(|s| word(s, "metrics_1m")),
+            logs: sqls.iter().any(|s| word(s, "logs")),
+        }
+    }
+}
+
+/// A device of the `devices` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct DeviceRow {
+    name: String,
+    address: String,
+}
+
+/// The saved form.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Saved {
+    version: u32,
+    /// Per rule name: next window end and instances.
+    rules: BTreeMap<String, (Option<i64>, BTreeMap<String, Instance>)>,
+    metrics: Vec<MetricSample>,
+    rollups: Vec<RollupRow>,
+    logs: Vec<LogRecord>,
+    devices: BTreeMap<String, DeviceRow>,
+    max_time: Option<i64>,
+    closed: i64,
+    health: BTreeMap<String, Instance>,
+    no_data: Instance,
+    offsets: InputOffsets,
+}
+
+/// The alert windows operator (see the module documentation).
+#[derive(Debug)]
+pub struct AlertWindows {
+    rules: Vec<Rule>,
+    reads: Reads,
+    metrics: Vec<MetricSample>,
+    rollups: Vec<RollupRow>,
+    logs: Vec<LogRecord>,
+    devices: BTreeMap<String, DeviceRow>,
+    max_time: Option<i64>,
+    /// Events at or before this time are in no window still to evaluate: late.
+    closed: i64,
+    health: BTreeMap<String, Instance>,
+    no_data: Instance,
+    idle: bool,
+    last_input: Instant,
+    late: u64,
+    evaluator: Evaluator,
+    config: AlertingConfig,
+    path: PathBuf,
+}
+
+/// Where the alert windows' state lives under the data directory.
+pub fn state_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("alerts").join("state.json")
+}
+
+impl AlertWindows {
+    /// The operator for `rules` (validated here: a bad rule is an error naming it).
+    pub fn new(
+        rules: &[RuleConfig],
+        config: AlertingConfig,
+        path: PathBuf,
+    ) -> Result<Self, crate::rule::RuleError> {
+        let mut compiled = Vec::new();
+        for r in rules {
+            let sql = Evaluator::validate(r)?;
+            compiled.push(Rule {
+                config: r.clone(),
+                sql,
+                next_end: None,
+                instances: BTreeMap::new(),
+            });
+        }
+        let sqls: Vec<&str> = compiled.iter().map(|r| r.sql.as_str()).collect();
+        Ok(Self {
+            reads: Reads::of(&sqls),
+            rules: compiled,
+            metrics: Vec::new(),
+            rollups: Vec::new(),
+            logs: Vec::new(),
+            devices: BTreeMap::new(),
+            max_time: None,
+            closed: i64::MIN,
+            health: BTreeMap::new(),
+            no_data: Instance::default(),
+            idle: false,
+            last_input: Instant::now(),
+            late: 0,
+            evaluator: Evaluator::default(),
+            config,
+            path,
+        })
+    }
+
+    /// [`AlertWindows::new`] restored from the state saved at `path`, with the input
+    /// offsets it includes. An unreadable state is moved aside (logged) and ignored.
+    pub fn load(
+        rules: &[RuleConfig],
+        config: AlertingConfig,
+        path: PathBuf,
+    ) -> Result<(Self, InputOffsets), crate::rule::RuleError> {
+        let mut op = Self::new(rules, config, path.clone())?;
+        let saved = match state::load::<Saved>(&path) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok((op, InputOffsets::new())),
+            Err(e) => {
+                let aside = path.with_extension("json.corrupt");
+                let _ = std::fs::rename(&path, &aside);
+                tracing::error!(error = %e, moved_to = %aside.display(), "alert state unreadable; starting without it");
+                return Ok((op, InputOffsets::new()));
+            }
+        };
+        let mut saved_rules = saved.rules;
+        for r in &mut op.rules {
+            if let Some((next, instances)) = saved_rules.remove(&r.config.name) {
+                r.next_end = next;
+                r.instances = instances;
+            }
+        }
+        op.metrics = saved.metrics;
+        op.rollups = saved.rollups;
+        op.logs = saved.logs;
+        op.devices = saved.devices;
+        op.max_time = saved.max_time;
+        op.closed = saved.closed;
+        op.health = saved.health;
+        op.no_data = saved.no_data;
+        let firing: usize = op
+            .rules
+            .iter()
+            .map(|r| r.instances.values().filter(|i| i.firing).count())
+            .sum();
+        tracing::info!(path = %path.display(), rules = op.rules.len(), firing, "alert state restored");
+        Ok((op, saved.offsets))
+    }
+
+    /// Replaces the `devices` table (a backtest reads it from the inventory).
+    pub fn set_devices(&mut self, devices: impl IntoIterator<Item = (String, String, String)>) {
+        self.devices = devices
+            .into_iter()
+            .map(|(id, name, address)| (id, DeviceRow { name, address }))
+            .collect();
+    }
+
+    /// Late events dropped so far.
+    pub fn late_events(&self) -> u64 {
+        self.late
+    }
+
+    /// The current instances of `rule` that are firing: (labels, value).
+    pub fn firing(&self, rule: &str) -> Vec<(BTreeMap<String, String>, Option<f64>)> {
+        self.rules
+            .iter()
+            .filter(|r| r.config.name == rule)
+            .flat_map(|r| r.instances.values())
+            .filter(|i| i.firing)
+            .map(|i| (i.labels.clone(), i.value))
+            .collect()
+    }
+
+    fn flap(&self) -> FlapConfig {
+        FlapConfig {
+            changes: self.config.flap_changes,
+            window_ns: ns(self.config.flap_window).max(1),
+        }
+    }
+
+    /// Takes in the events of one batch; returns the oldest and newest event times.
+    fn take(&mut self, batch: EventBatch) -> Option<(i64, i64)> {
+        let closed = self.closed;
+        let mut late = 0u64;
+        let mut span: Option<(i64, i64)> = None;
+        let mut seen = |t: i64, late: &mut u64| {
+            if t <= closed {
+                *late += 1;
+                false
+            } else {
+                span = Some(span.map_or((t, t), |(a, b): (i64, i64)| (a.min(t), b.max(t))));
+                true
+            }
+        };
+        match batch {
+            EventBatch::Metrics(samples) => {
+                for s in samples {
+                    if seen(s.time.0, &mut late) && self.reads.metrics {
+                        self.metrics.push(s);
+                    }
+                }
+            }
+            EventBatch::Rollups(rows) => {
+                for r in rows {
+                    if seen(r.time.0, &mut late) && self.reads.rollups {
+                        self.rollups.push(r);
+                    }
+                }
+            }
+            EventBatch::Logs(records) => {
+                for r in records {
+                    if seen(r.received_at.0, &mut late) && self.reads.logs {
+                        self.logs.push(r);
+                    }
+                }
+            }
+            EventBatch::Inventory(changes) => {
+                for c in changes {
+                    match c.device {
+                        Some(d) => {
+                            self.devices.insert(
+                                c.id,
+                                DeviceRow {
+                                    name: d.name,
+                                    address: d.address.to_string(),
+                                },
+                            );
+                        }
+                        None => {
+                            self.devices.remove(&c.id);
+                        }
+                    }
+                }
+            }
+            EventBatch::Alerts(_) => {}
+        }
+        let newest = span;
+        if late > 0 {
+            self.late += late;
+            metrics::counter!("sotp_alert_late_events_total").increment(late);
+            tracing::warn!(
+                events = late,
+                "events older than the alert windows already evaluated dropped from evaluation"
+            );
+        }
+        newest
+    }
+
+    /// The tables of the window `(start, end]`.
+    fn tables(&self, start: i64, end: i64) -> WindowTables {
+        let inside = |t: i64| t > start && t <= end;
+        let metrics: Vec<MetricSample> = self
+            .metrics
+            .iter()
+            .filter(|s| inside(s.time.0))
+            .cloned()
+            .collect();
+        let logs: Vec<LogRecord> = self
+            .logs
+            .iter()
+            .filter(|r| inside(r.received_at.0))
+            .cloned()
+            .collect();
+        let mut rollups = sotp_schemas::RollupBatchBuilder::default();
+        for r in self.rollups.iter().filter(|r| inside(r.time.0)) {
+            rollups.push(r);
+        }
+        WindowTables {
+            metrics: samples_to_batch(&metrics),
+            rollups: rollups.finish(),
+            logs: logs_to_batch(&logs),
+            devices: devices_batch(
+                self.devices
+                    .iter()
+                    .map(|(id, d)| (id.as_str(), d.name.as_str(), d.address.as_str())),
+            ),
+        }
+    }
+
+    /// Evaluates every window that ends at or before `to`.
+    fn advance(&mut self, to: i64, out: &mut Vec<AlertEvent>) {
+        let first = self.first_buffered();
+        let mut due: BTreeMap<(i64, i64), Vec<usize>> = BTreeMap::new();
+        for (i, r) in self.rules.iter_mut().enumerate() {
+            let every = ns(r.config.every);
+            let range = ns(r.config.range());
+            let Some(next) = r.next_end.or_else(|| first.map(|t| window_end(t, every))) else {
+                continue;
+            };
+            let mut next = next;
+            let mut n = 0;
+            while next <= to && n < MAX_CATCH_UP {
+                due.entry((next, range)).or_default().push(i);
+                next += every;
+                n += 1;
+            }
+            if next <= to {
+                tracing::warn!(rule = %r.config.name, "alert windows skipped: more than {MAX_CATCH_UP} behind the watermark");
+                next = window_end(to, every) + every;
+            }
+            r.next_end = Some(next);
+        }
+        for ((end, range), rules) in due {
+            let tables = self.tables(end - range, end);
+            if let Err(e) = self.evaluator.load(&tables) {
+                tracing::error!(error = %e, "alert window tables not loaded");
+                continue;
+            }
+            for i in rules {
+                let result = self.evaluator.run(&self.rules[i].sql);
+                let name = self.rules[i].config.name.clone();
+                match result {
+                    Ok(hits) => {
+                        self.apply(i, end, hits, out);
+                        self.health_step(&name, end, None, out);
+                    }
+                    Err(e) => {
+                        metrics::counter!("sotp_alert_rule_errors_total").increment(1);
+                        self.health_step(&name, end, Some(e), out);
+                    }
+                }
+            }
+        }
+        // An event at or before every rule's next window start can be in no window to
+        // come: it is late from now on, and the buffer no longer needs it.
+        let horizon = self
+            .rules
+            .iter()
+            .filter_map(|r| r.next_end.map(|n| n - ns(r.config.range())))
+            .min()
+            .unwrap_or(to);
+        self.closed = self.closed.max(horizon);
+        self.metrics.retain(|s| s.time.0 > horizon);
+        self.rollups.retain(|r| r.time.0 > horizon);
+        self.logs.retain(|r| r.received_at.0 > horizon);
+    }
+
+    fn first_buffered(&self) -> Option<i64> {
+        let m = self.metrics.iter().map(|s| s.time.0).min();
+        let r = self.rollups.iter().map(|r| r.time.0).min();
+        let l = self.logs.iter().map(|r| r.received_at.0).min();
+        [m, r, l].into_iter().flatten().min().or(self.max_time)
+    }
+
+    /// One window's hits for rule `i`: every instance steps.
+    fn apply(&mut self, i: usize, end: i64, hits: Vec<Hit>, out: &mut Vec<AlertEvent>) {
+        let flap = self.flap();
+        let rule = &mut self.rules[i];
+        let for_ns = ns(rule.config.for_);
+        let keep_ns = ns(rule.config.keep_firing_for);
+        let mut present = std::collections::BTreeSet::new();
+        for hit in hits {
+            let fp = fingerprint(&rule.config.name, &hit.labels);
+            present.insert(fp.clone());
+            let inst = rule
+                .instances
+                .entry(fp.clone())
+                .or_insert_with(|| Instance {
+                    labels: hit.labels.clone(),
+                    ..Instance::default()
+                });
+            inst.value = hit.value;
+            if let Some(t) = inst.step(&fp, end, true, for_ns, keep_ns, flap) {
+                out.push(event(&rule.config, &fp, inst, t));
+            }
+        }
+        for (fp, inst) in rule.instances.iter_mut() {
+            if present.contains(fp) {
+                continue;
+            }
+            if let Some(t) = inst.step(fp, end, false, for_ns, keep_ns, flap) {
+                out.push(event(&rule.config, fp, inst, t));
+            }
+        }
+        rule.instances.retain(|_, i| !i.is_idle());
+    }
+
+    fn health_step(
+        &mut self,
+        rule: &str,
+        end: i64,
+        error: Option<String>,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        if error.is_none() && !self.health.contains_key(rule) {
+            return;
+        }
+        let labels = BTreeMap::from([("rule".to_string(), rule.to_string())]);
+        let config = health_rule(error.as_deref());
+        let fp = fingerprint(RULE_HEALTH, &labels);
+        let flap = FlapConfig {
+            changes: 0,
+            window_ns: 1,
+        };
+        let inst = self
+            .health
+            .entry(rule.to_string())
+            .or_insert_with(|| Instance {
+                labels,
+                ..Instance::default()
+            });
+        if let Some(e) = &error {
+            tracing::warn!(rule, error = %e, "alert rule failed; its instances are held until it runs again");
+        }
+        if let Some(t) = inst.step(&fp, end, error.is_some(), 0, 0, flap) {
+            out.push(event(&config, &fp, inst, t));
+        }
+        if inst.is_idle() {
+            self.health.remove(rule);
+        }
+    }
+
+    fn no_data_step(&mut self, now: i64, idle: bool, out: &mut Vec<AlertEvent>) {
+        let config = no_data_rule(self.config.idle_timeout);
+        let fp = fingerprint(NO_DATA, &BTreeMap::new());
+        let flap = FlapConfig {
+            changes: 0,
+            window_ns: 1,
+        };
+        if let Some(t) = self.no_data.step(&fp, now, idle, 0, 0, flap) {
+            out.push(event(&config, &fp, &self.no_data, t));
+        }
+    }
+
+    fn saved(&self, offsets: &InputOffsets) -> Saved {
+        Saved {
+            version: 1,
+            rules: self
+                .rules
+                .iter()
+                .map(|r| (r.config.name.clone(), (r.next_end, r.instances.clone())))
+                .collect(),
+            metrics: self.metrics.clone(),
+            rollups: self.rollups.clone(),
+            logs: self.logs.clone(),
+            devices: self.devices.clone(),
+            max_time: self.max_time,
+            closed: self.closed,
+            health: self.health.clone(),
+            no_data: self.no_data.clone(),
+            offsets: offsets.clone(),
+        }
+    }
+
+    /// Takes in one batch and evaluates the windows its events close (for tests and the
+    /// backtest: the operator's `process` without the bus).
+    pub fn push(&mut self, batch: EventBatch) -> Vec<AlertEvent> {
+        let mut out = Vec::new();
+        let Some((oldest, newest)) = self.take(batch) else {
+            return out;
+        };
+        self.last_input = Instant::now();
+        if self.idle {
+            // Data again after an outage: resume at the first new event's window,
+            // holding every instance as it was.
+            self.idle = false;
+            self.no_data_step(newest, false, &mut out);
+            for r in &mut self.rules {
+                let every = ns(r.config.every);
+                r.next_end = r.next_end.map(|n| n.max(window_end(oldest, every)));
+            }
+        }
+        let max = self.max_time.map_or(newest, |m| m.max(newest));
+        self.max_time = Some(max);
+        self.advance(
+            max.saturating_sub(ns(self.config.allowed_lateness)),
+            &mut out,
+        );
+        out
+    }
+
+    /// Evaluates every window ending at or before `to` (the end of a backtest).
+    pub fn finish_until(&mut self, to: i64) -> Vec<AlertEvent> {
+        let mut out = Vec::new();
+        self.advance(to, &mut out);
+        out
+    }
+
+    /// Called on a timer: after `idle_timeout` without any event, one `sotp.no_data`.
+    pub fn idle_check(&mut self, now: Instant, wall: i64) -> Vec<AlertEvent> {
+        let mut out = Vec::new();
+        let quiet = now.saturating_duration_since(self.last_input) >= self.config.idle_timeout;
+        if quiet && !self.idle && !self.rules.is_empty() {
+            self.idle = true;
+            tracing::warn!(
+                idle_for = ?self.config.idle_timeout,
+                "no events reach the alert windows: rules are held until data resumes"
+            );
+            self.no_data_step(wall, true, &mut out);
+        }
+        out
+    }
+}
+
+fn health_rule(error: Option<&str>) -> RuleConfig {
+    let mut r = RuleConfig::with_sql(RULE_HEALTH, "");
+    r.sql = None;
+    r.severity = crate::rule::Severity::Warning;
+    r.annotations.insert(
+        "summary".into(),
+        match error {
+            Some(e) => format!("alert rule {{{{ $labels.rule }}}} fails: {e}"),
+            None => "alert rule {{ $labels.rule }} runs again".into(),
+        },
+    );
+    r
+}
+
+fn no_data_rule(idle: Duration) -> RuleConfig {
+    let mut r = RuleConfig::with_sql(NO_DATA, "");
+    r.sql = None;
+    r.severity = crate::rule::Severity::Critical;
+    r.annotations.insert(
+        "summary".into(),
+        format!(
+            "no metrics or logs reached the alert windows for {}: collectors or the stage are down; device alerts are held",
+            humantime::format_duration(idle)
+        ),
+    );
+    r
+}
+
+/// The event of one transition of `inst`.
+fn event(rule: &RuleConfig, fp: &str, inst: &Instance, t: Transition) -> AlertEvent {
+    let mut labels = inst.labels.clone();
+    for (k, v) in &rule.labels {
+        labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    labels.insert("alertname".into(), rule.name.clone());
+    labels.insert("severity".into(), rule.severity.as_str().into());
+    if t.flapping {
+        labels.insert("flapping".into(), "true".into());
+    }
+    let annotations: BTreeMap<String, String> = rule
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), render(v, &labels, inst.value)))
+        .collect();
+    let message = annotations.get("summary").cloned().unwrap_or_else(|| {
+        let who: Vec<String> = inst
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let value = inst
+            .value
+            .map(|v| format!(" (value {v})"))
+            .unwrap_or_default();
+        format!(
+            "{} {}: {}{value}",
+            rule.name,
+            t.state.as_str(),
+            who.join(", ")
+        )
+    });
+    let group_key = std::iter::once(rule.name.as_str())
+        .chain(
+            rule.group_by
+                .iter()
+                .map(|k| labels.get(k).map(String::as_str).unwrap_or("")),
+        )
+        .collect::<Vec<_>>()
+        .join("/");
+    AlertEvent {
+        time: UtcNanos(t.time),
+        rule_id: rule.name.clone(),
+        rule_name: rule.name.clone(),
+        device_id: inst.labels.get("device_id").map(DeviceId::new),
+        state: t.state,
+        severity: rule.severity.as_str().into(),
+        value: inst.value,
+        message,
+        labels,
+        fingerprint: fp.to_string(),
+        alert_id: t.alert_id,
+        starts_at: Some(UtcNanos(t.starts_at)),
+        annotations,
+        receivers: rule.receivers.clone(),
+        group_key,
+        group_wait_s: rule.group_wait.as_secs(),
+    }
+}
+
+impl Operator for AlertWindows {
+    fn name(&self) -> &'static str {
+        "alerts"
+    }
+
+    fn inputs(&self) -> Vec<Topic> {
+        vec![
+            Topic::MetricsRaw,
+            Topic::Metrics,
+            Topic::Rollups,
+            Topic::Logs,
+            Topic::Inventory,
+        ]
+    }
+
+    fn process(&mut self, _input: Topic, batch: EventBatch, out: &mut Emit) {
+        let events = self.push(batch);
+        out.push(Topic::Alerts, EventBatch::Alerts(events));
+    }
+
+    fn tick(&mut self, out: &mut Emit) {
+        let events = self.idle_check(Instant::now(), UtcNanos::now().0);
+        out.push(Topic::Alerts, EventBatch::Alerts(events));
+    }
+
+    fn save(&self, offsets: &InputOffsets) -> Result<(), String> {
+        state::save(&self.path, &self.saved(offsets)).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests;

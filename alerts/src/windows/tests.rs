@@ -1,0 +1,250 @@
+use std::sync::Arc;
+
+use sotp_schemas::{AlertState, MetricName};
+
+use super::*;
+
+const S: i64 = 1_000_000_000;
+
+fn up(device: &str, t_s: i64, v: f64) -> MetricSample {
+    MetricSample::gauge(
+        UtcNanos(t_s * S),
+        &DeviceId::new(device),
+        &Arc::from(device),
+        &Arc::from("icmp"),
+        &MetricName::new("icmp.up"),
+        v,
+    )
+}
+
+fn down_rule() -> RuleConfig {
+    RuleConfig {
+        availability: Some("icmp.up".into()),
+        sql: None,
+        for_: Duration::from_secs(60),
+        ..RuleConfig::with_sql("device down", "")
+    }
+}
+
+fn config() -> AlertingConfig {
+    AlertingConfig {
+        allowed_lateness: Duration::from_secs(5),
+        ..AlertingConfig::default()
+    }
+}
+
+fn op(rules: &[RuleConfig], dir: &tempfile::TempDir) -> AlertWindows {
+    AlertWindows::new(rules, config(), state_path(dir.path())).unwrap()
+}
+
+/// Samples of r1 (down from 100 s to 250 s) and r2 (always up) every 10 s, in batches
+/// of one poll round, from `from_s` to `to_s`.
+fn rounds(from_s: i64, to_s: i64) -> Vec<EventBatch> {
+    (from_s / 10..=to_s / 10)
+        .map(|k| {
+            let t = k * 10 + 3;
+            let r1 = if (100..250).contains(&t) { 0.0 } else { 1.0 };
+            EventBatch::Metrics(vec![up("r1", t, r1), up("r2", t, 1.0)])
+        })
+        .collect()
+}
+
+fn states(events: &[AlertEvent]) -> Vec<(i64, AlertState, String)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e.time.0 / S,
+                e.state,
+                e.labels.get("device").cloned().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_device_down_fires_after_for_and_resolves_when_it_answers_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut op = op(&[down_rule()], &dir);
+    let mut events = Vec::new();
+    for b in rounds(0, 400) {
+        events.extend(op.push(b));
+    }
+    // Down samples at 103..243 s: windows (90,120] .. (240,270] hold a 0 as last value.
+    // Active at 120, fires at 180 (for 60 s), resolves at 270 (last sample 253 is up).
+    assert_eq!(
+        states(&events),
+        vec![
+            (180, AlertState::Firing, "r1".into()),
+            (270, AlertState::Resolved, "r1".into())
+        ]
+    );
+    let (fire, resolve) = (&events[0], &events[1]);
+    assert_eq!(fire.alert_id, resolve.alert_id);
+    assert_eq!(fire.fingerprint, resolve.fingerprint);
+    assert_eq!(fire.labels["alertname"], "device down");
+    assert_eq!(fire.value, Some(0.0));
+    assert_eq!(resolve.starts_at, Some(UtcNanos(180 * S)));
+    assert_eq!(op.late_events(), 0);
+}
+
+#[test]
+fn late_events_within_the_lateness_count_and_later_ones_are_counted_as_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut op = op(&[down_rule()], &dir);
+    for b in rounds(0, 60) {
+        op.push(b);
+    }
+    // Newest event 63 s, lateness 5 s: windows up to 30 s are evaluated (58 s watermark).
+    // A sample at 55 s is within the lateness; one at 20 s is late.
+    assert!(
+        op.push(EventBatch::Metrics(vec![up("r3", 55, 1.0)]))
+            .is_empty()
+    );
+    assert_eq!(op.late_events(), 0);
+    op.push(EventBatch::Metrics(vec![up("r3", 20, 0.0)]));
+    assert_eq!(op.late_events(), 1);
+}
+
+#[test]
+fn a_failing_rule_raises_one_health_alert_and_the_others_still_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    // Valid at save time (plans over empty tables), fails on data: a cast of text.
+    let broken = RuleConfig::with_sql(
+        "broken",
+        "SELECT device_id, CAST(device AS INT) AS value FROM metrics",
+    );
+    let mut op = op(&[broken, down_rule()], &dir);
+    let mut events = Vec::new();
+    for b in rounds(0, 300) {
+        events.extend(op.push(b));
+    }
+    let health: Vec<_> = events
+        .iter()
+        .filter(|e| e.rule_name == RULE_HEALTH)
+        .collect();
+    assert_eq!(
+        health.len(),
+        1,
+        "one health alert, not one per window: {health:?}"
+    );
+    assert_eq!(health[0].labels["rule"], "broken");
+    assert!(
+        health[0].message.contains("broken"),
+        "{}",
+        health[0].message
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.rule_name == "device down" && e.state == AlertState::Firing)
+    );
+}
+
+#[test]
+fn an_outage_raises_one_no_data_alert_and_resolves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut op = op(&[down_rule()], &dir);
+    let mut events = Vec::new();
+    for b in rounds(0, 200) {
+        events.extend(op.push(b));
+    }
+    assert_eq!(op.firing("device down").len(), 1);
+    // Nothing arrives for longer than the idle timeout.
+    let later = Instant::now() + config().idle_timeout + Duration::from_secs(1);
+    let outage = op.idle_check(later, 500 * S);
+    assert_eq!(
+        states(&outage),
+        vec![(500, AlertState::Firing, String::new())]
+    );
+    assert_eq!(outage[0].rule_name, NO_DATA);
+    assert!(
+        op.idle_check(later + Duration::from_secs(60), 560 * S)
+            .is_empty(),
+        "raised once"
+    );
+    // Data resumes an hour later with r1 still down: no_data resolves, device down stays
+    // firing (no resolve for the gap), nothing fires again.
+    let mut after = Vec::new();
+    for k in 0..10 {
+        let t = 3600 + k * 10 + 3;
+        after.extend(op.push(EventBatch::Metrics(vec![
+            up("r1", t, 0.0),
+            up("r2", t, 1.0),
+        ])));
+    }
+    let rules: Vec<_> = after
+        .iter()
+        .map(|e| (e.rule_name.as_str(), e.state))
+        .collect();
+    assert_eq!(rules, vec![(NO_DATA, AlertState::Resolved)]);
+    assert_eq!(op.firing("device down").len(), 1);
+}
+
+#[test]
+fn a_restart_from_the_saved_state_re_fires_nothing_and_misses_nothing() {
+    let all = rounds(0, 400);
+    let dir = tempfile::tempdir().unwrap();
+    let mut straight = op(&[down_rule()], &dir);
+    let expected: Vec<_> = all.iter().flat_map(|b| straight.push(b.clone())).collect();
+    assert_eq!(expected.len(), 2);
+    // Stop at every point: save, load, go on.
+    for cut in (1..all.len()).step_by(3) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = op(&[down_rule()], &dir);
+        let mut got: Vec<_> = all[..cut]
+            .iter()
+            .flat_map(|b| first.push(b.clone()))
+            .collect();
+        first.save(&InputOffsets::new()).unwrap();
+        drop(first);
+        let (mut second, _) =
+            AlertWindows::load(&[down_rule()], config(), state_path(dir.path())).unwrap();
+        got.extend(all[cut..].iter().flat_map(|b| second.push(b.clone())));
+        assert_eq!(got, expected, "restart after batch {cut}");
+    }
+}
+
+#[test]
+fn typed_log_pattern_fires_on_matching_lines_per_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = RuleConfig {
+        log_pattern: Some(crate::rule::LogPattern {
+            regex: Some("UPDOWN".into()),
+            severity: None,
+            count: 2,
+        }),
+        sql: None,
+        ..RuleConfig::with_sql("link flaps", "")
+    };
+    let mut op = op(&[rule], &dir);
+    let line = |t: i64, msg: &str| LogRecord {
+        received_at: UtcNanos(t * S),
+        time: None,
+        source_address: "192.0.2.1".into(),
+        device_id: Some(DeviceId::new("r1")),
+        hostname: None,
+        facility: None,
+        severity: Some(3),
+        app_name: None,
+        procid: None,
+        msgid: None,
+        structured_data: Default::default(),
+        vendor_mnemonic: None,
+        message: msg.to_string(),
+        raw: msg.as_bytes().to_vec(),
+        parse_error: false,
+    };
+    let mut events = op.push(EventBatch::Logs(vec![
+        line(1, "%LINK-3-UPDOWN: Interface Gi0/1, changed state to down"),
+        line(2, "%SYS-5-CONFIG_I: Configured"),
+        line(4, "%LINK-3-UPDOWN: Interface Gi0/1, changed state to up"),
+    ]));
+    events.extend(op.push(EventBatch::Logs(vec![line(100, "heartbeat")])));
+    assert_eq!(
+        states(&events)[..1],
+        [(30, AlertState::Firing, String::new())]
+    );
+    assert_eq!(events[0].labels["device_id"], "r1");
+    assert_eq!(events[0].value, Some(2.0));
+}

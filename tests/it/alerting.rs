@@ -1,0 +1,392 @@
+//! Alerting end to end with real peers: a device that stops answering ping for real (an
+//! nftables rule drops its echo replies), the rule firing after `for`, notifications to
+//! a webhook and a Slack incoming webhook (HTTP servers in another process) and by email
+//! to a real SMTP server (aiosmtpd, STARTTLS and AUTH required); the device answering
+//! again and the resolved notifications; retries of a failing receiver; a kill -9
+//! between a send and its record; a syslog pattern rule fed by `logger`; and the
+//! backtest over stored data agreeing with what the live evaluator did.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{BIN, Blackhole, Server, free_port, python};
+
+const SMTP_USER: &str = "sotp";
+const SMTP_PASSWORD: &str = "mail-secret-42";
+const SIGNING_KEY: &str = "hook-key-7";
+
+/// `scripts/alert_receivers.py`: webhook/Slack HTTP server and SMTP server.
+struct Receivers {
+    child: Child,
+    dir: tempfile::TempDir,
+    http_port: u16,
+    smtp_port: u16,
+}
+
+impl Receivers {
+    fn start() -> Receivers {
+        let dir = tempfile::tempdir().unwrap();
+        let (http_port, smtp_port) = (free_port(), free_port());
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/alert_receivers.py");
+        let child = Command::new(python())
+            .args([script, &dir.path().to_string_lossy(), &http_port.to_string(), &smtp_port.to_string(), SMTP_USER, SMTP_PASSWORD])
+            .env("SIGNING_KEY", SIGNING_KEY)
+            .stderr(std::fs::File::create(dir.path().join("stderr.txt")).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start scripts/alert_receivers.py ({e}): run scripts/setup-peers.sh (aiosmtpd)"));
+        let r = Receivers {
+            child,
+            dir,
+            http_port,
+            smtp_port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !r.dir.path().join("ready").exists() {
+            assert!(
+                Instant::now() < deadline,
+                "alert receivers did not start (is aiosmtpd installed? scripts/setup-peers.sh): {}",
+                std::fs::read_to_string(r.dir.path().join("stderr.txt")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        r
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn lines(&self, file: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join(file))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// HTTP requests to `path` answered with 200, bodies parsed.
+    fn delivered(&self, path: &str) -> Vec<Value> {
+        self.lines("http.jsonl")
+            .into_iter()
+            .filter(|r| r["path"] == path && r["answered"] == 200)
+            .map(|r| {
+                let mut body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+                body["signature_ok"] = r["signature_ok"].clone();
+                body
+            })
+            .collect()
+    }
+
+    fn mails(&self) -> Vec<Value> {
+        self.lines("smtp.jsonl")
+    }
+
+    fn fault(&self, kind: &str, path: &str, content: &str) -> PathBuf {
+        let f = self
+            .dir
+            .path()
+            .join(format!("{kind}{}", path.replace('/', "_")));
+        std::fs::write(&f, content).unwrap();
+        f
+    }
+
+    /// Waits until `done` holds for what arrived (60 s).
+    fn wait(&self, what: &str, server: &Server, done: impl Fn(&Receivers) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not arrive; http: {:?}\nsmtp: {:?}\nsotp log:\n{}",
+                self.lines("http.jsonl"),
+                self.mails(),
+                server.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Receivers {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn statuses(bodies: &[Value]) -> Vec<String> {
+    bodies
+        .iter()
+        .map(|b| b["status"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn config(r: &Receivers, blackholed: &str, good: &str, extra: &str) -> String {
+    format!(
+        r#"
+[icmp]
+interval = "1s"
+count = 1
+timeout = "300ms"
+
+[storage]
+batch_latency = "200ms"
+
+[alerting]
+allowed_lateness = "2s"
+
+[notify]
+backoff_initial = "200ms"
+backoff_max = "1s"
+poll_interval = "100ms"
+external_url = "http://sotp.test"
+
+[[devices]]
+id = "bh"
+name = "blackhole"
+address = "{blackholed}"
+
+[[devices]]
+id = "ok"
+name = "fine"
+address = "{good}"
+
+[[receivers]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{http}/hook"
+secret = "env:ALERT_HOOK_KEY"
+
+[[receivers]]
+name = "chat"
+kind = "slack"
+url = "http://127.0.0.1:{http}/slack"
+
+[[receivers]]
+name = "mail"
+kind = "email"
+url = "smtp://127.0.0.1:{smtp}"
+from = "sotp@example.net"
+to = ["noc@example.net"]
+username = "{SMTP_USER}"
+password = "env:ALERT_SMTP_PASSWORD"
+ca_file = "{ca}"
+
+[[alert_rules]]
+name = "device down"
+availability = "icmp.up"
+every = "2s"
+for = "4s"
+severity = "critical"
+receivers = ["hook", "chat", "mail"]
+annotations = {{ summary = "{{{{ $labels.device }}}} does not answer ping" }}
+{extra}
+"#,
+        http = r.http_port,
+        smtp = r.smtp_port,
+        ca = r.ca().display(),
+    )
+}
+
+fn start(dir: &Path, toml: &str) -> Server {
+    let config = dir.join("sotp.toml");
+    std::fs::write(&config, toml).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.env("ALERT_HOOK_KEY", SIGNING_KEY)
+        .env("ALERT_SMTP_PASSWORD", SMTP_PASSWORD);
+    Server::start_with(cmd, &config, &dir.join("data"), free_port())
+}
+
+/// Waits for a condition on the API (60 s).
+fn wait_api(server: &Server, what: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, v) = server.api("GET", path, None);
+        if status == 200 && done(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {status} {v}\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_device_down_fires_after_for_and_its_resolve_reaches_webhook_slack_and_email() {
+    let r = Receivers::start();
+    // The webhook answers 503 twice: delivered once, on the third attempt.
+    r.fault("fail", "/hook", "2");
+    let dir = tempfile::tempdir().unwrap();
+    let filter = Blackhole::new("127.9.4.1");
+    let server = start(dir.path(), &config(&r, "127.9.4.1", "127.9.4.2", ""));
+
+    r.wait("the firing notifications", &server, |r| {
+        r.delivered("/hook").len() == 1 && r.delivered("/slack").len() == 1 && r.mails().len() == 1
+    });
+    let hook = &r.delivered("/hook")[0];
+    assert_eq!(hook["signature_ok"], true, "{hook}");
+    assert_eq!(hook["version"], "4");
+    assert_eq!(hook["status"], "firing");
+    assert_eq!(hook["receiver"], "hook");
+    let alert = &hook["alerts"][0];
+    assert_eq!(hook["alerts"].as_array().unwrap().len(), 1, "{hook}");
+    assert_eq!(alert["status"], "firing");
+    assert_eq!(alert["labels"]["alertname"], "device down");
+    assert_eq!(alert["labels"]["device"], "blackhole");
+    assert_eq!(alert["labels"]["device_id"], "bh");
+    assert_eq!(
+        alert["annotations"]["summary"],
+        "blackhole does not answer ping"
+    );
+    assert_eq!(alert["endsAt"], "0001-01-01T00:00:00Z");
+    assert!(
+        alert["fingerprint"].as_str().unwrap().len() == 16,
+        "{alert}"
+    );
+    let slack = &r.delivered("/slack")[0];
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[FIRING:1] device down"),
+        "{slack}"
+    );
+    let mail = &r.mails()[0];
+    assert_eq!(mail["tls"], true, "STARTTLS before anything else: {mail}");
+    assert_eq!(mail["auth_user"], SMTP_USER);
+    assert_eq!(mail["rcpt_tos"], json!(["noc@example.net"]));
+    assert!(
+        mail["data"]
+            .as_str()
+            .unwrap()
+            .contains("Subject: [FIRING:1] device down"),
+        "{mail}"
+    );
+
+    // The API: the firing alert, and its notifications with every attempt.
+    let page = wait_api(
+        &server,
+        "firing alert",
+        "/api/v1/alerts?state=firing",
+        |v| v["total"] == 1,
+    );
+    let item = &page["items"][0];
+    for key in ["id", "rule", "state", "labels", "value", "started_at"] {
+        assert!(item.get(key).is_some(), "{key} missing in {item}");
+    }
+    assert_eq!(item["rule"], "device down");
+    assert_eq!(item["state"], "firing");
+    assert_eq!(item["value"], 0.0);
+    assert_eq!(item["labels"]["device"], "blackhole");
+    let id = item["id"].as_str().unwrap().to_string();
+    let (status, detail) = server.api("GET", &format!("/api/v1/alerts/{id}"), None);
+    assert_eq!(status, 200, "{detail}");
+    let hook_n = detail["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["receiver"] == "hook")
+        .unwrap();
+    let oks: Vec<bool> = hook_n["attempts_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ok"].as_bool().unwrap())
+        .collect();
+    assert_eq!(oks, vec![false, false, true], "{hook_n}");
+    assert_eq!(hook_n["state"], "sent");
+
+    // The device answers again: resolved, once, everywhere.
+    drop(filter);
+    r.wait("the resolved notifications", &server, |r| {
+        statuses(&r.delivered("/hook")) == ["firing", "resolved"]
+            && r.delivered("/slack").len() == 2
+            && r.mails().len() == 2
+    });
+    let resolved = &r.delivered("/hook")[1];
+    assert_eq!(resolved["alerts"][0]["status"], "resolved");
+    assert_ne!(resolved["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    assert_eq!(resolved["alerts"][0]["fingerprint"], alert["fingerprint"]);
+    assert!(
+        r.mails()[1]["data"]
+            .as_str()
+            .unwrap()
+            .contains("Subject: [RESOLVED] device down")
+    );
+    let page = wait_api(
+        &server,
+        "resolved alert",
+        "/api/v1/alerts?state=resolved",
+        |v| v["total"] == 1,
+    );
+    assert_eq!(page["items"][0]["id"], id.as_str());
+    // The good device never fired.
+    let (_, all) = server.api("GET", "/api/v1/alerts", None);
+    assert_eq!(all["total"], 1, "{all}");
+
+    // The `alerts` table holds both transitions.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = server.rows("SELECT state, count(*) FROM alerts GROUP BY state ORDER BY state");
+        if rows
+            == vec![
+                vec![json!("firing"), json!(1)],
+                vec![json!("resolved"), json!(1)],
+            ]
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The backtest over the stored samples finds the same transitions at the same times.
+    let live = server.rows("SELECT state, CAST(time AS BIGINT) AS t FROM alerts ORDER BY t");
+    let from = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let rule = json!({
+        "name": "device down", "availability": "icmp.up", "every": "2s", "for": "4s",
+    });
+    let (status, bt) = server.api(
+        "POST",
+        "/api/v1/alert-rules/test",
+        Some(&json!({ "rule": rule, "from": from.to_rfc3339(), "to": chrono::Utc::now().to_rfc3339() })),
+    );
+    assert_eq!(status, 200, "{bt}");
+    let tested: Vec<(String, i64)> = bt["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let time = chrono::DateTime::parse_from_rfc3339(t["time"].as_str().unwrap()).unwrap();
+            (
+                t["state"].as_str().unwrap().to_string(),
+                time.timestamp_nanos_opt().unwrap(),
+            )
+        })
+        .collect();
+    let live: Vec<(String, i64)> = live
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_i64().unwrap()))
+        .collect();
+    assert_eq!(tested, live, "backtest {bt}");
+    // A bad rule is refused with the reason.
+    let (status, bad) = server.api(
+        "POST",
+        "/api/v1/alert-rules/test",
+        Some(&json!({ "rule": { "name": "x", "sql": "SELECT nope FROM metrics" }, "from": from.to_rfc3339(), "to": chrono::Utc::now().to_rfc3339() })),
+    );
+    assert_eq!(status, 422, "{bad}");
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nope")
+            || bad.to_string().contains("nope"),
+        "{bad}"
+    );
+}
