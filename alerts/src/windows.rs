@@ -127,6 +127,8 @@ struct Saved {
     logs: Vec<LogRecord>,
     devices: BTreeMap<String, DeviceRow>,
     max_time: Option<i64>,
+    #[serde(default)]
+    seen: std::collections::BTreeSet<i64>,
     closed: i64,
     health: BTreeMap<String, Instance>,
     no_data: Instance,
@@ -143,11 +145,16 @@ pub struct AlertWindows {
     logs: Vec<LogRecord>,
     devices: BTreeMap<String, DeviceRow>,
     max_time: Option<i64>,
+    /// The milliseconds in which any event arrived (metrics, logs), for telling a window
+    /// without any event (an outage, a restart's gap) from one where conditions are false.
+    seen: std::collections::BTreeSet<i64>,
     /// Events at or before this time are in no window still to evaluate: late.
     closed: i64,
     health: BTreeMap<String, Instance>,
     no_data: Instance,
     idle: bool,
+    /// A transition was published since the last save.
+    unsaved: std::sync::atomic::AtomicBool,
     last_input: Instant,
     late: u64,
     evaluator: Evaluator,
@@ -186,10 +193,12 @@ impl AlertWindows {
             logs: Vec::new(),
             devices: BTreeMap::new(),
             max_time: None,
+            seen: std::collections::BTreeSet::new(),
             closed: i64::MIN,
             health: BTreeMap::new(),
             no_data: Instance::default(),
             idle: false,
+            unsaved: std::sync::atomic::AtomicBool::new(false),
             last_input: Instant::now(),
             late: 0,
             evaluator: Evaluator::default(),
@@ -228,6 +237,7 @@ impl AlertWindows {
         op.logs = saved.logs;
         op.devices = saved.devices;
         op.max_time = saved.max_time;
+        op.seen = saved.seen;
         op.closed = saved.closed;
         op.health = saved.health;
         op.no_data = saved.no_data;
@@ -276,12 +286,17 @@ impl AlertWindows {
         let closed = self.closed;
         let mut late = 0u64;
         let mut span: Option<(i64, i64)> = None;
+        let mut marks: Vec<i64> = Vec::new();
         let mut seen = |t: i64, late: &mut u64| {
             if t <= closed {
                 *late += 1;
                 false
             } else {
                 span = Some(span.map_or((t, t), |(a, b): (i64, i64)| (a.min(t), b.max(t))));
+                let ms = t.div_euclid(1_000_000);
+                if marks.last() != Some(&ms) {
+                    marks.push(ms);
+                }
                 true
             }
         };
@@ -294,10 +309,10 @@ impl AlertWindows {
                 }
             }
             EventBatch::Rollups(rows) => {
-                for r in rows {
-                    if seen(r.time.0, &mut late) && self.reads.rollups {
-                        self.rollups.push(r);
-                    }
+                // A minute's rollup arrives once the minute closed, always behind the
+                // samples: it neither moves the watermark nor counts as late.
+                if self.reads.rollups {
+                    self.rollups.extend(rows);
                 }
             }
             EventBatch::Logs(records) => {
@@ -328,6 +343,7 @@ impl AlertWindows {
             EventBatch::Alerts(_) => {}
         }
         let newest = span;
+        self.seen.extend(marks);
         if late > 0 {
             self.late += late;
             metrics::counter!("sotp_alert_late_events_total").increment(late);
@@ -394,6 +410,15 @@ impl AlertWindows {
             r.next_end = Some(next);
         }
         for ((end, range), rules) in due {
+            let (start_ms, end_ms) = (
+                (end - range).div_euclid(1_000_000),
+                end.div_euclid(1_000_000),
+            );
+            if self.seen.range(start_ms + 1..=end_ms).next().is_none() {
+                // No event at all in the window: an outage or a restart's gap, not a
+                // window where every condition is false. Instances are held.
+                continue;
+            }
             let tables = self.tables(end - range, end);
             if let Err(e) = self.evaluator.load(&tables) {
                 tracing::error!(error = %e, "alert window tables not loaded");
@@ -424,6 +449,7 @@ impl AlertWindows {
             .unwrap_or(to);
         self.closed = self.closed.max(horizon);
         self.metrics.retain(|s| s.time.0 > horizon);
+        self.seen = self.seen.split_off(&horizon.div_euclid(1_000_000));
         self.rollups.retain(|r| r.time.0 > horizon);
         self.logs.retain(|r| r.received_at.0 > horizon);
     }
@@ -528,6 +554,7 @@ impl AlertWindows {
             logs: self.logs.clone(),
             devices: self.devices.clone(),
             max_time: self.max_time,
+            seen: self.seen.clone(),
             closed: self.closed,
             health: self.health.clone(),
             no_data: self.no_data.clone(),
@@ -539,19 +566,15 @@ impl AlertWindows {
     /// backtest: the operator's `process` without the bus).
     pub fn push(&mut self, batch: EventBatch) -> Vec<AlertEvent> {
         let mut out = Vec::new();
-        let Some((oldest, newest)) = self.take(batch) else {
+        let Some((_, newest)) = self.take(batch) else {
             return out;
         };
         self.last_input = Instant::now();
         if self.idle {
-            // Data again after an outage: resume at the first new event's window,
-            // holding every instance as it was.
+            // Data again after an outage (the windows of the outage hold no event and
+            // are not evaluated: see `advance`).
             self.idle = false;
             self.no_data_step(newest, false, &mut out);
-            for r in &mut self.rules {
-                let every = ns(r.config.every);
-                r.next_end = r.next_end.map(|n| n.max(window_end(oldest, every)));
-            }
         }
         let max = self.max_time.map_or(newest, |m| m.max(newest));
         self.max_time = Some(max);
@@ -582,6 +605,17 @@ impl AlertWindows {
             self.no_data_step(wall, true, &mut out);
         }
         out
+    }
+}
+
+impl AlertWindows {
+    /// Publishes `events`; a transition asks for a checkpoint at once.
+    fn emit(&self, events: Vec<AlertEvent>, out: &mut Emit) {
+        if !events.is_empty() {
+            self.unsaved
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        out.push(Topic::Alerts, EventBatch::Alerts(events));
     }
 }
 
@@ -691,16 +725,23 @@ impl Operator for AlertWindows {
 
     fn process(&mut self, _input: Topic, batch: EventBatch, out: &mut Emit) {
         let events = self.push(batch);
-        out.push(Topic::Alerts, EventBatch::Alerts(events));
+        self.emit(events, out);
     }
 
     fn tick(&mut self, out: &mut Emit) {
         let events = self.idle_check(Instant::now(), UtcNanos::now().0);
-        out.push(Topic::Alerts, EventBatch::Alerts(events));
+        self.emit(events, out);
     }
 
     fn save(&self, offsets: &InputOffsets) -> Result<(), String> {
-        state::save(&self.path, &self.saved(offsets)).map_err(|e| e.to_string())
+        state::save(&self.path, &self.saved(offsets)).map_err(|e| e.to_string())?;
+        self.unsaved
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn wants_checkpoint(&self) -> bool {
+        self.unsaved.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -89,7 +89,11 @@ impl Dispatcher {
                 .await?;
         }
         for esc in &self.escalations {
-            for a in self.store.take_escalations(&esc.rule, now - ms(esc.after)).await? {
+            for a in self
+                .store
+                .take_escalations(&esc.rule, now - ms(esc.after))
+                .await?
+            {
                 tracing::info!(alert = %a.id, rule = %a.rule, to = ?esc.to, "unacknowledged alert escalated");
                 self.store
                     .queue_notifications(&again(&a, "escalated".into(), &esc.to))

@@ -66,6 +66,14 @@ pub trait Operator: Send + Sync + 'static {
     /// Saves the state with the input offsets it includes, atomically (a crash leaves
     /// the previous checkpoint or this one).
     fn save(&self, offsets: &InputOffsets) -> Result<(), String>;
+
+    /// True when the last `process` changed something that should be checkpointed at
+    /// once rather than at the next `save_interval` (the alert windows after a
+    /// transition: on the in-process bus, whose events do not survive a crash, the
+    /// transition would otherwise be decided again from other events).
+    fn wants_checkpoint(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Operator + ?Sized> Operator for Box<T> {
@@ -86,6 +94,9 @@ impl<T: Operator + ?Sized> Operator for Box<T> {
     }
     fn save(&self, offsets: &InputOffsets) -> Result<(), String> {
         (**self).save(offsets)
+    }
+    fn wants_checkpoint(&self) -> bool {
+        (**self).wants_checkpoint()
     }
 }
 
@@ -168,6 +179,9 @@ pub async fn run_operator<O: Operator>(
         let mut out = Emit::default();
         op.process(topic, batch, &mut out);
         publish(bus.as_ref(), op.name(), out).await;
+        if op.wants_checkpoint() {
+            checkpoint_now(&op, &offsets, &mut inputs, bus.as_ref(), &config).await;
+        }
     }
     if checkpoint_now(&op, &offsets, &mut inputs, bus.as_ref(), &config).await {
         tracing::info!(operator = op.name(), "{} state saved", op.name());

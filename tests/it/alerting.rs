@@ -390,3 +390,189 @@ fn a_device_down_fires_after_for_and_its_resolve_reaches_webhook_slack_and_email
         "{bad}"
     );
 }
+
+fn notification_states(server: &Server, id: &str) -> Vec<(String, String)> {
+    let (_, v) = server.api("GET", &format!("/api/v1/alerts/{id}"), None);
+    v["notifications"]
+        .as_array()
+        .map(|ns| {
+            ns.iter()
+                .map(|n| {
+                    (
+                        n["receiver"].as_str().unwrap_or_default().to_string(),
+                        n["state"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_kill_between_a_send_and_its_record_loses_nothing_and_repeats_no_delivered_receiver() {
+    let r = Receivers::start();
+    // The webhook takes the request and does not answer: its send is in flight.
+    let hang = r.fault("hang", "/hook", "");
+    let dir = tempfile::tempdir().unwrap();
+    let filter = Blackhole::new("127.9.5.1");
+    let toml = config(&r, "127.9.5.1", "127.9.5.2", "");
+    let mut server = start(dir.path(), &toml);
+    let page = wait_api(
+        &server,
+        "firing alert",
+        "/api/v1/alerts?state=firing",
+        |v| v["total"] == 1,
+    );
+    let id = page["items"][0]["id"].as_str().unwrap().to_string();
+    // Slack and email delivered and recorded, the webhook's request held, unrecorded.
+    r.wait("slack, email, and the held webhook request", &server, |r| {
+        r.delivered("/slack").len() == 1
+            && r.mails().len() == 1
+            && r.lines("http.jsonl")
+                .iter()
+                .any(|l| l["path"] == "/hook" && l["answered"] == "held")
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let states = notification_states(&server, &id);
+        let state = |who: &str| {
+            states
+                .iter()
+                .find(|(r, _)| r == who)
+                .map(|(_, s)| s.clone())
+        };
+        if state("chat").as_deref() == Some("sent") && state("mail").as_deref() == Some("sent") {
+            assert_eq!(state("hook").as_deref(), Some("pending"), "{states:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{states:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // kill -9 while the webhook's send is in flight.
+    let mut child = server.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(&hang).unwrap();
+
+    let server = start(dir.path(), &toml);
+    r.wait("the webhook's firing after the restart", &server, |r| {
+        r.delivered("/hook").len() == 1
+    });
+    assert_eq!(
+        r.delivered("/hook")[0]["alerts"][0]["labels"]["device"],
+        "blackhole"
+    );
+    // The device answers: every receiver gets the resolve, and nothing twice.
+    drop(filter);
+    r.wait("the resolved notifications", &server, |r| {
+        statuses(&r.delivered("/hook")) == ["firing", "resolved"]
+            && r.delivered("/slack").len() == 2
+            && r.mails().len() == 2
+    });
+    assert_eq!(statuses(&r.delivered("/slack")).len(), 2);
+    let slack: Vec<String> = r
+        .delivered("/slack")
+        .iter()
+        .map(|b| {
+            b["text"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(slack, ["[FIRING:1] device down", "[RESOLVED] device down"]);
+    let (_, all) = server.api("GET", "/api/v1/alerts", None);
+    assert_eq!(all["total"], 1, "one alert across the restart: {all}");
+    assert_eq!(all["items"][0]["id"], id.as_str());
+}
+
+#[test]
+fn a_syslog_pattern_rule_fires_on_lines_sent_with_logger() {
+    let r = Receivers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let syslog_port = free_port();
+    let toml = format!(
+        r#"
+[icmp]
+interval = "1s"
+count = 1
+timeout = "300ms"
+
+[alerting]
+allowed_lateness = "1s"
+
+[notify]
+poll_interval = "100ms"
+
+[[devices]]
+id = "edge-1"
+name = "edge-1"
+address = "127.0.0.1"
+
+[[receivers]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{http}/hook"
+
+[[alert_rules]]
+name = "link flaps"
+log_pattern = {{ regex = "LINK-3-UPDOWN", count = 2 }}
+every = "2s"
+receivers = ["hook"]
+annotations = {{ summary = "{{{{ $value }}}} link changes on {{{{ $labels.device_id }}}}" }}
+"#,
+        http = r.http_port
+    );
+    let config = dir.path().join("sotp.toml");
+    std::fs::write(&config, toml).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.env("SOTP__SYSLOG__TCP", format!("127.0.0.1:{syslog_port}"));
+    let server = Server::start_with(cmd, &config, &dir.path().join("data"), free_port());
+    // Four lines in one burst (a window holds at least two of them); one other line.
+    let lines = "%LINK-3-UPDOWN: Interface Gi0/1, changed state to down\n\
+                 %LINK-3-UPDOWN: Interface Gi0/1, changed state to up\n\
+                 %SYS-5-CONFIG_I: Configured from console\n\
+                 %LINK-3-UPDOWN: Interface Gi0/1, changed state to down\n\
+                 %LINK-3-UPDOWN: Interface Gi0/1, changed state to up\n";
+    let input = dir.path().join("lines.txt");
+    std::fs::write(&input, lines).unwrap();
+    let out = Command::new("logger")
+        .args([
+            "-T",
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &syslog_port.to_string(),
+            "--rfc5424",
+            "-t",
+            "router",
+            "-f",
+        ])
+        .arg(&input)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `logger` ({e}): install util-linux (`apt-get install bsdutils`)")
+        });
+    assert!(
+        out.status.success(),
+        "logger: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    r.wait("the link flaps alert", &server, |r| {
+        r.delivered("/hook").iter().any(|b| b["status"] == "firing")
+    });
+    let hook = &r.delivered("/hook")[0];
+    let alert = &hook["alerts"][0];
+    assert_eq!(alert["labels"]["alertname"], "link flaps");
+    assert_eq!(alert["labels"]["device_id"], "edge-1", "{hook}");
+    let summary = alert["annotations"]["summary"].as_str().unwrap();
+    assert!(
+        summary == "2 link changes on edge-1"
+            || summary == "3 link changes on edge-1"
+            || summary == "4 link changes on edge-1",
+        "{summary}"
+    );
+}

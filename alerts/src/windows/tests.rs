@@ -248,3 +248,33 @@ fn typed_log_pattern_fires_on_matching_lines_per_device() {
     assert_eq!(events[0].labels["device_id"], "r1");
     assert_eq!(events[0].value, Some(2.0));
 }
+
+#[test]
+fn windows_without_any_event_after_a_restart_hold_the_firing_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = op(&[down_rule()], &dir);
+    let before: Vec<_> = rounds(0, 200)
+        .into_iter()
+        .flat_map(|b| first.push(b))
+        .collect();
+    assert_eq!(
+        states(&before),
+        vec![(180, AlertState::Firing, "r1".into())]
+    );
+    first.save(&InputOffsets::new()).unwrap();
+    drop(first);
+    // The process was down from 203 s to 300 s (the in-process bus lost those polls);
+    // r1 is still down when polls resume.
+    let (mut second, _) =
+        AlertWindows::load(&[down_rule()], config(), state_path(dir.path())).unwrap();
+    let mut after = Vec::new();
+    for k in 30..40 {
+        let t = k * 10 + 3;
+        after.extend(second.push(EventBatch::Metrics(vec![
+            up("r1", t, 0.0),
+            up("r2", t, 1.0),
+        ])));
+    }
+    assert!(after.is_empty(), "the gap resolved or re-fired: {after:?}");
+    assert_eq!(second.firing("device down").len(), 1);
+}
