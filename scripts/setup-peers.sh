@@ -12,7 +12,8 @@
 #     confluent-kafka + jsonschema + PyYAML for the outside Kafka consumer (examples/consumer.py).
 #   - postgresql: the control-plane tests start their own clusters (scripts/pg-cluster.sh);
 #   - schemathesis (in the venv), which fuzzes the API from its OpenAPI document;
-#   - aiosmtpd (in the venv): the SMTP server the alerting tests deliver email to.
+#   - aiosmtpd (in the venv): the SMTP server the alerting tests deliver email to;
+#   - promtool (Debian's prometheus): Prometheus's rule evaluator, the alerting tests' reference.
 #   - PostgreSQL-wire clients as Grafana and users run them: psql (with postgresql),
 #     psycopg (in the venv), and tests/pgx built with Debian's Go and jackc's pgconn and
 #     pgtype (golang-github-jackc-pgx-v4-dev), the layer Grafana's data source sends through;
@@ -50,6 +51,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup-peers: installing ${need_apt[*]}" >&2
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# promtool (Debian's prometheus, without the exporters it recommends): the reference
+# evaluator of the alert rules' differential test.
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "setup-peers: installing prometheus (promtool)" >&2
+  [ "$(id -u)" = 0 ] || { echo "setup-peers: need root to apt-get install prometheus" >&2; exit 1; }
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
 venv="${SOTP_VENV:-$PWD/target/py-venv}"

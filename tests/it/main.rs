@@ -5,6 +5,7 @@
 //! one and cannot find it fails and names the command that installs it.
 
 mod alerting;
+mod alerting_prometheus;
 mod architecture;
 mod attacks;
 mod bad_input;
