@@ -6,6 +6,7 @@
 //! between a send and its record; a syslog pattern rule fed by `logger`; and the
 //! backtest over stored data agreeing with what the live evaluator did.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -574,5 +575,258 @@ annotations = {{ summary = "{{{{ $value }}}} link changes on {{{{ $labels.device
             || summary == "3 link changes on edge-1"
             || summary == "4 link changes on edge-1",
         "{summary}"
+    );
+}
+
+/// The alerts of `rule` for `device` in the API (id, notifications).
+fn alert_of(server: &Server, rule: &str, device: &str) -> Option<Value> {
+    let (_, page) = server.api(
+        "GET",
+        &format!("/api/v1/alerts?rule={}", rule.replace(' ', "%20")),
+        None,
+    );
+    let item = page["items"]
+        .as_array()?
+        .iter()
+        .find(|a| a["labels"]["device"] == device)?
+        .clone();
+    let (_, detail) = server.api(
+        "GET",
+        &format!("/api/v1/alerts/{}", item["id"].as_str()?),
+        None,
+    );
+    Some(detail)
+}
+
+fn hook_alerts(r: &Receivers, path: &str) -> Vec<(String, String, String)> {
+    r.delivered(path)
+        .iter()
+        .flat_map(|b| {
+            b["alerts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| {
+                    (
+                        a["labels"]["alertname"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        a["labels"]["device"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        a["status"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+        })
+        .collect()
+}
+
+#[test]
+fn silences_inhibition_escalation_and_acknowledgement_expiry_shape_who_is_told() {
+    let r = Receivers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (_f1, _f2) = (Blackhole::new("127.9.6.1"), Blackhole::new("127.9.6.3"));
+    let toml = format!(
+        r#"
+[icmp]
+interval = "1s"
+count = 1
+timeout = "300ms"
+
+[alerting]
+allowed_lateness = "1s"
+
+[notify]
+poll_interval = "100ms"
+
+[[devices]]
+id = "bh"
+name = "blackhole"
+address = "127.9.6.1"
+
+[[devices]]
+id = "bh2"
+name = "in-maintenance"
+address = "127.9.6.3"
+
+[[receivers]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{http}/hook"
+
+[[receivers]]
+name = "manager"
+kind = "webhook"
+url = "http://127.0.0.1:{http}/manager"
+
+[[alert_rules]]
+name = "device down"
+availability = "icmp.up"
+every = "2s"
+for = "2s"
+receivers = ["hook"]
+escalate_after = "4s"
+escalate_to = ["manager"]
+
+[[alert_rules]]
+name = "packet loss"
+threshold = {{ metric = "icmp.loss_ratio", op = ">", value = 0.5 }}
+every = "2s"
+for = "8s"
+receivers = ["hook"]
+
+[[inhibit_rules]]
+source = "device down"
+targets = ["packet loss"]
+"#,
+        http = r.http_port
+    );
+    let config = dir.path().join("sotp.toml");
+    std::fs::write(&config, toml).unwrap();
+    let server = Server::start(&config, &dir.path().join("data"), free_port());
+    // A maintenance window for the second device, set before its alert can fire.
+    let ends = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let (status, silence) = server.api(
+        "POST",
+        "/api/v1/silences",
+        Some(&json!({ "matchers": { "device": "in-maintenance" }, "ends_at": ends, "comment": "line card swap" })),
+    );
+    assert_eq!(status, 201, "{silence}");
+    let silence_id = silence["id"].as_str().unwrap().to_string();
+
+    // Escalation: unacknowledged 4 s after it fired, the manager is told.
+    r.wait("the escalation to the manager", &server, |r| {
+        hook_alerts(r, "/manager").contains(&(
+            "device down".into(),
+            "blackhole".into(),
+            "firing".into(),
+        ))
+    });
+    assert!(hook_alerts(&r, "/hook").contains(&(
+        "device down".into(),
+        "blackhole".into(),
+        "firing".into()
+    )));
+    // The packet loss of a device that is down: an alert, not a notification.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let loss = loop {
+        if let Some(a) = alert_of(&server, "packet loss", "blackhole")
+            && !a["notifications"].as_array().unwrap().is_empty()
+        {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no packet loss alert\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let n = &loss["notifications"][0];
+    assert_eq!(n["state"], "suppressed", "{loss}");
+    assert!(
+        n["suppressed_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("inhibited:"),
+        "{n}"
+    );
+    // The silenced device: its alert is there, its notification suppressed by the silence.
+    let silenced =
+        alert_of(&server, "device down", "in-maintenance").expect("the silenced device's alert");
+    assert_eq!(
+        silenced["notifications"][0]["state"], "suppressed",
+        "{silenced}"
+    );
+    assert_eq!(
+        silenced["notifications"][0]["suppressed_by"],
+        format!("silence:{silence_id}")
+    );
+
+    // Acknowledged for 2 s: after that it fires again and the receiver is told again.
+    let down = alert_of(&server, "device down", "blackhole").unwrap();
+    let id = down["id"].as_str().unwrap().to_string();
+    let until = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let (status, acked) = server.api(
+        "POST",
+        &format!("/api/v1/alerts/{id}/acknowledge"),
+        Some(&json!({ "comment": "on it", "until": until })),
+    );
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["state"], "acknowledged");
+    assert_eq!(acked["acked_by"], "admin");
+    r.wait(
+        "the notification after the acknowledgement expired",
+        &server,
+        |r| {
+            hook_alerts(r, "/hook")
+                .iter()
+                .filter(|a| {
+                    **a == (
+                        "device down".to_string(),
+                        "blackhole".to_string(),
+                        "firing".to_string(),
+                    )
+                })
+                .count()
+                == 2
+        },
+    );
+    let detail = alert_of(&server, "device down", "blackhole").unwrap();
+    assert_eq!(detail["state"], "firing");
+    let timeline: Vec<(String, String)> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["state"].as_str().unwrap().to_string(),
+                t["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            ("firing".into(), "rule".into()),
+            ("acknowledged".into(), "admin".into()),
+            ("unacknowledged".into(), "system".into())
+        ],
+        "{detail}"
+    );
+    // Nobody was told about the silenced or the inhibited alert.
+    let told = hook_alerts(&r, "/hook");
+    assert!(
+        !told
+            .iter()
+            .any(|(rule, dev, _)| rule == "packet loss" || dev == "in-maintenance"),
+        "{told:?}"
+    );
+    // Acknowledging a resolved alert is a conflict; every change is audited.
+    let (status, _) = server.api(
+        "POST",
+        &format!("/api/v1/alerts/{id}/resolve"),
+        Some(&json!({ "comment": "fixed" })),
+    );
+    assert_eq!(status, 200);
+    let (status, again) = server.api(
+        "POST",
+        &format!("/api/v1/alerts/{id}/acknowledge"),
+        Some(&json!({})),
+    );
+    assert_eq!(status, 409, "{again}");
+    let (_, audit) = server.api("GET", "/api/v1/audit?resource=alert/", None);
+    let actions: BTreeSet<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains("alert.acknowledge") && actions.contains("alert.resolve"),
+        "{audit}"
     );
 }
