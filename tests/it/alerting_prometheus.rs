@@ -84,7 +84,10 @@ fn rules() -> Vec<RuleConfig> {
 }
 
 /// SOTP's firing set (rule, device) at each evaluation time (seconds).
-fn sotp_firing(series: &Series) -> (BTreeMap<i64, BTreeSet<(String, String)>>, [usize; 3]) {
+/// The firing (rule, device) pairs at each evaluation time (seconds).
+type Firing = BTreeMap<i64, BTreeSet<(String, String)>>;
+
+fn sotp_firing(series: &Series) -> (Firing, [usize; 3]) {
     let dir = tempfile::tempdir().unwrap();
     let config = AlertingConfig {
         allowed_lateness: Duration::ZERO,
