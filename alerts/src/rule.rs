@@ -59,6 +59,20 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether `v op bound` holds, as SQL compares floats (Arrow's total order).
+    pub fn holds(self, v: f64, bound: f64) -> bool {
+        use std::cmp::Ordering::*;
+        let o = v.total_cmp(&bound);
+        match self {
+            Op::Gt => o == Greater,
+            Op::Ge => o != Less,
+            Op::Lt => o == Less,
+            Op::Le => o != Greater,
+            Op::Eq => o == Equal,
+            Op::Ne => o != Equal,
+        }
+    }
+
     fn sql(self) -> &'static str {
         match self {
             Op::Gt => ">",
@@ -299,6 +313,17 @@ impl RuleConfig {
             )),
             _ => Err(self.error("give only one of `sql` and the typed forms")),
         }
+    }
+
+    /// For a threshold or availability form: (metric, comparison, bound) on the last
+    /// sample of each series. The windows evaluate all such rules with one query (the
+    /// last value of every series of their metrics) and compare here, which gives the
+    /// rows of [`RuleConfig::compiled_sql`] without one plan per rule.
+    pub fn last_value_test(&self) -> Option<(&str, Op, f64)> {
+        if let Some(t) = &self.threshold {
+            return Some((&t.metric, t.op, t.value));
+        }
+        self.availability.as_deref().map(|m| (m, Op::Eq, 0.0))
     }
 
     /// The rule's SQL: its own, or its typed form compiled.

@@ -424,7 +424,49 @@ impl AlertWindows {
                 tracing::error!(error = %e, "alert window tables not loaded");
                 continue;
             }
-            for i in rules {
+            // Threshold and availability rules: one query for all of them.
+            let (fast, slow): (Vec<usize>, Vec<usize>) = rules
+                .into_iter()
+                .partition(|i| self.rules[*i].config.last_value_test().is_some());
+            let last = match fast.is_empty() {
+                true => Ok(Vec::new()),
+                false => self
+                    .evaluator
+                    .run(&last_values_sql(fast.iter().filter_map(|i| {
+                        self.rules[*i].config.last_value_test().map(|t| t.0)
+                    }))),
+            };
+            for i in fast {
+                let (metric, op, bound) = self.rules[i]
+                    .config
+                    .last_value_test()
+                    .map(|(m, o, b)| (m.to_string(), o, b))
+                    .expect("partitioned on it");
+                let result = last.clone().map(|rows| {
+                    rows.into_iter()
+                        .filter(|h| {
+                            h.labels.get("metric") == Some(&metric)
+                                && h.value.is_some_and(|v| op.holds(v, bound))
+                        })
+                        .map(|mut h| {
+                            h.labels.remove("metric");
+                            h
+                        })
+                        .collect()
+                });
+                let name = self.rules[i].config.name.clone();
+                match result {
+                    Ok(hits) => {
+                        self.apply(i, end, hits, out);
+                        self.health_step(&name, end, None, out);
+                    }
+                    Err(e) => {
+                        metrics::counter!("sotp_alert_rule_errors_total").increment(1);
+                        self.health_step(&name, end, Some(e), out);
+                    }
+                }
+            }
+            for i in slow {
                 let result = self.evaluator.run(&self.rules[i].sql);
                 let name = self.rules[i].config.name.clone();
                 match result {
@@ -617,6 +659,19 @@ impl AlertWindows {
         }
         out.push(Topic::Alerts, EventBatch::Alerts(events));
     }
+}
+
+/// The last value of every series of `metrics` in the window (the shared part of every
+/// threshold and availability rule's SQL).
+fn last_values_sql<'a>(metrics: impl Iterator<Item = &'a str>) -> String {
+    let names: std::collections::BTreeSet<String> = metrics
+        .map(|m| format!("'{}'", m.replace('\'', "''")))
+        .collect();
+    format!(
+        "SELECT device_id, device, instance, metric, last_value(value ORDER BY time) AS value \
+         FROM metrics WHERE metric IN ({}) GROUP BY device_id, device, instance, metric",
+        names.into_iter().collect::<Vec<_>>().join(", ")
+    )
 }
 
 fn health_rule(error: Option<&str>) -> RuleConfig {

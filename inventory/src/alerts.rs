@@ -525,6 +525,42 @@ impl Store {
             .collect()
     }
 
+    /// The sequence number of the newest timeline entry (0 when there is none).
+    pub async fn last_transition_id(&self) -> Result<i64, InventoryError> {
+        let row = sqlx::query("SELECT max(id) AS n FROM alert_transitions")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("n")?.unwrap_or(0))
+    }
+
+    /// Timeline entries after sequence number `after`, oldest first, at most `limit`:
+    /// (sequence number, alert id, entry).
+    pub async fn transitions_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, AlertTransition)>, InventoryError> {
+        let rows = sqlx::query("SELECT id, alert_id, time, state, actor, comment FROM alert_transitions WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("alert_id")?,
+                    AlertTransition {
+                        time: rfc3339(r.try_get("time")?),
+                        state: r.try_get("state")?,
+                        actor: r.try_get("actor")?,
+                        comment: r.try_get("comment")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Alerts matching `f`, and the total matching.
     pub async fn alerts_page(&self, f: &AlertFilter) -> Result<(Vec<Alert>, i64), InventoryError> {
         let limit = f.limit.unwrap_or(100);

@@ -33,7 +33,7 @@ pub(super) async fn test_control() -> Control {
     Control::new(store, config)
 }
 
-async fn api() -> ApiState {
+pub(super) async fn api() -> ApiState {
     let cold = ColdStore::from_store(Arc::new(InMemory::new()), "memory");
     let engine = QueryEngine::new(QueryConfig::default(), &cold, &[]).unwrap();
     let control = test_control().await;
@@ -85,7 +85,7 @@ async fn send(
 }
 
 /// An access token of a new user with `role`.
-async fn login_as(st: &ApiState, role: Role) -> String {
+pub(super) async fn login_as(st: &ApiState, role: Role) -> String {
     let name = format!("u-{role}-{}", sotp_inventory::random_token(4));
     st.control
         .store
@@ -138,6 +138,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/audit", "AU"),
     ("GET", "/api/v1/alerts", "AOUR"),
     ("GET", "/api/v1/alerts/{id}", "AOUR"),
+    ("GET", "/api/v1/alerts/stream", "AOUR"),
     ("POST", "/api/v1/alerts/{id}/acknowledge", "AO"),
     ("POST", "/api/v1/alerts/{id}/resolve", "AO"),
     ("GET", "/api/v1/silences", "AOUR"),

@@ -215,6 +215,8 @@ async fn method_not_allowed() -> axum::response::Response {
 }
 
 #[cfg(test)]
+mod alerts_tests;
+#[cfg(test)]
 mod export_tests;
 #[cfg(test)]
 mod tests;

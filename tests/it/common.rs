@@ -374,7 +374,11 @@ pub(crate) struct Blackhole {
 
 impl Blackhole {
     pub(crate) fn new(address: &str) -> Blackhole {
-        let table = format!("sotp_it_{}", std::process::id());
+        // One table per filter: tests run in parallel in one process, and dropping one
+        // filter must not lift another's.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let table = format!("sotp_it_{}_{n}", std::process::id());
         let nft = |args: &[&str]| {
             let out = Command::new("nft").args(args).output().unwrap_or_else(|e| {
                 panic!("cannot run nft ({e}): install it with `apt-get install nftables` (scripts/test.sh does)")

@@ -278,3 +278,39 @@ fn windows_without_any_event_after_a_restart_hold_the_firing_alert() {
     assert!(after.is_empty(), "the gap resolved or re-fired: {after:?}");
     assert_eq!(second.firing("device down").len(), 1);
 }
+
+#[test]
+fn threshold_rules_evaluated_together_give_the_rows_of_their_own_sql() {
+    // A threshold rule (one shared query for all such rules) and a SQL rule with the
+    // threshold's compiled SQL, on the same samples: the same transitions.
+    let threshold = RuleConfig {
+        threshold: Some(crate::rule::Threshold {
+            metric: "icmp.up".into(),
+            op: crate::rule::Op::Lt,
+            value: 0.5,
+        }),
+        sql: None,
+        for_: Duration::from_secs(30),
+        ..RuleConfig::with_sql("typed", "")
+    };
+    let sql = RuleConfig {
+        for_: Duration::from_secs(30),
+        ..RuleConfig::with_sql("sql", &threshold.compiled_sql().unwrap())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut op = op(&[threshold, sql], &dir);
+    let events: Vec<_> = rounds(0, 400)
+        .into_iter()
+        .flat_map(|b| op.push(b))
+        .collect();
+    let of = |rule: &str| -> Vec<_> {
+        let mine: Vec<_> = events
+            .iter()
+            .filter(|e| e.rule_name == rule)
+            .cloned()
+            .collect();
+        states(&mine)
+    };
+    assert_eq!(of("typed").len(), 2, "{events:?}");
+    assert_eq!(of("typed"), of("sql"));
+}

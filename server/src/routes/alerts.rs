@@ -7,9 +7,14 @@
 
 use std::collections::BTreeMap;
 
+use std::convert::Infallible;
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sotp_inventory::{Alert, AlertFilter, AlertTransition, Attempt, Notification, Silence};
 
@@ -363,5 +368,119 @@ pub async fn backtest(
             why,
         )),
         Err(crate::BacktestError::Failed(why)) => Err(ApiError::internal("backtest", why)),
+    }
+}
+
+/// Query string of `GET /api/v1/alerts/stream`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StreamParams {
+    /// Start after this timeline sequence number (an `id:` of an earlier event, to
+    /// resume); default: only what happens from now on.
+    pub after: Option<i64>,
+}
+
+/// Every alert transition as it is stored (firing, acknowledged, resolved, ...), as
+/// Server-Sent Events: `event: alert`, `id:` the timeline sequence number, `data:` the
+/// transition with its alert. Ends with `event: end` when the caller's session ends.
+#[utoipa::path(get, path = "/api/v1/alerts/stream", tag = "alerts",
+    params(StreamParams),
+    responses(
+        (status = 200, description = "a text/event-stream of transitions"),
+        (status = 429, description = "too many live streams for this user", body = ErrorBody)),
+    security(("bearer" = ["alerts.read"])))]
+pub async fn stream(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<StreamParams>,
+) -> Result<Response, ApiError> {
+    let cursor = match q.after {
+        Some(a) => a,
+        None => st.control.store.last_transition_id().await?,
+    };
+    let slot = st.control.stream_slot(&p.actor).ok_or_else(|| {
+        ApiError::rate_limited(
+            format!(
+                "you already hold {} live streams ([auth] streams_per_user): close one first",
+                st.control.config().streams_per_user
+            ),
+            5,
+        )
+    })?;
+    let feed = Feed {
+        st,
+        principal: p,
+        cursor,
+        pending: Vec::new(),
+        checked: tokio::time::Instant::now(),
+        ended: false,
+        _slot: slot,
+    };
+    let events = futures::stream::unfold(feed, |mut f| async move {
+        let e = f.next().await?;
+        Some((Ok::<_, Infallible>(e), f))
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// One live stream of transitions.
+struct Feed {
+    st: ApiState,
+    principal: Principal,
+    cursor: i64,
+    pending: Vec<Event>,
+    checked: tokio::time::Instant,
+    ended: bool,
+    _slot: crate::auth::StreamSlot,
+}
+
+impl Feed {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.pending.pop() {
+                return Some(e);
+            }
+            if self.ended {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if self.checked.elapsed() >= self.st.control.config().stream_recheck {
+                self.checked = tokio::time::Instant::now();
+                if !self
+                    .st
+                    .control
+                    .still_valid(&self.principal)
+                    .await
+                    .unwrap_or(false)
+                {
+                    self.ended = true;
+                    let body =
+                        serde_json::json!({"reason": "the session ended or could not be checked"});
+                    return Some(Event::default().event("end").data(body.to_string()));
+                }
+            }
+            let store = &self.st.control.store;
+            let Ok(rows) = store.transitions_after(self.cursor, 500).await else {
+                continue;
+            };
+            let mut out = Vec::with_capacity(rows.len());
+            for (seq, alert_id, t) in rows {
+                self.cursor = seq;
+                let alert = store.alert(&alert_id).await.ok();
+                let data =
+                    serde_json::json!({ "transition": t, "alert_id": alert_id, "alert": alert });
+                out.push(
+                    Event::default()
+                        .event("alert")
+                        .id(seq.to_string())
+                        .data(data.to_string()),
+                );
+            }
+            out.reverse();
+            self.pending = out;
+        }
     }
 }

@@ -47,6 +47,7 @@ pub fn all() -> OpenApiRouter<ApiState> {
         .routes(routes!(admin::revoke_token))
         .routes(routes!(admin::list_audit))
         .routes(routes!(alerts::list))
+        .routes(routes!(alerts::stream))
         .routes(routes!(alerts::get_one))
         .routes(routes!(alerts::acknowledge))
         .routes(routes!(alerts::resolve))
