@@ -3,7 +3,7 @@
 incoming webhooks, and an SMTP server (aiosmtpd) that requires STARTTLS and AUTH.
 
 Every request and message is appended to a JSON-lines file so a test can wait for it:
-  OUT/http.jsonl: {"path", "body" (text), "answered", "signature_ok"}
+  OUT/http.jsonl: {"path", "body" (text), "answered", "signature_ok", "received_at"}
     (signature_ok: the X-SOTP-Signature header is the HMAC-SHA256 of the body under
     the key in the SIGNING_KEY environment variable; null without the header)
   OUT/smtp.jsonl: {"mail_from", "rcpt_tos", "data", "tls", "auth_user"}
@@ -70,7 +70,7 @@ class Hook(http.server.BaseHTTPRequestHandler):
                 if left > 0:
                     status = 503
                     open(fail, "w").write(str(left - 1))
-        append("http.jsonl", {"path": self.path, "body": body, "answered": status, "signature_ok": signature_ok})
+        append("http.jsonl", {"path": self.path, "body": body, "answered": status, "signature_ok": signature_ok, "received_at": time.time()})
         self.send_response(status)
         self.end_headers()
         self.wfile.write(b"ok" if status == 200 else b"try later")
@@ -139,6 +139,7 @@ smtp = Controller(
     authenticator=authenticate, auth_required=True, auth_require_tls=True,
 )
 smtp.start()
+http.server.ThreadingHTTPServer.request_queue_size = 256
 httpd = http.server.ThreadingHTTPServer(("127.0.0.1", http_port), Hook)
 open(os.path.join(out, "ready"), "w").write("ok")
 httpd.serve_forever()

@@ -393,23 +393,6 @@ impl Store {
         rows.iter().map(notification_from_row).collect()
     }
 
-    /// Pending notifications of `group_key` to `receiver` not yet due (they wait for
-    /// the group): sent with the due ones of their group.
-    pub async fn pending_of_group(
-        &self,
-        receiver: &str,
-        group_key: &str,
-    ) -> Result<Vec<Notification>, InventoryError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE state = 'pending' AND receiver = $1 AND group_key = $2 ORDER BY id"
-        )))
-        .bind(receiver)
-        .bind(group_key)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(notification_from_row).collect()
-    }
-
     /// Records one attempt for each of `ids`: delivered, or failed with `error` and
     /// retried at `retry_at` (none: attempts exhausted, the notifications fail).
     pub async fn record_attempt(
@@ -497,14 +480,33 @@ impl Store {
     /// Several alerts by id (missing ones left out).
     pub async fn alerts_by_id(&self, ids: &[String]) -> Result<Vec<Alert>, InventoryError> {
         let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.alert(id).await {
-                Ok(a) => out.push(a),
-                Err(InventoryError::NotFound(_)) => {}
-                Err(e) => return Err(e),
+        let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+        let unique: Vec<&String> = unique.into_iter().collect();
+        // One query per 500 ids (placeholders are numbered; both backends take that many).
+        for chunk in unique.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE id IN ({})",
+                marks.join(", ")
+            )));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push(alert_from_row(&row)?);
             }
         }
         Ok(out)
+    }
+
+    /// Pending notifications not yet attempted (waiting for their group), oldest first.
+    pub async fn waiting_notifications(&self) -> Result<Vec<Notification>, InventoryError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE state = 'pending' AND attempts = 0 ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(notification_from_row).collect()
     }
 
     /// An alert's timeline, oldest first.

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+
 use sotp_inventory::{Alert, NewNotification, Notification, Store, now_ms};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +46,9 @@ pub struct Escalation {
     /// The receivers of the escalation.
     pub to: Vec<String>,
 }
+
+/// Groups sent at the same time in one pass of the outbox.
+const SENDS_AT_ONCE: usize = 8;
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -101,6 +106,9 @@ impl Dispatcher {
             }
         }
         let due = self.store.due_notifications(now, 1000).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
         let mut groups: BTreeMap<(String, String), Vec<Notification>> = BTreeMap::new();
         for n in due {
             groups
@@ -108,19 +116,37 @@ impl Dispatcher {
                 .or_default()
                 .push(n);
         }
-        let mut sends = Vec::new();
-        for ((receiver, key), mut members) in groups {
-            // Notifications of the group still in their group wait go along.
-            for n in self.store.pending_of_group(&receiver, &key).await? {
-                if n.attempts == 0 && !members.iter().any(|m| m.id == n.id) {
-                    members.push(n);
-                }
+        // Notifications of a due group still in their group wait go along.
+        for n in self.store.waiting_notifications().await? {
+            if let Some(members) = groups.get_mut(&(n.receiver.clone(), n.group_key.clone()))
+                && !members.iter().any(|m| m.id == n.id)
+            {
+                members.push(n);
             }
-            sends.push(self.send_group(receiver, key, members));
         }
-        let n = sends.len();
-        // Together: a slow receiver does not hold the others.
-        for r in futures::future::join_all(sends).await {
+        let ids: Vec<String> = groups
+            .values()
+            .flatten()
+            .map(|n| n.alert_id.clone())
+            .collect();
+        let alerts: BTreeMap<String, Alert> = self
+            .store
+            .alerts_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|a| (a.id.clone(), a))
+            .collect();
+        let n = groups.len();
+        // A few at a time: a slow receiver does not hold the others, and a storm does not
+        // open hundreds of connections to one receiver at once.
+        let results: Vec<_> =
+            futures::stream::iter(groups.into_iter().map(|((receiver, key), members)| {
+                self.send_group(receiver, key, members, &alerts)
+            }))
+            .buffer_unordered(SENDS_AT_ONCE)
+            .collect()
+            .await;
+        for r in results {
             r?;
         }
         Ok(n)
@@ -131,6 +157,7 @@ impl Dispatcher {
         receiver: String,
         key: String,
         members: Vec<Notification>,
+        alerts: &BTreeMap<String, Alert>,
     ) -> Result<(), sotp_inventory::InventoryError> {
         let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
         let attempts = members.iter().map(|m| m.attempts).max().unwrap_or(0);
@@ -139,14 +166,6 @@ impl Dispatcher {
             tracing::error!(receiver, "{why}");
             return self.store.record_attempt(&ids, Some(&why), 0, None).await;
         };
-        let alert_ids: Vec<String> = members.iter().map(|m| m.alert_id.clone()).collect();
-        let alerts: BTreeMap<String, Alert> = self
-            .store
-            .alerts_by_id(&alert_ids)
-            .await?
-            .into_iter()
-            .map(|a| (a.id.clone(), a))
-            .collect();
         let items = members
             .iter()
             .filter_map(|m| {
