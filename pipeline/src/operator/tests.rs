@@ -232,3 +232,70 @@ async fn no_checkpoint_is_saved_while_the_outputs_are_not_durable() {
     assert!(saves.lock().unwrap().is_empty());
     assert!(commits.lock().unwrap().is_empty());
 }
+
+/// Wants a checkpoint after every batch of more than 4 events.
+#[derive(Debug, Default)]
+struct Eager {
+    last: usize,
+    saves: Arc<Mutex<Vec<InputOffsets>>>,
+}
+
+impl Operator for Eager {
+    fn name(&self) -> &'static str {
+        "eager"
+    }
+    fn inputs(&self) -> Vec<Topic> {
+        vec![Topic::MetricsRaw]
+    }
+    fn process(&mut self, _input: Topic, batch: EventBatch, _out: &mut Emit) {
+        self.last = batch.len();
+    }
+    fn tick(&mut self, _out: &mut Emit) {}
+    fn save(&self, offsets: &InputOffsets) -> Result<(), String> {
+        self.saves.lock().unwrap().push(offsets.clone());
+        Ok(())
+    }
+    fn wants_checkpoint(&self) -> bool {
+        self.last > 4
+    }
+}
+
+#[tokio::test]
+async fn an_operator_that_wants_a_checkpoint_is_saved_after_that_batch_not_at_the_interval() {
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let op = Eager::default();
+    let saves = op.saves.clone();
+    let inputs = vec![(
+        Topic::MetricsRaw,
+        bus.subscribe(Topic::MetricsRaw, "eager").unwrap(),
+    )];
+    let stop = CancellationToken::new();
+    let bus_dyn: Arc<dyn Bus> = bus.clone();
+    // The interval is an hour: only `wants_checkpoint` can save before the stop.
+    let task = tokio::spawn(run_operator(
+        op,
+        inputs,
+        InputOffsets::new(),
+        bus_dyn,
+        config(),
+        stop.clone(),
+    ));
+    bus.publish(Topic::MetricsRaw, EventBatch::Metrics(samples(2)))
+        .await
+        .unwrap();
+    bus.publish(Topic::MetricsRaw, EventBatch::Metrics(samples(6)))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while saves.lock().unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint after the batch of 6"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+    // One after the batch that wanted it, one at the stop.
+    assert_eq!(saves.lock().unwrap().len(), 2);
+}
