@@ -16,7 +16,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 fn dashboards_type_check_against_grafanas_schema() {
     let out = stdout_ok(Command::new("node").arg(format!("{ROOT}/scripts/check-dashboards.mjs")));
     let text = String::from_utf8_lossy(&out);
-    assert!(text.contains("3 dashboards valid"), "{text}");
+    assert!(text.contains("4 dashboards valid"), "{text}");
 }
 
 /// Every `rawSql` of a dashboard (panels, rows' panels and query variables) with its
@@ -89,7 +89,7 @@ fn every_panel_query_answers_through_the_postgresql_wire() {
     );
     let mut checked = 0;
     let mut with_rows = Vec::new();
-    for name in ["network-overview", "device-details", "sotp-health"] {
+    for name in ["network-overview", "device-details", "sotp-health", "alerts"] {
         let path = format!("{ROOT}/deploy/grafana/dashboards/{name}.json");
         let dashboard: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
