@@ -89,7 +89,12 @@ fn every_panel_query_answers_through_the_postgresql_wire() {
     );
     let mut checked = 0;
     let mut with_rows = Vec::new();
-    for name in ["network-overview", "device-details", "sotp-health", "alerts"] {
+    for name in [
+        "network-overview",
+        "device-details",
+        "sotp-health",
+        "alerts",
+    ] {
         let path = format!("{ROOT}/deploy/grafana/dashboards/{name}.json");
         let dashboard: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
