@@ -19,43 +19,19 @@ use std::time::Duration;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use sotp_alerts::{AlertWindows, AlertingConfig, RuleConfig};
+use sotp_benches::{COUNTERS, snmp_poll, thread_cpu_ns};
 use sotp_pipeline::stream::Stage;
-use sotp_schemas::{DeviceId, EventBatch, MetricName, MetricSample, UtcNanos};
+use sotp_schemas::{DeviceId, EventBatch, MetricName, MetricSample};
 
-const COUNTERS: [&str; 8] = [
-    "if.in_octets",
-    "if.out_octets",
-    "if.in_ucast_pkts",
-    "if.out_ucast_pkts",
-    "if.in_errors",
-    "if.out_errors",
-    "if.in_discards",
-    "if.out_discards",
-];
 const INTERFACES: usize = 5;
 
+/// One poll round of a device: the SNMP poll and its `poll.ok`.
 fn poll(dev: &DeviceId, name: &Arc<str>, ifaces: &[Arc<str>], k: i64) -> Vec<MetricSample> {
-    let collector: Arc<str> = Arc::from("snmp");
-    let t = UtcNanos(1_767_225_600_000_000_000 + k * 30_000_000_000 + 1_000_000_000);
-    let g = |m: &str, v: f64| MetricSample::gauge(t, dev, name, &collector, &MetricName::new(m), v);
-    let mut out = vec![
-        g("sys.uptime_s", 1000.0 + 30.0 * k as f64),
-        g("poll.ok", 1.0),
-    ];
-    for (i, inst) in ifaces.iter().enumerate() {
-        let mut s = g("if.speed_bps", 1e9);
-        s.instance = Some(inst.clone());
-        out.push(s);
-        for (c, m) in COUNTERS.iter().enumerate() {
-            let mut s = g(m, 0.0);
-            let v = (k as u64) * 1_000_000 * (c as u64 + 1) * (i as u64 + 1);
-            s.counter = Some(v);
-            s.value = v as f64;
-            s.instance = Some(inst.clone());
-            s.labels.insert("counter_width".into(), "64".into());
-            out.push(s);
-        }
-    }
+    let mut out = snmp_poll(dev, name, ifaces, k);
+    let mut ok = out[0].clone();
+    ok.metric = MetricName::new("poll.ok");
+    ok.value = 1.0;
+    out.push(ok);
     out
 }
 
@@ -144,12 +120,4 @@ fn main() {
         per_window(rules_cpu),
         rules_cpu as f64 / stage_cpu as f64
     );
-}
-
-/// Time this thread spent on a CPU, ns (Linux `schedstat`).
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }

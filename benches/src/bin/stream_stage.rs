@@ -15,42 +15,9 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use sotp_benches::{snmp_poll, thread_cpu_ns};
 use sotp_pipeline::stream::Stage;
-use sotp_schemas::{DeviceId, MetricName, MetricSample, UtcNanos};
-
-const COUNTERS: [&str; 8] = [
-    "if.in_octets",
-    "if.out_octets",
-    "if.in_ucast_pkts",
-    "if.out_ucast_pkts",
-    "if.in_errors",
-    "if.out_errors",
-    "if.in_discards",
-    "if.out_discards",
-];
-
-fn poll(dev: &DeviceId, name: &Arc<str>, ifaces: &[Arc<str>], k: i64) -> Vec<MetricSample> {
-    let collector: Arc<str> = Arc::from("snmp");
-    let t = UtcNanos(1_767_225_600_000_000_000 + k * 30_000_000_000);
-    let mut out = Vec::with_capacity(1 + ifaces.len() * 10);
-    let g = |m: &str, v: f64| MetricSample::gauge(t, dev, name, &collector, &MetricName::new(m), v);
-    out.push(g("sys.uptime_s", 1000.0 + 30.0 * k as f64));
-    for (i, inst) in ifaces.iter().enumerate() {
-        let mut s = g("if.speed_bps", 1e9);
-        s.instance = Some(inst.clone());
-        out.push(s);
-        for (c, m) in COUNTERS.iter().enumerate() {
-            let mut s = g(m, 0.0);
-            let v = (k as u64) * 1_000_000 * (c as u64 + 1) + i as u64;
-            s.counter = Some(v);
-            s.value = v as f64;
-            s.instance = Some(inst.clone());
-            s.labels.insert("counter_width".into(), "64".into());
-            out.push(s);
-        }
-    }
-    out
-}
+use sotp_schemas::{DeviceId, MetricSample};
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -75,7 +42,7 @@ fn main() {
     for k in 0..polls as i64 {
         for (id, n) in &devs {
             let last = batches.last_mut().expect("one batch at least");
-            last.extend(poll(id, n, &ifaces, k));
+            last.extend(snmp_poll(id, n, &ifaces, k));
             if last.len() >= micro {
                 batches.push(Vec::new());
             }
@@ -101,13 +68,4 @@ fn main() {
         stage.stats.rates,
         rollups.len()
     );
-}
-
-/// Time this thread spent on a CPU, ns (Linux `schedstat`): the stage runs on the calling
-/// thread (one DataFusion partition), so this is its cost whatever else the machine runs.
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }

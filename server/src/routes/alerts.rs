@@ -447,20 +447,11 @@ impl Feed {
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
-            if self.checked.elapsed() >= self.st.control.config().stream_recheck {
-                self.checked = tokio::time::Instant::now();
-                if !self
-                    .st
-                    .control
-                    .still_valid(&self.principal)
-                    .await
-                    .unwrap_or(false)
-                {
-                    self.ended = true;
-                    let body =
-                        serde_json::json!({"reason": "the session ended or could not be checked"});
-                    return Some(Event::default().event("end").data(body.to_string()));
-                }
+            if let Some(end) =
+                super::logs::session_end(&self.st, &self.principal, &mut self.checked).await
+            {
+                self.ended = true;
+                return Some(end);
             }
             let store = &self.st.control.store;
             let Ok(rows) = store.transitions_after(self.cursor, 500).await else {

@@ -363,24 +363,34 @@ impl Tail {
 
     /// The `end` event when the caller's session or token no longer holds.
     async fn recheck(&mut self) -> Option<Event> {
-        if self.checked.elapsed() < self.state.control.config().stream_recheck {
-            return None;
-        }
-        self.checked = tokio::time::Instant::now();
-        let reason = match self.state.control.still_valid(&self.principal).await {
-            Ok(true) => return None,
-            Ok(false) => "the session ended (logout, password or role change, or user disabled)",
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot recheck a live tail's session; ending it");
-                "the session could not be checked"
-            }
-        };
-        Some(
-            Event::default()
-                .event("end")
-                .data(serde_json::json!({"reason": reason}).to_string()),
-        )
+        session_end(&self.state, &self.principal, &mut self.checked).await
     }
+}
+
+/// For a live stream (logs, alerts): every `[auth] stream_recheck`, whether the caller's
+/// session or token still holds; the `end` event to send when it does not.
+pub(crate) async fn session_end(
+    state: &ApiState,
+    principal: &Principal,
+    checked: &mut tokio::time::Instant,
+) -> Option<Event> {
+    if checked.elapsed() < state.control.config().stream_recheck {
+        return None;
+    }
+    *checked = tokio::time::Instant::now();
+    let reason = match state.control.still_valid(principal).await {
+        Ok(true) => return None,
+        Ok(false) => "the session ended (logout, password or role change, or user disabled)",
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot recheck a live stream's session; ending it");
+            "the session could not be checked"
+        }
+    };
+    Some(
+        Event::default()
+            .event("end")
+            .data(serde_json::json!({"reason": reason}).to_string()),
+    )
 }
 
 #[cfg(test)]
