@@ -113,19 +113,45 @@ async fn backtest(
         .collect())
 }
 
+/// A rule as the API shows it: its fields, the SQL it runs and where it is managed.
+fn rule_view(r: &RuleConfig, managed_by: &str) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("compiled_sql".into(), json!(r.compiled_sql().ok()));
+        m.insert("managed_by".into(), json!(managed_by));
+    }
+    v
+}
+
+impl ConfigAlerting {
+    /// The checks of `[[alert_rules]]` for one rule given through the API.
+    fn check_rule(&self, rule: &Value) -> Result<RuleConfig, String> {
+        let rule: RuleConfig = serde_json::from_value(rule.clone())
+            .map_err(|e| format!("the rule does not parse: {e}"))?;
+        Evaluator::validate(&rule).map_err(|e| e.reason)?;
+        for name in rule.receivers.iter().chain(&rule.escalate_to) {
+            if !self.receivers.iter().any(|r| &r.name == name) {
+                return Err(format!("receivers: no [[receivers]] named `{name}`"));
+            }
+        }
+        if rule.escalate_after.is_some() && rule.escalate_to.is_empty() {
+            return Err("escalate_to: escalate_after needs escalate_to".into());
+        }
+        Ok(rule)
+    }
+}
+
 impl sotp_server::Alerting for ConfigAlerting {
     fn rules(&self) -> Vec<Value> {
-        self.rules
-            .iter()
-            .map(|r| {
-                let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut v {
-                    m.insert("compiled_sql".into(), json!(r.compiled_sql().ok()));
-                    m.insert("managed_by".into(), json!("config"));
-                }
-                v
-            })
-            .collect()
+        self.rules.iter().map(|r| rule_view(r, "config")).collect()
+    }
+
+    fn check(&self, rule: &Value) -> Result<Value, String> {
+        self.check_rule(rule).map(|r| rule_view(&r, "api"))
+    }
+
+    fn is_configured(&self, name: &str) -> bool {
+        self.rules.iter().any(|r| r.name == name)
     }
 
     fn receivers(&self) -> Vec<Value> {
@@ -161,4 +187,65 @@ impl sotp_server::Alerting for ConfigAlerting {
             backtest(engine, rule, alerting, from, to).await
         })
     }
+}
+
+/// How often the stage reads the rules managed through the API.
+pub const RULES_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads the rules managed through the API from the control database (skipping, with
+/// an error logged, a stored rule this version no longer reads).
+async fn api_rules(
+    store: &sotp_inventory::Store,
+) -> Result<Vec<RuleConfig>, sotp_inventory::InventoryError> {
+    let mut rules = Vec::new();
+    for r in store.alert_rules().await? {
+        match serde_json::from_value::<RuleConfig>(r.body) {
+            Ok(rule) => rules.push(rule),
+            Err(e) => {
+                tracing::error!(rule = %r.name, error = %e, "stored alert rule unreadable; not run")
+            }
+        }
+    }
+    Ok(rules)
+}
+
+/// The rules managed through the API, as the streaming stage follows them: read now
+/// (an unreachable database is an error: the stage would run without them), then every
+/// [`RULES_POLL`] until `stop`; a change is sent whole.
+pub async fn rule_feed(
+    store: sotp_inventory::Store,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<tokio::sync::watch::Receiver<Vec<RuleConfig>>> {
+    use anyhow::Context;
+    let first = api_rules(&store)
+        .await
+        .context("reading the alert rules managed through the API")?;
+    tracing::info!(
+        rules = first.len(),
+        "alert rules managed through the API loaded"
+    );
+    let (tx, rx) = tokio::sync::watch::channel(first);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(RULES_POLL) => {}
+            }
+            match api_rules(&store).await {
+                Ok(rules) => {
+                    tx.send_if_modified(|current| {
+                        let changed = *current != rules;
+                        if changed {
+                            *current = rules;
+                        }
+                        changed
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "alert rules not read; the stage keeps the rules it has")
+                }
+            }
+        }
+    });
+    Ok(rx)
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use sotp_alerts::AlertWindows;
+use sotp_alerts::{AlertWindows, RuleConfig};
 use sotp_bus::Bus;
 use sotp_bus::checkpoint::InputOffsets;
 use sotp_ingest::{Collector, Icmp, Snmp, Syslog};
@@ -15,6 +15,8 @@ use sotp_schemas::Topic;
 use sotp_sinks::{
     RecentLogs, Repeats, Rows, SeriesWatermark, Sink, TableSink, TableStore, load_with_watermark,
 };
+
+use tokio::sync::watch;
 
 use crate::config::Config;
 
@@ -34,19 +36,26 @@ pub fn collectors(config: &Config) -> Vec<Box<dyn Collector>> {
 }
 
 /// The operators of the streaming stage, each restored from its saved state with the
-/// input offsets that state includes.
-pub fn operators(config: &Config) -> anyhow::Result<Vec<(Box<dyn Operator>, InputOffsets)>> {
+/// input offsets that state includes. The alert windows run when the configuration has
+/// rules or `rule_feed` brings the rules managed through the API.
+pub fn operators(
+    config: &Config,
+    rule_feed: Option<watch::Receiver<Vec<RuleConfig>>>,
+) -> anyhow::Result<Vec<(Box<dyn Operator>, InputOffsets)>> {
     let mut all: Vec<(Box<dyn Operator>, InputOffsets)> = Vec::new();
     if config.stream.enabled {
         let (derive, offsets) = Derive::load(state_path(&config.data_dir), &config.stream);
         all.push((Box::new(derive), offsets));
     }
-    if !config.alert_rules.is_empty() {
-        let (windows, offsets) = AlertWindows::load(
+    if !config.alert_rules.is_empty() || rule_feed.is_some() {
+        let (mut windows, offsets) = AlertWindows::load(
             &config.alert_rules,
             config.alerting.clone(),
             sotp_alerts::state_path(&config.data_dir),
         )?;
+        if let Some(feed) = rule_feed {
+            windows = windows.with_rule_feed(feed);
+        }
         all.push((Box::new(windows), offsets));
     }
     Ok(all)

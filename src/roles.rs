@@ -165,14 +165,23 @@ async fn start_sinks(config: &Config, tables: &Tables, bus: &dyn Bus) -> anyhow:
     Ok(running)
 }
 
-/// The pipeline role: every operator of the streaming stage.
-fn start_pipeline(config: &Config, bus: &Arc<dyn Bus>) -> anyhow::Result<Running> {
+/// The pipeline role: every operator of the streaming stage; the alert windows follow
+/// the rules managed through the API in the control database.
+async fn start_pipeline(
+    config: &Config,
+    store: Option<&Store>,
+    bus: &Arc<dyn Bus>,
+) -> anyhow::Result<Running> {
     let mut running = Running::new("pipeline");
+    let rule_feed = match store {
+        Some(store) => Some(crate::alerting::rule_feed(store.clone(), running.stop.clone()).await?),
+        None => None,
+    };
     let pace = RunConfig {
         save_interval: config.stream.state_save_interval,
         sync_timeout: Duration::from_secs(30),
     };
-    for (op, offsets) in components::operators(config)? {
+    for (op, offsets) in components::operators(config, rule_feed)? {
         let mut inputs = Vec::new();
         for topic in op.inputs() {
             inputs.push((topic, bus.subscribe(topic, op.name())?));
@@ -344,10 +353,11 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         .transpose()?;
     let bus = open_bus(&config).await?;
     // The control plane: devices for the collectors, users and tokens for the API.
-    let store = match roles.has(Role::Collector) || roles.has(Role::Api) {
-        true => Some(crate::control::open_store(&config).await?),
-        false => None,
-    };
+    let store =
+        match roles.has(Role::Collector) || roles.has(Role::Api) || roles.has(Role::Pipeline) {
+            true => Some(crate::control::open_store(&config).await?),
+            false => None,
+        };
     if let Some(store) = &store {
         if roles.has(Role::Api) {
             crate::control::bootstrap_admin(store).await?;
@@ -383,7 +393,7 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         _ => None,
     };
     let pipeline = match roles.has(Role::Pipeline) {
-        true => Some(start_pipeline(&config, &bus)?),
+        true => Some(start_pipeline(&config, store.as_ref(), &bus).await?),
         false => None,
     };
     let ready = Arc::new(AtomicBool::new(false));

@@ -12,6 +12,8 @@
 //!   `sotp.no_data` alert; the rules' instances are held as they were, and when data
 //!   resumes evaluation restarts at the window of the first new event, so an outage
 //!   resolves nothing and fires nothing for every device.
+//! - Rules managed through the API arrive on a watch channel ([`AlertWindows::with_rule_feed`])
+//!   and replace the previous set at the next batch or tick ([`AlertWindows::set_api_rules`]).
 //! - The state (instances, buffered events, window positions, devices) is saved with the
 //!   input offsets it includes by the operator runner: a restart re-fires nothing and
 //!   misses nothing.
@@ -28,6 +30,7 @@ use sotp_schemas::{
     AlertEvent, DeviceId, EventBatch, LogRecord, MetricSample, RollupRow, Topic, UtcNanos,
     logs_to_batch, samples_to_batch,
 };
+use tokio::sync::watch;
 
 use crate::eval::{Evaluator, Hit, WindowTables, devices_batch};
 use crate::lifecycle::{FlapConfig, Instance, Transition, fingerprint};
@@ -84,6 +87,8 @@ struct Rule {
     sql: String,
     next_end: Option<i64>,
     instances: BTreeMap<String, Instance>,
+    /// Managed through the API (`POST /api/v1/alert-rules`), not the configuration.
+    api: bool,
 }
 
 /// Which tables any rule reads (only those are buffered).
@@ -133,6 +138,10 @@ struct Saved {
     health: BTreeMap<String, Instance>,
     no_data: Instance,
     offsets: InputOffsets,
+    /// The rules managed through the API when the state was saved (the feed of the
+    /// control database replaces them once it answers).
+    #[serde(default)]
+    api_rules: Vec<RuleConfig>,
 }
 
 /// The alert windows operator (see the module documentation).
@@ -160,6 +169,11 @@ pub struct AlertWindows {
     evaluator: Evaluator,
     config: AlertingConfig,
     path: PathBuf,
+    /// The rules managed through the API, as the control database holds them.
+    rule_feed: Option<watch::Receiver<Vec<RuleConfig>>>,
+    /// Transitions made outside an input batch (a deleted rule's resolves), published
+    /// with the next output.
+    held: Vec<AlertEvent>,
 }
 
 /// Where the alert windows' state lives under the data directory.
@@ -182,6 +196,7 @@ impl AlertWindows {
                 sql,
                 next_end: None,
                 instances: BTreeMap::new(),
+                api: false,
             });
         }
         let sqls: Vec<&str> = compiled.iter().map(|r| r.sql.as_str()).collect();
@@ -204,7 +219,112 @@ impl AlertWindows {
             evaluator: Evaluator::default(),
             config,
             path,
+            rule_feed: None,
+            held: Vec::new(),
         })
+    }
+
+    /// Follows the rules managed through the API on `feed` (the control database's
+    /// `alert_rules`), applying its current value now.
+    pub fn with_rule_feed(mut self, mut feed: watch::Receiver<Vec<RuleConfig>>) -> Self {
+        let rules = feed.borrow_and_update().clone();
+        let events = self.set_api_rules(&rules);
+        self.held.extend(events);
+        self.rule_feed = Some(feed);
+        self
+    }
+
+    /// Replaces the rules managed through the API with `rules`; the configuration's
+    /// rules stay. A rule kept (by name) keeps its instances and windows, with its new
+    /// definition from the next window on. A new rule's first window starts after the
+    /// newest event seen, so it never judges a window it saw only part of. A removed
+    /// rule's firing instances resolve (nothing else would ever resolve them). A rule
+    /// that does not validate, or takes a configured rule's name, is left out and
+    /// logged: the API refuses both when saving.
+    pub fn set_api_rules(&mut self, rules: &[RuleConfig]) -> Vec<AlertEvent> {
+        let mut out = Vec::new();
+        let (mut kept, old): (Vec<Rule>, Vec<Rule>) = self.rules.drain(..).partition(|r| !r.api);
+        let mut old: BTreeMap<String, Rule> = old
+            .into_iter()
+            .map(|r| (r.config.name.clone(), r))
+            .collect();
+        for config in rules {
+            if kept.iter().any(|r| r.config.name == config.name) {
+                tracing::error!(rule = %config.name, "an API rule takes the name of another rule; not run");
+                continue;
+            }
+            let sql = match Evaluator::validate(config) {
+                Ok(sql) => sql,
+                Err(e) => {
+                    tracing::error!(rule = %config.name, error = %e.reason, "API rule refused by the evaluator; not run");
+                    continue;
+                }
+            };
+            let (next_end, instances) = match old.remove(&config.name) {
+                Some(prev) => (prev.next_end, prev.instances),
+                None => (
+                    self.max_time
+                        .map(|t| window_end(t + ns(config.range()), ns(config.every))),
+                    BTreeMap::new(),
+                ),
+            };
+            kept.push(Rule {
+                config: config.clone(),
+                sql,
+                next_end,
+                instances,
+                api: true,
+            });
+        }
+        let now = self.max_time.unwrap_or_else(|| UtcNanos::now().0);
+        let still = FlapConfig {
+            changes: 0,
+            window_ns: 1,
+        };
+        for (name, mut r) in old {
+            for (fp, inst) in r.instances.iter_mut() {
+                if let Some(t) = inst.step(fp, now, false, 0, 0, still) {
+                    out.push(event(&r.config, fp, inst, t));
+                }
+            }
+            tracing::info!(rule = %name, resolved = out.len(), "alert rule deleted");
+        }
+        let changed = rules.len();
+        self.rules = kept;
+        let sqls: Vec<&str> = self.rules.iter().map(|r| r.sql.as_str()).collect();
+        self.reads = Reads::of(&sqls);
+        tracing::info!(
+            api_rules = changed,
+            rules = self.rules.len(),
+            "alert rules from the API applied"
+        );
+        out
+    }
+
+    /// The rules run now: (name, managed through the API).
+    pub fn rule_names(&self) -> Vec<(String, bool)> {
+        self.rules
+            .iter()
+            .map(|r| (r.config.name.clone(), r.api))
+            .collect()
+    }
+
+    /// Applies a new value of the rule feed; returns the transitions held so far.
+    fn follow_rules(&mut self) -> Vec<AlertEvent> {
+        let changed = self
+            .rule_feed
+            .as_mut()
+            .is_some_and(|f| f.has_changed().unwrap_or(false));
+        if changed {
+            let rules = self
+                .rule_feed
+                .as_mut()
+                .map(|f| f.borrow_and_update().clone())
+                .unwrap_or_default();
+            let events = self.set_api_rules(&rules);
+            self.held.extend(events);
+        }
+        std::mem::take(&mut self.held)
     }
 
     /// [`AlertWindows::new`] restored from the state saved at `path`, with the input
@@ -225,6 +345,10 @@ impl AlertWindows {
                 return Ok((op, InputOffsets::new()));
             }
         };
+        // Rules managed through the API as they were: their instances are restored
+        // with the others, then the feed (`with_rule_feed`) brings today's definitions.
+        let resolved = op.set_api_rules(&saved.api_rules);
+        debug_assert!(resolved.is_empty(), "no API rule was running yet");
         let mut saved_rules = saved.rules;
         for r in &mut op.rules {
             if let Some((next, instances)) = saved_rules.remove(&r.config.name) {
@@ -601,6 +725,12 @@ impl AlertWindows {
             health: self.health.clone(),
             no_data: self.no_data.clone(),
             offsets: offsets.clone(),
+            api_rules: self
+                .rules
+                .iter()
+                .filter(|r| r.api)
+                .map(|r| r.config.clone())
+                .collect(),
         }
     }
 
@@ -779,12 +909,14 @@ impl Operator for AlertWindows {
     }
 
     fn process(&mut self, _input: Topic, batch: EventBatch, out: &mut Emit) {
-        let events = self.push(batch);
+        let mut events = self.follow_rules();
+        events.extend(self.push(batch));
         self.emit(events, out);
     }
 
     fn tick(&mut self, out: &mut Emit) {
-        let events = self.idle_check(Instant::now(), UtcNanos::now().0);
+        let mut events = self.follow_rules();
+        events.extend(self.idle_check(Instant::now(), UtcNanos::now().0));
         self.emit(events, out);
     }
 

@@ -6,6 +6,7 @@
 //! SQL through sqlx's `Any` driver, written once for both backends. Secrets are sealed
 //! with a [`MasterKey`] that never comes from the database.
 
+mod alert_rules;
 mod alerts;
 mod api_tokens;
 mod audit;
@@ -24,6 +25,7 @@ mod users;
 mod validate;
 mod wire;
 
+pub use alert_rules::StoredRule;
 pub use alerts::{
     Alert, AlertFilter, AlertTransition, Attempt, NewNotification, Notification, Silence,
 };

@@ -43,6 +43,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_alerts.sql"),
         include_str!("../migrations/postgres/0004_alerts.sql"),
     ),
+    (
+        5,
+        "alert_rules",
+        include_str!("../migrations/sqlite/0005_alert_rules.sql"),
+        include_str!("../migrations/postgres/0005_alert_rules.sql"),
+    ),
 ];
 
 /// The inventory database and the key that seals its secrets.

@@ -145,6 +145,10 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/silences", "AO"),
     ("DELETE", "/api/v1/silences/{id}", "AO"),
     ("GET", "/api/v1/alert-rules", "AOUR"),
+    ("POST", "/api/v1/alert-rules", "AO"),
+    ("GET", "/api/v1/alert-rules/{id}", "AOUR"),
+    ("PUT", "/api/v1/alert-rules/{id}", "AO"),
+    ("DELETE", "/api/v1/alert-rules/{id}", "AO"),
     ("POST", "/api/v1/alert-rules/test", "AO"),
     ("GET", "/api/v1/receivers", "AOUR"),
 ];

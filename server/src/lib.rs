@@ -75,6 +75,12 @@ pub enum BacktestError {
 pub trait Alerting: Send + Sync + std::fmt::Debug {
     /// The configured rules (with the SQL each runs).
     fn rules(&self) -> Vec<serde_json::Value>;
+    /// A rule given through the API, checked as the configuration's are (it parses, its
+    /// SQL plans over the rule tables with the right shape, its receivers exist): its
+    /// view with `compiled_sql`, or the reason it is refused.
+    fn check(&self, rule: &serde_json::Value) -> Result<serde_json::Value, String>;
+    /// True when the configuration defines a rule named `name` (not changeable here).
+    fn is_configured(&self, name: &str) -> bool;
     /// The configured receivers, without secrets.
     fn receivers(&self) -> Vec<serde_json::Value>;
     /// Transitions `rule` would have made over `(from, to]` (nanoseconds) of stored data.
@@ -94,6 +100,12 @@ pub struct NoAlerting;
 impl Alerting for NoAlerting {
     fn rules(&self) -> Vec<serde_json::Value> {
         Vec::new()
+    }
+    fn check(&self, _: &serde_json::Value) -> Result<serde_json::Value, String> {
+        Err("this server runs no alert evaluator".into())
+    }
+    fn is_configured(&self, _: &str) -> bool {
+        false
     }
     fn receivers(&self) -> Vec<serde_json::Value> {
         Vec::new()

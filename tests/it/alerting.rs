@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::attacks::create_user;
 use crate::common::{BIN, Blackhole, Server, free_port, python};
 
 const SMTP_USER: &str = "sotp";
@@ -829,4 +830,204 @@ targets = ["packet loss"]
         actions.contains("alert.acknowledge") && actions.contains("alert.resolve"),
         "{audit}"
     );
+}
+
+/// The webhook's (status, alertname) pairs, in arrival order.
+fn hook_statuses(r: &Receivers) -> Vec<(String, String)> {
+    r.delivered("/hook")
+        .iter()
+        .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap_or_default().to_string(),
+                a["labels"]["alertname"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn rules_managed_through_the_api_are_checked_run_changed_and_deleted_live() {
+    let r = Receivers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        r#"
+[icmp]
+interval = "1s"
+count = 1
+timeout = "300ms"
+
+[alerting]
+allowed_lateness = "1s"
+
+[notify]
+poll_interval = "100ms"
+
+[[devices]]
+id = "lo"
+name = "loopback"
+address = "127.0.0.1"
+
+[[receivers]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{http}/hook"
+
+[[alert_rules]]
+name = "device down"
+availability = "icmp.up"
+every = "2s"
+receivers = ["hook"]
+"#,
+        http = r.http_port
+    );
+    let server = start(dir.path(), &toml);
+    let answers = |op: &str| {
+        json!({
+            "name": "answers-ping",
+            "threshold": { "metric": "icmp.up", "op": op, "value": 0.5 },
+            "every": "2s",
+            "for": "2s",
+            "severity": "info",
+            "receivers": ["hook"],
+        })
+    };
+
+    // Refused with the reason: bad SQL, a missing receiver, a configured rule's name.
+    let (status, body) = server.api(
+        "POST",
+        "/api/v1/alert-rules",
+        Some(&json!({"name": "bad", "sql": "SELECT device_id FROM no_such_table"})),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("no_such_table"), "{body}");
+    let mut lost = answers(">");
+    lost["receivers"] = json!(["pager"]);
+    let (status, body) = server.api("POST", "/api/v1/alert-rules", Some(&lost));
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("pager"), "{body}");
+    let mut twin = answers(">");
+    twin["name"] = json!("device down");
+    let (status, body) = server.api("POST", "/api/v1/alert-rules", Some(&twin));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("config_managed")),
+        "{body}"
+    );
+    // A readonly user reads rules but cannot change them.
+    create_user(&server, "reader", "reader-password", "readonly");
+    let reader = server.login("reader", "reader-password");
+    let (status, _) = server.api_as(&reader, "POST", "/api/v1/alert-rules", Some(&answers(">")));
+    assert_eq!(status, 403);
+
+    // Created: shown with its SQL beside the configuration's rule, run by the stage.
+    let (status, created) = server.api("POST", "/api/v1/alert-rules", Some(&answers(">")));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["managed_by"], "api");
+    assert!(
+        created["compiled_sql"]
+            .as_str()
+            .unwrap()
+            .contains("icmp.up"),
+        "{created}"
+    );
+    let (status, again) = server.api("POST", "/api/v1/alert-rules", Some(&answers(">")));
+    assert_eq!(status, 409, "{again}");
+    let (status, list) = server.api_as(&reader, "GET", "/api/v1/alert-rules", None);
+    assert_eq!(status, 200);
+    let managed: BTreeSet<(String, String)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().into(),
+                i["managed_by"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        managed,
+        BTreeSet::from([
+            ("answers-ping".into(), "api".into()),
+            ("device down".into(), "config".into())
+        ])
+    );
+    let fired = |r: &Receivers, n: usize| {
+        hook_statuses(r)
+            .iter()
+            .filter(|(s, rule)| s == "firing" && rule == "answers-ping")
+            .count()
+            >= n
+    };
+    let resolved = |r: &Receivers, n: usize| {
+        hook_statuses(r)
+            .iter()
+            .filter(|(s, rule)| s == "resolved" && rule == "answers-ping")
+            .count()
+            >= n
+    };
+    r.wait("the API rule's firing", &server, |r| fired(r, 1));
+
+    // Replaced by a condition that no longer holds: its alert resolves.
+    let (status, body) = server.api(
+        "PUT",
+        "/api/v1/alert-rules/answers-ping",
+        Some(&answers("<")),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["threshold"]["op"], "<");
+    r.wait("the resolve after the rule changed", &server, |r| {
+        resolved(r, 1)
+    });
+    // Back again, then deleted: the new alert fires, and the delete resolves it.
+    let (status, body) = server.api(
+        "PUT",
+        "/api/v1/alert-rules/answers-ping",
+        Some(&answers(">")),
+    );
+    assert_eq!(status, 200, "{body}");
+    r.wait("the second firing", &server, |r| fired(r, 2));
+    let (status, _) = server.api("DELETE", "/api/v1/alert-rules/answers-ping", None);
+    assert_eq!(status, 204);
+    r.wait("the resolve of the deleted rule", &server, |r| {
+        resolved(r, 2)
+    });
+    let (status, _) = server.api("GET", "/api/v1/alert-rules/answers-ping", None);
+    assert_eq!(status, 404);
+    let (status, body) = server.api("DELETE", "/api/v1/alert-rules/device%20down", None);
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = server.api("GET", "/api/v1/alert-rules/device%20down", None);
+    assert_eq!(
+        (status, body["managed_by"].clone()),
+        (200, json!("config")),
+        "{body}"
+    );
+    assert_eq!(
+        hook_statuses(&r)
+            .iter()
+            .filter(|(_, rule)| rule == "answers-ping")
+            .count(),
+        4,
+        "each transition notified once: {:?}",
+        hook_statuses(&r)
+    );
+
+    let (_, audit) = server.api("GET", "/api/v1/audit?resource=alert_rule/", None);
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "alert_rule.create",
+        "alert_rule.update",
+        "alert_rule.delete",
+    ] {
+        assert!(actions.contains(&a), "{a} not audited: {audit}");
+    }
 }

@@ -314,3 +314,87 @@ fn threshold_rules_evaluated_together_give_the_rows_of_their_own_sql() {
     assert_eq!(of("typed").len(), 2, "{events:?}");
     assert_eq!(of("typed"), of("sql"));
 }
+
+#[test]
+fn an_api_rule_added_mid_stream_starts_at_its_first_whole_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut op = op(&[], &dir);
+    let all = rounds(0, 400);
+    // Newest event 113 s when the rule arrives: r1 has been down since 103 s.
+    for b in &all[..12] {
+        assert!(op.push(b.clone()).is_empty());
+    }
+    assert!(op.set_api_rules(&[down_rule()]).is_empty());
+    assert_eq!(op.rule_names(), vec![("device down".to_string(), true)]);
+    let events: Vec<_> = all[12..].iter().flat_map(|b| op.push(b.clone())).collect();
+    // First window (120, 150]: active at 150, fires at 210 (for 60 s), resolves at 270.
+    assert_eq!(
+        states(&events),
+        vec![
+            (210, AlertState::Firing, "r1".into()),
+            (270, AlertState::Resolved, "r1".into())
+        ]
+    );
+}
+
+#[test]
+fn an_api_rule_replaced_keeps_its_instances_and_a_deleted_one_resolves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut op = op(&[], &dir);
+    op.set_api_rules(&[down_rule()]);
+    let all = rounds(0, 400);
+    let fired: Vec<_> = all[..20].iter().flat_map(|b| op.push(b.clone())).collect();
+    assert_eq!(states(&fired), vec![(180, AlertState::Firing, "r1".into())]);
+    // Same name, another severity: still firing, nothing notified again.
+    let mut louder = down_rule();
+    louder.severity = crate::rule::Severity::Critical;
+    assert!(op.set_api_rules(std::slice::from_ref(&louder)).is_empty());
+    assert_eq!(op.firing("device down").len(), 1);
+    let gone = op.set_api_rules(&[]);
+    assert_eq!(
+        states(&gone),
+        vec![(193, AlertState::Resolved, "r1".into())]
+    );
+    assert_eq!(gone[0].alert_id, fired[0].alert_id);
+    assert_eq!(gone[0].severity, "critical");
+    assert!(op.rule_names().is_empty());
+    assert!(all[20..].iter().all(|b| op.push(b.clone()).is_empty()));
+}
+
+#[test]
+fn api_rules_and_their_instances_survive_a_restart_before_the_feed_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = op(&[], &dir);
+    first.set_api_rules(&[down_rule()]);
+    let all = rounds(0, 400);
+    let fired: Vec<_> = all[..20]
+        .iter()
+        .flat_map(|b| first.push(b.clone()))
+        .collect();
+    assert_eq!(fired.len(), 1);
+    first.save(&InputOffsets::new()).unwrap();
+    drop(first);
+    let (second, _) = AlertWindows::load(&[], config(), state_path(dir.path())).unwrap();
+    let (_tx, feed) = watch::channel(vec![down_rule()]);
+    let mut second = second.with_rule_feed(feed);
+    assert_eq!(second.firing("device down").len(), 1);
+    let rest: Vec<_> = all[20..]
+        .iter()
+        .flat_map(|b| second.push(b.clone()))
+        .collect();
+    assert_eq!(
+        states(&rest),
+        vec![(270, AlertState::Resolved, "r1".into())]
+    );
+    assert_eq!(rest[0].alert_id, fired[0].alert_id);
+}
+
+#[test]
+fn an_api_rule_taking_a_configured_rules_name_is_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut op = op(&[down_rule()], &dir);
+    let mut twin = down_rule();
+    twin.for_ = Duration::ZERO;
+    op.set_api_rules(&[twin]);
+    assert_eq!(op.rule_names(), vec![("device down".to_string(), false)]);
+}

@@ -16,7 +16,9 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sotp_inventory::{Alert, AlertFilter, AlertTransition, Attempt, Notification, Silence};
+use sotp_inventory::{
+    Alert, AlertFilter, AlertTransition, Attempt, Notification, Silence, StoredRule,
+};
 
 use super::devices::{audit, json};
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, ErrorBody, Principal};
@@ -303,14 +305,234 @@ pub struct RuleList {
     pub items: Vec<serde_json::Value>,
 }
 
-/// Alert rules, typed forms shown with the SQL they compile to.
+/// A rule managed through the API as shown: its checked view (`compiled_sql`) with
+/// who made it and when; a stored rule that no longer checks (after an upgrade) says why.
+fn api_rule_view(st: &ApiState, r: &StoredRule) -> serde_json::Value {
+    let mut v = match st.alerting.check(&r.body) {
+        Ok(v) => v,
+        Err(why) => {
+            let mut b = r.body.clone();
+            if let serde_json::Value::Object(m) = &mut b {
+                m.insert("invalid".into(), why.into());
+            }
+            b
+        }
+    };
+    if let serde_json::Value::Object(m) = &mut v {
+        m.insert("managed_by".into(), "api".into());
+        m.insert("created_by".into(), r.created_by.clone().into());
+        m.insert("created_at".into(), r.created_at.clone().into());
+        m.insert("updated_by".into(), r.updated_by.clone().into());
+        m.insert("updated_at".into(), r.updated_at.clone().into());
+    }
+    v
+}
+
+fn config_managed(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "config_managed",
+        format!(
+            "alert rule `{name}` is managed by the configuration file: change it there and restart"
+        ),
+    )
+}
+
+/// The rule's `name` field, which must be `expected` when given.
+fn rule_name(body: &serde_json::Value, expected: Option<&str>) -> Result<String, ApiError> {
+    let invalid =
+        |why: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rule", why);
+    match (body.get("name"), expected) {
+        (None, Some(e)) => Ok(e.to_string()),
+        (Some(serde_json::Value::String(n)), Some(e)) if n != e => Err(invalid(format!(
+            "the body names rule `{n}` but the path names `{e}`; a rule is renamed by deleting it and creating another"
+        ))),
+        (Some(serde_json::Value::String(n)), _) => {
+            let ok = !n.is_empty()
+                && n.len() <= 100
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._- ".contains(c))
+                && n.trim() == n
+                && !n.starts_with("sotp.");
+            match ok {
+                true => Ok(n.clone()),
+                false => Err(invalid(format!(
+                    "name `{n}`: 1 to 100 letters, digits, spaces inside, `.`, `_` or `-`, not starting with `sotp.` (SOTP's own rules)"
+                ))),
+            }
+        }
+        _ => Err(invalid("the rule needs a `name` (text)".into())),
+    }
+}
+
+/// The rule with its `name` set to `name`, checked: its view, or 422 with the reason.
+fn checked(
+    st: &ApiState,
+    mut body: serde_json::Value,
+    name: &str,
+) -> Result<serde_json::Value, ApiError> {
+    match &mut body {
+        serde_json::Value::Object(m) => {
+            m.insert("name".into(), name.into());
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_rule",
+                "a rule is a JSON object with the fields of [[alert_rules]]",
+            ));
+        }
+    }
+    st.alerting
+        .check(&body)
+        .map_err(|why| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rule", why))?;
+    Ok(body)
+}
+
+/// Alert rules: the configuration's and those managed through the API, typed forms
+/// shown with the SQL they compile to (`compiled_sql`) and where each is managed
+/// (`managed_by`: `config` or `api`).
 #[utoipa::path(get, path = "/api/v1/alert-rules", tag = "alerts",
     responses((status = 200, description = "rules", body = RuleList)),
     security(("bearer" = ["alerts.read"])))]
-pub async fn list_rules(State(st): State<ApiState>) -> Json<RuleList> {
-    Json(RuleList {
-        items: st.alerting.rules(),
-    })
+pub async fn list_rules(State(st): State<ApiState>) -> Result<Json<RuleList>, ApiError> {
+    let mut items = st.alerting.rules();
+    for r in st.control.store.alert_rules().await? {
+        items.push(api_rule_view(&st, &r));
+    }
+    Ok(Json(RuleList { items }))
+}
+
+/// Creates an alert rule (the fields of `[[alert_rules]]`, as JSON). It is checked as
+/// the configuration's rules are and refused with the reason; the streaming stage runs
+/// it within seconds, from the first whole window after it arrives.
+#[utoipa::path(post, path = "/api/v1/alert-rules", tag = "alerts",
+    request_body = serde_json::Value,
+    responses(
+        (status = 201, description = "created: the rule with its compiled SQL"),
+        (status = 409, description = "a rule of that name exists", body = ErrorBody),
+        (status = 422, description = "the rule is refused, with the reason", body = ErrorBody)),
+    security(("bearer" = ["alerts.write"])))]
+pub async fn create_rule(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let name = rule_name(&body, None)?;
+    if st.alerting.is_configured(&name) {
+        return Err(config_managed(&name));
+    }
+    let body = checked(&st, body, &name)?;
+    let stored = st
+        .control
+        .store
+        .create_alert_rule(&name, &body, &p.actor)
+        .await?;
+    audit(
+        &st,
+        &p,
+        "alert_rule.create",
+        format!("alert_rule/{name}"),
+        None,
+        Some(body),
+        "success",
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(api_rule_view(&st, &stored))))
+}
+
+/// One alert rule, from the configuration or the API.
+#[utoipa::path(get, path = "/api/v1/alert-rules/{id}", tag = "alerts",
+    params(("id" = String, Path, description = "The rule's name")),
+    responses(
+        (status = 200, description = "the rule with its compiled SQL"),
+        (status = 404, description = "no such rule", body = ErrorBody)),
+    security(("bearer" = ["alerts.read"])))]
+pub async fn get_rule(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(v) = st
+        .alerting
+        .rules()
+        .into_iter()
+        .find(|r| r.get("name").and_then(|n| n.as_str()) == Some(id.as_str()))
+    {
+        return Ok(Json(v));
+    }
+    let r = st.control.store.alert_rule(&id).await?;
+    Ok(Json(api_rule_view(&st, &r)))
+}
+
+/// Replaces an alert rule managed through the API (the whole rule; its name stays).
+/// Its firing alerts stay firing while the new definition still finds them.
+#[utoipa::path(put, path = "/api/v1/alert-rules/{id}", tag = "alerts",
+    params(("id" = String, Path, description = "The rule's name")),
+    request_body = serde_json::Value,
+    responses(
+        (status = 200, description = "replaced: the rule with its compiled SQL"),
+        (status = 404, description = "no such rule", body = ErrorBody),
+        (status = 409, description = "the rule is managed by the configuration file", body = ErrorBody),
+        (status = 422, description = "the rule is refused, with the reason", body = ErrorBody)),
+    security(("bearer" = ["alerts.write"])))]
+pub async fn update_rule(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if st.alerting.is_configured(&id) {
+        return Err(config_managed(&id));
+    }
+    let name = rule_name(&body, Some(&id))?;
+    let body = checked(&st, body, &name)?;
+    let before = st.control.store.alert_rule(&name).await?;
+    let stored = st
+        .control
+        .store
+        .update_alert_rule(&name, &body, &p.actor)
+        .await?;
+    audit(
+        &st,
+        &p,
+        "alert_rule.update",
+        format!("alert_rule/{name}"),
+        Some(before.body),
+        Some(body),
+        "success",
+    )
+    .await;
+    Ok(Json(api_rule_view(&st, &stored)))
+}
+
+/// Deletes an alert rule managed through the API; its firing alerts resolve.
+#[utoipa::path(delete, path = "/api/v1/alert-rules/{id}", tag = "alerts",
+    params(("id" = String, Path, description = "The rule's name")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 404, description = "no such rule", body = ErrorBody),
+        (status = 409, description = "the rule is managed by the configuration file", body = ErrorBody)),
+    security(("bearer" = ["alerts.write"])))]
+pub async fn delete_rule(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if st.alerting.is_configured(&id) {
+        return Err(config_managed(&id));
+    }
+    let before = st.control.store.delete_alert_rule(&id).await?;
+    audit(
+        &st,
+        &p,
+        "alert_rule.delete",
+        format!("alert_rule/{id}"),
+        Some(before.body),
+        None,
+        "success",
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Receivers (never their secrets).

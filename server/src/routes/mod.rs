@@ -53,7 +53,12 @@ pub fn all() -> OpenApiRouter<ApiState> {
         .routes(routes!(alerts::resolve))
         .routes(routes!(alerts::list_silences, alerts::create_silence))
         .routes(routes!(alerts::expire_silence))
-        .routes(routes!(alerts::list_rules))
+        .routes(routes!(alerts::list_rules, alerts::create_rule))
+        .routes(routes!(
+            alerts::get_rule,
+            alerts::update_rule,
+            alerts::delete_rule
+        ))
         .routes(routes!(alerts::backtest))
         .routes(routes!(alerts::list_receivers))
 }
