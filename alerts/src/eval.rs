@@ -170,6 +170,25 @@ impl Evaluator {
         if schema.fields().is_empty() {
             return Err(refuse("the SQL returns no columns".into()));
         }
+        if let Some(hold) = rule.compiled_hold_sql()? {
+            let (held, _) = ev
+                .collect(&hold)
+                .map_err(|e| refuse(format!("hold_sql is refused: {e}")))?;
+            let labels = |s: &Schema| -> Vec<String> {
+                s.fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .filter(|n| n != "value")
+                    .collect()
+            };
+            if labels(&held) != labels(&schema) {
+                return Err(refuse(format!(
+                    "hold_sql must return the label columns of the rule's SQL ({:?}), not {:?}",
+                    labels(&schema),
+                    labels(&held)
+                )));
+            }
+        }
         Ok(sql)
     }
 }
@@ -238,6 +257,26 @@ mod tests {
             &MetricName::new(metric),
             v,
         )
+    }
+
+    #[test]
+    fn hold_sql_with_other_label_columns_than_the_rule_is_refused() {
+        let mut r = RuleConfig::with_sql(
+            "hot",
+            "SELECT device_id, instance, max(value) AS value FROM metrics GROUP BY device_id, instance HAVING max(value) > 0.9",
+        );
+        r.hold_sql = Some(
+            "SELECT device_id, max(value) AS value FROM metrics GROUP BY device_id HAVING max(value) > 0.8".into(),
+        );
+        let why = Evaluator::validate(&r).unwrap_err().reason;
+        assert!(why.contains("label columns"), "{why}");
+        r.hold_sql = Some("SELECT device_id, instance, 1.0 AS value FROM nowhere".into());
+        let why = Evaluator::validate(&r).unwrap_err().reason;
+        assert!(why.contains("hold_sql is refused"), "{why}");
+        r.hold_sql = Some(
+            "SELECT device_id, instance, max(value) AS value FROM metrics GROUP BY device_id, instance HAVING max(value) > 0.8".into(),
+        );
+        assert!(Evaluator::validate(&r).is_ok());
     }
 
     #[test]

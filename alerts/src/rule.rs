@@ -96,6 +96,10 @@ pub struct Threshold {
     pub op: Op,
     /// The bound.
     pub value: f64,
+    /// Hysteresis: a firing alert resolves only once the value no longer passes this
+    /// bound (`> 0.9` with `recover = 0.8` fires above 0.9 and resolves at 0.8 or below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recover: Option<f64>,
 }
 
 /// No sample (of `metric`, or of any metric) from an active device in the window.
@@ -139,6 +143,9 @@ pub struct RateOfChange {
     pub op: Op,
     /// The bound, in units per second.
     pub value: f64,
+    /// Hysteresis: a firing alert resolves only once the rate no longer passes this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recover: Option<f64>,
 }
 
 /// An interface's utilization (in or out, the larger) above a ratio (0.9 = 90 %).
@@ -147,6 +154,9 @@ pub struct RateOfChange {
 pub struct Utilization {
     /// The ratio.
     pub above: f64,
+    /// Hysteresis: a firing alert resolves only at or below this ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recover: Option<f64>,
 }
 
 /// An alert rule as configured (`[[alert_rules]]`) or sent to the API.
@@ -158,6 +168,11 @@ pub struct RuleConfig {
     /// The condition as SQL (or one of the typed forms below).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
+    /// Hysteresis for an SQL rule: while an instance fires, it keeps firing as long as
+    /// this query (same tables and shape as `sql`, usually a laxer bound) returns it.
+    /// Typed forms take `recover` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_sql: Option<String>,
     /// Typed form: a threshold on the last sample of each series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
@@ -252,6 +267,7 @@ impl RuleConfig {
         Self {
             name: name.to_string(),
             sql: Some(sql.to_string()),
+            hold_sql: None,
             threshold: None,
             availability: None,
             absence: None,
@@ -306,6 +322,33 @@ impl RuleConfig {
             self.rate_of_change.is_some(),
             self.utilization.is_some(),
         ];
+        if self.hold_sql.is_some() && self.sql.is_none() {
+            return Err(
+                self.error("`hold_sql` goes with `sql`; a typed form takes `recover` in its table")
+            );
+        }
+        let recover = [
+            self.threshold.as_ref().map(|t| (t.op, t.value, t.recover)),
+            self.rate_of_change
+                .as_ref()
+                .map(|r| (r.op, r.value, r.recover)),
+            self.utilization
+                .as_ref()
+                .map(|u| (Op::Gt, u.above, u.recover)),
+        ];
+        for (op, value, recover) in recover.into_iter().flatten() {
+            let Some(rec) = recover else { continue };
+            let lax = match op {
+                Op::Gt | Op::Ge => rec <= value,
+                Op::Lt | Op::Le => rec >= value,
+                Op::Eq | Op::Ne => false,
+            };
+            if !lax || !rec.is_finite() {
+                return Err(self.error(format!(
+                    "`recover = {rec}` must be a number on the firing side of the bound {value} (at most it for `>`, at least it for `<`; none for `=` and `!=`)"
+                )));
+            }
+        }
         match forms.iter().filter(|f| **f).count() {
             1 => Ok(()),
             0 => Err(self.error(
@@ -324,6 +367,33 @@ impl RuleConfig {
             return Some((&t.metric, t.op, t.value));
         }
         self.availability.as_deref().map(|m| (m, Op::Eq, 0.0))
+    }
+
+    /// The hysteresis of a threshold with `recover`: (metric, comparison, recover bound).
+    pub fn last_value_hold(&self) -> Option<(&str, Op, f64)> {
+        let t = self.threshold.as_ref()?;
+        t.recover.map(|r| (t.metric.as_str(), t.op, r))
+    }
+
+    /// The SQL that keeps a firing instance firing (hysteresis): `hold_sql`, or the
+    /// typed form compiled with its `recover` bound; none without hysteresis.
+    pub fn compiled_hold_sql(&self) -> Result<Option<String>, RuleError> {
+        self.check()?;
+        if self.sql.is_some() {
+            return Ok(self.hold_sql.clone());
+        }
+        let mut laxer = self.clone();
+        match (
+            &mut laxer.threshold,
+            &mut laxer.rate_of_change,
+            &mut laxer.utilization,
+        ) {
+            (Some(t), _, _) if t.recover.is_some() => t.value = t.recover.take().unwrap_or(t.value),
+            (_, Some(r), _) if r.recover.is_some() => r.value = r.recover.take().unwrap_or(r.value),
+            (_, _, Some(u)) if u.recover.is_some() => u.above = u.recover.take().unwrap_or(u.above),
+            _ => return Ok(None),
+        }
+        laxer.compiled_sql().map(Some)
     }
 
     /// The rule's SQL: its own, or its typed form compiled.
@@ -479,6 +549,41 @@ mod tests {
         );
         let two = rule(r#"{"name": "x", "sql": "SELECT 1", "availability": "poll.ok"}"#);
         assert!(two.compiled_sql().unwrap_err().reason.contains("only one"));
+    }
+
+    #[test]
+    fn a_recover_bound_on_the_wrong_side_or_hold_sql_on_a_typed_form_is_refused() {
+        let wrong = rule(
+            r#"{"name": "cpu", "threshold": {"metric": "cpu.util_ratio", "op": ">", "value": 0.9, "recover": 0.95}}"#,
+        );
+        let why = wrong.compiled_sql().unwrap_err().reason;
+        assert!(why.contains("recover = 0.95"), "{why}");
+        let low = rule(
+            r#"{"name": "low", "rate_of_change": {"metric": "x", "op": "<", "value": 1.0, "recover": 2.0}}"#,
+        );
+        let hold = low.compiled_hold_sql().unwrap().unwrap();
+        assert!(hold.contains("value < 2.0"), "{hold}");
+        let eq = rule(
+            r#"{"name": "eq", "threshold": {"metric": "x", "op": "=", "value": 1.0, "recover": 1.0}}"#,
+        );
+        assert!(eq.compiled_sql().is_err());
+        let typed_hold =
+            rule(r#"{"name": "t", "availability": "icmp.up", "hold_sql": "SELECT 1 AS value"}"#);
+        let why = typed_hold.compiled_sql().unwrap_err().reason;
+        assert!(why.contains("hold_sql"), "{why}");
+        let util = rule(r#"{"name": "u", "utilization": {"above": 0.9, "recover": 0.7}}"#);
+        assert!(
+            util.compiled_hold_sql()
+                .unwrap()
+                .unwrap()
+                .contains("value > 0.7")
+        );
+        assert_eq!(
+            rule(r#"{"name": "u", "utilization": {"above": 0.9}}"#)
+                .compiled_hold_sql()
+                .unwrap(),
+            None
+        );
     }
 
     #[test]

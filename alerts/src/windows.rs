@@ -34,7 +34,7 @@ use tokio::sync::watch;
 
 use crate::eval::{Evaluator, Hit, WindowTables, devices_batch};
 use crate::lifecycle::{FlapConfig, Instance, Transition, fingerprint};
-use crate::rule::{RuleConfig, render};
+use crate::rule::{Op, RuleConfig, render};
 
 /// `[alerting]`: how windows close and when an instance is flapping.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,10 +85,40 @@ fn window_end(t: i64, every: i64) -> i64 {
 struct Rule {
     config: RuleConfig,
     sql: String,
+    /// Hysteresis: the SQL that keeps a firing instance firing.
+    hold: Option<String>,
     next_end: Option<i64>,
     instances: BTreeMap<String, Instance>,
     /// Managed through the API (`POST /api/v1/alert-rules`), not the configuration.
     api: bool,
+}
+
+impl Rule {
+    /// Its SQL and its hold SQL.
+    fn sqls(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.sql.as_str()).chain(self.hold.as_deref())
+    }
+}
+
+/// The rows of the shared last-value query where `metric op bound` holds.
+fn compared(
+    last: &Result<Vec<Hit>, String>,
+    metric: &str,
+    op: Op,
+    bound: f64,
+) -> Result<Vec<Hit>, String> {
+    last.clone().map(|rows| {
+        rows.into_iter()
+            .filter(|h| {
+                h.labels.get("metric").map(String::as_str) == Some(metric)
+                    && h.value.is_some_and(|v| op.holds(v, bound))
+            })
+            .map(|mut h| {
+                h.labels.remove("metric");
+                h
+            })
+            .collect()
+    })
 }
 
 /// Which tables any rule reads (only those are buffered).
@@ -194,12 +224,13 @@ impl AlertWindows {
             compiled.push(Rule {
                 config: r.clone(),
                 sql,
+                hold: r.compiled_hold_sql()?,
                 next_end: None,
                 instances: BTreeMap::new(),
                 api: false,
             });
         }
-        let sqls: Vec<&str> = compiled.iter().map(|r| r.sql.as_str()).collect();
+        let sqls: Vec<&str> = compiled.iter().flat_map(Rule::sqls).collect();
         Ok(Self {
             reads: Reads::of(&sqls),
             rules: compiled,
@@ -271,6 +302,7 @@ impl AlertWindows {
             kept.push(Rule {
                 config: config.clone(),
                 sql,
+                hold: config.compiled_hold_sql().ok().flatten(),
                 next_end,
                 instances,
                 api: true,
@@ -291,7 +323,7 @@ impl AlertWindows {
         }
         let changed = rules.len();
         self.rules = kept;
-        let sqls: Vec<&str> = self.rules.iter().map(|r| r.sql.as_str()).collect();
+        let sqls: Vec<&str> = self.rules.iter().flat_map(Rule::sqls).collect();
         self.reads = Reads::of(&sqls);
         tracing::info!(
             api_rules = changed,
@@ -561,48 +593,25 @@ impl AlertWindows {
                     }))),
             };
             for i in fast {
-                let (metric, op, bound) = self.rules[i]
-                    .config
-                    .last_value_test()
-                    .map(|(m, o, b)| (m.to_string(), o, b))
-                    .expect("partitioned on it");
-                let result = last.clone().map(|rows| {
-                    rows.into_iter()
-                        .filter(|h| {
-                            h.labels.get("metric") == Some(&metric)
-                                && h.value.is_some_and(|v| op.holds(v, bound))
-                        })
-                        .map(|mut h| {
-                            h.labels.remove("metric");
-                            h
-                        })
-                        .collect()
+                let config = &self.rules[i].config;
+                let (metric, op, bound) = config.last_value_test().expect("partitioned on it");
+                let hold = config.last_value_hold();
+                let result = compared(&last, metric, op, bound).and_then(|hits| {
+                    self.with_held(i, hits, || match hold {
+                        Some((m, o, b)) => compared(&last, m, o, b),
+                        None => Ok(Vec::new()),
+                    })
                 });
-                let name = self.rules[i].config.name.clone();
-                match result {
-                    Ok(hits) => {
-                        self.apply(i, end, hits, out);
-                        self.health_step(&name, end, None, out);
-                    }
-                    Err(e) => {
-                        metrics::counter!("sotp_alert_rule_errors_total").increment(1);
-                        self.health_step(&name, end, Some(e), out);
-                    }
-                }
+                self.judged(i, end, result, out);
             }
             for i in slow {
-                let result = self.evaluator.run(&self.rules[i].sql);
-                let name = self.rules[i].config.name.clone();
-                match result {
-                    Ok(hits) => {
-                        self.apply(i, end, hits, out);
-                        self.health_step(&name, end, None, out);
-                    }
-                    Err(e) => {
-                        metrics::counter!("sotp_alert_rule_errors_total").increment(1);
-                        self.health_step(&name, end, Some(e), out);
-                    }
-                }
+                let result = self.evaluator.run(&self.rules[i].sql).and_then(|hits| {
+                    self.with_held(i, hits, || match &self.rules[i].hold {
+                        Some(sql) => self.evaluator.run(sql),
+                        None => Ok(Vec::new()),
+                    })
+                });
+                self.judged(i, end, result, out);
             }
         }
         // An event at or before every rule's next window start can be in no window to
@@ -618,6 +627,58 @@ impl AlertWindows {
         self.seen = self.seen.split_off(&horizon.div_euclid(1_000_000));
         self.rollups.retain(|r| r.time.0 > horizon);
         self.logs.retain(|r| r.received_at.0 > horizon);
+    }
+
+    /// Hysteresis: `hits` and the firing instances of rule `i` missing from them that
+    /// its hold condition still finds (`hold` runs only when some are missing).
+    fn with_held(
+        &self,
+        i: usize,
+        mut hits: Vec<Hit>,
+        hold: impl FnOnce() -> Result<Vec<Hit>, String>,
+    ) -> Result<Vec<Hit>, String> {
+        let rule = &self.rules[i];
+        let present: std::collections::BTreeSet<String> = hits
+            .iter()
+            .map(|h| fingerprint(&rule.config.name, &h.labels))
+            .collect();
+        let missing: std::collections::BTreeSet<&String> = rule
+            .instances
+            .iter()
+            .filter(|(fp, inst)| inst.firing && !present.contains(*fp))
+            .map(|(fp, _)| fp)
+            .collect();
+        if missing.is_empty() {
+            return Ok(hits);
+        }
+        let held = hold()?;
+        hits.extend(
+            held.into_iter()
+                .filter(|h| missing.contains(&fingerprint(&rule.config.name, &h.labels))),
+        );
+        Ok(hits)
+    }
+
+    /// One window's outcome for rule `i`: its instances step, or it failed (one health
+    /// alert, its instances held).
+    fn judged(
+        &mut self,
+        i: usize,
+        end: i64,
+        result: Result<Vec<Hit>, String>,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let name = self.rules[i].config.name.clone();
+        match result {
+            Ok(hits) => {
+                self.apply(i, end, hits, out);
+                self.health_step(&name, end, None, out);
+            }
+            Err(e) => {
+                metrics::counter!("sotp_alert_rule_errors_total").increment(1);
+                self.health_step(&name, end, Some(e), out);
+            }
+        }
     }
 
     fn first_buffered(&self) -> Option<i64> {

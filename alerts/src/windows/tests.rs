@@ -288,6 +288,7 @@ fn threshold_rules_evaluated_together_give_the_rows_of_their_own_sql() {
             metric: "icmp.up".into(),
             op: crate::rule::Op::Lt,
             value: 0.5,
+            recover: None,
         }),
         sql: None,
         for_: Duration::from_secs(30),
@@ -397,4 +398,90 @@ fn an_api_rule_taking_a_configured_rules_name_is_not_run() {
     twin.for_ = Duration::ZERO;
     op.set_api_rules(&[twin]);
     assert_eq!(op.rule_names(), vec![("device down".to_string(), false)]);
+}
+
+fn cpu(device: &str, t_s: i64, v: f64) -> MetricSample {
+    MetricSample::gauge(
+        UtcNanos(t_s * S),
+        &DeviceId::new(device),
+        &Arc::from(device),
+        &Arc::from("snmp"),
+        &MetricName::new("cpu.util_ratio"),
+        v,
+    )
+}
+
+/// CPU of r1 every 10 s: 0.95 from 100 s, 0.85 from 160 s, 0.7 from 220 s.
+fn cpu_rounds() -> Vec<EventBatch> {
+    (0..40)
+        .map(|k| {
+            let t = k * 10 + 3;
+            let v = match t {
+                100..160 => 0.95,
+                160..220 => 0.85,
+                220.. => 0.7,
+                _ => 0.5,
+            };
+            EventBatch::Metrics(vec![cpu("r1", t, v)])
+        })
+        .collect()
+}
+
+fn hot(recover: Option<f64>) -> RuleConfig {
+    RuleConfig {
+        threshold: Some(crate::rule::Threshold {
+            metric: "cpu.util_ratio".into(),
+            op: crate::rule::Op::Gt,
+            value: 0.9,
+            recover,
+        }),
+        sql: None,
+        ..RuleConfig::with_sql("cpu hot", "")
+    }
+}
+
+fn run_all(rules: &[RuleConfig], batches: &[EventBatch]) -> Vec<AlertEvent> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut op = op(rules, &dir);
+    batches.iter().flat_map(|b| op.push(b.clone())).collect()
+}
+
+#[test]
+fn a_recover_bound_holds_a_firing_alert_until_the_value_crosses_it() {
+    // Windows (90,120] .. : 0.95 first last-value at 120, 0.85 at 180, 0.7 at 240.
+    let without = run_all(&[hot(None)], &cpu_rounds());
+    assert_eq!(
+        states(&without),
+        vec![
+            (120, AlertState::Firing, "r1".into()),
+            (180, AlertState::Resolved, "r1".into())
+        ]
+    );
+    let with = run_all(&[hot(Some(0.8))], &cpu_rounds());
+    assert_eq!(
+        states(&with),
+        vec![
+            (120, AlertState::Firing, "r1".into()),
+            (240, AlertState::Resolved, "r1".into())
+        ]
+    );
+    // The hold never fires by itself: 0.85 from the start raises nothing.
+    let warm: Vec<EventBatch> = (0..20)
+        .map(|k| EventBatch::Metrics(vec![cpu("r1", k * 10 + 3, 0.85)]))
+        .collect();
+    assert!(run_all(&[hot(Some(0.8))], &warm).is_empty());
+}
+
+#[test]
+fn hold_sql_gives_an_sql_rule_the_same_hysteresis_as_a_typed_recover() {
+    let typed = hot(Some(0.8));
+    let sql = RuleConfig {
+        hold_sql: typed.compiled_hold_sql().unwrap(),
+        ..RuleConfig::with_sql("cpu hot", &typed.compiled_sql().unwrap())
+    };
+    assert!(sql.hold_sql.as_deref().unwrap().contains("0.8"));
+    assert_eq!(
+        states(&run_all(&[sql], &cpu_rounds())),
+        states(&run_all(&[typed], &cpu_rounds()))
+    );
 }
