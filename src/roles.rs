@@ -232,17 +232,6 @@ async fn start_api(
         store.clone(),
         &config.resolved_receivers().map_err(anyhow::Error::msg)?,
         config.inhibit_rules.clone(),
-        config
-            .alert_rules
-            .iter()
-            .filter_map(|r| {
-                r.escalate_after.map(|after| sotp_notify::Escalation {
-                    rule: r.name.clone(),
-                    after,
-                    to: r.escalate_to.clone(),
-                })
-            })
-            .collect(),
         config.notify.clone(),
         running.stop.clone(),
     )

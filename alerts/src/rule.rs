@@ -225,6 +225,21 @@ pub struct RuleConfig {
     /// How long the first notification of a group waits for more of the group.
     #[serde(default, with = "humantime_serde")]
     pub group_wait: Duration,
+    /// After a notification of a group, how long the next one to the same receiver
+    /// waits (changes meanwhile go together); 0: none.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub group_interval: Duration,
+    /// A still firing, unacknowledged alert is notified again every this long; 0: never.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub repeat_interval: Duration,
     /// Still firing and unacknowledged this long after it started: notify
     /// `escalate_to` (the seed plan: the manager after 30 min).
     #[serde(
@@ -284,6 +299,8 @@ impl RuleConfig {
             receivers: Vec::new(),
             group_by: Vec::new(),
             group_wait: Duration::ZERO,
+            group_interval: Duration::ZERO,
+            repeat_interval: Duration::ZERO,
             escalate_after: None,
             escalate_to: Vec::new(),
         }

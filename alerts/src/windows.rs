@@ -951,6 +951,10 @@ fn event(rule: &RuleConfig, fp: &str, inst: &Instance, t: Transition) -> AlertEv
         receivers: rule.receivers.clone(),
         group_key,
         group_wait_s: rule.group_wait.as_secs(),
+        group_interval_s: rule.group_interval.as_secs(),
+        repeat_interval_s: rule.repeat_interval.as_secs(),
+        escalate_after_s: rule.escalate_after.map(|d| d.as_secs()),
+        escalate_to: rule.escalate_to.clone(),
     }
 }
 

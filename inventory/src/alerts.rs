@@ -325,6 +325,14 @@ impl Store {
                 .bind(time)
                 .execute(&mut *tx)
                 .await?;
+                let ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+                sqlx::query("UPDATE alerts SET repeat_interval_ms = $2, escalate_after_ms = $3, escalate_to = $4 WHERE id = $1")
+                    .bind(&id)
+                    .bind(ms(e.repeat_interval_s))
+                    .bind(e.escalate_after_s.map(ms))
+                    .bind(serde_json::to_string(&e.escalate_to).unwrap_or_default())
+                    .execute(&mut *tx)
+                    .await?;
             }
             AlertState::Resolved => {
                 sqlx::query(
@@ -763,33 +771,80 @@ impl Store {
         Ok(out)
     }
 
-    /// Firing, unacknowledged alerts of `rule` that started at or before `before` and
-    /// were not escalated; marks them escalated.
+    /// Firing, unacknowledged alerts whose rule's `escalate_after` has passed since
+    /// they started, each marked escalated (returned once): (alert, the receivers of
+    /// the escalation).
     pub async fn take_escalations(
         &self,
-        rule: &str,
-        before: i64,
-    ) -> Result<Vec<Alert>, InventoryError> {
+        now: i64,
+    ) -> Result<Vec<(Alert, Vec<String>)>, InventoryError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE rule = $1 AND state = 'firing' AND escalated = 0 AND started_at <= $2"
+            "SELECT {ALERT_COLUMNS}, escalate_to FROM alerts WHERE state = 'firing' AND escalated = 0 \
+             AND escalate_after_ms IS NOT NULL AND started_at + escalate_after_ms <= $1"
         )))
-        .bind(rule)
-        .bind(before)
+        .bind(now)
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::new();
         for row in &rows {
             let a = alert_from_row(row)?;
+            let to: Vec<String> =
+                serde_json::from_str(&row.try_get::<String, _>("escalate_to")?).unwrap_or_default();
             let n = sqlx::query("UPDATE alerts SET escalated = 1 WHERE id = $1 AND escalated = 0")
                 .bind(&a.id)
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
             if n == 1 {
+                out.push((a, to));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Firing, unacknowledged alerts due to be notified again (`repeat_interval` since
+    /// they started or last repeated), each marked repeated at `now` (returned once).
+    pub async fn take_repeats(&self, now: i64) -> Result<Vec<Alert>, InventoryError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE state = 'firing' AND repeat_interval_ms > 0 \
+             AND COALESCE(repeated_at, started_at) + repeat_interval_ms <= $1"
+        )))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let a = alert_from_row(row)?;
+            let n = sqlx::query(
+                "UPDATE alerts SET repeated_at = $2 WHERE id = $1 AND state = 'firing' \
+                 AND COALESCE(repeated_at, started_at) + repeat_interval_ms <= $2",
+            )
+            .bind(&a.id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if n == 1 {
                 out.push(a);
             }
         }
         Ok(out)
+    }
+
+    /// When a notification of `group_key` was last delivered to `receiver`.
+    pub async fn last_group_send(
+        &self,
+        receiver: &str,
+        group_key: &str,
+    ) -> Result<Option<i64>, InventoryError> {
+        let row = sqlx::query(
+            "SELECT MAX(sent_at) AS sent FROM notifications WHERE receiver = $1 AND group_key = $2 AND sent_at IS NOT NULL",
+        )
+        .bind(receiver)
+        .bind(group_key)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("sent")?)
     }
 
     async fn transition(

@@ -564,3 +564,145 @@ async fn a_password_change_keeps_only_the_changing_session_and_sessions_have_an_
         "{refused}"
     );
 }
+
+fn firing_event(
+    fp: &str,
+    t_ms: i64,
+    repeat_s: u64,
+    escalate: Option<u64>,
+) -> sotp_schemas::AlertEvent {
+    let t = sotp_schemas::UtcNanos(t_ms * 1_000_000);
+    sotp_schemas::AlertEvent {
+        time: t,
+        rule_id: "hot".into(),
+        rule_name: "hot".into(),
+        device_id: None,
+        state: sotp_schemas::AlertState::Firing,
+        severity: "warning".into(),
+        value: Some(1.0),
+        message: "hot".into(),
+        labels: std::collections::BTreeMap::from([("device".into(), fp.into())]),
+        fingerprint: fp.into(),
+        alert_id: format!("{fp}-1"),
+        starts_at: Some(t),
+        annotations: Default::default(),
+        receivers: vec!["hook".into()],
+        group_key: "hot".into(),
+        group_wait_s: 0,
+        group_interval_s: 0,
+        repeat_interval_s: repeat_s,
+        escalate_after_s: escalate,
+        escalate_to: vec!["manager".into()],
+    }
+}
+
+#[tokio::test]
+async fn api_rules_repeats_and_escalations_follow_each_alerts_own_policy_on_both_backends() {
+    for (store, _backing) in stores().await {
+        // Alert rules managed through the API.
+        let body = serde_json::json!({"name": "hot", "availability": "icmp.up"});
+        store
+            .create_alert_rule("hot", &body, "alice")
+            .await
+            .unwrap();
+        let again = store
+            .create_alert_rule("hot", &body, "bob")
+            .await
+            .unwrap_err();
+        assert!(matches!(again, InventoryError::Conflict(_)), "{again}");
+        let changed = serde_json::json!({"name": "hot", "availability": "poll.ok"});
+        let r = store
+            .update_alert_rule("hot", &changed, "bob")
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.body, r.created_by, r.updated_by),
+            (changed, "alice".into(), "bob".into())
+        );
+        assert_eq!(store.alert_rules().await.unwrap().len(), 1);
+        store.delete_alert_rule("hot").await.unwrap();
+        assert!(matches!(
+            store.alert_rule("hot").await,
+            Err(InventoryError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.update_alert_rule("hot", &body, "x").await,
+            Err(InventoryError::NotFound(_))
+        ));
+
+        // Repeats: every 60 s after the start, once per due time, never when acknowledged.
+        let t0 = 1_000_000;
+        store
+            .record_alert_event(&firing_event("a", t0, 60, Some(300)))
+            .await
+            .unwrap();
+        store
+            .record_alert_event(&firing_event("b", t0, 0, None))
+            .await
+            .unwrap();
+        assert!(store.take_repeats(t0 + 59_999).await.unwrap().is_empty());
+        let due: Vec<String> = store
+            .take_repeats(t0 + 60_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(due, vec!["a-1".to_string()]);
+        assert!(
+            store.take_repeats(t0 + 60_000).await.unwrap().is_empty(),
+            "taken once"
+        );
+        assert!(store.take_repeats(t0 + 119_999).await.unwrap().is_empty());
+        assert_eq!(store.take_repeats(t0 + 120_000).await.unwrap().len(), 1);
+        // Escalation after 300 s, to the alert's own escalation receivers, once.
+        assert!(
+            store
+                .take_escalations(t0 + 299_999)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let esc = store.take_escalations(t0 + 300_000).await.unwrap();
+        assert_eq!(esc.len(), 1);
+        assert_eq!(
+            (esc[0].0.id.as_str(), esc[0].1.clone()),
+            ("a-1", vec!["manager".to_string()])
+        );
+        assert!(
+            store
+                .take_escalations(t0 + 400_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .acknowledge_alert("a-1", "carol", "on it", None)
+            .await
+            .unwrap();
+        assert!(
+            store.take_repeats(t0 + 1_000_000).await.unwrap().is_empty(),
+            "acknowledged"
+        );
+
+        // The last delivery of a group to a receiver (group_interval's start).
+        assert_eq!(store.last_group_send("hook", "hot").await.unwrap(), None);
+        let n = NewNotification {
+            alert_id: "b-1".into(),
+            transition: "firing".into(),
+            payload_status: "firing".into(),
+            receiver: "hook".into(),
+            group_key: "hot".into(),
+            not_before: 0,
+            suppressed_by: None,
+        };
+        store.queue_notifications(&[n]).await.unwrap();
+        let due = store.due_notifications(now_ms(), 10).await.unwrap();
+        let ids: Vec<i64> = due.iter().map(|n| n.id).collect();
+        let before = now_ms();
+        store.record_attempt(&ids, None, 3, None).await.unwrap();
+        let sent = store.last_group_send("hook", "hot").await.unwrap().unwrap();
+        assert!(sent >= before, "{sent} {before}");
+        assert_eq!(store.last_group_send("hook", "other").await.unwrap(), None);
+    }
+}

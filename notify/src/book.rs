@@ -74,11 +74,24 @@ pub async fn record(
             }
         }
     };
-    let wait = i64::try_from(e.group_wait_s.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let queued: Vec<NewNotification> = e
-        .receivers
-        .iter()
-        .map(|r| NewNotification {
+    let ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let now = now_ms();
+    let mut queued: Vec<NewNotification> = Vec::new();
+    for r in &e.receivers {
+        // The first notification of a group waits `group_wait` for more of the group;
+        // after a delivery, the group's next one waits until `group_interval` passed.
+        let first = now.saturating_add(match e.state {
+            AlertState::Firing => ms(e.group_wait_s),
+            AlertState::Resolved => 0,
+        });
+        let not_before = match e.group_interval_s {
+            0 => first,
+            gi => match store.last_group_send(r, &e.group_key).await? {
+                Some(sent) if sent.saturating_add(ms(gi)) > now => sent.saturating_add(ms(gi)),
+                _ => first,
+            },
+        };
+        queued.push(NewNotification {
             alert_id: alert_id.clone(),
             transition: match (e.state, e.labels.contains_key("flapping")) {
                 (AlertState::Firing, true) => "flapping".into(),
@@ -87,14 +100,10 @@ pub async fn record(
             payload_status: e.state.as_str().into(),
             receiver: r.clone(),
             group_key: e.group_key.clone(),
-            not_before: now_ms().saturating_add(if e.state == AlertState::Firing {
-                wait
-            } else {
-                0
-            }),
+            not_before,
             suppressed_by: suppressed.clone(),
-        })
-        .collect();
+        });
+    }
     store.queue_notifications(&queued).await?;
     metrics::counter!("sotp_alert_transitions_total", "state" => e.state.as_str()).increment(1);
     Ok(true)

@@ -6,8 +6,11 @@
 //! that one message again after the restart (at least once per receiver; the payload's
 //! `fingerprint` and `startsAt` let a receiver drop the repeat).
 //!
-//! It also turns time into notifications: escalations (a rule's `escalate_after`) and
-//! acknowledgements that expired (the alert fires again and is notified again).
+//! It also turns time into notifications: escalations (a rule's `escalate_after`),
+//! repeats of alerts still firing unacknowledged (a rule's `repeat_interval`) and
+//! acknowledgements that expired (the alert fires again and is notified again). The
+//! policies travel with each alert (its event on `alerts`), so rules managed through the
+//! API and the configuration's are treated alike.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,19 +35,6 @@ pub struct Dispatcher {
     pub channels: BTreeMap<String, Channel>,
     /// Retries and pacing.
     pub config: NotifyConfig,
-    /// The rules' escalations.
-    pub escalations: Vec<Escalation>,
-}
-
-/// A rule's escalation: still firing and unacknowledged `after` its start, notify `to`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Escalation {
-    /// The rule's name.
-    pub rule: String,
-    /// How long after the alert started.
-    pub after: Duration,
-    /// The receivers of the escalation.
-    pub to: Vec<String>,
 }
 
 /// Groups sent at the same time in one pass of the outbox.
@@ -93,17 +83,17 @@ impl Dispatcher {
                 .queue_notifications(&again(&a, format!("ack_expired@{now}"), &a.receivers))
                 .await?;
         }
-        for esc in &self.escalations {
-            for a in self
-                .store
-                .take_escalations(&esc.rule, now - ms(esc.after))
-                .await?
-            {
-                tracing::info!(alert = %a.id, rule = %a.rule, to = ?esc.to, "unacknowledged alert escalated");
-                self.store
-                    .queue_notifications(&again(&a, "escalated".into(), &esc.to))
-                    .await?;
-            }
+        for (a, to) in self.store.take_escalations(now).await? {
+            tracing::info!(alert = %a.id, rule = %a.rule, to = ?to, "unacknowledged alert escalated");
+            self.store
+                .queue_notifications(&again(&a, "escalated".into(), &to))
+                .await?;
+        }
+        for a in self.store.take_repeats(now).await? {
+            tracing::info!(alert = %a.id, rule = %a.rule, "alert still firing unacknowledged: notified again");
+            self.store
+                .queue_notifications(&again(&a, format!("repeat@{now}"), &a.receivers))
+                .await?;
         }
         let due = self.store.due_notifications(now, 1000).await?;
         if due.is_empty() {

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{InhibitRule, NotifyConfig, ReceiverConfig, ReceiverKind};
-pub use dispatch::{Dispatcher, Escalation};
+pub use dispatch::Dispatcher;
 pub use send::{Channel, SIGNATURE_HEADER, sign};
 
 /// Starts the book on `alerts` (a subscription to the `alerts` topic) and the
@@ -30,7 +30,6 @@ pub fn start(
     store: Store,
     receivers: &[ReceiverConfig],
     inhibit: Vec<InhibitRule>,
-    escalations: Vec<Escalation>,
     config: NotifyConfig,
     stop: CancellationToken,
 ) -> Result<Vec<JoinHandle<()>>, String> {
@@ -50,7 +49,6 @@ pub fn start(
         store,
         channels,
         config,
-        escalations,
     };
     let dispatch = tokio::spawn(dispatcher.run(wake, stop));
     Ok(vec![book, dispatch])

@@ -75,4 +75,23 @@ pub struct AlertEvent {
     /// Seconds the first notification of a group waits for more of the group.
     #[serde(default)]
     pub group_wait_s: u64,
+    /// Seconds between two notifications of one group to one receiver (changes that
+    /// come sooner wait and go together); 0: no wait.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub group_interval_s: u64,
+    /// Seconds after which a still firing, unacknowledged alert is notified again;
+    /// 0: never.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeat_interval_s: u64,
+    /// Seconds after its start at which a still firing, unacknowledged alert is
+    /// notified to `escalate_to` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_after_s: Option<u64>,
+    /// The receivers of the escalation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalate_to: Vec<String>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }

@@ -6,7 +6,7 @@ use crate::{AlertEvent, InventoryChange, LogRecord, MetricSample, RollupRow, Sch
 /// the Kafka bus sends it in a `schema_version` header. Version 2 added the
 /// `metrics.1m` topic (rollup rows) and refused references in device secrets; version 3
 /// gave alert events their identity, annotations, receivers and group.
-pub const WIRE_VERSION: u32 = 3;
+pub const WIRE_VERSION: u32 = 4;
 
 /// A batch of events of one type. Collectors publish batches so that the in-process bus
 /// pays one queue operation per poll, not per sample.

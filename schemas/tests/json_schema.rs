@@ -142,6 +142,10 @@ fn alert_events_validate() {
         receivers: vec!["ops".into()],
         group_key: "cpu high".into(),
         group_wait_s: 10,
+        group_interval_s: 300,
+        repeat_interval_s: 14_400,
+        escalate_after_s: Some(1800),
+        escalate_to: vec!["manager".into()],
     };
     for doc in EventBatch::Alerts(vec![ev]).to_json_lines().unwrap() {
         assert_valid(&v, &doc);

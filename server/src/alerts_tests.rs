@@ -32,6 +32,10 @@ fn firing(fingerprint: &str) -> AlertEvent {
         receivers: Vec::new(),
         group_key: "device down".into(),
         group_wait_s: 0,
+        group_interval_s: 0,
+        repeat_interval_s: 0,
+        escalate_after_s: None,
+        escalate_to: Vec::new(),
     }
 }
 

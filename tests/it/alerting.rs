@@ -1031,3 +1031,69 @@ receivers = ["hook"]
         assert!(actions.contains(&a), "{a} not audited: {audit}");
     }
 }
+
+#[test]
+fn a_firing_alert_is_notified_again_every_repeat_interval() {
+    let r = Receivers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        r#"
+[icmp]
+interval = "1s"
+count = 1
+timeout = "300ms"
+
+[alerting]
+allowed_lateness = "1s"
+
+[notify]
+poll_interval = "100ms"
+
+[[devices]]
+id = "lo"
+name = "loopback"
+address = "127.0.0.1"
+
+[[receivers]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{http}/hook"
+
+[[alert_rules]]
+name = "answers ping"
+threshold = {{ metric = "icmp.up", op = ">", value = 0.5 }}
+every = "2s"
+repeat_interval = "2s"
+receivers = ["hook"]
+"#,
+        http = r.http_port
+    );
+    let server = start(dir.path(), &toml);
+    r.wait("the first notification and two repeats", &server, |r| {
+        hook_statuses(r)
+            .iter()
+            .filter(|(s, _)| s == "firing")
+            .count()
+            >= 3
+    });
+    let alert = alert_of(&server, "answers ping", "loopback").expect("the alert");
+    let mut repeats: Vec<i64> = alert["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["transition"].as_str()?.strip_prefix("repeat@")?.parse().ok())
+        .collect();
+    repeats.sort();
+    assert!(repeats.len() >= 2, "{alert}");
+    for pair in repeats.windows(2) {
+        assert!(pair[1] - pair[0] >= 2000, "repeats closer than repeat_interval: {repeats:?}");
+    }
+    // Every repeat is the same alert (one fingerprint), firing.
+    let fingerprints: BTreeSet<String> = r
+        .delivered("/hook")
+        .iter()
+        .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+        .map(|a| a["fingerprint"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fingerprints.len(), 1, "{fingerprints:?}");
+}

@@ -10,3 +10,11 @@ CREATE TABLE alert_rules (
     updated_by TEXT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- Notification policies travel with each alert (from its rule, on the `alerts` topic),
+-- so rules managed through the API and the configuration's are notified alike.
+ALTER TABLE alerts ADD COLUMN repeat_interval_ms BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE alerts ADD COLUMN repeated_at BIGINT;
+ALTER TABLE alerts ADD COLUMN escalate_after_ms BIGINT;
+ALTER TABLE alerts ADD COLUMN escalate_to TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX notifications_group ON notifications (receiver, group_key, sent_at);
