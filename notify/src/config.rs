@@ -58,6 +58,15 @@ pub struct ReceiverConfig {
     /// Most time one delivery may take.
     #[serde(default = "ten_seconds", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Template (Jinja syntax) of an email's subject; default `[FIRING:n] rule`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Template of a Slack message's text or an email's body; default: one line per
+    /// alert. Variables: `status`, `receiver`, `group_key`, `firing`, `resolved`,
+    /// `common_labels`, `external_url`, `alerts` (each with `status`, `rule`, `severity`,
+    /// `labels`, `annotations`, `value`, `message`, `started_at`, `ended_at`, `url`).
+    #[serde(default)]
+    pub text: Option<String>,
 }
 
 fn yes() -> bool {
@@ -82,6 +91,8 @@ impl std::fmt::Debug for ReceiverConfig {
             .field("password", &hidden(&self.password))
             .field("starttls", &self.starttls)
             .field("ca_file", &self.ca_file)
+            .field("title", &self.title)
+            .field("text", &self.text)
             .finish()
     }
 }
@@ -93,6 +104,21 @@ impl ReceiverConfig {
         let field = |f: &str| format!("receivers.{}.{f}", self.name);
         if self.name.trim().is_empty() {
             e.push(("receivers.name".into(), "a receiver needs a name".into()));
+        }
+        for (name, template) in [("title", &self.title), ("text", &self.text)] {
+            let Some(t) = template else { continue };
+            if self.kind == ReceiverKind::Webhook {
+                e.push((
+                    field(name),
+                    "a webhook's body is Alertmanager's JSON: templates are for slack and email receivers (a rule's annotations are templates for every receiver)".into(),
+                ));
+            } else if name == "title" && self.kind == ReceiverKind::Slack {
+                e.push((field(name), "a Slack message has only `text`".into()));
+            } else if let Err(why) =
+                crate::payload::Group::example().render(t, "http://sotp.example")
+            {
+                e.push((field(name), why));
+            }
         }
         match self.kind {
             ReceiverKind::Webhook | ReceiverKind::Slack => {
@@ -245,10 +271,44 @@ mod tests {
             starttls: true,
             ca_file: None,
             timeout: Duration::from_secs(1),
+            title: None,
+            text: None,
         };
         assert!(!format!("{r:?}").contains("hunter2"));
         let problems = r.validate();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].1.contains("not an address"));
+    }
+
+    #[test]
+    fn templates_render_the_group_and_bad_or_misplaced_ones_are_refused() {
+        let json = |v: serde_json::Value| -> ReceiverConfig { serde_json::from_value(v).unwrap() };
+        let chat = json(serde_json::json!({
+            "name": "chat", "kind": "slack", "url": "http://127.0.0.1:1/slack",
+            "text": "{{ firing }} firing: {% for a in alerts %}{{ a.labels.device }} ({{ a.severity }}) {{ a.url }}{% endfor %}",
+        }));
+        assert!(chat.validate().is_empty(), "{:?}", chat.validate());
+        let group = crate::payload::Group::example();
+        assert_eq!(
+            group
+                .render(chat.text.as_deref().unwrap(), "http://sotp.test")
+                .unwrap(),
+            "1 firing: core-1 (critical) http://sotp.test/api/v1/alerts/a-1"
+        );
+        let broken = json(serde_json::json!({
+            "name": "chat", "kind": "slack", "url": "http://127.0.0.1:1/slack",
+            "text": "{% for a in alerts %}{{ a.labels.device }}",
+        }));
+        let problems = broken.validate();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, "receivers.chat.text");
+        let hook = json(serde_json::json!({
+            "name": "hook", "kind": "webhook", "url": "http://127.0.0.1:1/hook", "text": "x",
+        }));
+        assert!(hook.validate()[0].1.contains("Alertmanager's JSON"));
+        let slack_title = json(serde_json::json!({
+            "name": "chat", "kind": "slack", "url": "http://127.0.0.1:1/slack", "title": "x",
+        }));
+        assert_eq!(slack_title.validate()[0].0, "receivers.chat.title");
     }
 }

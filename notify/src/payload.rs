@@ -186,4 +186,84 @@ impl Group {
     pub fn slack(&self) -> serde_json::Value {
         serde_json::json!({ "text": self.text() })
     }
+
+    /// What a receiver template sees (see `ReceiverConfig::text`).
+    pub fn context(&self, external_url: &str) -> serde_json::Value {
+        let firing = self.items.iter().filter(|i| i.status == "firing").count();
+        let labels: Vec<&BTreeMap<String, String>> =
+            self.items.iter().map(|i| &i.alert.labels).collect();
+        let alerts: Vec<serde_json::Value> = self
+            .items
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "status": i.status,
+                    "rule": i.alert.rule,
+                    "severity": i.alert.severity,
+                    "labels": i.alert.labels,
+                    "annotations": i.alert.annotations,
+                    "value": i.alert.value,
+                    "message": i.alert.message,
+                    "started_at": i.alert.started_at,
+                    "ended_at": i.alert.ended_at,
+                    "url": format!("{external_url}/api/v1/alerts/{}", i.alert.id),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "status": self.status(),
+            "receiver": self.receiver,
+            "group_key": self.key,
+            "firing": firing,
+            "resolved": self.items.len() - firing,
+            "common_labels": common(&labels),
+            "external_url": external_url,
+            "alerts": alerts,
+        })
+    }
+
+    /// `template` (Jinja syntax) rendered over this group; the error names the line.
+    pub fn render(&self, template: &str, external_url: &str) -> Result<String, String> {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        env.render_str(template, self.context(external_url))
+            .map_err(|e| format!("template: {e}"))
+    }
+
+    /// A group of one firing alert, for checking templates when they are configured.
+    pub fn example() -> Group {
+        let alert = Alert {
+            id: "a-1".into(),
+            rule: "device down".into(),
+            state: "firing".into(),
+            severity: "critical".into(),
+            labels: BTreeMap::from([
+                ("alertname".to_string(), "device down".to_string()),
+                ("device".to_string(), "core-1".to_string()),
+            ]),
+            annotations: BTreeMap::from([("summary".to_string(), "core-1 is down".to_string())]),
+            value: Some(0.0),
+            message: "core-1 is down".into(),
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            ended_at: None,
+            updated_at: "2026-01-01T00:00:00.000Z".into(),
+            acked_by: None,
+            ack_comment: None,
+            ack_until: None,
+            fingerprint: "0".into(),
+            receivers: vec!["example".into()],
+            group_key: "device down".into(),
+            started_ms: 0,
+            ended_ms: None,
+            escalated: false,
+        };
+        Group {
+            receiver: "example".into(),
+            key: "device down".into(),
+            items: vec![Item {
+                status: "firing".into(),
+                alert,
+            }],
+        }
+    }
 }

@@ -85,6 +85,25 @@ impl Channel {
         })
     }
 
+    /// `template` over `group`; a template that fails on this group (it was checked on
+    /// an example when configured) gives `default`, logged: a message is never lost to
+    /// its template.
+    fn rendered(
+        &self,
+        group: &Group,
+        template: &str,
+        external_url: &str,
+        default: String,
+    ) -> String {
+        match group.render(template, external_url) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(receiver = %self.config.name, error = %e, "receiver template failed; the default text is sent");
+                default
+            }
+        }
+    }
+
     /// The receiver's name.
     pub fn name(&self) -> &str {
         &self.config.name
@@ -95,7 +114,12 @@ impl Channel {
         match &self.how {
             How::Http(client) => {
                 let body = match self.config.kind {
-                    ReceiverKind::Slack => serde_json::to_vec(&group.slack()),
+                    ReceiverKind::Slack => match &self.config.text {
+                        Some(t) => serde_json::to_vec(
+                            &serde_json::json!({ "text": self.rendered(group, t, external_url, group.text()) }),
+                        ),
+                        None => serde_json::to_vec(&group.slack()),
+                    },
                     _ => serde_json::to_vec(&group.webhook(external_url)),
                 }
                 .map_err(|e| e.to_string())?;
@@ -120,12 +144,19 @@ impl Channel {
                 let from = self.config.from.as_deref().unwrap_or_default();
                 let mut m = Message::builder()
                     .from(from.parse().map_err(|e| format!("from: {e}"))?)
-                    .subject(group.subject())
+                    .subject(match &self.config.title {
+                        Some(t) => self.rendered(group, t, external_url, group.subject()),
+                        None => group.subject(),
+                    })
                     .header(ContentType::TEXT_PLAIN);
                 for to in &self.config.to {
                     m = m.to(to.parse().map_err(|e| format!("to `{to}`: {e}"))?);
                 }
-                let message = m.body(group.text()).map_err(|e| e.to_string())?;
+                let body = match &self.config.text {
+                    Some(t) => self.rendered(group, t, external_url, group.text()),
+                    None => group.text(),
+                };
+                let message = m.body(body).map_err(|e| e.to_string())?;
                 transport
                     .send(message)
                     .await
