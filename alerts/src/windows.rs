@@ -51,6 +51,11 @@ pub struct AlertingConfig {
     /// See `flap_changes`; also how long a flapping instance must be stable to settle.
     #[serde(with = "humantime_serde")]
     pub flap_window: Duration,
+    /// An availability or absence rule that finds every active device (at least this
+    /// many) raises one alert about the outage (label `scope = "every device"`, value:
+    /// the number of devices), not one per device: a collector that lost its network or
+    /// its agent does not flood. 0: never.
+    pub outage_min_devices: usize,
 }
 
 impl Default for AlertingConfig {
@@ -60,6 +65,7 @@ impl Default for AlertingConfig {
             idle_timeout: Duration::from_secs(120),
             flap_changes: 6,
             flap_window: Duration::from_secs(600),
+            outage_min_devices: 3,
         }
     }
 }
@@ -659,6 +665,29 @@ impl AlertWindows {
         Ok(hits)
     }
 
+    /// An availability or absence rule's hits that cover every active device (at least
+    /// `outage_min_devices`) become one hit about the outage.
+    fn collapsed(&self, i: usize, hits: Vec<Hit>) -> Vec<Hit> {
+        let rule = &self.rules[i].config;
+        let min = self.config.outage_min_devices;
+        let per_device = rule.availability.is_some() || rule.absence.is_some();
+        if min == 0 || !per_device || self.devices.len() < min {
+            return hits;
+        }
+        let found: std::collections::BTreeSet<&str> = hits
+            .iter()
+            .filter_map(|h| h.labels.get("device_id").map(String::as_str))
+            .collect();
+        if !self.devices.keys().all(|d| found.contains(d.as_str())) {
+            return hits;
+        }
+        tracing::warn!(rule = %rule.name, devices = self.devices.len(), "every device at once: one alert about the outage, not one per device");
+        vec![Hit {
+            labels: BTreeMap::from([("scope".to_string(), "every device".to_string())]),
+            value: Some(self.devices.len() as f64),
+        }]
+    }
+
     /// One window's outcome for rule `i`: its instances step, or it failed (one health
     /// alert, its instances held).
     fn judged(
@@ -671,6 +700,7 @@ impl AlertWindows {
         let name = self.rules[i].config.name.clone();
         match result {
             Ok(hits) => {
+                let hits = self.collapsed(i, hits);
                 self.apply(i, end, hits, out);
                 self.health_step(&name, end, None, out);
             }

@@ -51,6 +51,9 @@ count = 1
 timeout = "300ms"
 [alerting]
 allowed_lateness = "1s"
+# Every device down at once would be one alert about the outage; this measures one
+# alert per device.
+outage_min_devices = 0
 [notify]
 poll_interval = "100ms"
 [[device_ranges]]

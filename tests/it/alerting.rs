@@ -1115,7 +1115,10 @@ receivers = ["hook", "chat"]
     assert_eq!(fingerprints.len(), 1, "{fingerprints:?}");
     // The Slack receiver's own template, rendered over each notification's group.
     let id = alert["id"].as_str().unwrap();
-    let text = r.delivered("/slack")[0]["text"].as_str().unwrap().to_string();
+    let text = r.delivered("/slack")[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
         text,
         format!("firing: 1 firing, loopback at http://sotp.test/api/v1/alerts/{id}")

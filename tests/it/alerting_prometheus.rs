@@ -92,6 +92,8 @@ fn sotp_firing(series: &Series) -> (Firing, [usize; 3]) {
     let config = AlertingConfig {
         allowed_lateness: Duration::ZERO,
         flap_changes: 0,
+        // Prometheus has no outage collapse: every device is its own alert.
+        outage_min_devices: 0,
         ..AlertingConfig::default()
     };
     let mut w = AlertWindows::new(&rules(), config, dir.path().join("state.json")).unwrap();

@@ -485,3 +485,73 @@ fn hold_sql_gives_an_sql_rule_the_same_hysteresis_as_a_typed_recover() {
         states(&run_all(&[typed], &cpu_rounds()))
     );
 }
+
+fn inventory(ids: &[&str]) -> EventBatch {
+    EventBatch::Inventory(
+        ids.iter()
+            .map(|id| sotp_schemas::InventoryChange {
+                id: (*id).to_string(),
+                device: Some(sotp_schemas::DeviceRecord {
+                    id: (*id).to_string(),
+                    name: (*id).to_string(),
+                    address: "192.0.2.1".parse().unwrap(),
+                    tags: Vec::new(),
+                    icmp: sotp_schemas::PollRecord {
+                        enabled: true,
+                        interval_ms: None,
+                    },
+                    snmp: None,
+                }),
+            })
+            .collect(),
+    )
+}
+
+/// Every device of `ids` answers (1) or not (0) from 100 s to 250 s; up otherwise.
+fn fleet(ids: &[&str], down: &[&str]) -> Vec<EventBatch> {
+    (0..40)
+        .map(|k| {
+            let t = k * 10 + 3;
+            EventBatch::Metrics(
+                ids.iter()
+                    .map(|d| {
+                        let out = down.contains(d) && (100..250).contains(&t);
+                        up(d, t, if out { 0.0 } else { 1.0 })
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_device_down_at_once_is_one_alert_about_the_outage_and_some_are_one_each() {
+    let ids = ["r1", "r2", "r3"];
+    let run = |down: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut op = op(&[down_rule()], &dir);
+        op.push(inventory(&ids));
+        fleet(&ids, down)
+            .into_iter()
+            .flat_map(|b| op.push(b))
+            .collect::<Vec<_>>()
+    };
+    let all = run(&ids);
+    assert_eq!(
+        all.len(),
+        2,
+        "one firing and one resolve: {:?}",
+        states(&all)
+    );
+    assert_eq!(all[0].labels["scope"], "every device");
+    assert_eq!(all[0].value, Some(3.0));
+    assert_eq!(
+        (all[0].state, all[1].state),
+        (AlertState::Firing, AlertState::Resolved)
+    );
+    let some = run(&["r1", "r2"]);
+    let devices: std::collections::BTreeSet<String> =
+        some.iter().map(|e| e.labels["device"].clone()).collect();
+    assert_eq!(devices, ["r1", "r2"].map(String::from).into());
+    assert_eq!(some.len(), 4);
+}
