@@ -1124,3 +1124,106 @@ receivers = ["hook", "chat"]
         format!("firing: 1 firing, loopback at http://sotp.test/api/v1/alerts/{id}")
     );
 }
+
+#[test]
+fn a_flapping_link_is_notified_once_as_flapping_then_once_settled() {
+    let r = Receivers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        r#"
+[icmp]
+interval = "1s"
+count = 1
+timeout = "300ms"
+
+[storage]
+batch_latency = "200ms"
+
+[alerting]
+allowed_lateness = "1s"
+flap_changes = 4
+flap_window = "30s"
+
+[notify]
+poll_interval = "100ms"
+
+[[devices]]
+id = "fl"
+name = "flappy"
+address = "127.9.8.1"
+
+[[receivers]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{http}/hook"
+
+[[alert_rules]]
+name = "device down"
+availability = "icmp.up"
+every = "2s"
+receivers = ["hook"]
+"#,
+        http = r.http_port
+    );
+    let server = start(dir.path(), &toml);
+    let count = |v: u8| -> i64 {
+        let rows = server.rows(&format!(
+            "SELECT count(*) FROM metrics WHERE device_id = 'fl' AND metric = 'icmp.up' AND value = {v}"
+        ));
+        rows[0][0].as_i64().unwrap()
+    };
+    // Three samples in the new state cover a whole 2 s window: one state change each.
+    let settle_in = |v: u8, what: &str| {
+        let from = count(v);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count(v) < from + 3 {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: no samples\n{}",
+                server.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    settle_in(1, "up at the start");
+    // Six changes: down, up, down, up, down, up.
+    for _ in 0..3 {
+        let filter = Blackhole::new("127.9.8.1");
+        settle_in(0, "down");
+        drop(filter);
+        settle_in(1, "up");
+    }
+    // Stable for flap_window after the last change: the settled state is told once.
+    r.wait("the settled resolve", &server, |r| {
+        hook_statuses(r)
+            .iter()
+            .filter(|(s, _)| s == "resolved")
+            .count()
+            >= 2
+    });
+    let told: Vec<(String, Option<String>)> = r
+        .delivered("/hook")
+        .iter()
+        .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap().to_string(),
+                a["labels"]["flapping"].as_str().map(String::from),
+            )
+        })
+        .collect();
+    let flapping = Some("true".to_string());
+    assert_eq!(
+        told,
+        vec![
+            ("firing".into(), None),
+            ("resolved".into(), None),
+            ("firing".into(), None),
+            ("firing".into(), flapping.clone()),
+            // The same alert, settled: it keeps the label it was last notified with.
+            ("resolved".into(), flapping),
+        ],
+        "the 4th change marks it flapping; the 5th and 6th are not notified\n{}",
+        server.log_text()
+    );
+}
