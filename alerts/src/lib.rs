@@ -10,5 +10,5 @@ pub mod rule;
 pub mod windows;
 
 pub use eval::Evaluator;
-pub use rule::{RuleConfig, RuleError, Severity};
+pub use rule::{RuleConfig, RuleError, Severity, Shared, SharedTest};
 pub use windows::{AlertWindows, AlertingConfig, NO_DATA, RULE_HEALTH, state_path};

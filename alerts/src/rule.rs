@@ -159,6 +159,57 @@ pub struct Utilization {
     pub recover: Option<f64>,
 }
 
+/// The per-window queries typed rules share (see [`RuleConfig::shared_test`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Shared {
+    /// The last value of each series.
+    LastValue,
+    /// (last - first) / window seconds of each series.
+    Rate,
+    /// The larger of in and out utilization of each interface (metric key `""`).
+    Utilization,
+}
+
+/// One typed rule's test on a shared query's number: `number op bound`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SharedTest<'a> {
+    /// The shared query.
+    pub query: Shared,
+    /// The metric whose series it tests.
+    pub metric: &'a str,
+    /// The comparison.
+    pub op: Op,
+    /// The bound.
+    pub bound: f64,
+    /// Hysteresis: the bound that keeps a firing instance firing.
+    pub hold: Option<f64>,
+}
+
+impl Shared {
+    /// The query over one window for the series of `metrics` (`secs`: the window's
+    /// length, for rates): rows `device_id, device, instance, metric, value`.
+    pub fn sql<'a>(self, metrics: impl Iterator<Item = &'a str>, secs: f64) -> String {
+        let names: std::collections::BTreeSet<String> = metrics.map(quote).collect();
+        let names = names.into_iter().collect::<Vec<_>>().join(", ");
+        match self {
+            Shared::LastValue => format!(
+                "SELECT device_id, device, instance, metric, last_value(value ORDER BY time) AS value \
+                 FROM metrics WHERE metric IN ({names}) GROUP BY device_id, device, instance, metric"
+            ),
+            Shared::Rate => format!(
+                "SELECT device_id, device, instance, metric, \
+                 (last_value(value ORDER BY time) - first_value(value ORDER BY time)) / {} AS value \
+                 FROM metrics WHERE metric IN ({names}) GROUP BY device_id, device, instance, metric",
+                number(secs)
+            ),
+            Shared::Utilization => "SELECT device_id, device, instance, '' AS metric, max(value) AS value FROM metrics \
+                 WHERE metric IN ('if.in_util_ratio', 'if.out_util_ratio') \
+                 GROUP BY device_id, device, instance"
+                .to_string(),
+        }
+    }
+}
+
 /// An alert rule as configured (`[[alert_rules]]`) or sent to the API.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -375,21 +426,32 @@ impl RuleConfig {
         }
     }
 
-    /// For a threshold or availability form: (metric, comparison, bound) on the last
-    /// sample of each series. The windows evaluate all such rules with one query (the
-    /// last value of every series of their metrics) and compare here, which gives the
-    /// rows of [`RuleConfig::compiled_sql`] without one plan per rule.
-    pub fn last_value_test(&self) -> Option<(&str, Op, f64)> {
+    /// For the typed forms whose test is a comparison of one number per series
+    /// (threshold, availability, rate of change, utilization): that test. The windows
+    /// compute the number for every series of every such rule with one query per
+    /// [`Shared`] kind and compare here, which gives the rows of
+    /// [`RuleConfig::compiled_sql`] without one plan per rule.
+    pub fn shared_test(&self) -> Option<SharedTest<'_>> {
+        let test = |query, metric, op, bound, hold| SharedTest {
+            query,
+            metric,
+            op,
+            bound,
+            hold,
+        };
         if let Some(t) = &self.threshold {
-            return Some((&t.metric, t.op, t.value));
+            return Some(test(Shared::LastValue, &t.metric, t.op, t.value, t.recover));
         }
-        self.availability.as_deref().map(|m| (m, Op::Eq, 0.0))
-    }
-
-    /// The hysteresis of a threshold with `recover`: (metric, comparison, recover bound).
-    pub fn last_value_hold(&self) -> Option<(&str, Op, f64)> {
-        let t = self.threshold.as_ref()?;
-        t.recover.map(|r| (t.metric.as_str(), t.op, r))
+        if let Some(m) = &self.availability {
+            return Some(test(Shared::LastValue, m, Op::Eq, 0.0, None));
+        }
+        if let Some(r) = &self.rate_of_change {
+            return Some(test(Shared::Rate, &r.metric, r.op, r.value, r.recover));
+        }
+        if let Some(u) = &self.utilization {
+            return Some(test(Shared::Utilization, "", Op::Gt, u.above, u.recover));
+        }
+        None
     }
 
     /// The SQL that keeps a firing instance firing (hysteresis): `hold_sql`, or the

@@ -34,7 +34,7 @@ use tokio::sync::watch;
 
 use crate::eval::{Evaluator, Hit, WindowTables, devices_batch};
 use crate::lifecycle::{FlapConfig, Instance, Transition, fingerprint};
-use crate::rule::{Op, RuleConfig, render};
+use crate::rule::{Op, RuleConfig, Shared, render};
 
 /// `[alerting]`: how windows close and when an instance is flapping.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -106,25 +106,31 @@ impl Rule {
     }
 }
 
-/// The rows of the shared last-value query where `metric op bound` holds.
-fn compared(
-    last: &Result<Vec<Hit>, String>,
-    metric: &str,
-    op: Op,
-    bound: f64,
-) -> Result<Vec<Hit>, String> {
-    last.clone().map(|rows| {
-        rows.into_iter()
-            .filter(|h| {
-                h.labels.get("metric").map(String::as_str) == Some(metric)
-                    && h.value.is_some_and(|v| op.holds(v, bound))
-            })
-            .map(|mut h| {
-                h.labels.remove("metric");
-                h
-            })
-            .collect()
-    })
+/// The shared last-value query's rows by metric (`metric` label removed), or its error.
+type LastValues = Result<std::collections::HashMap<String, Vec<Hit>>, String>;
+
+fn by_metric(rows: Result<Vec<Hit>, String>) -> LastValues {
+    let mut out: std::collections::HashMap<String, Vec<Hit>> = std::collections::HashMap::new();
+    for mut h in rows? {
+        let metric = h.labels.remove("metric").unwrap_or_default();
+        out.entry(metric).or_default().push(h);
+    }
+    Ok(out)
+}
+
+/// The series of `metric` whose last value passes `op bound` (only those are cloned).
+fn compared(last: &LastValues, metric: &str, op: Op, bound: f64) -> Result<Vec<Hit>, String> {
+    let rows = last.as_ref().map_err(Clone::clone)?;
+    Ok(rows
+        .get(metric)
+        .map(|series| {
+            series
+                .iter()
+                .filter(|h| h.value.is_some_and(|v| op.holds(v, bound)))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Which tables any rule reads (only those are buffered).
@@ -586,29 +592,33 @@ impl AlertWindows {
                 tracing::error!(error = %e, "alert window tables not loaded");
                 continue;
             }
-            // Threshold and availability rules: one query for all of them.
+            // Typed rules testing one number per series: one query per kind for all.
             let (fast, slow): (Vec<usize>, Vec<usize>) = rules
                 .into_iter()
-                .partition(|i| self.rules[*i].config.last_value_test().is_some());
-            let last = match fast.is_empty() {
-                true => Ok(Vec::new()),
-                false => self
-                    .evaluator
-                    .run(&last_values_sql(fast.iter().filter_map(|i| {
-                        self.rules[*i].config.last_value_test().map(|t| t.0)
-                    }))),
-            };
+                .partition(|i| self.rules[*i].config.shared_test().is_some());
+            let mut kinds: BTreeMap<Shared, Vec<usize>> = BTreeMap::new();
             for i in fast {
-                let config = &self.rules[i].config;
-                let (metric, op, bound) = config.last_value_test().expect("partitioned on it");
-                let hold = config.last_value_hold();
-                let result = compared(&last, metric, op, bound).and_then(|hits| {
-                    self.with_held(i, hits, || match hold {
-                        Some((m, o, b)) => compared(&last, m, o, b),
-                        None => Ok(Vec::new()),
-                    })
-                });
-                self.judged(i, end, result, out);
+                if let Some(t) = self.rules[i].config.shared_test() {
+                    kinds.entry(t.query).or_default().push(i);
+                }
+            }
+            let secs = range as f64 / 1e9;
+            for (kind, members) in kinds {
+                let metrics = members
+                    .iter()
+                    .filter_map(|i| self.rules[*i].config.shared_test().map(|t| t.metric));
+                let numbers = by_metric(self.evaluator.run(&kind.sql(metrics, secs)));
+                for i in members {
+                    let t = self.rules[i].config.shared_test().expect("grouped on it");
+                    let (metric, op, hold) = (t.metric.to_string(), t.op, t.hold);
+                    let result = compared(&numbers, &metric, op, t.bound).and_then(|hits| {
+                        self.with_held(i, hits, || match hold {
+                            Some(b) => compared(&numbers, &metric, op, b),
+                            None => Ok(Vec::new()),
+                        })
+                    });
+                    self.judged(i, end, result, out);
+                }
             }
             for i in slow {
                 let result = self.evaluator.run(&self.rules[i].sql).and_then(|hits| {
@@ -880,19 +890,6 @@ impl AlertWindows {
         }
         out.push(Topic::Alerts, EventBatch::Alerts(events));
     }
-}
-
-/// The last value of every series of `metrics` in the window (the shared part of every
-/// threshold and availability rule's SQL).
-fn last_values_sql<'a>(metrics: impl Iterator<Item = &'a str>) -> String {
-    let names: std::collections::BTreeSet<String> = metrics
-        .map(|m| format!("'{}'", m.replace('\'', "''")))
-        .collect();
-    format!(
-        "SELECT device_id, device, instance, metric, last_value(value ORDER BY time) AS value \
-         FROM metrics WHERE metric IN ({}) GROUP BY device_id, device, instance, metric",
-        names.into_iter().collect::<Vec<_>>().join(", ")
-    )
 }
 
 fn health_rule(error: Option<&str>) -> RuleConfig {
