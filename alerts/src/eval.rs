@@ -12,16 +12,21 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringAr
 use arrow::compute::{can_cast_types, cast};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use sotp_schemas::{log_schema, metric_schema, rollup_schema};
 
 use crate::rule::{RuleConfig, RuleError};
+use crate::window_table::{Rows, WindowTable};
 
 /// The tables of one window, as record batches.
 #[derive(Clone, Debug)]
 pub struct WindowTables {
-    /// `metrics`.
+    /// `metrics`, grouped by metric.
     pub metrics: RecordBatch,
+    /// The rows of each metric in `metrics` (offset, length); a metric missing here is
+    /// read by scanning every row.
+    pub metric_ranges: std::collections::HashMap<String, (usize, usize)>,
     /// `metrics_1m`.
     pub rollups: RecordBatch,
     /// `logs`.
@@ -63,6 +68,7 @@ impl WindowTables {
     pub fn empty() -> Self {
         Self {
             metrics: RecordBatch::new_empty(metric_schema()),
+            metric_ranges: std::collections::HashMap::new(),
             rollups: RecordBatch::new_empty(rollup_schema()),
             logs: RecordBatch::new_empty(log_schema()),
             devices: RecordBatch::new_empty(devices_schema()),
@@ -83,6 +89,10 @@ pub struct Hit {
 /// on the stage's thread).
 pub struct Evaluator {
     ctx: SessionContext,
+    /// `metrics`, `metrics_1m`, `logs`, `devices`: registered once, rows replaced.
+    tables: [Arc<WindowTable>; 4],
+    /// Optimized logical plans by SQL text: a rule is planned once, not every window.
+    plans: std::sync::Mutex<std::collections::HashMap<String, LogicalPlan>>,
 }
 
 impl std::fmt::Debug for Evaluator {
@@ -96,11 +106,27 @@ impl Default for Evaluator {
         let config = SessionConfig::new()
             .with_target_partitions(1)
             .with_batch_size(65_536);
+        let ctx = SessionContext::new_with_config(config);
+        let tables = [
+            WindowTable::new(metric_schema(), Some("metric")),
+            WindowTable::new(rollup_schema(), None),
+            WindowTable::new(log_schema(), None),
+            WindowTable::new(devices_schema(), None),
+        ];
+        for (name, t) in RULE_TABLES.iter().zip(&tables) {
+            ctx.register_table(*name, t.clone())
+                .expect("a fresh session takes the window tables");
+        }
         Self {
-            ctx: SessionContext::new_with_config(config),
+            ctx,
+            tables,
+            plans: Default::default(),
         }
     }
 }
+
+/// Plans kept (rules and their hold SQL, shared queries); beyond, the cache restarts.
+const MAX_PLANS: usize = 4096;
 
 /// Tables a rule may read.
 pub const RULE_TABLES: [&str; 4] = ["metrics", "metrics_1m", "logs", "devices"];
@@ -108,17 +134,17 @@ pub const RULE_TABLES: [&str; 4] = ["metrics", "metrics_1m", "logs", "devices"];
 impl Evaluator {
     /// Makes `tables` the window the next [`Evaluator::run`] calls read.
     pub fn load(&self, tables: &WindowTables) -> Result<(), String> {
-        for (name, batch) in [
-            ("metrics", &tables.metrics),
-            ("metrics_1m", &tables.rollups),
-            ("logs", &tables.logs),
-            ("devices", &tables.devices),
-        ] {
-            self.ctx.deregister_table(name).map_err(|e| e.to_string())?;
-            self.ctx
-                .register_batch(name, batch.clone())
-                .map_err(|e| e.to_string())?;
-        }
+        let rows = |batch: &RecordBatch| Rows {
+            batch: batch.clone(),
+            ranges: Default::default(),
+        };
+        self.tables[0].replace(Rows {
+            batch: tables.metrics.clone(),
+            ranges: tables.metric_ranges.clone(),
+        });
+        self.tables[1].replace(rows(&tables.rollups));
+        self.tables[2].replace(rows(&tables.logs));
+        self.tables[3].replace(rows(&tables.devices));
         Ok(())
     }
 
@@ -133,20 +159,48 @@ impl Evaluator {
     }
 
     fn collect(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
         // One partition and in-memory tables: nothing is spawned, the plan runs on this
         // thread; `unconstrained` for the reason given in the counter stage's engine.
         futures::executor::block_on(tokio::task::unconstrained(async {
-            let df = self
-                .ctx
-                .sql_with_options(sql, options)
+            let state = self.ctx.state();
+            let cached = self
+                .plans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(sql)
+                .cloned();
+            let plan = match cached {
+                Some(plan) => plan,
+                None => {
+                    let options = SQLOptions::new()
+                        .with_allow_ddl(false)
+                        .with_allow_dml(false)
+                        .with_allow_statements(false);
+                    let df = self
+                        .ctx
+                        .sql_with_options(sql, options)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let plan = state
+                        .optimize(df.logical_plan())
+                        .map_err(|e| e.to_string())?;
+                    let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+                    if plans.len() >= MAX_PLANS {
+                        plans.clear();
+                    }
+                    plans.insert(sql.to_string(), plan.clone());
+                    plan
+                }
+            };
+            let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+            let physical = state
+                .query_planner()
+                .create_physical_plan(&plan, &state)
                 .await
                 .map_err(|e| e.to_string())?;
-            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(|e| e.to_string())?;
+            let batches = datafusion::physical_plan::collect(physical, self.ctx.task_ctx())
+                .await
+                .map_err(|e| e.to_string())?;
             Ok((schema, batches))
         }))
     }

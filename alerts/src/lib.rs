@@ -7,6 +7,7 @@
 pub mod eval;
 pub mod lifecycle;
 pub mod rule;
+mod window_table;
 pub mod windows;
 
 pub use eval::Evaluator;

@@ -28,7 +28,7 @@ use sotp_pipeline::operator::{Emit, Operator};
 use sotp_pipeline::stream::state;
 use sotp_schemas::{
     AlertEvent, DeviceId, EventBatch, LogRecord, MetricSample, RollupRow, Topic, UtcNanos,
-    logs_to_batch, samples_to_batch,
+    logs_to_batch,
 };
 use tokio::sync::watch;
 
@@ -526,12 +526,24 @@ impl AlertWindows {
     /// The tables of the window `(start, end]`.
     fn tables(&self, start: i64, end: i64) -> WindowTables {
         let inside = |t: i64| t > start && t <= end;
-        let metrics: Vec<MetricSample> = self
-            .metrics
-            .iter()
-            .filter(|s| inside(s.time.0))
-            .cloned()
-            .collect();
+        // `metrics` grouped by metric, with each metric's rows: a rule filtered on its
+        // metric reads only those.
+        let mut groups: std::collections::HashMap<&str, Vec<&MetricSample>> =
+            std::collections::HashMap::new();
+        for s in self.metrics.iter().filter(|s| inside(s.time.0)) {
+            groups.entry(s.metric.as_str()).or_default().push(s);
+        }
+        let total = groups.values().map(Vec::len).sum();
+        let mut metrics = sotp_schemas::MetricBatchBuilder::with_capacity(total);
+        let mut metric_ranges = std::collections::HashMap::with_capacity(groups.len());
+        let mut offset = 0;
+        for (metric, samples) in groups {
+            metric_ranges.insert(metric.to_string(), (offset, samples.len()));
+            offset += samples.len();
+            for s in samples {
+                metrics.push(s);
+            }
+        }
         let logs: Vec<LogRecord> = self
             .logs
             .iter()
@@ -543,7 +555,8 @@ impl AlertWindows {
             rollups.push(r);
         }
         WindowTables {
-            metrics: samples_to_batch(&metrics),
+            metrics: metrics.finish(),
+            metric_ranges,
             rollups: rollups.finish(),
             logs: logs_to_batch(&logs),
             devices: devices_batch(
@@ -654,6 +667,10 @@ impl AlertWindows {
         hold: impl FnOnce() -> Result<Vec<Hit>, String>,
     ) -> Result<Vec<Hit>, String> {
         let rule = &self.rules[i];
+        let hysteresis = rule.hold.is_some();
+        if !hysteresis || !rule.instances.values().any(|i| i.firing) {
+            return Ok(hits);
+        }
         let present: std::collections::BTreeSet<String> = hits
             .iter()
             .map(|h| fingerprint(&rule.config.name, &h.labels))

@@ -3,7 +3,7 @@
 //! alert windows with 200 rules. Prints the CPU time of each per 30 s window and their
 //! ratio (the target: rules cost under 20 % of the stage).
 //!
-//! `cargo run -p sotp-benches --profile bench --bin alert_rules -- [devices] [windows] [rules] [--storm]`
+//! `cargo run -p sotp-benches --profile bench --bin alert_rules -- [devices] [windows] [rules] [--storm] [--only=threshold|rate|utilization|sql]`
 //!
 //! Without `--storm` no rule's bound is crossed (rules evaluated, nothing fires); with
 //! it most instances fire and resolve (every transition built and published).
@@ -57,6 +57,20 @@ fn rules(n: usize, fire: bool) -> Vec<RuleConfig> {
         .collect()
 }
 
+/// The rules of one form (`--only=`), or all.
+fn picked(all: Vec<RuleConfig>, only: Option<&str>) -> Vec<RuleConfig> {
+    all.into_iter()
+        .filter(|r| match only {
+            None => true,
+            Some("threshold") => r.threshold.is_some(),
+            Some("rate") => r.rate_of_change.is_some(),
+            Some("utilization") => r.utilization.is_some(),
+            Some("sql") => r.sql.is_some(),
+            Some(other) => panic!("--only={other}: threshold, rate, utilization or sql"),
+        })
+        .collect()
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -66,6 +80,9 @@ fn main() {
     let windows = args.get(1).copied().unwrap_or(10);
     let n_rules = args.get(2).copied().unwrap_or(200);
     let fire = std::env::args().any(|a| a == "--storm");
+    // `--only=threshold|rate|utilization|sql`: only the rules of that form (of the N),
+    // to see what each form costs.
+    let only = std::env::args().find_map(|a| a.strip_prefix("--only=").map(String::from));
     let ifaces: Vec<Arc<str>> = (0..INTERFACES)
         .map(|i| Arc::from(format!("Gi0/{i}")))
         .collect();
@@ -101,8 +118,12 @@ fn main() {
         allowed_lateness: Duration::from_secs(5),
         ..AlertingConfig::default()
     };
-    let mut w =
-        AlertWindows::new(&rules(n_rules, fire), config, dir.join("state.json")).expect("rules");
+    let mut w = AlertWindows::new(
+        &picked(rules(n_rules, fire), only.as_deref()),
+        config,
+        dir.join("state.json"),
+    )
+    .expect("rules");
     let mut transitions = 0;
     let rules_cpu = {
         let started = thread_cpu_ns();
