@@ -36,6 +36,149 @@ impl ConfigAlerting {
     }
 }
 
+/// Most stored rows one backtest reads (all tables): beyond, narrow the range.
+const MAX_ROWS: usize = 5_000_000;
+
+/// One stored row handed to the evaluator.
+enum Row {
+    Metric(sotp_schemas::MetricSample),
+    Rollup(sotp_schemas::RollupRow),
+    Log(sotp_schemas::LogRecord),
+    /// The time of a sample or log line of a table the rule does not read.
+    Time(i64),
+}
+
+/// A run of rows of one kind, as handed to the evaluator.
+enum Run {
+    Events(EventBatch),
+    Times(Vec<i64>),
+}
+
+impl Row {
+    /// When the live stage sees it: a sample at its time, a log line when received, a
+    /// minute's rollup once the minute closed.
+    fn seen_at(&self) -> i64 {
+        match self {
+            Row::Metric(s) => s.time.0,
+            Row::Rollup(r) => r.time.0.saturating_add(60_000_000_000),
+            Row::Log(l) => l.received_at.0,
+            Row::Time(t) => *t,
+        }
+    }
+
+    fn run(self) -> Run {
+        match self {
+            Row::Metric(s) => Run::Events(EventBatch::Metrics(vec![s])),
+            Row::Rollup(r) => Run::Events(EventBatch::Rollups(vec![r])),
+            Row::Log(l) => Run::Events(EventBatch::Logs(vec![l])),
+            Row::Time(t) => Run::Times(vec![t]),
+        }
+    }
+
+    /// Adds the row to `run` when it is of the same kind; gives it back otherwise.
+    fn join(self, run: &mut Run) -> Option<Row> {
+        match (self, run) {
+            (Row::Metric(s), Run::Events(EventBatch::Metrics(v))) => v.push(s),
+            (Row::Rollup(r), Run::Events(EventBatch::Rollups(v))) => v.push(r),
+            (Row::Log(l), Run::Events(EventBatch::Logs(v))) => v.push(l),
+            (Row::Time(t), Run::Times(v)) => v.push(t),
+            (other, _) => return Some(other),
+        }
+        None
+    }
+}
+
+/// The stored rows of the tables `rule` reads (`metrics`, `metrics_1m`, `logs`) in
+/// `(start, to]`, in the order the live stage sees them.
+async fn stored_rows(
+    engine: &QueryEngine,
+    rule: &RuleConfig,
+    start: i64,
+    to: i64,
+) -> Result<Vec<Row>, BacktestError> {
+    let failed = |e: String| BacktestError::Failed(e);
+    let text = [
+        rule.compiled_sql().ok(),
+        rule.compiled_hold_sql().ok().flatten(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ")
+    .to_ascii_lowercase();
+    let reads = |table: &str| {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|w| w == table)
+    };
+    let (from, until) = (ns_literal(start), ns_literal(to));
+    let minute_before = ns_literal(start.saturating_sub(60_000_000_000));
+    let mut queries = Vec::new();
+    // The tables it does not read still tell which windows held data, as on the stream.
+    if !reads("metrics") {
+        queries.push(format!(
+            "SELECT CAST(time AS BIGINT) AS t FROM metrics WHERE time > {from} AND time <= {until}"
+        ));
+    }
+    if !reads("logs") {
+        queries.push(format!(
+            "SELECT CAST(received_at AS BIGINT) AS t FROM logs WHERE received_at > {from} AND received_at <= {until}"
+        ));
+    }
+    if reads("metrics") {
+        queries.push(format!(
+            "SELECT * FROM metrics WHERE time > {from} AND time <= {until}"
+        ));
+    }
+    if reads("metrics_1m") {
+        queries.push(format!(
+            "SELECT * FROM metrics_1m WHERE time > {minute_before} AND time <= {until}"
+        ));
+    }
+    if reads("logs") {
+        queries.push(format!(
+            "SELECT * FROM logs WHERE received_at > {from} AND received_at <= {until}"
+        ));
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for sql in queries {
+        let mut stream = engine
+            .stream_for(Caller::default(), &sql)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| failed(e.to_string()))?;
+            let decoded: Result<Vec<Row>, sotp_schemas::SchemaError> = if sql
+                .contains(" AS t FROM ")
+            {
+                use arrow::array::{Array, AsArray};
+                let t = batch
+                    .column(0)
+                    .as_primitive::<arrow::datatypes::Int64Type>();
+                Ok((0..batch.num_rows())
+                    .filter(|i| t.is_valid(*i))
+                    .map(|i| Row::Time(t.value(i)))
+                    .collect())
+            } else if sql.contains("FROM metrics_1m") {
+                sotp_schemas::batch_to_rollups(&batch)
+                    .map(|v| v.into_iter().map(Row::Rollup).collect())
+            } else if sql.contains("FROM logs") {
+                sotp_schemas::batch_to_logs(&batch).map(|v| v.into_iter().map(Row::Log).collect())
+            } else {
+                batch_to_samples(&batch).map(|v| v.into_iter().map(Row::Metric).collect())
+            };
+            rows.extend(decoded.map_err(|e| failed(e.to_string()))?);
+            if rows.len() > MAX_ROWS {
+                return Err(BacktestError::Invalid(format!(
+                    "the range holds more than {MAX_ROWS} stored rows for this rule: backtest a shorter range"
+                )));
+            }
+        }
+    }
+    rows.sort_by_key(Row::seen_at);
+    tracing::info!(rule = %rule.name, rows = rows.len(), "backtest: stored rows read");
+    Ok(rows)
+}
+
 /// A transition as the backtest reports it.
 pub fn transition_json(e: &AlertEvent) -> Value {
     json!({
@@ -86,25 +229,32 @@ async fn backtest(
             .collect::<Vec<_>>()
     }));
     let start = from.saturating_sub(i64::try_from(rule.range().as_nanos()).unwrap_or(i64::MAX));
-    let sql = format!(
-        "SELECT * FROM metrics WHERE time > {} AND time <= {} ORDER BY time",
-        ns_literal(start),
-        ns_literal(to)
-    );
-    let mut stream = engine
-        .stream_for(Caller::default(), &sql)
-        .await
-        .map_err(failed)?;
+    let rows = stored_rows(&engine, &rule, start, to).await?;
+    // In the order the live stage sees them, in runs of one kind.
     let mut events = Vec::new();
-    let mut pending = Vec::new();
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(failed)?;
-        pending.extend(batch_to_samples(&batch).map_err(|e| BacktestError::Failed(e.to_string()))?);
-        if pending.len() >= CHUNK {
-            events.extend(windows.push(EventBatch::Metrics(std::mem::take(&mut pending))));
+    let mut rows = rows.into_iter();
+    let mut next = rows.next();
+    while let Some(first) = next.take() {
+        let mut run = first.run();
+        let mut n = 1;
+        for row in rows.by_ref() {
+            match row.join(&mut run) {
+                None if n + 1 < CHUNK => n += 1,
+                None => break,
+                Some(other) => {
+                    next = Some(other);
+                    break;
+                }
+            }
+        }
+        events.extend(match run {
+            Run::Events(batch) => windows.push(batch),
+            Run::Times(times) => windows.push_times(&times),
+        });
+        if next.is_none() {
+            next = rows.next();
         }
     }
-    events.extend(windows.push(EventBatch::Metrics(pending)));
     events.extend(windows.finish_until(to));
     Ok(events
         .iter()

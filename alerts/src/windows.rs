@@ -855,10 +855,33 @@ impl AlertWindows {
     /// Takes in one batch and evaluates the windows its events close (for tests and the
     /// backtest: the operator's `process` without the bus).
     pub fn push(&mut self, batch: EventBatch) -> Vec<AlertEvent> {
-        let mut out = Vec::new();
         let Some((_, newest)) = self.take(batch) else {
-            return out;
+            return Vec::new();
         };
+        self.arrived(newest)
+    }
+
+    /// Events of tables no rule reads arrived at `times` (a backtest reads only the
+    /// tables its rule reads, and the times of the others): as on the stream, they mark
+    /// their windows as holding data and move the watermark.
+    pub fn push_times(&mut self, times: &[i64]) -> Vec<AlertEvent> {
+        let mut newest: Option<i64> = None;
+        for &t in times {
+            if t <= self.closed {
+                continue;
+            }
+            self.seen.insert(t.div_euclid(1_000_000));
+            newest = Some(newest.map_or(t, |n| n.max(t)));
+        }
+        match newest {
+            Some(t) => self.arrived(t),
+            None => Vec::new(),
+        }
+    }
+
+    /// After events up to `newest` were taken in: evaluates the windows they close.
+    fn arrived(&mut self, newest: i64) -> Vec<AlertEvent> {
+        let mut out = Vec::new();
         self.last_input = Instant::now();
         if self.idle {
             // Data again after an outage (the windows of the outage hold no event and

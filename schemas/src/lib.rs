@@ -30,11 +30,11 @@ pub use event::{EventBatch, WIRE_VERSION};
 pub use ids::{DeviceId, MetricName};
 pub use inventory::{DeviceRecord, InventoryChange, PollRecord, SnmpRecord};
 pub use log::LogRecord;
-pub use log_batch::{LogBatchBuilder, log_schema, logs_to_batch};
+pub use log_batch::{LogBatchBuilder, batch_to_logs, log_schema, logs_to_batch};
 pub use metric::{
     MetricBatchBuilder, MetricSample, batch_to_samples, metric_schema, samples_to_batch,
 };
-pub use rollup::{RollupBatchBuilder, RollupRow, rollup_schema};
+pub use rollup::{RollupBatchBuilder, RollupRow, batch_to_rollups, rollup_schema};
 pub use snmp::{
     AuthProtocol, PrivProtocol, Secret, SecretCodec, SecretError, SnmpTarget, SnmpVersion,
     UsmSettings,

@@ -11,7 +11,8 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use crate::LogRecord;
+use crate::metric::{column, strings};
+use crate::{DeviceId, LogRecord, SchemaError, StructuredData, UtcNanos};
 
 fn ts(name: &str, nullable: bool) -> Field {
     Field::new(
@@ -45,6 +46,68 @@ pub fn log_schema() -> SchemaRef {
             ]))
         })
         .clone()
+}
+
+/// Converts a `logs` record batch back into records (the inverse of [`logs_to_batch`]).
+pub fn batch_to_logs(batch: &RecordBatch) -> Result<Vec<LogRecord>, SchemaError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{TimestampNanosecondType, UInt8Type};
+    let wrong = |column: &'static str, what: &str| SchemaError::Column {
+        column,
+        reason: format!("expected {what}"),
+    };
+    let times = |name: &'static str| {
+        column(batch, name)?
+            .as_primitive_opt::<TimestampNanosecondType>()
+            .ok_or_else(|| wrong(name, "Timestamp(ns)"))
+    };
+    let small = |name: &'static str| {
+        column(batch, name)?
+            .as_primitive_opt::<UInt8Type>()
+            .ok_or_else(|| wrong(name, "UInt8"))
+    };
+    let (received_at, time) = (times("received_at")?, times("time")?);
+    let (facility, severity) = (small("facility")?, small("severity")?);
+    let source_address = strings(batch, "source_address")?;
+    let device_id = strings(batch, "device_id")?;
+    let hostname = strings(batch, "hostname")?;
+    let app_name = strings(batch, "app_name")?;
+    let procid = strings(batch, "procid")?;
+    let msgid = strings(batch, "msgid")?;
+    let structured_data = strings(batch, "structured_data")?;
+    let vendor_mnemonic = strings(batch, "vendor_mnemonic")?;
+    let message = strings(batch, "message")?;
+    let raw = column(batch, "raw")?
+        .as_binary_opt::<i32>()
+        .ok_or_else(|| wrong("raw", "Binary"))?;
+    let parse_error = column(batch, "parse_error")?
+        .as_boolean_opt()
+        .ok_or_else(|| wrong("parse_error", "Boolean"))?;
+    let text =
+        |a: &arrow_array::StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+    Ok((0..batch.num_rows())
+        .map(|i| LogRecord {
+            received_at: UtcNanos(received_at.value(i)),
+            time: (!time.is_null(i)).then(|| UtcNanos(time.value(i))),
+            source_address: source_address.value(i).to_string(),
+            device_id: (!device_id.is_null(i)).then(|| DeviceId::new(device_id.value(i))),
+            hostname: text(hostname, i),
+            facility: (!facility.is_null(i)).then(|| facility.value(i)),
+            severity: (!severity.is_null(i)).then(|| severity.value(i)),
+            app_name: text(app_name, i),
+            procid: text(procid, i),
+            msgid: text(msgid, i),
+            structured_data: match structured_data.is_null(i) {
+                true => StructuredData::default(),
+                false => StructuredData::from_json(structured_data.value(i)).unwrap_or_default(),
+            },
+            vendor_mnemonic: text(vendor_mnemonic, i),
+            message: message.value(i).to_string(),
+            raw: raw.value(i).to_vec(),
+            parse_error: parse_error.value(i),
+        })
+        .collect())
 }
 
 /// Builds a `logs` record batch record by record.
@@ -226,7 +289,12 @@ mod tests {
         assert_eq!(builder.len(), 2);
         let again = builder.finish();
         assert!(builder.is_empty());
-        let b = logs_to_batch(&[full, bare]);
+        let b = logs_to_batch(&[full.clone(), bare.clone()]);
+        assert_eq!(
+            batch_to_logs(&b).unwrap(),
+            vec![full, bare],
+            "read back as written"
+        );
         assert_eq!(again, b);
         assert_eq!(b.schema(), log_schema());
         assert_eq!(b.num_rows(), 2);

@@ -216,14 +216,17 @@ pub fn samples_to_batch(samples: &[MetricSample]) -> RecordBatch {
     b.finish()
 }
 
-fn column<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a ArrayRef, SchemaError> {
+pub(crate) fn column<'a>(
+    batch: &'a RecordBatch,
+    name: &'static str,
+) -> Result<&'a ArrayRef, SchemaError> {
     batch.column_by_name(name).ok_or(SchemaError::Column {
         column: name,
         reason: "missing".into(),
     })
 }
 
-fn strings<'a>(
+pub(crate) fn strings<'a>(
     batch: &'a RecordBatch,
     name: &'static str,
 ) -> Result<&'a arrow_array::StringArray, SchemaError> {

@@ -10,7 +10,8 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceId, MetricName, UtcNanos};
+use crate::metric::{column, strings};
+use crate::{DeviceId, MetricName, SchemaError, UtcNanos};
 
 /// One closed minute of one series: a row of `metrics_1m`, and one message on the
 /// `metrics.1m` topic (`schemas/json/rollup_row.schema.json`).
@@ -60,6 +61,47 @@ pub fn rollup_schema() -> SchemaRef {
             ]))
         })
         .clone()
+}
+
+/// Converts a `metrics_1m` record batch back into rows (the inverse of
+/// [`RollupBatchBuilder`]).
+pub fn batch_to_rollups(batch: &RecordBatch) -> Result<Vec<RollupRow>, SchemaError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, TimestampNanosecondType, UInt64Type};
+    let wrong = |column: &'static str, what: &str| SchemaError::Column {
+        column,
+        reason: format!("expected {what}"),
+    };
+    let time = column(batch, "time")?
+        .as_primitive_opt::<TimestampNanosecondType>()
+        .ok_or_else(|| wrong("time", "Timestamp(ns)"))?;
+    let float = |name: &'static str| {
+        column(batch, name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| wrong(name, "Float64"))
+    };
+    let (min, avg, max) = (float("min")?, float("avg")?, float("max")?);
+    let count = column(batch, "count")?
+        .as_primitive_opt::<UInt64Type>()
+        .ok_or_else(|| wrong("count", "UInt64"))?;
+    let device_id = strings(batch, "device_id")?;
+    let device = strings(batch, "device")?;
+    let metric = strings(batch, "metric")?;
+    let instance = strings(batch, "instance")?;
+    Ok((0..batch.num_rows())
+        .map(|i| RollupRow {
+            time: UtcNanos(time.value(i)),
+            device_id: DeviceId::new(device_id.value(i)),
+            device: Arc::from(device.value(i)),
+            metric: MetricName::new(metric.value(i)),
+            instance: (!instance.is_null(i)).then(|| Arc::from(instance.value(i))),
+            min: min.value(i),
+            avg: avg.value(i),
+            max: max.value(i),
+            count: count.value(i),
+        })
+        .collect())
 }
 
 /// Builds `metrics_1m` record batches row by row.
@@ -134,5 +176,31 @@ impl RollupBatchBuilder {
         ];
         self.rows = 0;
         RecordBatch::try_new(rollup_schema(), columns).expect("rollup columns match schema")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_read_back_as_written_with_and_without_instance() {
+        let row = |instance: Option<&str>, n: u64| RollupRow {
+            time: UtcNanos(60_000_000_000 * n as i64),
+            device_id: DeviceId::new("r1"),
+            device: Arc::from("r1"),
+            metric: MetricName::new("if.in_bps"),
+            instance: instance.map(Arc::from),
+            min: 1.0,
+            avg: 2.5,
+            max: 4.0,
+            count: n,
+        };
+        let rows = vec![row(Some("Gi0/1"), 3), row(None, 4)];
+        let mut b = RollupBatchBuilder::default();
+        for r in &rows {
+            b.push(r);
+        }
+        assert_eq!(batch_to_rollups(&b.finish()).unwrap(), rows);
     }
 }

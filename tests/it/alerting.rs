@@ -353,28 +353,7 @@ fn a_device_down_fires_after_for_and_its_resolve_reaches_webhook_slack_and_email
     let rule = json!({
         "name": "device down", "availability": "icmp.up", "every": "2s", "for": "4s",
     });
-    let (status, bt) = server.api(
-        "POST",
-        "/api/v1/alert-rules/test",
-        Some(&json!({ "rule": rule, "from": from.to_rfc3339(), "to": chrono::Utc::now().to_rfc3339() })),
-    );
-    assert_eq!(status, 200, "{bt}");
-    let tested: Vec<(String, i64)> = bt["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            let time = chrono::DateTime::parse_from_rfc3339(t["time"].as_str().unwrap()).unwrap();
-            (
-                t["state"].as_str().unwrap().to_string(),
-                time.timestamp_nanos_opt().unwrap(),
-            )
-        })
-        .collect();
-    let live: Vec<(String, i64)> = live
-        .iter()
-        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_i64().unwrap()))
-        .collect();
+    let (tested, live, bt) = backtest_and_live(&server, &rule, from, &live);
     assert_eq!(tested, live, "backtest {bt}");
     // A bad rule is refused with the reason.
     let (status, bad) = server.api(
@@ -503,6 +482,9 @@ interval = "1s"
 count = 1
 timeout = "300ms"
 
+[storage]
+batch_latency = "200ms"
+
 [alerting]
 allowed_lateness = "1s"
 
@@ -577,6 +559,80 @@ annotations = {{ summary = "{{{{ $value }}}} link changes on {{{{ $labels.device
             || summary == "4 link changes on edge-1",
         "{summary}"
     );
+    // The backtest reads the stored log lines and finds the same transitions.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let live = loop {
+        let rows = server.rows(
+            "SELECT state, CAST(time AS BIGINT) AS t FROM alerts WHERE rule = 'link flaps' ORDER BY t",
+        );
+        if rows.len() == 2 {
+            break rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fire and resolve of link flaps: {rows:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The backtest reads what is stored: wait until the samples that closed the resolve's
+    // window live (its end plus the allowed lateness) are stored too.
+    let resolved_at = live[1][1].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.rows("SELECT CAST(max(time) AS BIGINT) FROM metrics")[0][0]
+        .as_i64()
+        .unwrap_or(0)
+        <= resolved_at + 1_000_000_000
+    {
+        assert!(Instant::now() < deadline, "samples not stored");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rule = json!({
+        "name": "link flaps", "log_pattern": { "regex": "LINK-3-UPDOWN", "count": 2 }, "every": "2s",
+    });
+    let from = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let (tested, live, bt) = backtest_and_live(&server, &rule, from, &live);
+    assert_eq!(
+        tested,
+        live,
+        "backtest over the stored log lines: {bt}\n{}",
+        server.log_text()
+    );
+}
+
+/// (state, nanoseconds) of each transition.
+type Transitions = Vec<(String, i64)>;
+
+/// The transitions `rule` makes when backtested from `from` to now, and the `live` rows
+/// (state, time) of the `alerts` table, both as (state, nanoseconds); and the answer.
+fn backtest_and_live(
+    server: &Server,
+    rule: &Value,
+    from: chrono::DateTime<chrono::Utc>,
+    live: &[Vec<Value>],
+) -> (Transitions, Transitions, Value) {
+    let (status, bt) = server.api(
+        "POST",
+        "/api/v1/alert-rules/test",
+        Some(&json!({ "rule": rule, "from": from.to_rfc3339(), "to": chrono::Utc::now().to_rfc3339() })),
+    );
+    assert_eq!(status, 200, "{bt}");
+    let tested = bt["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let time = chrono::DateTime::parse_from_rfc3339(t["time"].as_str().unwrap()).unwrap();
+            (
+                t["state"].as_str().unwrap().to_string(),
+                time.timestamp_nanos_opt().unwrap(),
+            )
+        })
+        .collect();
+    let live = live
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_i64().unwrap()))
+        .collect();
+    (tested, live, bt)
 }
 
 /// The alerts of `rule` for `device` in the API (id, notifications).

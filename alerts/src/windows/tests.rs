@@ -208,16 +208,7 @@ fn a_restart_from_the_saved_state_re_fires_nothing_and_misses_nothing() {
 #[test]
 fn typed_log_pattern_fires_on_matching_lines_per_device() {
     let dir = tempfile::tempdir().unwrap();
-    let rule = RuleConfig {
-        log_pattern: Some(crate::rule::LogPattern {
-            regex: Some("UPDOWN".into()),
-            severity: None,
-            count: 2,
-        }),
-        sql: None,
-        ..RuleConfig::with_sql("link flaps", "")
-    };
-    let mut op = op(&[rule], &dir);
+    let mut op = op(&[op_rule()], &dir);
     let line = |t: i64, msg: &str| LogRecord {
         received_at: UtcNanos(t * S),
         time: None,
@@ -247,6 +238,35 @@ fn typed_log_pattern_fires_on_matching_lines_per_device() {
     );
     assert_eq!(events[0].labels["device_id"], "r1");
     assert_eq!(events[0].value, Some(2.0));
+    // The same lines, and only the times of other events (a backtest reading `logs`
+    // alone): the same firing, and the resolve of the first window without a match.
+    let dir = tempfile::tempdir().unwrap();
+    let mut replay = self::op(&[op_rule()], &dir);
+    let mut again = replay.push(EventBatch::Logs(vec![
+        line(1, "%LINK-3-UPDOWN: Interface Gi0/1, changed state to down"),
+        line(2, "%SYS-5-CONFIG_I: Configured"),
+        line(4, "%LINK-3-UPDOWN: Interface Gi0/1, changed state to up"),
+    ]));
+    again.extend(replay.push_times(&[40 * S, 70 * S, 100 * S]));
+    assert_eq!(
+        states(&again),
+        [
+            (30, AlertState::Firing, String::new()),
+            (60, AlertState::Resolved, String::new())
+        ]
+    );
+}
+
+fn op_rule() -> RuleConfig {
+    RuleConfig {
+        log_pattern: Some(crate::rule::LogPattern {
+            regex: Some("UPDOWN".into()),
+            severity: None,
+            count: 2,
+        }),
+        sql: None,
+        ..RuleConfig::with_sql("link flaps", "")
+    }
 }
 
 #[test]
