@@ -181,21 +181,23 @@ async fn start_pipeline(
         save_interval: config.stream.state_save_interval,
         sync_timeout: Duration::from_secs(30),
     };
+    // Operators stop in the registry's order: each one only after the one before it
+    // ended, since a later operator reads the earlier ones' outputs (the alert windows
+    // read the counter stage's `metrics` and `metrics.1m`). Stopping them together let
+    // the alert windows end while the stage still drained into them, and the stage then
+    // waited for room in a queue nobody read.
+    let mut stop = running.stop.clone();
     for (op, offsets) in components::operators(config, rule_feed)? {
         let mut inputs = Vec::new();
         for topic in op.inputs() {
             inputs.push((topic, bus.subscribe(topic, op.name())?));
         }
-        let task = run_operator(
-            op,
-            inputs,
-            offsets,
-            bus.clone(),
-            pace.clone(),
-            running.stop.clone(),
-        );
+        let task = run_operator(op, inputs, offsets, bus.clone(), pace.clone(), stop);
+        let ended = CancellationToken::new();
+        stop = ended.clone();
         running.tasks.push(tokio::spawn(async move {
             task.await;
+            ended.cancel();
         }));
     }
     Ok(running)

@@ -512,6 +512,10 @@ impl AlertWindows {
         }
         let newest = span;
         self.seen.extend(marks);
+        if self.rules.is_empty() {
+            // No window to evaluate: nothing is late for anything.
+            late = 0;
+        }
         if late > 0 {
             self.late += late;
             metrics::counter!("sotp_alert_late_events_total").increment(late);

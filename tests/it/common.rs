@@ -173,7 +173,12 @@ impl Server {
             }
             if Instant::now() > deadline {
                 child.kill().ok();
-                panic!("sotp did not stop within 60 s after SIGTERM");
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                panic!(
+                    "sotp did not stop within 60 s after SIGTERM; the log's end:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -230,5 +230,7 @@ fn oid_loops_truncated_pdus_wrong_types_and_a_20000_row_table() {
             vec![serde_json::json!("truncating"), serde_json::json!(0.0)],
         ]
     );
+    let stopping = Instant::now();
     assert_eq!(server.stop(), 0);
+    println!("stopped after {:?}", stopping.elapsed());
 }
