@@ -75,16 +75,11 @@ impl Store {
             .bind(now)
             .execute(&self.pool)
             .await;
-        match r {
-            Err(sqlx::Error::Database(e))
-                if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
-            {
-                return Err(InventoryError::Conflict(format!(
-                    "an alert rule named `{name}` exists: change it with PUT /api/v1/alert-rules/{name}"
-                )));
-            }
-            other => other?,
-        };
+        InventoryError::conflict_on_unique(r, || {
+            format!(
+                "an alert rule named `{name}` exists: change it with PUT /api/v1/alert-rules/{name}"
+            )
+        })?;
         self.alert_rule(name).await
     }
 

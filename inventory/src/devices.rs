@@ -384,14 +384,9 @@ fn config_managed(id: &str) -> InventoryError {
 }
 
 fn map_unique<T>(r: Result<T, sqlx::Error>, address: &str) -> Result<T, InventoryError> {
-    match r {
-        Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-            Err(InventoryError::Conflict(format!(
-                "address {address} is already used by another device"
-            )))
-        }
-        other => Ok(other?),
-    }
+    InventoryError::conflict_on_unique(r, || {
+        format!("address {address} is already used by another device")
+    })
 }
 
 /// RFC 7396 JSON merge patch.

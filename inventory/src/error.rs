@@ -50,6 +50,21 @@ impl InventoryError {
         )
     }
 
+    /// `r`, with a broken uniqueness rule turned into a conflict that says `why`.
+    pub(crate) fn conflict_on_unique<T>(
+        r: Result<T, sqlx::Error>,
+        why: impl FnOnce() -> String,
+    ) -> Result<T, InventoryError> {
+        match r {
+            Err(sqlx::Error::Database(e))
+                if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+            {
+                Err(InventoryError::Conflict(why()))
+            }
+            other => Ok(other?),
+        }
+    }
+
     /// A single-field validation error.
     pub fn field(field: &str, reason: impl Into<String>) -> Self {
         InventoryError::Validation(vec![FieldError {

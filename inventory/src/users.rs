@@ -151,16 +151,7 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await;
-        match r {
-            Err(sqlx::Error::Database(e))
-                if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
-            {
-                return Err(InventoryError::Conflict(format!(
-                    "user `{name}` already exists"
-                )));
-            }
-            r => r?,
-        };
+        InventoryError::conflict_on_unique(r, || format!("user `{name}` already exists"))?;
         self.user_by_name(name).await
     }
 

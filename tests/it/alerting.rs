@@ -888,6 +888,38 @@ targets = ["packet loss"]
     );
 }
 
+/// A server pinging 127.0.0.1 (device `lo`, "loopback") every second, alerting with 1 s
+/// of lateness, notifying quickly (`external_url` http://sotp.test) through the webhook
+/// receiver `hook`; `rest` adds rules and receivers.
+fn loopback_config(r: &Receivers, rest: &str) -> String {
+    format!(
+        r#"
+[icmp]
+interval = "1s"
+count = 1
+timeout = "300ms"
+
+[alerting]
+allowed_lateness = "1s"
+
+[notify]
+poll_interval = "100ms"
+external_url = "http://sotp.test"
+
+[[devices]]
+id = "lo"
+name = "loopback"
+address = "127.0.0.1"
+
+[[receivers]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{http}/hook"
+{rest}"#,
+        http = r.http_port
+    )
+}
+
 /// The webhook's (status, alertname) pairs, in arrival order.
 fn hook_statuses(r: &Receivers) -> Vec<(String, String)> {
     r.delivered("/hook")
@@ -909,36 +941,15 @@ fn hook_statuses(r: &Receivers) -> Vec<(String, String)> {
 fn rules_managed_through_the_api_are_checked_run_changed_and_deleted_live() {
     let r = Receivers::start();
     let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
+    let toml = loopback_config(
+        &r,
         r#"
-[icmp]
-interval = "1s"
-count = 1
-timeout = "300ms"
-
-[alerting]
-allowed_lateness = "1s"
-
-[notify]
-poll_interval = "100ms"
-
-[[devices]]
-id = "lo"
-name = "loopback"
-address = "127.0.0.1"
-
-[[receivers]]
-name = "hook"
-kind = "webhook"
-url = "http://127.0.0.1:{http}/hook"
-
 [[alert_rules]]
 name = "device down"
 availability = "icmp.up"
 every = "2s"
 receivers = ["hook"]
 "#,
-        http = r.http_port
     );
     let server = start(dir.path(), &toml);
     let answers = |op: &str| {
@@ -1092,30 +1103,10 @@ receivers = ["hook"]
 fn a_firing_alert_is_notified_again_every_repeat_interval() {
     let r = Receivers::start();
     let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        r#"
-[icmp]
-interval = "1s"
-count = 1
-timeout = "300ms"
-
-[alerting]
-allowed_lateness = "1s"
-
-[notify]
-poll_interval = "100ms"
-external_url = "http://sotp.test"
-
-[[devices]]
-id = "lo"
-name = "loopback"
-address = "127.0.0.1"
-
-[[receivers]]
-name = "hook"
-kind = "webhook"
-url = "http://127.0.0.1:{http}/hook"
-
+    let toml = loopback_config(
+        &r,
+        &format!(
+            r#"
 [[receivers]]
 name = "chat"
 kind = "slack"
@@ -1129,7 +1120,8 @@ every = "2s"
 repeat_interval = "2s"
 receivers = ["hook", "chat"]
 "#,
-        http = r.http_port
+            http = r.http_port
+        ),
     );
     let server = start(dir.path(), &toml);
     r.wait("the first notification and two repeats", &server, |r| {
