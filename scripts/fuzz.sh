@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Fuzzes the syslog parsers and the RFC 6587 frame decoder with cargo-fuzz (libFuzzer),
-# each target for FUZZ_SECONDS (default 40), seeded with the real device lines of
-# $SOTP_CORPORA/syslog (read in place, never copied into the repository). Any panic
-# fails the run; libFuzzer leaves the input in fuzz/artifacts/<target>/.
+# Fuzzes the syslog parsers, the RFC 6587 frame decoder and the TextFSM engine with
+# cargo-fuzz (libFuzzer), each target for FUZZ_SECONDS (default 40). The syslog targets are
+# seeded with the real device lines of $SOTP_CORPORA/syslog, the TextFSM ones with
+# ntc-templates' templates ($SOTP_NTC_TEMPLATES, installed by scripts/setup-peers.sh) and
+# the real command outputs of $SOTP_CORPORA/ntc (all read in place, never copied into the
+# repository). Any panic fails the run; libFuzzer leaves the input in fuzz/artifacts/<target>/.
 #
 # The default (stable) toolchain only: cargo-fuzz needs `-Z` sanitizer flags, which stable rustc accepts
 # with RUSTC_BOOTSTRAP=1 (no nightly toolchain is needed or fetched).
@@ -38,13 +40,50 @@ for name in sorted(os.listdir(src)):
         n += 1
 print("fuzz seeds: %d corpus lines" % n)
 EOF
+if [ -z "${SOTP_NTC_TEMPLATES:-}" ]; then
+  eval "$(scripts/setup-peers.sh | grep '^export SOTP_NTC_TEMPLATES=')"
+fi
+[ -f "$SOTP_NTC_TEMPLATES/index" ] || { echo "no ntc-templates index at $SOTP_NTC_TEMPLATES" >&2; exit 1; }
+[ -d "$CORPORA/ntc" ] || { echo "no corpus at $CORPORA/ntc: set SOTP_CORPORA" >&2; exit 1; }
+# textfsm_template: every template. textfsm_engine: a template, a NUL, then a real output
+# of the command it parses (ntc-templates names a template PLATFORM_COMMAND.textfsm, as
+# the corpus names its folders PLATFORM/COMMAND/).
+python3 - "$SOTP_NTC_TEMPLATES" "$CORPORA/ntc" "$work" <<'EOF'
+import os, sys
+templates, corpus, work = sys.argv[1:]
+os.makedirs(os.path.join(work, "seeds-textfsm_template"))
+os.makedirs(os.path.join(work, "seeds-textfsm_engine"))
+names = sorted(n for n in os.listdir(templates) if n.endswith(".textfsm"))
+for i, name in enumerate(names):
+    with open(os.path.join(templates, name), "rb") as f, \
+         open(os.path.join(work, "seeds-textfsm_template", "%04d" % i), "wb") as out:
+        out.write(f.read())
+pairs = 0
+for platform in sorted(os.listdir(corpus)):
+    pdir = os.path.join(corpus, platform)
+    if not os.path.isdir(pdir):
+        continue
+    for command in sorted(os.listdir(pdir)):
+        template = os.path.join(templates, "%s_%s.textfsm" % (platform, command))
+        raws = sorted(r for r in os.listdir(os.path.join(pdir, command)) if r.endswith(".raw"))
+        # Outputs over 16 KiB make each run slow under the sanitizers: left out.
+        raws = [r for r in raws if os.path.getsize(os.path.join(pdir, command, r)) <= 16384]
+        if not raws or not os.path.isfile(template):
+            continue
+        with open(template, "rb") as t, open(os.path.join(pdir, command, raws[0]), "rb") as r, \
+             open(os.path.join(work, "seeds-textfsm_engine", "%04d" % pairs), "wb") as out:
+            out.write(t.read() + b"\0" + r.read())
+        pairs += 1
+print("fuzz seeds: %d templates, %d template+output pairs" % (len(names), pairs))
+EOF
+for t in syslog_parse syslog_framing; do ln -s "$work/seeds" "$work/seeds-$t"; done
 cd fuzz
 cargo fuzz build --target-dir "$TARGET_ROOT/fuzz"
-for t in syslog_parse syslog_framing; do
+for t in syslog_parse syslog_framing textfsm_template textfsm_engine; do
   mkdir -p "$work/$t"
   echo "== fuzz $t for ${SECONDS_EACH}s"
   status=0
-  cargo fuzz run --target-dir "$TARGET_ROOT/fuzz" "$t" "$work/$t" "$work/seeds" -- \
+  cargo fuzz run --target-dir "$TARGET_ROOT/fuzz" "$t" "$work/$t" "$work/seeds-$t" -- \
     -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     >"$work/$t.log" 2>&1 || status=$?
   grep -a -E '^(INFO: seed corpus|Done|stat::number_of_executed_units|==[0-9]+==|thread|SUMMARY|Test unit written)' "$work/$t.log" || true

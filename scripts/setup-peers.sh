@@ -14,14 +14,17 @@
 #   - schemathesis (in the venv), which fuzzes the API from its OpenAPI document;
 #   - aiosmtpd (in the venv): the SMTP server the alerting tests deliver email to;
 #   - promtool (Debian's prometheus): Prometheus's rule evaluator, the alerting tests' reference.
+#   - textfsm and ntc-templates (in the venv): the reference TextFSM parser and its templates;
 #   - PostgreSQL-wire clients as Grafana and users run them: psql (with postgresql),
 #     psycopg (in the venv), and tests/pgx built with Debian's Go and jackc's pgconn and
 #     pgtype (golang-github-jackc-pgx-v4-dev), the layer Grafana's data source sends through;
+#   - openssh-server (sshd, with openssh-client's ssh-keygen): the SSH collector's tests run
+#     real OpenSSH servers as fake network devices (tests/it/ssh/peer.rs);
 #   - stunnel4 and tansu 0.6 built with its SQLite storage (`cargo install`, once per
 #     machine, under ~/.cache/sotp-peers): the Kafka security tests' broker that keeps
 #     SCRAM users, behind a TLS front (tests/it/kafka/secure_peer.rs says why).
 # Prints `export VAR=...` lines: SOTP_PYTHON, SOTP_MOTO_SERVER, SOTP_TANSU, SOTP_SNMPSIM,
-# SOTP_SNMPSIM_DATA, SOTP_TANSU_SQL, SOTP_PGXQ.
+# SOTP_SNMPSIM_DATA, SOTP_TANSU_SQL, SOTP_PGXQ, SOTP_NTC_TEMPLATES.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +41,9 @@ command -v snmpget >/dev/null 2>&1 || need_apt+=(snmp)
 command -v bzcat >/dev/null 2>&1 || need_apt+=(bzip2)
 # stunnel4: the TLS front of the Kafka security tests (tansu 0.6 cannot serve TLS).
 command -v stunnel4 >/dev/null 2>&1 || need_apt+=(stunnel4)
+# openssh-server: the SSH collector's tests run real OpenSSH servers as fake devices
+# (it brings openssh-client, whose ssh-keygen makes their keys).
+command -v /usr/sbin/sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/jackc/pgconn ] || need_apt+=(golang-github-jackc-pgx-v4-dev)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
@@ -82,7 +88,14 @@ if ! "$venv/bin/python" -c 'import psycopg' >/dev/null 2>&1; then
   echo "setup-peers: installing psycopg into $venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check 'psycopg[binary]>=3.2,<4'
 fi
+# textfsm + ntc-templates: the reference parser and the templates users already own
+# (the SSH collector's TextFSM engine must give Python's rows on the shared corpus).
+if ! "$venv/bin/python" -c 'import textfsm, ntc_templates' >/dev/null 2>&1; then
+  echo "setup-peers: installing textfsm and ntc-templates into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'textfsm>=2,<3' 'ntc-templates==9.3.0'
+fi
 echo "export SOTP_PYTHON=$venv/bin/python"
+echo "export SOTP_NTC_TEMPLATES=$("$venv/bin/python" -c 'import os, ntc_templates; print(os.path.join(os.path.dirname(ntc_templates.__file__), "templates"))')"
 pgxq="$PWD/target/pgxq"
 if [ ! -x "$pgxq" ] || [ tests/pgx/main.go -nt "$pgxq" ]; then
   echo "setup-peers: building $pgxq (tests/pgx) with Debian's Go and pgconn" >&2

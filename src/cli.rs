@@ -43,6 +43,14 @@ pub enum Command {
     /// (`<data_dir>/health.json`, written every 5 s) is fresh and its bus connected, 1
     /// with the reason otherwise. For container health checks and supervisors.
     Health(HealthArgs),
+    /// Parse a saved command output with TextFSM templates, as the SSH collector does.
+    ///
+    /// The template is found in the templates folder's `index` by platform and command,
+    /// abbreviations included (`sh ip int br`), exactly as ntc-templates does. Prints a
+    /// JSON array of objects keyed by the template's value names in lower case: what
+    /// Python's `ntc_templates.parse.parse_output(platform=, command=, data=)` returns.
+    /// Exits 1 with the reason when no template matches or the template fails.
+    Parse(ParseArgs),
     /// Print an example configuration or check a configuration file.
     Config {
         #[command(subcommand)]
@@ -185,6 +193,24 @@ pub struct HealthArgs {
     /// An older heartbeat means the process hangs or has died.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub max_age: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// The device platform, as named in the index (cisco_ios, cisco_nxos, arista_eos,
+    /// juniper_junos, ...).
+    #[arg(long, short)]
+    pub platform: String,
+    /// The command whose output FILE holds, as typed on the device (`show version`,
+    /// `sh ver`).
+    #[arg(long, short = 'C')]
+    pub command: String,
+    /// The templates folder (holding `index`), e.g. ntc-templates'
+    /// `ntc_templates/templates`. Defaults to $NTC_TEMPLATES_DIR, as ntc-templates reads it.
+    #[arg(long, short, env = "NTC_TEMPLATES_DIR")]
+    pub templates: Option<PathBuf>,
+    /// The command output to parse; `-` reads standard input.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

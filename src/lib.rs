@@ -10,6 +10,7 @@ pub mod control;
 pub mod export_cmd;
 pub mod health;
 pub mod inventory_feed;
+pub mod parse_cmd;
 pub mod query_cmd;
 pub mod roles;
 pub mod run;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sotp::cli::{Cli, Command, ConfigCommand};
-use sotp::{config, control, export_cmd, health, query_cmd, run};
+use sotp::{config, control, export_cmd, health, parse_cmd, query_cmd, run};
 
 /// mimalloc instead of glibc malloc: under the devices API benchmark (issue 6) glibc's
 /// malloc/free were about a fifth of the server's CPU, and in the streaming stage glibc's
@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         Command::Query(args) => query_cmd::main(args),
         Command::Export(args) => export_cmd::main(args),
         Command::Health(args) => health::main(args),
+        Command::Parse(args) => parse_cmd::main(args),
         Command::User { command } => control::user_main(command),
         Command::Token { command } => control::token_main(command),
         Command::Secrets { command } => control::secrets_main(command),

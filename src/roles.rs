@@ -249,8 +249,10 @@ async fn start_api(
             .tasks
             .push(tokio::spawn(pg.run(running.stop.clone())));
     }
+    let ssh = sotp_server::SshService::new(&config.ssh).map_err(anyhow::Error::msg)?;
     let state = ApiState::new(engine, prometheus, ready.clone(), control)
-        .with_alerting(crate::alerting::ConfigAlerting::new(config));
+        .with_alerting(crate::alerting::ConfigAlerting::new(config))
+        .with_ssh(ssh);
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} ([api] listen)", config.api.listen))?;

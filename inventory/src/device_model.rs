@@ -25,6 +25,18 @@ pub struct SshInput {
     /// Password (secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// The device's platform for commands (`cisco_ios`, `cisco_nxos`, `cisco_xr`,
+    /// `arista_eos`, `juniper_junos`, `huawei_vrp`, `linux`): its prompts, paging, and the
+    /// read-only commands allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The pinned host key: its SHA-256 fingerprint as `ssh-keygen -l` prints it
+    /// (`SHA256:...`). A device presenting another key is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+    /// Also offer the SHA-1 key exchanges, CBC ciphers and SHA-1 MACs old devices need.
+    #[serde(default)]
+    pub legacy_algorithms: bool,
 }
 
 /// Whether and how often one collector polls the device.
@@ -114,6 +126,15 @@ pub struct SshView {
     pub key_set: bool,
     /// A password is stored.
     pub password_set: bool,
+    /// The platform for commands.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// The pinned host key fingerprint.
+    #[serde(default)]
+    pub host_key: Option<String>,
+    /// Legacy algorithms offered.
+    #[serde(default)]
+    pub legacy_algorithms: bool,
 }
 
 /// Who owns a device's definition.
@@ -193,6 +214,9 @@ impl StoredDevice {
                 user: s.user.clone(),
                 key: None,
                 password: None,
+                platform: s.platform.clone(),
+                host_key: s.host_key.clone(),
+                legacy_algorithms: s.legacy_algorithms,
             }),
             collectors: self.collectors.clone(),
             active: self.active,

@@ -184,6 +184,47 @@ impl Store {
         Ok((before, self.device(id).await?))
     }
 
+    /// Pins the host key a device presented on its first SSH connection (trust on first
+    /// use): sets its `ssh.host_key` when none is pinned. Returns false, changing nothing,
+    /// when a key is already pinned (also by a concurrent first use) or the device has no
+    /// SSH settings.
+    pub async fn pin_ssh_host_key(
+        &self,
+        id: &str,
+        fingerprint: &str,
+    ) -> Result<bool, InventoryError> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT ssh FROM devices WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((Some(old),)) = row else {
+            return Ok(false);
+        };
+        let mut view: SshView =
+            serde_json::from_str(&old).map_err(|e| InventoryError::field("ssh", e.to_string()))?;
+        if view.host_key.is_some() {
+            return Ok(false);
+        }
+        view.host_key = Some(fingerprint.to_owned());
+        let new = serde_json::to_string(&view).unwrap_or_default();
+        // Compare-and-set on the stored settings: a concurrent change wins.
+        let r = sqlx::query(
+            "UPDATE devices SET ssh = $1, updated_at = $2 WHERE id = $3 AND deleted_at IS NULL AND ssh = $4",
+        )
+        .bind(new)
+        .bind(now_ms())
+        .bind(id)
+        .bind(old)
+        .execute(&self.pool)
+        .await?;
+        let pinned = r.rows_affected() == 1;
+        if pinned {
+            self.changed(id);
+        }
+        Ok(pinned)
+    }
+
     /// Applies a JSON merge patch (RFC 7396) to a device.
     pub async fn patch_device(
         &self,
@@ -370,6 +411,9 @@ fn views(input: &DeviceInput, held: &[String]) -> (Option<String>, Option<String
         user: s.user.clone(),
         key_set: has("ssh.key"),
         password_set: has("ssh.password"),
+        platform: s.platform.clone(),
+        host_key: s.host_key.as_ref().map(|k| k.trim().to_owned()),
+        legacy_algorithms: s.legacy_algorithms,
     });
     (
         snmp.map(|v| serde_json::to_string(&v).unwrap_or_default()),

@@ -36,11 +36,13 @@ pub enum Permission {
     AlertsRead,
     /// Acknowledge and resolve alerts, manage silences, backtest rules.
     AlertsWrite,
+    /// Run allowlisted read-only commands on devices over SSH.
+    DevicesExecute,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::Query,
         Permission::DevicesRead,
         Permission::DevicesWrite,
@@ -49,6 +51,7 @@ impl Permission {
         Permission::Self_,
         Permission::AlertsRead,
         Permission::AlertsWrite,
+        Permission::DevicesExecute,
     ];
 
     /// The stable name (`query`, `devices.read`, ...), as the OpenAPI document lists it
@@ -63,6 +66,7 @@ impl Permission {
             Permission::Self_ => "self",
             Permission::AlertsRead => "alerts.read",
             Permission::AlertsWrite => "alerts.write",
+            Permission::DevicesExecute => "devices.execute",
         }
     }
 }
@@ -88,7 +92,13 @@ impl Role {
             Role::Admin => true,
             Role::Operator => matches!(
                 p,
-                Query | DevicesRead | DevicesWrite | Self_ | AlertsRead | AlertsWrite
+                Query
+                    | DevicesRead
+                    | DevicesWrite
+                    | DevicesExecute
+                    | Self_
+                    | AlertsRead
+                    | AlertsWrite
             ),
             Role::Auditor => matches!(p, Query | DevicesRead | AuditRead | Self_ | AlertsRead),
             Role::Readonly => matches!(p, Query | DevicesRead | Self_ | AlertsRead),

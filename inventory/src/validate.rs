@@ -72,6 +72,26 @@ impl DeviceInput {
             if !port_ok(s.port) {
                 add("ssh.port", "must be between 1 and 65535".into());
             }
+            if let Some(p) = &s.platform
+                && (p.is_empty()
+                    || p.len() > 64
+                    || !p
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+            {
+                add(
+                    "ssh.platform",
+                    "must be a platform name such as cisco_ios or juniper_junos".into(),
+                );
+            }
+            if let Some(k) = &s.host_key
+                && !is_sha256_fingerprint(k.trim())
+            {
+                add(
+                    "ssh.host_key",
+                    "must be a SHA-256 fingerprint as `ssh-keygen -l` prints it: SHA256: and 43 base64 characters".into(),
+                );
+            }
         }
         for (field, value) in self.secret_fields() {
             if let Some(kind) = reference_kind(value) {
@@ -120,4 +140,13 @@ fn reference_kind(value: &str) -> Option<&'static str> {
     ["env:", "file:", "vault:"]
         .into_iter()
         .find(|p| value.trim_start().starts_with(p))
+}
+
+/// `SHA256:` and the 43 characters of an unpadded base64 SHA-256 digest.
+fn is_sha256_fingerprint(s: &str) -> bool {
+    s.strip_prefix("SHA256:").is_some_and(|b| {
+        b.len() == 43
+            && b.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+    })
 }

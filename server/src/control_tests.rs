@@ -125,6 +125,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/devices", "AO"),
     ("GET", "/api/v1/devices/{id}", "AOUR"),
     ("GET", "/api/v1/devices/{id}/metrics", "AOUR"),
+    ("POST", "/api/v1/devices/{id}/execute", "AO"),
     ("PUT", "/api/v1/devices/{id}", "AO"),
     ("PATCH", "/api/v1/devices/{id}", "AO"),
     ("DELETE", "/api/v1/devices/{id}", "AO"),

@@ -17,6 +17,7 @@ mod error;
 mod openapi;
 pub mod routes;
 mod serve;
+mod ssh;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,6 +38,7 @@ pub use auth::{AuthError, Control, ControlInner, Credential, Principal};
 pub use auth_config::AuthConfig;
 pub use error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 pub use serve::{ServeConfig, serve};
+pub use ssh::SshService;
 
 /// Largest accepted request body.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -58,6 +60,8 @@ pub struct ApiState {
     pub openapi: Arc<String>,
     /// Alert rules and receivers as configured, and the backtest.
     pub alerting: Arc<dyn Alerting>,
+    /// SSH commands on devices (`POST /api/v1/devices/{id}/execute`).
+    pub ssh: Arc<SshService>,
 }
 
 /// Why a backtest gave no answer.
@@ -141,7 +145,14 @@ impl ApiState {
             routes: Default::default(),
             openapi: Default::default(),
             alerting: Arc::new(NoAlerting),
+            ssh: Arc::new(SshService::default()),
         }
+    }
+
+    /// The same state with `ssh` for the command route.
+    pub fn with_ssh(mut self, ssh: Arc<SshService>) -> Self {
+        self.ssh = ssh;
+        self
     }
 
     /// The same state with `alerting` for the alert rule routes.

@@ -26,6 +26,7 @@ use sotp_query::QueryConfig;
 use sotp_schemas::{Device, DeviceId, PollSettings, SnmpSettings};
 use sotp_server::AuthConfig;
 use sotp_sinks::StorageConfig;
+use sotp_ssh::SshConfig;
 
 pub use load::{ConfigError, ConfigIssue, load, load_str};
 
@@ -56,6 +57,8 @@ pub struct Config {
     pub syslog: SyslogConfig,
     /// `[snmp]`: SNMP polling.
     pub snmp: SnmpConfig,
+    /// `[ssh]`: read-only commands on devices over SSH.
+    pub ssh: SshConfig,
     /// `[stream]`: the streaming stage (rates, utilization, rollups).
     pub stream: StreamConfig,
     /// `[storage]`: Parquet files and the in-memory hot tier.
@@ -95,6 +98,7 @@ impl Default for Config {
             icmp: IcmpConfig::default(),
             syslog: SyslogConfig::default(),
             snmp: SnmpConfig::default(),
+            ssh: SshConfig::default(),
             stream: StreamConfig::default(),
             storage: StorageConfig::default(),
             query: QueryConfig::default(),

@@ -340,6 +340,15 @@ pub(crate) fn wait_health(data: &Path, max_age: &str, healthy: bool, says: &str)
     }
 }
 
+/// The shared corpora of real device data (`$SOTP_CORPORA`, by default `../shared/corpora`
+/// beside the repository), read in place.
+pub(crate) fn corpora() -> PathBuf {
+    std::env::var_os("SOTP_CORPORA").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpora")),
+        PathBuf::from,
+    )
+}
+
 /// The Python with DuckDB and pyarrow (set up by scripts/test.sh).
 pub(crate) fn python() -> String {
     let py = std::env::var("SOTP_PYTHON").unwrap_or_else(|_| "python3".into());

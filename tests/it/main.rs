@@ -27,6 +27,7 @@ mod snmp_legacy;
 mod snmp_lossy_link;
 mod snmp_peers;
 mod snmp_v3;
+mod ssh;
 mod stream_golden_sql;
 mod syslog_api;
 mod syslog_e2e;

@@ -69,12 +69,7 @@ fn oversize_idle_and_connection_limits() {
 }
 
 fn corpus() -> PathBuf {
-    std::env::var("SOTP_CORPORA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpora"))
-        })
-        .join("syslog")
+    crate::common::corpora().join("syslog")
 }
 
 #[test]

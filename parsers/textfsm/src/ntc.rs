@@ -169,6 +169,67 @@ impl NtcTable {
             })
             .collect()
     }
+
+    /// The rows as [`NtcTable::to_json_rows`] gives them, but serialised with each
+    /// object's keys in the templates' column order, as Python's dicts keep them
+    /// (`json.dumps(parse_output(...))`): a lower-cased name that appears twice keeps
+    /// its first place and its last value.
+    pub fn ordered_json(&self) -> OrderedJson<'_> {
+        let mut columns: Vec<(String, usize)> = Vec::with_capacity(self.header.len());
+        for (i, h) in self.header.iter().enumerate() {
+            let key = h.to_lowercase();
+            match columns.iter_mut().find(|(k, _)| *k == key) {
+                Some(c) => c.1 = i,
+                None => columns.push((key, i)),
+            }
+        }
+        OrderedJson {
+            table: self,
+            columns,
+        }
+    }
+}
+
+/// [`NtcTable::ordered_json`]: serialises as a JSON array of objects in column order.
+#[derive(Debug)]
+pub struct OrderedJson<'a> {
+    table: &'a NtcTable,
+    /// Output key and the column whose value it takes.
+    columns: Vec<(String, usize)>,
+}
+
+/// One row of [`OrderedJson`].
+struct OrderedRow<'a> {
+    row: &'a [Cell],
+    columns: &'a [(String, usize)],
+}
+
+impl serde::Serialize for OrderedJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.table.rows.len()))?;
+        for row in &self.table.rows {
+            seq.serialize_element(&OrderedRow {
+                row,
+                columns: &self.columns,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+impl serde::Serialize for OrderedRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.columns.len()))?;
+        for (key, i) in self.columns {
+            match &self.row[*i] {
+                Cell::Str(v) => map.serialize_entry(key, v)?,
+                Cell::List(v) => map.serialize_entry(key, v)?,
+            }
+        }
+        map.end()
+    }
 }
 
 /// Runs `templates` (as named by an index entry, with their names for errors) on
@@ -314,6 +375,32 @@ mod tests {
         assert_eq!(
             serde_json::Value::Object(table.to_json_rows().remove(0)),
             json!({"name": "a", "ips": ["1", "2"]})
+        );
+    }
+
+    #[test]
+    fn ordered_json_keeps_column_order_and_the_last_value_of_a_repeated_name() {
+        let table = NtcTable {
+            header: vec!["Zone".into(), "ADDR".into(), "zone".into()],
+            rows: vec![vec![
+                Cell::Str("first".into()),
+                Cell::List(vec!["1".into(), "2".into()]),
+                Cell::Str("last".into()),
+            ]],
+        };
+        let text = serde_json::to_string(&table.ordered_json()).expect("serialises");
+        // Python: dict(zip(["zone", "addr", "zone"], row)) keeps "zone" first, "last".
+        assert_eq!(text, r#"[{"zone":"last","addr":["1","2"]}]"#);
+        let rows: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            rows,
+            serde_json::Value::Array(
+                table
+                    .to_json_rows()
+                    .into_iter()
+                    .map(serde_json::Value::Object)
+                    .collect()
+            )
         );
     }
 }

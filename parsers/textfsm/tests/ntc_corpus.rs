@@ -15,10 +15,9 @@ use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use sotp_textfsm::{NtcTemplates, parse_output};
 
-const INSTALL: &str = "python3 -m venv /work/target-textfsm/venv && \
-/work/target-textfsm/venv/bin/pip install 'textfsm>=2,<3' 'ntc-templates==9.3.0' pyyaml, then \
-export SOTP_NTC_TEMPLATES=$(/work/target-textfsm/venv/bin/python -c \
-'import ntc_templates,os;print(os.path.join(os.path.dirname(ntc_templates.__file__),\"templates\"))')";
+const INSTALL: &str = "scripts/setup-peers.sh installs textfsm and ntc-templates==9.3.0 into \
+target/py-venv and prints `export SOTP_NTC_TEMPLATES=...` and `export SOTP_PYTHON=...`; \
+scripts/test.sh exports both";
 
 struct Fixture {
     key: String,

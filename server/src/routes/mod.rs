@@ -5,6 +5,7 @@ pub mod admin;
 pub mod alerts;
 pub mod device_metrics;
 pub mod devices;
+pub mod execute;
 pub mod export;
 pub mod logs;
 pub mod session;
@@ -40,6 +41,7 @@ pub fn all() -> OpenApiRouter<ApiState> {
             devices::delete
         ))
         .routes(routes!(device_metrics::series))
+        .routes(routes!(execute::execute))
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(admin::update_user))
         .routes(routes!(admin::reset_password))

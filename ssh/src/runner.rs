@@ -1,0 +1,214 @@
+//! The runner: one session per command, within limits on sessions in total and per
+//! device, each step under its timeout.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::client::{self, Timeouts};
+use crate::{AllowedCommand, SshError, SshTarget};
+
+/// Timeouts and limits of the runner.
+#[derive(Clone, Debug)]
+pub struct SshLimits {
+    /// TCP connection, key exchange and authentication, each.
+    pub connect_timeout: Duration,
+    /// The command, from sending it to the end of its output.
+    pub command_timeout: Duration,
+    /// A session with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Sessions open at once, in total.
+    pub max_sessions: usize,
+    /// Sessions open at once to one device.
+    pub max_sessions_per_device: usize,
+    /// How long a command waits for a free session before [`SshError::Busy`].
+    pub queue_timeout: Duration,
+    /// The largest output kept, in bytes.
+    pub max_output_bytes: usize,
+}
+
+impl Default for SshLimits {
+    fn default() -> Self {
+        SshLimits {
+            connect_timeout: Duration::from_secs(10),
+            command_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(30),
+            max_sessions: 100,
+            max_sessions_per_device: 2,
+            queue_timeout: Duration::from_secs(30),
+            max_output_bytes: 16 << 20,
+        }
+    }
+}
+
+/// A command's result.
+#[derive(Clone, Debug)]
+pub struct CommandOutput {
+    /// The output, as text (invalid UTF-8 replaced), line ends as `\n`.
+    pub output: String,
+    /// The exit status, on an exec channel.
+    pub exit_status: Option<u32>,
+    /// From the start of the connection to the end of the output.
+    pub duration: Duration,
+    /// The host key's fingerprint the device presented (to pin after a first use).
+    pub host_key: String,
+}
+
+/// Runs allowed commands on devices.
+#[derive(Debug)]
+pub struct SshRunner {
+    limits: SshLimits,
+    total: Arc<Semaphore>,
+    per_device: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl SshRunner {
+    /// A runner with these limits.
+    pub fn new(limits: SshLimits) -> Self {
+        SshRunner {
+            total: Arc::new(Semaphore::new(limits.max_sessions.max(1))),
+            per_device: Mutex::new(HashMap::new()),
+            limits,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &SshLimits {
+        &self.limits
+    }
+
+    /// Runs `command` (already checked against the target's platform) on the target:
+    /// connects, checks the host key, logs in, runs it, disconnects.
+    pub async fn run(
+        &self,
+        target: &SshTarget,
+        command: &AllowedCommand,
+    ) -> Result<CommandOutput, SshError> {
+        let _permits = self.permits(&target.device).await?;
+        let started = Instant::now();
+        let t = Timeouts {
+            connect: self.limits.connect_timeout,
+            command: self.limits.command_timeout,
+            idle: self.limits.idle_timeout,
+        };
+        let session = client::open(target, t).await?;
+        let host_key = session.host_key.clone();
+        let result = session
+            .run(target.platform, command, t, self.limits.max_output_bytes)
+            .await;
+        session.close().await;
+        let raw = result?;
+        let output = String::from_utf8(raw.bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            .replace("\r\n", "\n");
+        Ok(CommandOutput {
+            output,
+            exit_status: raw.exit_status,
+            duration: started.elapsed(),
+            host_key,
+        })
+    }
+
+    async fn permits(
+        &self,
+        device: &str,
+    ) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), SshError> {
+        let device_sem = {
+            let mut map = self.per_device.lock().unwrap_or_else(|e| e.into_inner());
+            // Forget idle devices' semaphores so the map does not grow with the inventory's
+            // history.
+            map.retain(|_, s| {
+                Arc::strong_count(s) > 1
+                    || s.available_permits() < self.limits.max_sessions_per_device
+            });
+            map.entry(device.to_owned())
+                .or_insert_with(|| {
+                    Arc::new(Semaphore::new(self.limits.max_sessions_per_device.max(1)))
+                })
+                .clone()
+        };
+        let wait = self.limits.queue_timeout;
+        let device_permit = tokio::time::timeout(wait, device_sem.acquire_owned())
+            .await
+            .map_err(|_| SshError::Busy {
+                scope: "to this device",
+            })?
+            .map_err(|_| SshError::Busy {
+                scope: "to this device",
+            })?;
+        let total_permit = tokio::time::timeout(wait, self.total.clone().acquire_owned())
+            .await
+            .map_err(|_| SshError::Busy { scope: "in total" })?
+            .map_err(|_| SshError::Busy { scope: "in total" })?;
+        Ok((device_permit, total_permit))
+    }
+}
+
+/// `[ssh]`: read-only commands on devices.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SshConfig {
+    /// A TextFSM templates folder with an ntc-templates `index` (e.g. the PyPI package's
+    /// `ntc_templates/templates`): command outputs are parsed into rows with it. `""`:
+    /// outputs are returned unparsed.
+    pub templates_dir: String,
+    /// Commands one user may run per minute through the API (`POST
+    /// /api/v1/devices/{id}/execute`); more get 429.
+    pub commands_per_minute: u32,
+    /// Accept the host key a device presents when none is pinned, and pin it (stored as
+    /// the device's `ssh.host_key`). Off: a device without a pinned key is refused.
+    pub trust_on_first_use: bool,
+    /// TCP connection, key exchange and authentication, each.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// A command, from sending it to the end of its output.
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    /// A session without traffic for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Sessions open at once, in total.
+    pub max_sessions: usize,
+    /// Sessions open at once to one device.
+    pub max_sessions_per_device: usize,
+    /// How long a command waits for a free session before it is refused as busy.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: Duration,
+    /// The largest output kept, in bytes; a longer one fails the command.
+    pub max_output_bytes: usize,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        let l = SshLimits::default();
+        SshConfig {
+            templates_dir: String::new(),
+            commands_per_minute: 10,
+            trust_on_first_use: false,
+            connect_timeout: l.connect_timeout,
+            command_timeout: l.command_timeout,
+            idle_timeout: l.idle_timeout,
+            max_sessions: l.max_sessions,
+            max_sessions_per_device: l.max_sessions_per_device,
+            queue_timeout: l.queue_timeout,
+            max_output_bytes: l.max_output_bytes,
+        }
+    }
+}
+
+impl SshConfig {
+    /// The runner's limits.
+    pub fn limits(&self) -> SshLimits {
+        SshLimits {
+            connect_timeout: self.connect_timeout,
+            command_timeout: self.command_timeout,
+            idle_timeout: self.idle_timeout,
+            max_sessions: self.max_sessions,
+            max_sessions_per_device: self.max_sessions_per_device,
+            queue_timeout: self.queue_timeout,
+            max_output_bytes: self.max_output_bytes,
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! `POST /api/v1/devices/{id}/execute` against real OpenSSH servers playing device CLIs
+//! (`peer.rs`, `fake_cli.py`): outputs of real devices (the shared corpus) come back
+//! with the rows ntc-templates' template finds; nothing outside the allowlist ever
+//! reaches a device; a changed host key, a hanging device and the per-user rate are
+//! refused with clear errors; every command is audited before and after.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::peer::SshPeer;
+use super::{ios_brief, ios_device};
+use crate::attacks::create_user;
+use crate::common::{Server, free_port, stdout_ok};
+
+fn templates() -> String {
+    std::env::var("SOTP_NTC_TEMPLATES").expect(
+        "SOTP_NTC_TEMPLATES is not set: run scripts/test.sh (scripts/setup-peers.sh installs ntc-templates)",
+    )
+}
+
+fn start(dir: &tempfile::TempDir, ssh: &str) -> Server {
+    let config = dir.path().join("sotp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[icmp]\nenabled = false\n\n[ssh]\ntemplates_dir = {:?}\n{ssh}\n",
+            templates()
+        ),
+    )
+    .unwrap();
+    Server::start(&config, &dir.path().join("data"), free_port())
+}
+
+/// Adds a device for `peer` at 127.0.0.`n` (inventory addresses are unique; the peer
+/// listens on several); returns its id.
+fn add_device(server: &Server, name: &str, n: u8, peer: &SshPeer, ssh: Value) -> String {
+    let mut settings = json!({
+        "port": peer.port,
+        "user": peer.user,
+        "key": peer.client_key_ed25519,
+        "platform": "cisco_ios",
+        "host_key": peer.host_fingerprint,
+    });
+    for (k, v) in ssh.as_object().unwrap() {
+        if v.is_null() {
+            settings.as_object_mut().unwrap().remove(k);
+        } else {
+            settings[k] = v.clone();
+        }
+    }
+    assert!(n <= super::peer::LOOPBACK_ADDRESSES);
+    let (status, v) = server.api(
+        "POST",
+        "/api/v1/devices",
+        Some(&json!({"name": name, "address": format!("127.0.0.{n}"), "ssh": settings})),
+    );
+    assert_eq!(status, 201, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+fn execute(server: &Server, token: &str, id: &str, command: &str) -> (u16, Value) {
+    server.api_as(
+        token,
+        "POST",
+        &format!("/api/v1/devices/{id}/execute"),
+        Some(&json!({ "command": command })),
+    )
+}
+
+fn audit(server: &Server) -> Vec<Value> {
+    let (status, v) = server.api(
+        "GET",
+        "/api/v1/audit?action=device.execute&limit=1000",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    v["items"].as_array().unwrap().clone()
+}
+
+fn python_rows(platform: &str, command: &str, raw: &PathBuf) -> Value {
+    let py = std::env::var("SOTP_PYTHON").expect("SOTP_PYTHON (scripts/test.sh)");
+    let out = stdout_ok(
+        std::process::Command::new(py)
+            .args([
+                "-c",
+                "import json,sys\nfrom ntc_templates.parse import parse_output\n\
+                 print(json.dumps(parse_output(platform=sys.argv[1], command=sys.argv[2], data=open(sys.argv[3]).read())))",
+                platform,
+                command,
+            ])
+            .arg(raw)
+            .env("NTC_TEMPLATES_DIR", templates()),
+    );
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn execute_returns_parsed_output_refuses_injections_and_audits_every_command() {
+    let peer = SshPeer::start(&ios_device(&["show clock"]));
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir, "commands_per_minute = 1000\ncommand_timeout = \"3s\"");
+    let id = add_device(&server, "r1", 2, &peer, json!({}));
+    let admin = server.token.clone();
+
+    // An allowed command: the device's output, exactly, and ntc-templates' rows for it.
+    let (status, v) = execute(&server, &admin, &id, "show  ip interface brief ");
+    assert_eq!(status, 200, "{v}");
+    let raw = std::fs::read_to_string(ios_brief()).unwrap();
+    assert_eq!(v["output"].as_str().unwrap(), raw.replace("\r\n", "\n"));
+    assert_eq!(v["command"], "show ip interface brief");
+    assert_eq!(v["exit_status"], 0);
+    assert_eq!(v["template"], "cisco_ios_show_ip_interface_brief.textfsm");
+    let rows = python_rows("cisco_ios", "show ip interface brief", &ios_brief());
+    assert!(rows.as_array().is_some_and(|r| r.len() > 2), "{rows}");
+    assert_eq!(v["parsed"], rows);
+    assert!(v["duration_ms"].as_u64().is_some());
+
+    // Injection attempts: all refused before a connection, each with its reason.
+    let attempts = [
+        "show version; reload",
+        "show version\nreload",
+        "show version\r\nconfigure terminal",
+        "show ip interface brief | redirect flash:x",
+        "show ip interface brief && reload",
+        "show `reload`",
+        "show $(reload)",
+        "configure terminal",
+        "reload",
+        "write memory",
+        "copy running-config tftp://10.0.0.1/x",
+        "show ip interface brief\u{0}reload",
+        "show ip interface brief\u{1b}reload",
+        "",
+        "debug all",
+    ];
+    for cmd in attempts {
+        let (status, v) = execute(&server, &admin, &id, cmd);
+        assert_eq!(status, 422, "{cmd:?}: {v}");
+        assert_eq!(v["error"]["code"], "command_refused", "{cmd:?}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // An allowed command the device does not know: its answer, not an error.
+    let (status, v) = execute(&server, &admin, &id, "show version");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["exit_status"], 1);
+    assert!(v["output"].as_str().unwrap().contains("Invalid input"));
+    // The show version template finds no row in an error message.
+    assert_eq!(v["template"], "cisco_ios_show_version.textfsm");
+    assert_eq!(v["parsed"], json!([]));
+
+    // Every byte the device ever received is one of the allowed commands sent above.
+    let received = peer.received_until(Duration::from_secs(10), |r| r.len() >= 2);
+    let sent: Vec<String> = received
+        .iter()
+        .map(|(kind, bytes)| {
+            assert_eq!(kind, "exec");
+            String::from_utf8(bytes.clone()).unwrap()
+        })
+        .collect();
+    assert_eq!(sent, ["show ip interface brief", "show version"]);
+
+    // Roles: a readonly user may not run commands; an operator may.
+    create_user(&server, "reader", "reader-password-1", "readonly");
+    create_user(&server, "op", "operator-password-1", "operator");
+    let reader = server.login("reader", "reader-password-1");
+    let (status, v) = execute(&server, &reader, &id, "show ip interface brief");
+    assert_eq!(status, 403, "{v}");
+    let op = server.login("op", "operator-password-1");
+    let (status, v) = execute(&server, &op, &id, "show interfaces");
+    assert_eq!(status, 200, "{v}");
+    assert!(v["parsed"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
+
+    // A device that never answers: 504 after the command timeout, and the API goes on.
+    let (status, v) = execute(&server, &admin, &id, "show clock");
+    assert_eq!(status, 504, "{v}");
+    assert_eq!(v["error"]["code"], "device_timeout");
+    let (status, _) = execute(&server, &admin, &id, "show ip interface brief");
+    assert_eq!(status, 200);
+
+    // A changed host key: refused before logging in, nothing sent.
+    let before = peer.received().len();
+    let wrong = add_device(
+        &server,
+        "r1-wrong-key",
+        3,
+        &peer,
+        json!({"host_key": peer.other_host_fingerprint}),
+    );
+    let (status, v) = execute(&server, &admin, &wrong, "show ip interface brief");
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(v["error"]["code"], "host_key_changed");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&peer.host_fingerprint)
+    );
+    // No host key pinned and no trust on first use: refused before connecting.
+    let unpinned = add_device(&server, "r1-unpinned", 4, &peer, json!({"host_key": null}));
+    let (status, v) = execute(&server, &admin, &unpinned, "show ip interface brief");
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["error"]["code"], "no_host_key");
+    assert_eq!(peer.received().len(), before);
+
+    // The audit log: every attempt, refused ones too; runs before and after, the output's
+    // first 500 characters.
+    let entries = audit(&server);
+    let outcomes = |o: &str| entries.iter().filter(|e| e["outcome"] == o).count();
+    assert_eq!(outcomes("refused"), attempts.len());
+    assert_eq!(outcomes("started"), 6, "{entries:#?}");
+    assert_eq!(outcomes("success"), 4);
+    assert_eq!(outcomes("device_timeout"), 1);
+    assert_eq!(outcomes("host_key_changed"), 1);
+    let done = entries
+        .iter()
+        .find(|e| e["outcome"] == "success" && e["after"]["command"] == "show interfaces")
+        .expect("the operator's command is audited");
+    assert_eq!(done["actor"], "op");
+    let head = done["after"]["output_head"].as_str().unwrap();
+    assert_eq!(head.chars().count(), 500);
+    assert!(done["after"]["duration_ms"].as_u64().is_some());
+    // Secrets never reach the audit log or the server's log.
+    let everything = format!("{entries:?}{}", server.log_text());
+    assert!(!everything.contains("PRIVATE KEY"));
+}
+
+#[test]
+fn keys_of_every_kind_log_in_first_use_pins_the_host_key_and_the_rate_is_per_user() {
+    let peer = SshPeer::start(&ios_device(&[]));
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir, "commands_per_minute = 3\ntrust_on_first_use = true");
+    let admin = server.token.clone();
+
+    // Trust on first use: the key presented is accepted and pinned.
+    let tofu = add_device(
+        &server,
+        "tofu",
+        2,
+        &peer,
+        json!({"host_key": null, "key": peer.client_key_rsa}),
+    );
+    let (status, v) = execute(&server, &admin, &tofu, "show ip interface brief");
+    assert_eq!(status, 200, "{v}");
+    let (_, d) = server.api("GET", &format!("/api/v1/devices/{tofu}"), None);
+    assert_eq!(d["ssh"]["host_key"], peer.host_fingerprint.as_str(), "{d}");
+    assert!(
+        audit(&server)
+            .iter()
+            .any(|e| e["outcome"] == "host_key_pinned"),
+        "the pinning is audited"
+    );
+    // An ECDSA key.
+    let ecdsa = add_device(
+        &server,
+        "ecdsa",
+        3,
+        &peer,
+        json!({"key": peer.client_key_ecdsa}),
+    );
+    let (status, v) = execute(&server, &admin, &ecdsa, "sh ip int br");
+    // The fake CLI knows only the full command: the abbreviation reaches it as typed.
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["exit_status"], 1);
+    // The third command of the minute, then 429 with Retry-After.
+    let (status, _) = execute(&server, &admin, &tofu, "show interfaces");
+    assert_eq!(status, 200);
+    let (status, v) = execute(&server, &admin, &tofu, "show interfaces");
+    assert_eq!(status, 429, "{v}");
+    assert_eq!(v["error"]["code"], "rate_limited");
+    // Another user has a rate of their own.
+    create_user(&server, "op", "operator-password-1", "operator");
+    let op = server.login("op", "operator-password-1");
+    let (status, v) = execute(&server, &op, &tofu, "show ip interface brief");
+    assert_eq!(status, 200, "{v}");
+    let execs = peer.received().iter().filter(|(k, _)| k == "exec").count();
+    assert_eq!(execs, 4);
+}

@@ -1,0 +1,39 @@
+//! The SSH collector's side of SOTP: TextFSM parsing of command outputs (`sotp parse`),
+//! and real OpenSSH servers playing network devices (`peer`, `fake_cli.py`).
+
+mod execute;
+mod parse;
+mod peer;
+mod runner;
+
+use std::path::PathBuf;
+
+use crate::common::corpora;
+use peer::FakeDevice;
+
+pub(super) fn corpus(path: &str) -> PathBuf {
+    corpora().join("ntc").join(path)
+}
+
+pub(super) fn ios_brief() -> PathBuf {
+    corpus("cisco_ios/show_ip_interface_brief/cisco_ios_show_ip_interface_brief.raw")
+}
+
+pub(super) fn ios_device(hang: &[&str]) -> FakeDevice {
+    FakeDevice {
+        name: "r1".into(),
+        prompt: "r1#".into(),
+        outputs: vec![
+            ("show ip interface brief".into(), ios_brief()),
+            (
+                "show interfaces".into(),
+                corpus("cisco_ios/show_interfaces/cisco_ios_show_interfaces.raw"),
+            ),
+        ],
+        hang: hang.iter().map(|s| s.to_string()).collect(),
+        paging: false,
+        more: " --More-- ".into(),
+        paging_off: Vec::new(),
+        legacy_only: false,
+    }
+}
