@@ -82,6 +82,11 @@ pub fn config_devices(config: &Config) -> Vec<(String, DeviceInput)> {
         .iter()
         .map(|c| (c.id.as_deref().unwrap_or(&c.name), config.device_snmp(c)))
         .collect();
+    let ssh: std::collections::HashMap<&str, Option<sotp_inventory::SshInput>> = config
+        .devices
+        .iter()
+        .map(|c| (c.id.as_deref().unwrap_or(&c.name), config.device_ssh(c)))
+        .collect();
     config
         .device_list()
         .into_iter()
@@ -106,7 +111,7 @@ pub fn config_devices(config: &Config) -> Vec<(String, DeviceInput)> {
                 location: String::new(),
                 tags: d.tags.clone(),
                 snmp: snmp.get(d.id.as_str()).cloned().flatten(),
-                ssh: None,
+                ssh: ssh.get(d.id.as_str()).cloned().flatten(),
                 collectors,
                 active: true,
             };

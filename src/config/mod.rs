@@ -333,6 +333,10 @@ pub struct DeviceConfig {
     /// SNMP settings for this device; none = not polled over SNMP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snmp: Option<SnmpSettings>,
+    /// SSH settings for read-only commands (the devices API's `ssh` object); `key` and
+    /// `password` may be `env:`/`file:` references.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<sotp_inventory::SshInput>,
 }
 
 /// `[[device_ranges]]`: `count` devices on consecutive IPv4 addresses from `first_address`,
@@ -557,6 +561,30 @@ impl Config {
                     add(&format!("{at}.snmp.{f}"), r);
                 }
             }
+            if let Some(s) = &d.ssh {
+                if s.user.trim().is_empty() {
+                    add(&format!("{at}.ssh.user"), "must not be empty".into());
+                }
+                if s.key.is_none() && s.password.is_none() {
+                    add(&format!("{at}.ssh"), "needs a key or a password".into());
+                }
+                match s.platform.as_deref() {
+                    Some(p) if sotp_ssh::Platform::named(p).is_some() => {}
+                    other => add(
+                        &format!("{at}.ssh.platform"),
+                        format!(
+                            "{} one of: {}",
+                            other.map_or("is required:".to_string(), |p| format!(
+                                "`{p}` is not a known platform:"
+                            )),
+                            sotp_ssh::Platform::names().join(", ")
+                        ),
+                    ),
+                }
+                for (f, r) in secrets::resolve_ssh(s).1 {
+                    add(&format!("{at}.ssh.{f}"), r);
+                }
+            }
             let id = d.id.clone().unwrap_or_else(|| d.name.clone());
             if let Some(prev) = seen_ids.insert(id.clone(), at.clone()) {
                 add(
@@ -595,6 +623,16 @@ impl Config {
     /// device's polls then fail, never with the reference's text as the secret.
     pub fn device_snmp(&self, device: &DeviceConfig) -> Option<SnmpSettings> {
         let (resolved, failed) = secrets::resolve_snmp(device.snmp.as_ref()?);
+        for (field, why) in failed {
+            tracing::error!(device = %device.name, field, reason = %why, "a secret reference of this device does not resolve");
+        }
+        Some(resolved)
+    }
+
+    /// A `[[devices]]` entry's SSH settings with their secret references resolved
+    /// (logged and left empty when one does not resolve; `validate` reports it first).
+    pub fn device_ssh(&self, device: &DeviceConfig) -> Option<sotp_inventory::SshInput> {
+        let (resolved, failed) = secrets::resolve_ssh(device.ssh.as_ref()?);
         for (field, why) in failed {
             tracing::error!(device = %device.name, field, reason = %why, "a secret reference of this device does not resolve");
         }

@@ -45,6 +45,24 @@ pub fn resolve_snmp(settings: &SnmpSettings) -> (SnmpSettings, Vec<(&'static str
     (out, errors)
 }
 
+/// `settings` with the `key` and `password` references resolved, and the fields that did
+/// not resolve with the reason (left empty, never holding the reference's text).
+pub fn resolve_ssh(
+    settings: &sotp_inventory::SshInput,
+) -> (sotp_inventory::SshInput, Vec<(&'static str, String)>) {
+    let mut out = settings.clone();
+    let mut errors = Vec::new();
+    for (name, field) in [("key", &mut out.key), ("password", &mut out.password)] {
+        if let Some(raw) = field.as_mut() {
+            *raw = resolve(raw).unwrap_or_else(|why| {
+                errors.push((name, why));
+                String::new()
+            });
+        }
+    }
+    (out, errors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

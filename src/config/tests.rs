@@ -94,6 +94,7 @@ fn docs_name_every_field() {
         "devices.tags",
         "devices.icmp",
         "devices.snmp",
+        "devices.ssh",
         "device_ranges.name_prefix",
         "device_ranges.first_address",
         "device_ranges.count",
@@ -211,5 +212,64 @@ count = 10
         fields,
         vec!["icmp.count", "storage.url", "device_ranges[0].count"],
         "{err}"
+    );
+}
+
+#[test]
+fn ssh_settings_of_a_configured_device_are_checked_and_their_key_file_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("r1.key");
+    std::fs::write(
+        &key,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+[[devices]]
+name = "r1"
+address = "127.1.0.1"
+ssh = {{ user = "netops", key = "file:{}", platform = "cisco_ios", host_key = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s" }}
+"#,
+        key.display()
+    );
+    let config = load_str(&text, "test.toml", no_env()).unwrap();
+    let devices = crate::control::config_devices(&config);
+    let ssh = devices[0].1.ssh.as_ref().expect("ssh settings");
+    assert_eq!(
+        ssh.key.as_deref(),
+        Some("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----")
+    );
+    assert_eq!(ssh.platform.as_deref(), Some("cisco_ios"));
+
+    let bad = r#"
+[[devices]]
+name = "a"
+address = "127.1.0.1"
+ssh = { user = "netops", key = "env:SOTP_NO_SUCH_KEY_VARIABLE" }
+[[devices]]
+name = "b"
+address = "127.1.0.2"
+ssh = { user = " ", platform = "cisco_ioss" }
+"#;
+    let err = load_str(bad, "test.toml", no_env()).unwrap_err();
+    let got: Vec<(String, String)> = err
+        .issues
+        .iter()
+        .map(|i| (i.field.clone(), i.message.clone()))
+        .collect();
+    let has = |field: &str, needle: &str| {
+        assert!(
+            got.iter().any(|(f, m)| f == field && m.contains(needle)),
+            "missing ({field}, {needle}) in {got:#?}"
+        )
+    };
+    has("devices[0].ssh.platform", "is required");
+    has("devices[0].ssh.key", "SOTP_NO_SUCH_KEY_VARIABLE");
+    has("devices[1].ssh.user", "must not be empty");
+    has("devices[1].ssh", "needs a key or a password");
+    has(
+        "devices[1].ssh.platform",
+        "`cisco_ioss` is not a known platform",
     );
 }

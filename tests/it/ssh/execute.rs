@@ -20,12 +20,13 @@ fn templates() -> String {
     )
 }
 
-fn start(dir: &tempfile::TempDir, ssh: &str) -> Server {
+/// `sotp run` with `[ssh]` holding `ssh` (and the templates), then `rest`.
+fn start(dir: &tempfile::TempDir, ssh: &str, rest: &str) -> Server {
     let config = dir.path().join("sotp.toml");
     std::fs::write(
         &config,
         format!(
-            "[icmp]\nenabled = false\n\n[ssh]\ntemplates_dir = {:?}\n{ssh}\n",
+            "[icmp]\nenabled = false\n\n[ssh]\ntemplates_dir = {:?}\n{ssh}\n{rest}",
             templates()
         ),
     )
@@ -100,7 +101,11 @@ fn python_rows(platform: &str, command: &str, raw: &PathBuf) -> Value {
 fn execute_returns_parsed_output_refuses_injections_and_audits_every_command() {
     let peer = SshPeer::start(&ios_device(&["show clock"]));
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir, "commands_per_minute = 1000\ncommand_timeout = \"3s\"");
+    let server = start(
+        &dir,
+        "commands_per_minute = 1000\ncommand_timeout = \"3s\"",
+        "",
+    );
     let id = add_device(&server, "r1", 2, &peer, json!({}));
     let admin = server.token.clone();
 
@@ -227,10 +232,25 @@ fn execute_returns_parsed_output_refuses_injections_and_audits_every_command() {
 }
 
 #[test]
-fn keys_of_every_kind_log_in_first_use_pins_the_host_key_and_the_rate_is_per_user() {
+fn keys_of_every_kind_log_in_first_use_pins_the_host_key_config_devices_run_and_the_rate_is_per_user()
+ {
     let peer = SshPeer::start(&ios_device(&[]));
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir, "commands_per_minute = 3\ntrust_on_first_use = true");
+    // A device of the configuration file, its key read from a file.
+    let key = dir.path().join("cfg.key");
+    std::fs::write(&key, &peer.client_key_ed25519).unwrap();
+    let server = start(
+        &dir,
+        "commands_per_minute = 3\ntrust_on_first_use = true",
+        &format!(
+            "[[devices]]\nid = \"cfg-r1\"\nname = \"cfg-r1\"\naddress = \"127.0.0.9\"\n\
+             ssh = {{ user = {:?}, key = \"file:{}\", platform = \"cisco_ios\", host_key = {:?}, port = {} }}\n",
+            peer.user,
+            key.display(),
+            peer.host_fingerprint,
+            peer.port
+        ),
+    );
     let admin = server.token.clone();
 
     // Trust on first use: the key presented is accepted and pinned.
@@ -274,6 +294,9 @@ fn keys_of_every_kind_log_in_first_use_pins_the_host_key_and_the_rate_is_per_use
     let op = server.login("op", "operator-password-1");
     let (status, v) = execute(&server, &op, &tofu, "show ip interface brief");
     assert_eq!(status, 200, "{v}");
+    let (status, v) = execute(&server, &op, "cfg-r1", "show ip interface brief");
+    assert_eq!(status, 200, "{v}");
+    assert!(v["parsed"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
     let execs = peer.received().iter().filter(|(k, _)| k == "exec").count();
-    assert_eq!(execs, 4);
+    assert_eq!(execs, 5);
 }
