@@ -13,7 +13,8 @@ use sotp_pipeline::operator::Operator;
 use sotp_pipeline::stream::{Derive, state_path};
 use sotp_schemas::Topic;
 use sotp_sinks::{
-    RecentLogs, Repeats, Rows, SeriesWatermark, Sink, TableSink, TableStore, load_with_watermark,
+    RecentAlerts, RecentLogs, Repeats, Rows, SeriesWatermark, Sink, TableSink, TableStore,
+    load_with_watermark,
 };
 
 use tokio::sync::watch;
@@ -115,6 +116,10 @@ pub async fn sinks(
         true => Some(Repeats::Logs(RecentLogs::load(&tables.logs).await?)),
         false => None,
     };
+    let alerts = match shared {
+        true => Some(Repeats::Alerts(RecentAlerts::load(&tables.alerts).await?)),
+        false => None,
+    };
     let storage = &config.storage;
     let sink = |topic, rows, table: &Arc<TableStore>, repeats| -> Box<dyn Sink> {
         Box::new(TableSink::new(
@@ -130,6 +135,6 @@ pub async fn sinks(
         sink(Topic::Metrics, Rows::Metrics, &tables.metrics, derived),
         sink(Topic::Rollups, Rows::Rollups, &tables.rollups, rollups),
         sink(Topic::Logs, Rows::Logs, &tables.logs, logs),
-        sink(Topic::Alerts, Rows::Alerts, &tables.alerts, None),
+        sink(Topic::Alerts, Rows::Alerts, &tables.alerts, alerts),
     ])
 }

@@ -17,6 +17,7 @@ use sotp_schemas::{
 
 use crate::offsets::{self, Offsets};
 use crate::recent::RecentTimes;
+use crate::recent_alerts::RecentAlerts;
 use crate::recent_logs::RecentLogs;
 use crate::watermark::SeriesWatermark;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +57,9 @@ pub enum Repeats {
     /// is an event the producer delivered twice ([`crate::recent_logs`]). Used by
     /// [`crate::log_sink::run_logs_sink_with`].
     Logs(RecentLogs),
+    /// Alert transitions: one whose (alert, state) is already stored is the stage's
+    /// output again after its restart ([`crate::recent_alerts`]).
+    Alerts(RecentAlerts),
 }
 
 impl Repeats {
@@ -64,7 +68,15 @@ impl Repeats {
         match self {
             Repeats::Watermark(w) => w.advance_sample(s),
             Repeats::Exact(r) => r.insert_sample(s),
-            Repeats::Logs(_) => true,
+            Repeats::Logs(_) | Repeats::Alerts(_) => true,
+        }
+    }
+
+    /// `false` when `e` is a repeat to drop.
+    fn is_new_alert(&mut self, e: &AlertEvent) -> bool {
+        match self {
+            Repeats::Alerts(a) => a.insert_event(e),
+            Repeats::Watermark(_) | Repeats::Exact(_) | Repeats::Logs(_) => true,
         }
     }
 
@@ -72,7 +84,7 @@ impl Repeats {
     pub(crate) fn is_new_log(&mut self, r: &LogRecord) -> bool {
         match self {
             Repeats::Logs(l) => l.insert_record(r),
-            Repeats::Watermark(_) | Repeats::Exact(_) => true,
+            Repeats::Watermark(_) | Repeats::Exact(_) | Repeats::Alerts(_) => true,
         }
     }
 
@@ -80,7 +92,7 @@ impl Repeats {
     fn is_new_rollup(&mut self, r: &RollupRow) -> bool {
         match self {
             Repeats::Watermark(w) => w.advance_rollup(r),
-            Repeats::Exact(_) | Repeats::Logs(_) => true,
+            Repeats::Exact(_) | Repeats::Logs(_) | Repeats::Alerts(_) => true,
         }
     }
 
@@ -90,13 +102,16 @@ impl Repeats {
             Repeats::Watermark(w) => w.catch_up(table).await,
             Repeats::Exact(r) => r.catch_up(table).await,
             Repeats::Logs(l) => l.catch_up(table).await,
+            Repeats::Alerts(a) => a.catch_up(table).await,
         }
     }
 
     /// The log line of dropped repeats.
     pub(crate) fn message(&self) -> &'static str {
         match self {
-            Repeats::Watermark(_) => "repeated stream outputs already in the table dropped",
+            Repeats::Watermark(_) | Repeats::Alerts(_) => {
+                "repeated stream outputs already in the table dropped"
+            }
             Repeats::Exact(_) | Repeats::Logs(_) => {
                 "events delivered twice to the topic dropped (already in the table)"
             }
@@ -196,8 +211,8 @@ impl SinkRows for AlertBatchBuilder {
         self.finish()
     }
 
-    fn is_new(_repeats: &mut Repeats, _e: &AlertEvent) -> bool {
-        true
+    fn is_new(repeats: &mut Repeats, e: &AlertEvent) -> bool {
+        repeats.is_new_alert(e)
     }
 }
 

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use sotp_schemas::{
-    DeviceId, LogRecord, MetricName, MetricSample, UtcNanos, log_schema, metric_schema,
+    AlertEvent, AlertState, DeviceId, LogRecord, MetricName, MetricSample, UtcNanos, alert_schema,
+    log_schema, metric_schema,
 };
 
 use crate::writer::Layout;
@@ -34,6 +35,46 @@ pub(crate) fn sample(t: i64, metric: &str) -> MetricSample {
         &MetricName::new(metric),
         1.0,
     )
+}
+
+/// Opens the `alerts` table on `store` as a new writer.
+pub(crate) async fn alerts_table(store: &ColdStore) -> Arc<TableStore> {
+    TableStore::open(
+        "alerts",
+        alert_schema(),
+        Layout::alerts(),
+        store.clone(),
+        1000,
+        1,
+    )
+    .await
+    .expect("open the alerts table")
+}
+
+/// A transition of the alert `alert_id` into `state` at `t` ns.
+pub(crate) fn alert(t: i64, alert_id: &str, state: AlertState) -> AlertEvent {
+    AlertEvent {
+        time: UtcNanos(t),
+        rule_id: "r".into(),
+        rule_name: "r".into(),
+        device_id: None,
+        state,
+        severity: "warning".into(),
+        value: None,
+        message: String::new(),
+        labels: Default::default(),
+        fingerprint: format!("fp-{alert_id}"),
+        alert_id: alert_id.into(),
+        starts_at: None,
+        annotations: Default::default(),
+        receivers: Vec::new(),
+        group_key: String::new(),
+        group_wait_s: 0,
+        group_interval_s: 0,
+        repeat_interval_s: 0,
+        escalate_after_s: None,
+        escalate_to: Vec::new(),
+    }
 }
 
 /// Opens the `logs` table on `store` as a new writer.

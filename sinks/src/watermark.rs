@@ -130,6 +130,19 @@ pub(crate) async fn read_back(
     read: &mut FilesRead,
     mut f: impl FnMut(Key, i64),
 ) -> Result<usize, StoreError> {
+    let wanted = ["time", "device_id", "metric", "instance"];
+    read_back_columns(table, read, &wanted, |batch| rows_of(batch, &mut f)).await
+}
+
+/// Calls `f` with every batch (of the `wanted` columns) of the table's files of the last
+/// [`LOOKBACK_HOURS`] hours, of other writers, skipping the files in `read` and adding
+/// those it reads. Returns how many files it read.
+pub(crate) async fn read_back_columns(
+    table: &TableStore,
+    read: &mut FilesRead,
+    wanted: &[&str],
+    mut f: impl FnMut(&RecordBatch),
+) -> Result<usize, StoreError> {
     let snapshot = table.snapshot();
     let Some(newest_hour) = snapshot.cold.iter().map(|f| f.key.hour).max() else {
         return Ok(0);
@@ -149,10 +162,9 @@ pub(crate) async fn read_back(
     for file in todo {
         let bytes = table.store().store().get(&file.path).await?.bytes().await?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
-        let wanted = ["time", "device_id", "metric", "instance"];
-        let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
+        let mask = ProjectionMask::columns(builder.parquet_schema(), wanted.iter().copied());
         for batch in builder.with_projection(mask).build()? {
-            rows_of(&batch?, &mut f);
+            f(&batch?);
         }
         read.0.insert(file.path.clone(), file.key.hour);
         n += 1;
