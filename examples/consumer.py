@@ -25,7 +25,7 @@ import jsonschema
 from confluent_kafka import Consumer, KafkaError
 
 # The wire version these schema files describe (sotp_schemas::WIRE_VERSION).
-WIRE_VERSION = b"4"
+WIRE_VERSION = b"5"
 
 # Topic (without prefix) -> schema file of its messages.
 SCHEMAS = {

@@ -33,6 +33,12 @@ pub fn collectors(config: &Config) -> Vec<Box<dyn Collector>> {
     if config.syslog.enabled {
         all.push(Box::new(Syslog(config.syslog.clone())));
     }
+    if !config.ssh.backup_interval.is_zero() || !config.ssh.collect.is_empty() {
+        all.push(Box::new(sotp_ingest::ssh::Ssh {
+            config: config.ssh.clone(),
+            state_dir: Some(config.data_dir.join("ssh")),
+        }));
+    }
     all
 }
 
@@ -73,6 +79,8 @@ pub struct Tables {
     pub logs: Arc<TableStore>,
     /// `alerts`: every alert transition.
     pub alerts: Arc<TableStore>,
+    /// `command_outputs`: SSH command runs and configuration versions.
+    pub commands: Arc<TableStore>,
 }
 
 impl Tables {
@@ -83,6 +91,7 @@ impl Tables {
             self.rollups.clone(),
             self.logs.clone(),
             self.alerts.clone(),
+            self.commands.clone(),
         ]
     }
 }
@@ -136,5 +145,6 @@ pub async fn sinks(
         sink(Topic::Rollups, Rows::Rollups, &tables.rollups, rollups),
         sink(Topic::Logs, Rows::Logs, &tables.logs, logs),
         sink(Topic::Alerts, Rows::Alerts, &tables.alerts, alerts),
+        sink(Topic::Commands, Rows::Commands, &tables.commands, None),
     ])
 }

@@ -371,6 +371,7 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
             rollups: crate::run::open_rollups(&config, &cold).await?,
             logs: crate::run::open_logs(&config, &cold).await?,
             alerts: crate::run::open_alerts(&config, &cold).await?,
+            commands: crate::run::open_commands(&config, &cold).await?,
         }),
         false => None,
     };

@@ -90,6 +90,25 @@ pub async fn open_alerts(config: &Config, cold: &ColdStore) -> anyhow::Result<Ar
     .with_context(|| format!("opening the alerts table in {}", cold.description()))
 }
 
+/// Opens the `command_outputs` table (SSH command runs, configuration versions).
+pub async fn open_commands(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
+    TableStore::open(
+        "command_outputs",
+        sotp_schemas::command_schema(),
+        Layout::commands(),
+        cold.clone(),
+        config.storage.row_group_rows,
+        config.storage.zstd_level,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "opening the command_outputs table in {}",
+            cold.description()
+        )
+    })
+}
+
 /// Opens the `metrics_1m` rollup table in the cold store.
 pub async fn open_rollups(config: &Config, cold: &ColdStore) -> anyhow::Result<Arc<TableStore>> {
     TableStore::open(

@@ -508,7 +508,7 @@ impl AlertWindows {
                     }
                 }
             }
-            EventBatch::Alerts(_) => {}
+            EventBatch::Alerts(_) | EventBatch::Commands(_) => {}
         }
         let newest = span;
         self.seen.extend(marks);

@@ -32,6 +32,7 @@ pub(crate) async fn run(targets: u32, concurrency: usize) -> anyhow::Result<serd
                 interval: None,
             },
             snmp: None,
+            ssh: None,
         })
         .collect();
     let config = IcmpConfig {

@@ -181,6 +181,7 @@ mod tests {
                 interval: None,
             },
             snmp: None,
+            ssh: None,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod collector;
 pub mod icmp;
 pub mod scheduler;
 pub mod snmp;
+pub mod ssh;
 pub mod syslog;
 
 pub use collector::{Collector, Context, Icmp, Polling, Snmp, StartError, Syslog};

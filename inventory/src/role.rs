@@ -107,25 +107,27 @@ impl Role {
 
     /// The SQL tables this role may read (besides `information_schema`).
     pub fn sql_tables(self) -> &'static [&'static str] {
-        if self.allows(Permission::AuditRead) {
-            &[
+        // `command_outputs` holds device configurations (secrets masked): for those who
+        // may run commands on devices, and auditors.
+        match self {
+            Role::Admin | Role::Auditor => &[
                 "metrics",
                 "metrics_1m",
                 "logs",
                 "alerts",
-                "commands",
+                "command_outputs",
                 "devices",
                 "audit",
-            ]
-        } else {
-            &[
+            ],
+            Role::Operator => &[
                 "metrics",
                 "metrics_1m",
                 "logs",
                 "alerts",
-                "commands",
+                "command_outputs",
                 "devices",
-            ]
+            ],
+            Role::Readonly => &["metrics", "metrics_1m", "logs", "alerts", "devices"],
         }
     }
 

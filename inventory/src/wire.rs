@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sotp_schemas::{Device, DeviceId, InventoryChange, PollSettings};
+use sotp_schemas::{Device, DeviceId, InventoryChange, PollSettings, Secret, SshAccess};
 
 use crate::devices::{DEVICE_COLUMNS, record_from_row};
 use crate::{InventoryError, ManagedBy, Store, StoredDevice};
@@ -54,6 +54,26 @@ fn to_device(r: &StoredDevice, stored: &Stored) -> Option<Device> {
         }
         target
     });
+    // SSH access when the device has settings with a platform (and its `ssh` collector
+    // is not turned off): scheduled commands and configuration backups use it.
+    let ssh_on = settings("ssh").is_none_or(|c| c.enabled);
+    let ssh = r.ssh.as_ref().filter(|_| ssh_on).and_then(|v| {
+        let secret = |n: &str| {
+            stored
+                .get(&(r.id.clone(), format!("ssh.{n}")))
+                .cloned()
+                .map(Secret::new)
+        };
+        Some(SshAccess {
+            port: u16::try_from(v.port).ok()?,
+            user: v.user.clone(),
+            key: secret("key"),
+            password: secret("password"),
+            platform: v.platform.clone()?,
+            host_key: v.host_key.clone(),
+            legacy_algorithms: v.legacy_algorithms,
+        })
+    });
     Some(Device {
         id: DeviceId::new(&r.id),
         name: Arc::from(r.name.as_str()),
@@ -64,6 +84,7 @@ fn to_device(r: &StoredDevice, stored: &Stored) -> Option<Device> {
             interval: interval(icmp),
         },
         snmp,
+        ssh,
     })
 }
 

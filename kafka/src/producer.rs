@@ -427,6 +427,7 @@ fn key_of(batch: &EventBatch, i: usize) -> Option<Arc<str>> {
             ))
         }),
         EventBatch::Inventory(v) => v.get(i).map(|c| Arc::from(c.id.as_str())),
+        EventBatch::Commands(v) => v.get(i).map(|c| Arc::from(c.device_id.as_str())),
     }
 }
 

@@ -1,12 +1,16 @@
 //! What travels on the bus: batches of one event type, and their JSON wire encoding.
 
-use crate::{AlertEvent, InventoryChange, LogRecord, MetricSample, RollupRow, SchemaError, Topic};
+use crate::{
+    AlertEvent, CommandRecord, InventoryChange, LogRecord, MetricSample, RollupRow, SchemaError,
+    Topic,
+};
 
 /// The version of the JSON wire encoding. Bump it on every change to `schemas/json/`;
 /// the Kafka bus sends it in a `schema_version` header. Version 2 added the
 /// `metrics.1m` topic (rollup rows) and refused references in device secrets; version 3
-/// gave alert events their identity, annotations, receivers and group.
-pub const WIRE_VERSION: u32 = 4;
+/// gave alert events their identity, annotations, receivers and group; version 4 their
+/// notification policies; version 5 added devices' `ssh` access and the `commands` topic.
+pub const WIRE_VERSION: u32 = 5;
 
 /// A batch of events of one type. Collectors publish batches so that the in-process bus
 /// pays one queue operation per poll, not per sample.
@@ -22,6 +26,8 @@ pub enum EventBatch {
     Alerts(Vec<AlertEvent>),
     /// Device definitions and deletions (`inventory`).
     Inventory(Vec<InventoryChange>),
+    /// SSH command runs (`commands`).
+    Commands(Vec<CommandRecord>),
 }
 
 impl EventBatch {
@@ -33,6 +39,7 @@ impl EventBatch {
             EventBatch::Logs(v) => v.len(),
             EventBatch::Alerts(v) => v.len(),
             EventBatch::Inventory(v) => v.len(),
+            EventBatch::Commands(v) => v.len(),
         }
     }
 
@@ -53,6 +60,7 @@ impl EventBatch {
             EventBatch::Logs(v) => retain(v, keep),
             EventBatch::Alerts(v) => retain(v, keep),
             EventBatch::Inventory(v) => retain(v, keep),
+            EventBatch::Commands(v) => retain(v, keep),
         }
     }
 
@@ -64,6 +72,7 @@ impl EventBatch {
             (EventBatch::Logs(a), EventBatch::Logs(b)) => a.extend(b),
             (EventBatch::Alerts(a), EventBatch::Alerts(b)) => a.extend(b),
             (EventBatch::Inventory(a), EventBatch::Inventory(b)) => a.extend(b),
+            (EventBatch::Commands(a), EventBatch::Commands(b)) => a.extend(b),
             (_, other) => return Err(other),
         }
         Ok(())
@@ -82,6 +91,7 @@ impl EventBatch {
             EventBatch::Rollups(v) => enc(v),
             EventBatch::Logs(v) => enc(v),
             EventBatch::Alerts(v) => enc(v),
+            EventBatch::Commands(v) => enc(v),
             EventBatch::Inventory(v) => v
                 .iter()
                 .map(|c| match &c.device {
@@ -108,12 +118,7 @@ impl EventBatch {
                     device: Some(d),
                 }])
             }
-            Topic::Commands => {
-                return Err(SchemaError::Column {
-                    column: "topic",
-                    reason: format!("no event type is defined for topic `{topic}` yet"),
-                });
-            }
+            Topic::Commands => EventBatch::Commands(vec![serde_json::from_slice(bytes)?]),
         })
     }
 }

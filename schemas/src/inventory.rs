@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AuthProtocol, Device, DeviceId, PollSettings, PrivProtocol, SchemaError, Secret, SecretCodec,
-    SnmpTarget, SnmpVersion, UsmSettings,
+    SnmpTarget, SnmpVersion, SshAccess, UsmSettings,
 };
 
 /// ICMP polling settings on the wire.
@@ -65,7 +65,31 @@ pub struct SnmpRecord {
     pub interval_ms: Option<u64>,
 }
 
-/// One device definition as published on `inventory` (JSON, wire version 2,
+/// SSH access on the wire. Secret fields hold a sealed value, never a plain secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshRecord {
+    /// TCP port.
+    pub port: u16,
+    /// Login user.
+    pub user: String,
+    /// Private key, sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Password, sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The platform.
+    pub platform: String,
+    /// The pinned host key fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+    /// Legacy algorithms offered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy_algorithms: bool,
+}
+
+/// One device definition as published on `inventory` (JSON, wire version 5,
 /// `schemas/json/device_record.schema.json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +108,9 @@ pub struct DeviceRecord {
     /// SNMP polling; absent when the device is not polled over SNMP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snmp: Option<SnmpRecord>,
+    /// SSH access; absent when the device has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshRecord>,
 }
 
 /// One change on `inventory`: a device defined (or redefined), or deleted (`device` is
@@ -155,6 +182,15 @@ impl From<&Device> for DeviceRecord {
                 interval_ms: d.icmp.interval.map(|i| i.as_millis() as u64),
             },
             snmp: d.snmp.as_ref().map(SnmpRecord::from),
+            ssh: d.ssh.as_ref().map(|a| SshRecord {
+                port: a.port,
+                user: a.user.clone(),
+                key: a.key.as_ref().and_then(wire_secret),
+                password: a.password.as_ref().and_then(wire_secret),
+                platform: a.platform.clone(),
+                host_key: a.host_key.clone(),
+                legacy_algorithms: a.legacy_algorithms,
+            }),
         }
     }
 }
@@ -173,6 +209,15 @@ impl From<DeviceRecord> for Device {
                 interval: r.icmp.interval_ms.map(Duration::from_millis),
             },
             snmp: r.snmp.map(SnmpTarget::from),
+            ssh: r.ssh.map(|a| SshAccess {
+                port: a.port,
+                user: a.user,
+                key: a.key.map(Secret::new),
+                password: a.password.map(Secret::new),
+                platform: a.platform,
+                host_key: a.host_key,
+                legacy_algorithms: a.legacy_algorithms,
+            }),
         }
     }
 }
@@ -182,10 +227,13 @@ impl Device {
     /// device can go on the wire.
     pub fn seal_secrets(&mut self, codec: &dyn SecretCodec) -> Result<(), String> {
         let id = self.id.as_str().to_string();
-        match &mut self.snmp {
-            Some(t) => t.seal_secrets(&id, codec),
-            None => Ok(()),
+        if let Some(t) = &mut self.snmp {
+            t.seal_secrets(&id, codec)?;
         }
+        if let Some(a) = &mut self.ssh {
+            a.seal_secrets(&id, codec)?;
+        }
+        Ok(())
     }
 
     /// Opens every sealed secret with `codec`; returns the names of those that did not
@@ -193,25 +241,38 @@ impl Device {
     /// error, for this device only.
     pub fn open_secrets(&mut self, codec: &dyn SecretCodec) -> Vec<&'static str> {
         let id = self.id.as_str().to_string();
-        match &mut self.snmp {
+        let mut failed = match &mut self.snmp {
             Some(t) => t.open_secrets(&id, codec),
             None => Vec::new(),
+        };
+        if let Some(a) = &mut self.ssh {
+            failed.extend(a.open_secrets(&id, codec));
         }
+        failed
     }
 }
 
 impl DeviceRecord {
-    /// The secret fields (`snmp.community`, `snmp.auth_key`, `snmp.priv_key`) holding
+    /// The secret fields (`snmp.community`, `snmp.auth_key`, `snmp.priv_key`, `ssh.key`,
+    /// `ssh.password`) holding
     /// anything but a sealed value. SOTP only ever writes sealed secrets here, so readers
     /// refuse a record naming any.
     pub fn unsealed_secrets(&self) -> Vec<&'static str> {
-        let Some(s) = &self.snmp else {
-            return Vec::new();
+        let none = None;
+        let (community, auth_key, priv_key) = match &self.snmp {
+            Some(s) => (&s.community, &s.auth_key, &s.priv_key),
+            None => (&none, &none, &none),
+        };
+        let (key, password) = match &self.ssh {
+            Some(a) => (&a.key, &a.password),
+            None => (&none, &none),
         };
         [
-            ("snmp.community", &s.community),
-            ("snmp.auth_key", &s.auth_key),
-            ("snmp.priv_key", &s.priv_key),
+            ("snmp.community", community),
+            ("snmp.auth_key", auth_key),
+            ("snmp.priv_key", priv_key),
+            ("ssh.key", key),
+            ("ssh.password", password),
         ]
         .into_iter()
         .filter(|(_, v)| v.as_deref().is_some_and(|v| !Secret::new(v).is_sealed()))

@@ -8,6 +8,7 @@
 
 mod alert;
 mod alert_batch;
+mod command;
 mod device;
 mod error;
 mod event;
@@ -24,11 +25,12 @@ mod topic;
 
 pub use alert::{AlertEvent, AlertState};
 pub use alert_batch::{AlertBatchBuilder, alert_schema};
-pub use device::{Device, PollSettings};
+pub use command::{CommandBatchBuilder, CommandKind, CommandRecord, command_schema};
+pub use device::{Device, PollSettings, SshAccess};
 pub use error::SchemaError;
 pub use event::{EventBatch, WIRE_VERSION};
 pub use ids::{DeviceId, MetricName};
-pub use inventory::{DeviceRecord, InventoryChange, PollRecord, SnmpRecord};
+pub use inventory::{DeviceRecord, InventoryChange, PollRecord, SnmpRecord, SshRecord};
 pub use log::LogRecord;
 pub use log_batch::{LogBatchBuilder, batch_to_logs, log_schema, logs_to_batch};
 pub use metric::{

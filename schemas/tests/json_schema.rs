@@ -170,6 +170,7 @@ fn inventory_records_validate_and_plain_or_referenced_secrets_do_not() {
             interval: Some(std::time::Duration::from_secs(2)),
         },
         snmp: Some(settings.target()),
+        ssh: None,
     };
     let record = sotp_schemas::DeviceRecord::from(&device);
     let deleted = sotp_schemas::InventoryChange {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sotp_bus::Subscription;
 use sotp_schemas::{
-    AlertBatchBuilder, LogBatchBuilder, MetricBatchBuilder, RollupBatchBuilder, Topic,
+    AlertBatchBuilder, CommandBatchBuilder, LogBatchBuilder, MetricBatchBuilder,
+    RollupBatchBuilder, Topic,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +39,8 @@ pub enum Rows {
     Logs,
     /// Alert transitions (`alerts`).
     Alerts,
+    /// SSH command runs (`commands`).
+    Commands,
 }
 
 /// One topic into one table.
@@ -87,6 +90,7 @@ impl Sink for TableSink {
             Rows::Rollups => go::<RollupBatchBuilder>(s, sub, shutdown).await,
             Rows::Logs => go::<LogBatchBuilder>(s, sub, shutdown).await,
             Rows::Alerts => go::<AlertBatchBuilder>(s, sub, shutdown).await,
+            Rows::Commands => go::<CommandBatchBuilder>(s, sub, shutdown).await,
         }
     }
 }

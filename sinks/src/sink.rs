@@ -11,8 +11,8 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use sotp_bus::{Rebalance, Received, Subscription};
 use sotp_schemas::{
-    AlertBatchBuilder, AlertEvent, EventBatch, LogBatchBuilder, LogRecord, MetricBatchBuilder,
-    MetricSample, RollupBatchBuilder, RollupRow,
+    AlertBatchBuilder, AlertEvent, CommandBatchBuilder, CommandRecord, EventBatch, LogBatchBuilder,
+    LogRecord, MetricBatchBuilder, MetricSample, RollupBatchBuilder, RollupRow,
 };
 
 use crate::offsets::{self, Offsets};
@@ -181,6 +181,38 @@ impl SinkRows for MetricBatchBuilder {
 
     fn is_new(repeats: &mut Repeats, e: &MetricSample) -> bool {
         repeats.is_new(e)
+    }
+}
+
+impl SinkRows for CommandBatchBuilder {
+    type Event = CommandRecord;
+    const OTHER_KIND: &'static str = "non-command events on the commands topic ignored";
+
+    fn for_batches_of(_batch_rows: usize) -> Self {
+        Self::default()
+    }
+
+    fn events(batch: EventBatch) -> Result<Vec<CommandRecord>, EventBatch> {
+        match batch {
+            EventBatch::Commands(events) => Ok(events),
+            other => Err(other),
+        }
+    }
+
+    fn push_event(&mut self, e: &CommandRecord) {
+        self.push(e);
+    }
+
+    fn rows(&self) -> usize {
+        self.len()
+    }
+
+    fn take_batch(&mut self) -> RecordBatch {
+        self.finish()
+    }
+
+    fn is_new(_repeats: &mut Repeats, _e: &CommandRecord) -> bool {
+        true
     }
 }
 

@@ -67,6 +67,16 @@ impl Layout {
             free_text: vec!["message", "annotations"],
         }
     }
+
+    /// The `command_outputs` table's layout: by device and command, then time (a
+    /// device's configuration history is one run).
+    pub fn commands() -> Self {
+        Self {
+            series: vec!["device_id", "command"],
+            time: "time",
+            free_text: vec!["output", "parsed", "error"],
+        }
+    }
 }
 
 fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, StoreError> {

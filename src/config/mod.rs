@@ -530,6 +530,9 @@ impl Config {
         for (f, r) in self.alerting_problems() {
             add(&f, r);
         }
+        for (f, r) in self.ssh.problems() {
+            add(&f, r);
+        }
         let mut seen_ids = std::collections::HashMap::new();
         for (i, d) in self.devices.iter().enumerate() {
             if d.name == PLACEHOLDER {
@@ -658,6 +661,17 @@ impl Config {
                 tags: d.tags.clone(),
                 icmp: poll(&d.icmp),
                 snmp: self.device_snmp(d).as_ref().map(SnmpSettings::target),
+                ssh: self.device_ssh(d).and_then(|s| {
+                    Some(sotp_schemas::SshAccess {
+                        port: u16::try_from(s.port.unwrap_or(22)).ok()?,
+                        user: s.user,
+                        key: s.key.map(sotp_schemas::Secret::new),
+                        password: s.password.map(sotp_schemas::Secret::new),
+                        platform: s.platform?,
+                        host_key: s.host_key,
+                        legacy_algorithms: s.legacy_algorithms,
+                    })
+                }),
             });
         }
         for r in &self.device_ranges {
@@ -677,6 +691,7 @@ impl Config {
                     tags: r.tags.clone(),
                     icmp: poll(&r.icmp),
                     snmp: None,
+                    ssh: None,
                 });
             }
         }

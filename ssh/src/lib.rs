@@ -10,12 +10,14 @@
 //!   authentication, connection, command and idle timeouts, and limits on sessions in
 //!   total and per device.
 
+mod backup;
 mod client;
 mod command;
 mod platform;
 mod runner;
 
+pub use backup::{SECRET_MASK, config_hash, mask_secrets, unified_diff};
 pub use client::{HostKeyPolicy, SshAuth, SshError, SshTarget};
 pub use command::{AllowedCommand, MAX_COMMAND_LEN, Refusal};
 pub use platform::{Platform, platforms};
-pub use runner::{CommandOutput, SshConfig, SshLimits, SshRunner};
+pub use runner::{CollectConfig, CommandOutput, SshConfig, SshLimits, SshRunner};

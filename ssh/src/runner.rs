@@ -178,6 +178,26 @@ pub struct SshConfig {
     pub queue_timeout: Duration,
     /// The largest output kept, in bytes; a longer one fails the command.
     pub max_output_bytes: usize,
+    /// How often the running configuration of every device with SSH settings is
+    /// collected; a version is stored when it changed. `0s`: no backups.
+    #[serde(with = "humantime_serde")]
+    pub backup_interval: Duration,
+    /// `[[ssh.collect]]`: commands run on a schedule on the devices of a platform.
+    pub collect: Vec<CollectConfig>,
+}
+
+/// `[[ssh.collect]]`: commands run on every device of a platform at an interval; each
+/// result goes to the `commands` topic and the `command_outputs` table.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectConfig {
+    /// The platform whose devices run them (`cisco_ios`, ...).
+    pub platform: String,
+    /// The commands: each must be allowed on the platform.
+    pub commands: Vec<String>,
+    /// Time between two runs on one device.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
 }
 
 impl Default for SshConfig {
@@ -194,11 +214,60 @@ impl Default for SshConfig {
             max_sessions_per_device: l.max_sessions_per_device,
             queue_timeout: l.queue_timeout,
             max_output_bytes: l.max_output_bytes,
+            backup_interval: Duration::from_secs(3600),
+            collect: Vec::new(),
         }
     }
 }
 
 impl SshConfig {
+    /// Every problem of the settings, as (field, reason): `[[ssh.collect]]` entries name a
+    /// known platform, commands allowed on it, and an interval.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (i, c) in self.collect.iter().enumerate() {
+            let at = format!("ssh.collect[{i}]");
+            let Some(platform) = crate::Platform::named(&c.platform) else {
+                out.push((
+                    format!("{at}.platform"),
+                    format!(
+                        "`{}` is not a known platform: one of {}",
+                        c.platform,
+                        crate::Platform::names().join(", ")
+                    ),
+                ));
+                continue;
+            };
+            if c.commands.is_empty() {
+                out.push((
+                    format!("{at}.commands"),
+                    "must name at least one command".into(),
+                ));
+            }
+            for (j, command) in c.commands.iter().enumerate() {
+                if let Err(e) = platform.check(command) {
+                    out.push((format!("{at}.commands[{j}]"), e.to_string()));
+                }
+            }
+            if c.interval < Duration::from_secs(1) {
+                out.push((format!("{at}.interval"), "must be at least 1s".into()));
+            }
+        }
+        if self.commands_per_minute == 0 {
+            out.push((
+                "ssh.commands_per_minute".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.max_sessions == 0 || self.max_sessions_per_device == 0 {
+            out.push((
+                "ssh.max_sessions".into(),
+                "sessions limits must be at least 1".into(),
+            ));
+        }
+        out
+    }
+
     /// The runner's limits.
     pub fn limits(&self) -> SshLimits {
         SshLimits {

@@ -521,6 +521,7 @@ fn inventory(ids: &[&str]) -> EventBatch {
                         interval_ms: None,
                     },
                     snmp: None,
+                    ssh: None,
                 }),
             })
             .collect(),

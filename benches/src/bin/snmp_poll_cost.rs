@@ -74,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
             usm: None,
             interval: None,
         }),
+        ssh: None,
     };
     // Warm-up: opens the session and fills the metadata cache.
     let first = poller.poll(&device, UtcNanos::now()).await;

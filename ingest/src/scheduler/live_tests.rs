@@ -54,6 +54,7 @@ fn device(i: u8) -> Device {
             interval: None,
         },
         snmp: None,
+        ssh: None,
     }
 }
 

@@ -49,6 +49,7 @@ fn devices(n: usize) -> Vec<Device> {
                 interval: None,
             },
             snmp: None,
+            ssh: None,
         })
         .collect()
 }

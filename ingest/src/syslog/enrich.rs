@@ -265,6 +265,7 @@ mod tests {
             tags: vec![],
             icmp: PollSettings::default(),
             snmp: None,
+            ssh: None,
         }
     }
 

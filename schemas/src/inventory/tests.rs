@@ -29,6 +29,7 @@ fn device(snmp: Option<SnmpTarget>) -> Device {
             interval: Some(Duration::from_millis(1500)),
         },
         snmp,
+        ssh: None,
     }
 }
 

@@ -235,7 +235,7 @@ fn instant(name: &str, s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Api
 
 /// A SQL string literal of a request value; values with a backslash or a control
 /// character are refused rather than escaped.
-fn literal(name: &str, s: &str) -> Result<String, ApiError> {
+pub(crate) fn literal(name: &str, s: &str) -> Result<String, ApiError> {
     if s.is_empty() || s.len() > 256 || s.chars().any(|c| c == '\\' || c.is_control()) {
         return Err(ApiError::bad_parameters(format!(
             "`{name}` must be 1 to 256 characters without backslashes or control characters"

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod configs;
 pub mod device_metrics;
 pub mod devices;
 pub mod execute;
@@ -42,6 +43,9 @@ pub fn all() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(device_metrics::series))
         .routes(routes!(execute::execute))
+        .routes(routes!(configs::list))
+        .routes(routes!(configs::diff))
+        .routes(routes!(configs::get_one))
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(admin::update_user))
         .routes(routes!(admin::reset_password))

@@ -20,13 +20,14 @@ fn templates() -> String {
     )
 }
 
-/// `sotp run` with `[ssh]` holding `ssh` (and the templates), then `rest`.
+/// `sotp run` with `[ssh]` holding `ssh` (and the templates; no configuration backups:
+/// every byte a device receives here comes from the API), then `rest`.
 fn start(dir: &tempfile::TempDir, ssh: &str, rest: &str) -> Server {
     let config = dir.path().join("sotp.toml");
     std::fs::write(
         &config,
         format!(
-            "[icmp]\nenabled = false\n\n[ssh]\ntemplates_dir = {:?}\n{ssh}\n{rest}",
+            "[icmp]\nenabled = false\n\n[ssh]\ntemplates_dir = {:?}\nbackup_interval = \"0s\"\n{ssh}\n{rest}",
             templates()
         ),
     )

@@ -1,6 +1,7 @@
 //! The SSH collector's side of SOTP: TextFSM parsing of command outputs (`sotp parse`),
 //! and real OpenSSH servers playing network devices (`peer`, `fake_cli.py`).
 
+mod collect;
 mod execute;
 mod parse;
 mod peer;

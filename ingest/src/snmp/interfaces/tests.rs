@@ -19,6 +19,7 @@ fn device() -> Device {
         tags: vec![],
         icmp: PollSettings::default(),
         snmp: None,
+        ssh: None,
     }
 }
 

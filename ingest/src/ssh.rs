@@ -1,0 +1,382 @@
+//! The SSH collector: `[[ssh.collect]]` commands on a schedule, and configuration
+//! backups, on every device with SSH settings (a platform, a pinned host key, a key or a
+//! password). Each run is one [`CommandRecord`] on `commands`: its output and the rows its
+//! TextFSM template found. A configuration is published only when it changed (its digest
+//! differs from the last one published for the device, kept in `<data_dir>/ssh/backups.json`
+//! across restarts), with its secrets masked, and a change also goes on `logs` as a
+//! `CONFIG_CHANGED` record that a log-pattern alert rule can watch.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sotp_schemas::{
+    CommandKind, CommandRecord, Device, DeviceId, EventBatch, LogRecord, Topic, UtcNanos,
+};
+use sotp_ssh::{HostKeyPolicy, Platform, SshAuth, SshConfig, SshRunner, SshTarget};
+use sotp_textfsm::NtcTemplates;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Collector, Context, StartError};
+
+/// The SSH collector, with its settings and where it keeps the configuration digests.
+#[derive(Debug)]
+pub struct Ssh {
+    /// `[ssh]`.
+    pub config: SshConfig,
+    /// Where `backups.json` goes (`<data_dir>/ssh`); none keeps the digests in memory only.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// One thing to run on one device.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Job {
+    device: DeviceId,
+    command: String,
+    kind: CommandKind,
+}
+
+#[derive(Debug)]
+struct Shared {
+    runner: SshRunner,
+    templates: Option<NtcTemplates>,
+    bus: Arc<dyn sotp_bus::Bus>,
+    /// Digest of the last configuration published per device.
+    digests: Mutex<HashMap<String, String>>,
+    state_file: Option<PathBuf>,
+}
+
+#[async_trait]
+impl Collector for Ssh {
+    fn name(&self) -> &'static str {
+        "ssh"
+    }
+
+    async fn start(
+        self: Box<Self>,
+        ctx: Context,
+        stop: CancellationToken,
+    ) -> Result<JoinHandle<()>, StartError> {
+        let fail = |e: String| StartError {
+            collector: "ssh",
+            source: e.into(),
+        };
+        let templates = if self.config.templates_dir.is_empty() {
+            None
+        } else {
+            Some(
+                NtcTemplates::load(std::path::Path::new(&self.config.templates_dir))
+                    .map_err(|e| fail(format!("[ssh] templates_dir: {e}")))?,
+            )
+        };
+        let state_file = match &self.state_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+                Some(dir.join("backups.json"))
+            }
+            None => None,
+        };
+        let digests = state_file
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let shared = Arc::new(Shared {
+            runner: SshRunner::new(self.config.limits()),
+            templates,
+            bus: ctx.bus.clone(),
+            digests: Mutex::new(digests),
+            state_file,
+        });
+        Ok(tokio::spawn(run(self.config, shared, ctx, stop)))
+    }
+}
+
+/// The jobs of `device` with their intervals.
+fn jobs_of(config: &SshConfig, device: &Device) -> Vec<(Job, Duration)> {
+    let Some(ssh) = &device.ssh else {
+        return Vec::new();
+    };
+    let Some(platform) = Platform::named(&ssh.platform) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in config.collect.iter().filter(|c| c.platform == ssh.platform) {
+        for command in &c.commands {
+            out.push((
+                Job {
+                    device: device.id.clone(),
+                    command: command.clone(),
+                    kind: CommandKind::Collect,
+                },
+                c.interval,
+            ));
+        }
+    }
+    if !config.backup_interval.is_zero() {
+        out.push((
+            Job {
+                device: device.id.clone(),
+                command: platform.running_config.clone(),
+                kind: CommandKind::Config,
+            },
+            config.backup_interval,
+        ));
+    }
+    out
+}
+
+async fn run(config: SshConfig, shared: Arc<Shared>, ctx: Context, stop: CancellationToken) {
+    let mut due: HashMap<Job, tokio::time::Instant> = HashMap::new();
+    let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+    let mut devices = ctx.devices.clone();
+    loop {
+        let now = tokio::time::Instant::now();
+        let current: Vec<Device> = devices.borrow().clone();
+        let mut planned: HashMap<Job, Duration> = HashMap::new();
+        for d in &current {
+            planned.extend(jobs_of(&config, d));
+        }
+        // Jobs of removed devices or commands go; new ones run at once.
+        if planned.len() != due.len() || planned.keys().any(|j| !due.contains_key(j)) {
+            tracing::info!(
+                devices = current.iter().filter(|d| d.ssh.is_some()).count(),
+                jobs = planned.len(),
+                "SSH collection planned"
+            );
+        }
+        due.retain(|job, _| planned.contains_key(job));
+        for (job, interval) in &planned {
+            let at = due.entry(job.clone()).or_insert(now);
+            if *at <= now {
+                *at = now + *interval;
+                if let Some(device) = current.iter().find(|d| d.id == job.device) {
+                    let (shared, device, job) = (shared.clone(), device.clone(), job.clone());
+                    running.spawn(async move { run_job(&shared, &device, &job).await });
+                }
+            }
+        }
+        while running.try_join_next().is_some() {}
+        let next = due
+            .values()
+            .min()
+            .copied()
+            .unwrap_or(now + Duration::from_secs(60));
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep_until(next) => {}
+            _ = devices.changed() => {}
+        }
+    }
+    // Runs in flight finish (each is bounded by the command timeout).
+    while running.join_next().await.is_some() {}
+}
+
+async fn run_job(shared: &Shared, device: &Device, job: &Job) {
+    let Some(record) = execute(shared, device, job).await else {
+        return;
+    };
+    if let Some(e) = &record.error {
+        tracing::warn!(device = %device.name, command = %job.command, error = %e, "SSH command failed");
+    }
+    let change =
+        (job.kind == CommandKind::Config && record.ok).then(|| config_change(device, &record));
+    let mut published = Vec::new();
+    if job.kind == CommandKind::Collect || !record.ok || record.previous_hash != record.config_hash
+    {
+        published.push(
+            shared
+                .bus
+                .publish(Topic::Commands, EventBatch::Commands(vec![record.clone()]))
+                .await,
+        );
+    }
+    if let Some(Some(log)) = change {
+        published.push(
+            shared
+                .bus
+                .publish(Topic::Logs, EventBatch::Logs(vec![log]))
+                .await,
+        );
+        // The digest is kept once the version is on the bus: a failed publish is
+        // collected and published again next time.
+        if published.iter().all(Result::is_ok) {
+            remember(
+                shared,
+                device,
+                record.config_hash.clone().unwrap_or_default(),
+            );
+        }
+    }
+    for r in published {
+        if let Err(e) = r {
+            tracing::error!(device = %device.name, command = %job.command, error = %e, "cannot publish an SSH command's result");
+        }
+    }
+}
+
+/// The command run as a record, or none when the device cannot be reached this way at all
+/// (logged).
+async fn execute(shared: &Shared, device: &Device, job: &Job) -> Option<CommandRecord> {
+    let ssh = device.ssh.as_ref()?;
+    let platform = Platform::named(&ssh.platform)?;
+    let started = UtcNanos::now();
+    let mut record = CommandRecord {
+        time: started,
+        device_id: device.id.clone(),
+        device: device.name.to_string(),
+        platform: ssh.platform.clone(),
+        command: job.command.clone(),
+        kind: job.kind,
+        ok: false,
+        error: None,
+        output: String::new(),
+        parsed: None,
+        template: None,
+        duration_ms: 0,
+        config_hash: None,
+        previous_hash: None,
+    };
+    let command = match platform.check(&job.command) {
+        Ok(c) => c,
+        Err(e) => {
+            record.error = Some(e.to_string());
+            return Some(record);
+        }
+    };
+    let Some(host_key) = ssh.host_key.clone() else {
+        record.error = Some(
+            "no pinned ssh.host_key: scheduled commands need one (run a command through the API with [ssh] trust_on_first_use, or set it)".into(),
+        );
+        return Some(record);
+    };
+    let auth = match (&ssh.key, &ssh.password) {
+        (Some(k), _) if k.expose().is_ok() => SshAuth::Key {
+            pem: k.expose().unwrap_or_default().to_owned(),
+            passphrase: None,
+        },
+        (_, Some(p)) if p.expose().is_ok() => {
+            SshAuth::Password(p.expose().unwrap_or_default().to_owned())
+        }
+        _ => {
+            record.error = Some(
+                "no usable ssh.key or ssh.password (missing, or sealed under another master key)"
+                    .into(),
+            );
+            return Some(record);
+        }
+    };
+    let target = SshTarget {
+        device: device.id.as_str().to_owned(),
+        address: device.address,
+        port: ssh.port,
+        user: ssh.user.clone(),
+        auth,
+        host_key: HostKeyPolicy::Pinned(host_key),
+        platform,
+        legacy_algorithms: ssh.legacy_algorithms,
+    };
+    match shared.runner.run(&target, &command).await {
+        Ok(out) => {
+            record.ok = true;
+            record.duration_ms = u64::try_from(out.duration.as_millis()).unwrap_or(u64::MAX);
+            match job.kind {
+                CommandKind::Collect => {
+                    if let Some(lib) = &shared.templates
+                        && let Some(names) = lib.index().find(&platform.templates, command.as_str())
+                    {
+                        record.template = Some(names.join(":"));
+                        match sotp_textfsm::parse_output_table(
+                            lib,
+                            &platform.templates,
+                            command.as_str(),
+                            &out.output,
+                        ) {
+                            Ok(t) => record.parsed = serde_json::to_string(&t.ordered_json()).ok(),
+                            Err(e) => record.error = Some(format!("template: {e}")),
+                        }
+                    }
+                    record.output = out.output;
+                }
+                CommandKind::Config => {
+                    let masked = sotp_ssh::mask_secrets(&out.output);
+                    let digest = sotp_ssh::config_hash(&masked);
+                    record.previous_hash = shared
+                        .digests
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(device.id.as_str())
+                        .cloned();
+                    record.config_hash = Some(digest);
+                    record.output = masked;
+                }
+            }
+        }
+        Err(e) => {
+            if let sotp_ssh::SshError::HostKeyChanged { expected, actual } = &e {
+                metrics::counter!("sotp_ssh_host_key_changed_total").increment(1);
+                tracing::warn!(device = %device.name, expected, actual, "SSH host key changed: scheduled command refused");
+            }
+            record.error = Some(e.to_string());
+        }
+    }
+    metrics::counter!("sotp_ssh_commands_total", "kind" => job.kind.as_str(), "ok" => if record.ok { "true" } else { "false" }).increment(1);
+    Some(record)
+}
+
+/// The `logs` record of a changed configuration; none when it did not change.
+fn config_change(device: &Device, record: &CommandRecord) -> Option<LogRecord> {
+    if record.previous_hash == record.config_hash {
+        return None;
+    }
+    let short = |h: &Option<String>| {
+        h.as_deref()
+            .map_or("none".to_owned(), |h| h[..h.len().min(12)].to_owned())
+    };
+    let message = format!(
+        "configuration of {} changed: {} -> {} ({} bytes, secrets masked)",
+        device.name,
+        short(&record.previous_hash),
+        short(&record.config_hash),
+        record.output.len()
+    );
+    Some(LogRecord {
+        received_at: record.time,
+        time: Some(record.time),
+        source_address: device.address.to_string(),
+        device_id: Some(device.id.clone()),
+        hostname: Some(device.name.to_string()),
+        facility: Some(23),
+        severity: Some(5),
+        app_name: Some("sotp".into()),
+        procid: None,
+        msgid: Some("CONFIG_CHANGED".into()),
+        structured_data: Default::default(),
+        vendor_mnemonic: Some("SOTP-5-CONFIG_CHANGED".into()),
+        raw: message.clone().into_bytes(),
+        message,
+        parse_error: false,
+    })
+}
+
+fn remember(shared: &Shared, device: &Device, digest: String) {
+    let snapshot = {
+        let mut d = shared.digests.lock().unwrap_or_else(|e| e.into_inner());
+        d.insert(device.id.as_str().to_owned(), digest);
+        d.clone()
+    };
+    if let Some(file) = &shared.state_file {
+        let tmp = file.with_extension("json.tmp");
+        let written = serde_json::to_vec(&snapshot)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|()| std::fs::rename(&tmp, file));
+        if let Err(e) = written {
+            tracing::error!(file = %file.display(), error = %e, "cannot save the configuration digests");
+        }
+    }
+}
