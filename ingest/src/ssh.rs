@@ -286,16 +286,17 @@ async fn execute(shared: &Shared, device: &Device, job: &Job) -> Option<CommandR
             record.duration_ms = u64::try_from(out.duration.as_millis()).unwrap_or(u64::MAX);
             match job.kind {
                 CommandKind::Collect => {
-                    if let Some(lib) = &shared.templates
-                        && let Some(names) = lib.index().find(&platform.templates, command.as_str())
-                    {
-                        record.template = Some(names.join(":"));
-                        match sotp_textfsm::parse_output_table(
+                    let parsed = shared.templates.as_ref().and_then(|lib| {
+                        sotp_textfsm::parse_if_templated(
                             lib,
                             &platform.templates,
                             command.as_str(),
                             &out.output,
-                        ) {
+                        )
+                    });
+                    if let Some((template, table)) = parsed {
+                        record.template = Some(template);
+                        match table {
                             Ok(t) => record.parsed = serde_json::to_string(&t.ordered_json()).ok(),
                             Err(e) => record.error = Some(format!("template: {e}")),
                         }
@@ -317,10 +318,6 @@ async fn execute(shared: &Shared, device: &Device, job: &Job) -> Option<CommandR
             }
         }
         Err(e) => {
-            if let sotp_ssh::SshError::HostKeyChanged { expected, actual } = &e {
-                metrics::counter!("sotp_ssh_host_key_changed_total").increment(1);
-                tracing::warn!(device = %device.name, expected, actual, "SSH host key changed: scheduled command refused");
-            }
             record.error = Some(e.to_string());
         }
     }

@@ -93,7 +93,14 @@ impl SshRunner {
             command: self.limits.command_timeout,
             idle: self.limits.idle_timeout,
         };
-        let session = client::open(target, t).await?;
+        let session = client::open(target, t).await.inspect_err(|e| {
+            // Possibly a man in the middle: every caller (API, collector) is told the
+            // same way.
+            if let SshError::HostKeyChanged { expected, actual } = e {
+                metrics::counter!("sotp_ssh_host_key_changed_total").increment(1);
+                tracing::warn!(device = %target.device, expected, actual, "SSH host key changed: nothing sent");
+            }
+        })?;
         let host_key = session.host_key.clone();
         let result = session
             .run(target.platform, command, t, self.limits.max_output_bytes)

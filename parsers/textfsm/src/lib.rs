@@ -31,6 +31,9 @@ mod template;
 pub use error::{IndexError, LoadError, NtcError, ParseError, TemplateError};
 pub use fs::{NtcTemplates, load_template};
 pub use index::{Index, IndexEntry, expand_completion};
-pub use ntc::{Cell, NtcTable, OrderedJson, clitable_parse, parse_output, parse_output_table};
+pub use ntc::{
+    Cell, NtcTable, OrderedJson, clitable_parse, parse_if_templated, parse_output,
+    parse_output_table,
+};
 pub use row::{ListItem, Row, Value};
 pub use template::{Template, ValueOption};

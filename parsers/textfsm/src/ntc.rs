@@ -286,6 +286,19 @@ pub fn parse_output_table(
     clitable_parse(&refs, data)
 }
 
+/// [`parse_output_table`] when the index has a template for `platform` and `command`:
+/// the template names (joined with `:`, as the index writes a merge) and the table, or the
+/// template's error; none when no template matches.
+pub fn parse_if_templated(
+    lib: &NtcTemplates,
+    platform: &str,
+    command: &str,
+    data: &str,
+) -> Option<(String, Result<NtcTable, NtcError>)> {
+    let names = lib.index().find(platform, command)?.join(":");
+    Some((names, parse_output_table(lib, platform, command, data)))
+}
+
 /// ntc-templates' `parse_output(platform, command, data)`: a list of objects with
 /// lower-cased keys, values strings or arrays of strings.
 pub fn parse_output(

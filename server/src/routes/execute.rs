@@ -180,10 +180,6 @@ pub async fn execute(
         Ok(out) => out,
         Err(e) => {
             let (status, code) = failure_status(&e);
-            if let SshError::HostKeyChanged { expected, actual } = &e {
-                metrics::counter!("sotp_ssh_host_key_changed_total").increment(1);
-                tracing::warn!(device = %id, expected, actual, "SSH host key changed: command refused");
-            }
             write_audit(
                 &st,
                 &p,
@@ -250,17 +246,14 @@ fn parse(
     let Some(lib) = &st.ssh.templates else {
         return (None, None, None);
     };
-    let Some(names) = lib.index().find(&platform.templates, command) else {
-        return (None, None, None);
-    };
-    let template = Some(names.join(":"));
-    match sotp_textfsm::parse_output_table(lib, &platform.templates, command, output) {
-        Ok(table) => (
+    match sotp_textfsm::parse_if_templated(lib, &platform.templates, command, output) {
+        None => (None, None, None),
+        Some((template, Ok(table))) => (
             serde_json::to_value(table.ordered_json()).ok(),
-            template,
+            Some(template),
             None,
         ),
-        Err(e) => (None, template, Some(e.to_string())),
+        Some((template, Err(e))) => (None, Some(template), Some(e.to_string())),
     }
 }
 
