@@ -92,11 +92,17 @@ fn separate_roles_survive_kill_9_with_nothing_lost_or_doubled() {
         Duration::from_secs(60),
     );
 
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("kill schedule seed {seed}");
+    // `SOTP_E2E_SEED` replays the kill schedule of a failed run (its seed is printed).
+    let seed = std::env::var("SOTP_E2E_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("kill schedule seed {seed} (replay it with SOTP_E2E_SEED={seed})");
     let mut rng = Lcg(seed);
     let run_for = Duration::from_secs(60);
     let started = Instant::now();
@@ -154,7 +160,7 @@ fn separate_roles_survive_kill_9_with_nothing_lost_or_doubled() {
         "Parquet must hold every produced sample exactly once (sink log:\n{})",
         sink.log_text()
     );
-    check_derived(&sink_data, derived);
+    check_derived(&sink_data, derived, &tansu.brokers, &[&pipeline, &sink]);
     let rollups = check_rollups(&sink_data);
 
     // Idempotence does not rest on the committed offsets: a sink in a new consumer group
@@ -218,13 +224,73 @@ fn separate_roles_survive_kill_9_with_nothing_lost_or_doubled() {
 }
 
 /// Every octet counter sample after the first of its series has its rate (or a
-/// discontinuity) at the same time; the stage's kills neither lost nor doubled one.
-fn check_derived(data: &std::path::Path, derived: u64) {
+/// discontinuity) at the same time; the stage's kills neither lost nor doubled one. On
+/// failure the message says where the first missing one was lost: its series' raw and
+/// derived events in Kafka (partition, offset, time) and what the pipeline and the sink
+/// logged about restarts, assignments and dropped events.
+fn check_derived(data: &std::path::Path, derived: u64, brokers: &str, procs: &[&RoleProc]) {
     assert!(derived > 100, "only {derived} derived samples");
     let missing = missing_derived(data);
-    assert!(
-        missing.is_empty(),
-        "counter samples without their rate: {missing:?}"
+    if missing.is_empty() {
+        return;
+    }
+    let first = &missing[0];
+    let (device, metric, instance) = (
+        first[0].as_str().unwrap_or_default(),
+        first[1].as_str().unwrap_or_default(),
+        first[2].as_str().unwrap_or_default(),
+    );
+    let rate = metric.replace("_octets", "_bps");
+    let dump = tempfile::NamedTempFile::new().unwrap();
+    super::peer::outside_consumer(
+        brokers,
+        "sotp.",
+        Some("metrics.raw,metrics"),
+        Some(dump.path()),
+    );
+    let mut in_kafka = String::new();
+    for line in std::fs::read_to_string(dump.path())
+        .unwrap_or_default()
+        .lines()
+    {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        let e = &v["event"];
+        if e["device_id"] == device
+            && e["instance"] == instance
+            && (e["metric"] == metric || e["metric"] == rate.as_str())
+        {
+            in_kafka.push_str(&format!(
+                "{}/{}@{} {} {}\n",
+                v["topic"], v["partition"], v["offset"], e["time"], e["metric"]
+            ));
+        }
+    }
+    let noted = [
+        "restored",
+        "saved",
+        "skipped",
+        "dropped",
+        "assigned",
+        "revoked",
+        "opened",
+        "read back",
+        "WARN",
+        "ERROR",
+    ];
+    let logs: String = procs
+        .iter()
+        .flat_map(|p| {
+            p.log_text()
+                .lines()
+                .filter(|l| !l.contains("DEBUG") && noted.iter().any(|n| l.contains(n)))
+                .map(|l| format!("{l}\n"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    panic!(
+        "counter samples without their rate: {missing:?}\n\n\
+         {device} {metric} {instance} in Kafka (topic/partition@offset time metric):\n{in_kafka}\n\
+         pipeline and sink logs:\n{logs}"
     );
 }
 
