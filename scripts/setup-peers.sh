@@ -19,12 +19,14 @@
 #     psycopg (in the venv), and tests/pgx built with Debian's Go and jackc's pgconn and
 #     pgtype (golang-github-jackc-pgx-v4-dev), the layer Grafana's data source sends through;
 #   - openssh-server (sshd, with openssh-client's ssh-keygen): the SSH collector's tests run
-#     real OpenSSH servers as fake network devices (tests/it/ssh/peer.rs);
+#     real OpenSSH servers as fake network devices (tests/it/ssh/peer.rs), and an account
+#     `sotp-ssh-test` with a random password for their password login;
 #   - stunnel4 and tansu 0.6 built with its SQLite storage (`cargo install`, once per
 #     machine, under ~/.cache/sotp-peers): the Kafka security tests' broker that keeps
 #     SCRAM users, behind a TLS front (tests/it/kafka/secure_peer.rs says why).
 # Prints `export VAR=...` lines: SOTP_PYTHON, SOTP_MOTO_SERVER, SOTP_TANSU, SOTP_SNMPSIM,
-# SOTP_SNMPSIM_DATA, SOTP_TANSU_SQL, SOTP_PGXQ, SOTP_NTC_TEMPLATES.
+# SOTP_SNMPSIM_DATA, SOTP_TANSU_SQL, SOTP_PGXQ, SOTP_NTC_TEMPLATES, and as root
+# SOTP_SSH_TEST_USER and SOTP_SSH_TEST_PASSWORD_FILE (the SSH password login's account).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -139,3 +141,19 @@ if [ ! -x "$tansu_sql_root/bin/tansu" ]; then
   rm -rf "$tansu_sql_root/build"
 fi
 echo "export SOTP_TANSU_SQL=$tansu_sql_root/bin/tansu"
+
+# The SSH tests' password login (tests/it/ssh/peer.rs): sshd checks a password against a
+# real account, so one exists for it, `sotp-ssh-test` (home `/`, no sudo rights),
+# with a random password made on this machine and kept in a root-only file (never a
+# fixed one, so the account is no way in for anyone else).
+ssh_pw_file="${XDG_CACHE_HOME:-$HOME/.cache}/sotp-peers/ssh-test-password"
+if [ "$(id -u)" = 0 ]; then
+  id sotp-ssh-test >/dev/null 2>&1 || useradd --no-create-home --home-dir / --shell /bin/sh sotp-ssh-test
+  if [ ! -s "$ssh_pw_file" ]; then
+    mkdir -p "$(dirname "$ssh_pw_file")"
+    (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$ssh_pw_file")
+  fi
+  echo "sotp-ssh-test:$(cat "$ssh_pw_file")" | chpasswd
+  echo "export SOTP_SSH_TEST_USER=sotp-ssh-test"
+  echo "export SOTP_SSH_TEST_PASSWORD_FILE=$ssh_pw_file"
+fi

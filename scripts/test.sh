@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 # A failing setup must stop the run (an eval of a failed substitution would not).
 peers=$(scripts/setup-peers.sh)
 eval "$peers"
-export SOTP_PYTHON SOTP_MOTO_SERVER SOTP_TANSU SOTP_SNMPSIM SOTP_SNMPSIM_DATA SOTP_TANSU_SQL SOTP_PGXQ SOTP_NTC_TEMPLATES
+export SOTP_PYTHON SOTP_MOTO_SERVER SOTP_TANSU SOTP_SNMPSIM SOTP_SNMPSIM_DATA SOTP_TANSU_SQL SOTP_PGXQ SOTP_NTC_TEMPLATES SOTP_SSH_TEST_USER SOTP_SSH_TEST_PASSWORD_FILE
 cargo test --workspace --all-targets --no-fail-fast "$@"

@@ -249,7 +249,11 @@ async fn start_api(
             .tasks
             .push(tokio::spawn(pg.run(running.stop.clone())));
     }
-    let ssh = sotp_server::SshService::new(&config.ssh).map_err(anyhow::Error::msg)?;
+    let ssh = sotp_server::SshService::new(
+        &config.ssh,
+        Some(sotp_ingest::ssh::host_key_alarm(bus.clone())),
+    )
+    .map_err(anyhow::Error::msg)?;
     let state = ApiState::new(engine, prometheus, ready.clone(), control)
         .with_alerting(crate::alerting::ConfigAlerting::new(config))
         .with_ssh(ssh);

@@ -4,7 +4,9 @@
 //! TextFSM template found. A configuration is published only when it changed (its digest
 //! differs from the last one published for the device, kept in `<data_dir>/ssh/backups.json`
 //! across restarts), with its secrets masked, and a change also goes on `logs` as a
-//! `CONFIG_CHANGED` record that a log-pattern alert rule can watch.
+//! `CONFIG_CHANGED` record that a log-pattern alert rule can watch. A device presenting
+//! another host key than the pinned one is refused and reported on `logs` as a
+//! `HOST_KEY_CHANGED` record ([`host_key_alarm`], the API's runner too).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,10 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sotp_bus::Bus;
 use sotp_schemas::{
     CommandKind, CommandRecord, Device, DeviceId, EventBatch, LogRecord, Topic, UtcNanos,
 };
-use sotp_ssh::{HostKeyPolicy, Platform, SshAuth, SshConfig, SshRunner, SshTarget};
+use sotp_ssh::{
+    HostKeyAlarm, HostKeyChange, HostKeyPolicy, Platform, SshAuth, SshConfig, SshRunner, SshTarget,
+};
 use sotp_textfsm::NtcTemplates;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -86,7 +91,8 @@ impl Collector for Ssh {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let shared = Arc::new(Shared {
-            runner: SshRunner::new(self.config.limits()),
+            runner: SshRunner::new(self.config.limits())
+                .with_host_key_alarm(host_key_alarm(ctx.bus.clone())),
             templates,
             bus: ctx.bus.clone(),
             digests: Mutex::new(digests),
@@ -341,22 +347,72 @@ fn config_change(device: &Device, record: &CommandRecord) -> Option<LogRecord> {
         short(&record.config_hash),
         record.output.len()
     );
-    Some(LogRecord {
-        received_at: record.time,
-        time: Some(record.time),
-        source_address: device.address.to_string(),
-        device_id: Some(device.id.clone()),
-        hostname: Some(device.name.to_string()),
+    Some(event(
+        record.time,
+        &device.id,
+        Some(device.name.to_string()),
+        device.address,
+        (5, "CONFIG_CHANGED"),
+        message,
+    ))
+}
+
+/// An event of SOTP's own about a device, as a `logs` record (facility local7,
+/// application `sotp`, `msgid` and mnemonic `SOTP-<severity>-<msgid>`), so the log
+/// pattern alert rules and the `logs` table see it like a device's message.
+fn event(
+    time: UtcNanos,
+    device_id: &DeviceId,
+    hostname: Option<String>,
+    address: std::net::IpAddr,
+    (severity, msgid): (u8, &str),
+    message: String,
+) -> LogRecord {
+    LogRecord {
+        received_at: time,
+        time: Some(time),
+        source_address: address.to_string(),
+        device_id: Some(device_id.clone()),
+        hostname,
         facility: Some(23),
-        severity: Some(5),
+        severity: Some(severity),
         app_name: Some("sotp".into()),
         procid: None,
-        msgid: Some("CONFIG_CHANGED".into()),
+        msgid: Some(msgid.into()),
         structured_data: Default::default(),
-        vendor_mnemonic: Some("SOTP-5-CONFIG_CHANGED".into()),
+        vendor_mnemonic: Some(format!("SOTP-{severity}-{msgid}")),
         raw: message.clone().into_bytes(),
         message,
         parse_error: false,
+    }
+}
+
+/// The alarm a runner calls when a device presents another host key than the pinned
+/// one: a `HOST_KEY_CHANGED` record (severity 2, critical: possibly a man in the middle)
+/// published on `logs`, for the collector's runner and the API's alike.
+pub fn host_key_alarm(bus: Arc<dyn Bus>) -> HostKeyAlarm {
+    Arc::new(move |change: &HostKeyChange| {
+        let message = format!(
+            "SSH host key of {} ({}) changed: it presented {} but {} is pinned; nothing was sent",
+            change.device, change.address, change.actual, change.expected
+        );
+        let record = event(
+            UtcNanos::now(),
+            &DeviceId::new(&change.device),
+            None,
+            change.address,
+            (2, "HOST_KEY_CHANGED"),
+            message,
+        );
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            if let Err(e) = bus
+                .publish(Topic::Logs, EventBatch::Logs(vec![record]))
+                .await
+            {
+                tracing::error!(error = %e, "cannot publish a changed SSH host key on logs");
+            }
+        });
     })
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use sotp_ssh::{SshConfig, SshRunner};
+use sotp_ssh::{HostKeyAlarm, SshConfig, SshRunner};
 use sotp_textfsm::NtcTemplates;
 
 /// The SSH side of the API.
@@ -24,8 +24,9 @@ pub struct SshService {
 }
 
 impl SshService {
-    /// The service as configured; fails when the templates folder has no readable index.
-    pub fn new(config: &SshConfig) -> Result<Arc<Self>, String> {
+    /// The service as configured, telling `alarm` of every changed host key a command
+    /// meets; fails when the templates folder has no readable index.
+    pub fn new(config: &SshConfig, alarm: Option<HostKeyAlarm>) -> Result<Arc<Self>, String> {
         let templates = if config.templates_dir.is_empty() {
             None
         } else {
@@ -37,8 +38,12 @@ impl SshService {
         };
         let per_minute = config.commands_per_minute.max(1);
         let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
+        let runner = SshRunner::new(config.limits());
         Ok(Arc::new(SshService {
-            runner: SshRunner::new(config.limits()),
+            runner: match alarm {
+                Some(alarm) => runner.with_host_key_alarm(alarm),
+                None => runner,
+            },
             templates,
             trust_on_first_use: config.trust_on_first_use,
             limiter: RateLimiter::keyed(quota),

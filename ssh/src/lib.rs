@@ -20,4 +20,6 @@ pub use backup::{SECRET_MASK, config_hash, mask_secrets, unified_diff};
 pub use client::{HostKeyPolicy, SshAuth, SshError, SshTarget};
 pub use command::{AllowedCommand, MAX_COMMAND_LEN, Refusal};
 pub use platform::{Platform, platforms};
-pub use runner::{CollectConfig, CommandOutput, SshConfig, SshLimits, SshRunner};
+pub use runner::{
+    CollectConfig, CommandOutput, HostKeyAlarm, HostKeyChange, SshConfig, SshLimits, SshRunner,
+};

@@ -56,12 +56,45 @@ pub struct CommandOutput {
     pub host_key: String,
 }
 
+/// A device presented another host key than the one pinned for it: possibly a
+/// man in the middle, or a replaced device. Nothing was sent to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostKeyChange {
+    /// The target's device id.
+    pub device: String,
+    /// The address connected to.
+    pub address: std::net::IpAddr,
+    /// The pinned fingerprint.
+    pub expected: String,
+    /// The fingerprint presented.
+    pub actual: String,
+}
+
+/// Told of every [`HostKeyChange`] a runner meets, whoever asked for the command: the
+/// SSH collector and the API publish it on `logs`, where alert rules can watch it.
+pub type HostKeyAlarm = Arc<dyn Fn(&HostKeyChange) + Send + Sync>;
+
 /// Runs allowed commands on devices.
 #[derive(Debug)]
 pub struct SshRunner {
     limits: SshLimits,
     total: Arc<Semaphore>,
     per_device: Mutex<HashMap<String, Arc<Semaphore>>>,
+    alarm: Alarm,
+}
+
+/// The runner's [`HostKeyAlarm`], if any.
+#[derive(Default)]
+struct Alarm(Option<HostKeyAlarm>);
+
+impl std::fmt::Debug for Alarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Alarm(set)"
+        } else {
+            "Alarm(none)"
+        })
+    }
 }
 
 impl SshRunner {
@@ -71,7 +104,14 @@ impl SshRunner {
             total: Arc::new(Semaphore::new(limits.max_sessions.max(1))),
             per_device: Mutex::new(HashMap::new()),
             limits,
+            alarm: Alarm::default(),
         }
+    }
+
+    /// The runner, telling `alarm` of every changed host key it meets.
+    pub fn with_host_key_alarm(mut self, alarm: HostKeyAlarm) -> Self {
+        self.alarm = Alarm(Some(alarm));
+        self
     }
 
     /// The limits in force.
@@ -99,6 +139,14 @@ impl SshRunner {
             if let SshError::HostKeyChanged { expected, actual } = e {
                 metrics::counter!("sotp_ssh_host_key_changed_total").increment(1);
                 tracing::warn!(device = %target.device, expected, actual, "SSH host key changed: nothing sent");
+                if let Some(alarm) = &self.alarm.0 {
+                    alarm(&HostKeyChange {
+                        device: target.device.clone(),
+                        address: target.address,
+                        expected: expected.clone(),
+                        actual: actual.clone(),
+                    });
+                }
             }
         })?;
         let host_key = session.host_key.clone();

@@ -123,7 +123,8 @@ fn exercise(server: &Server) -> String {
     seen
 }
 
-fn all_bytes(dir: &Path) -> String {
+/// Every file under `dir`, as text (lossy): what a secret must never appear in.
+pub(crate) fn all_bytes(dir: &Path) -> String {
     let mut out = String::new();
     for e in walk(dir) {
         out += &String::from_utf8_lossy(&std::fs::read(e).unwrap_or_default());

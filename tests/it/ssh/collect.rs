@@ -5,12 +5,11 @@
 //! served by the API.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::peer::{FakeDevice, SshPeer};
-use super::{ios_brief, ios_device};
+use super::{ios_brief, ios_device, wait_for};
 use crate::attacks::create_user;
 use crate::common::{Server, free_port};
 
@@ -62,18 +61,6 @@ ssh = {{ user = {user:?}, key = "file:{key}", platform = "cisco_ios", host_key =
 
 fn count(server: &Server, sql: &str) -> i64 {
     server.rows(sql)[0][0].as_i64().unwrap()
-}
-
-fn wait_for(what: &str, server: &Server, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within 60 s; log:\n{}",
-            server.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// `show running-config` runs the device received so far.

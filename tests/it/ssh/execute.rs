@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::peer::SshPeer;
-use super::{ios_brief, ios_device};
+use super::{ios_brief, ios_device, wait_for};
 use crate::attacks::create_user;
 use crate::common::{Server, free_port, stdout_ok};
 
@@ -203,6 +203,25 @@ fn execute_returns_parsed_output_refuses_injections_and_audits_every_command() {
             .unwrap()
             .contains(&peer.host_fingerprint)
     );
+    // ... and reported on `logs` for alert rules to watch (a critical `HOST_KEY_CHANGED`).
+    let changed = format!(
+        "SELECT severity, vendor_mnemonic, message FROM logs \
+         WHERE msgid = 'HOST_KEY_CHANGED' AND device_id = '{wrong}'"
+    );
+    wait_for("the changed host key on logs", &server, || {
+        !server.rows(&changed).is_empty()
+    });
+    let row = &server.rows(&changed)[0];
+    assert_eq!(row[0], 2, "{row:?}");
+    assert_eq!(row[1], "SOTP-2-HOST_KEY_CHANGED", "{row:?}");
+    assert!(
+        row[2].as_str().unwrap().contains(&peer.host_fingerprint)
+            && row[2]
+                .as_str()
+                .unwrap()
+                .contains(&peer.other_host_fingerprint),
+        "{row:?}"
+    );
     // No host key pinned and no trust on first use: refused before connecting.
     let unpinned = add_device(&server, "r1-unpinned", 4, &peer, json!({"host_key": null}));
     let (status, v) = execute(&server, &admin, &unpinned, "show ip interface brief");
@@ -300,4 +319,73 @@ fn keys_of_every_kind_log_in_first_use_pins_the_host_key_config_devices_run_and_
     assert!(v["parsed"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
     let execs = peer.received().iter().filter(|(k, _)| k == "exec").count();
     assert_eq!(execs, 5);
+}
+
+#[test]
+fn a_password_login_runs_commands_keeps_the_password_sealed_and_a_wrong_one_is_named() {
+    let peer = SshPeer::start_with_password(&ios_device(&[]));
+    let password = peer.password.clone().expect("a password peer");
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir, "commands_per_minute = 1000", "");
+    let admin = server.token.clone();
+
+    // The device's password, given once through the API, logs in.
+    let id = add_device(
+        &server,
+        "pw",
+        2,
+        &peer,
+        json!({"key": null, "password": password}),
+    );
+    let (status, v) = execute(&server, &admin, &id, "show ip interface brief");
+    assert_eq!(status, 200, "{v}\nsshd log:\n{}", peer.log_text());
+    let raw = std::fs::read_to_string(ios_brief()).unwrap();
+    assert_eq!(v["output"].as_str().unwrap(), raw.replace("\r\n", "\n"));
+    assert!(
+        peer.log_text().contains("Accepted password for"),
+        "sshd did not log a password login:\n{}",
+        peer.log_text()
+    );
+
+    // It is never shown again, nor stored or logged in plain text.
+    let (status, d) = server.api("GET", &format!("/api/v1/devices/{id}"), None);
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["ssh"]["password_set"], true, "{d}");
+    assert_eq!(d["ssh"]["key_set"], false, "{d}");
+    assert!(!d.to_string().contains(&password), "{d}");
+    assert!(
+        !crate::control_plane::all_bytes(&dir.path().join("data")).contains(&password),
+        "the password is stored in plain text under the data directory"
+    );
+    assert!(
+        !server.log_text().contains(&password),
+        "the password is logged"
+    );
+    assert!(
+        !format!("{:?}", audit(&server)).contains(&password),
+        "the password is in the audit log"
+    );
+
+    // A wrong password: refused by the device, named as such, nothing run.
+    let wrong = add_device(
+        &server,
+        "wrong",
+        3,
+        &peer,
+        json!({"key": null, "password": format!("{password}-not")}),
+    );
+    let before = peer.received().len();
+    let (status, v) = execute(&server, &admin, &wrong, "show ip interface brief");
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(v["error"]["code"], "ssh_auth_failed", "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("authentication as {} failed", peer.user)),
+        "{v}"
+    );
+    assert_eq!(
+        peer.received().len(),
+        before,
+        "a command reached the device"
+    );
 }

@@ -8,8 +8,9 @@ mod peer;
 mod runner;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use crate::common::corpora;
+use crate::common::{Server, corpora};
 use peer::FakeDevice;
 
 pub(super) fn corpus(path: &str) -> PathBuf {
@@ -36,5 +37,18 @@ pub(super) fn ios_device(hang: &[&str]) -> FakeDevice {
         more: " --More-- ".into(),
         paging_off: Vec::new(),
         legacy_only: false,
+    }
+}
+
+/// Polls `done` until it holds, at most 60 s (then fails with the server's log).
+pub(super) fn wait_for(what: &str, server: &Server, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within 60 s; log:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -16,6 +16,10 @@
 //! - OpenSSH 9.8+ penalises a source address after failed logins and unauthenticated
 //!   connections (`PerSourcePenalties`), which would lock 127.0.0.1 out after a few
 //!   wrong-key tests: turned off when the installed sshd knows the option (9.2 rejects it).
+//! - sshd runs the forced command with the account's shell, and Debian's bash then reads
+//!   `~/.bashrc` (it does for a shell started by sshd at nesting level 1): root's may run
+//!   anything (here pyenv, which prints errors when 100 sessions rehash at once, into the
+//!   device's output). `SetEnv SHLVL=1` makes that shell level 2, which reads no rc file.
 //! - Session processes outlive a killed listener (each connection is its own session), so
 //!   dropping a peer kills the listener's whole process tree.
 
@@ -66,8 +70,11 @@ pub(crate) struct SshPeer {
     pub(crate) port: u16,
     /// The host key's fingerprint as `ssh-keygen -lf` prints it: `SHA256:...`.
     pub(crate) host_fingerprint: String,
-    /// The account to log in as (the one running the tests).
+    /// The account to log in as (the one running the tests, or the password account of
+    /// [`SshPeer::start_with_password`]).
     pub(crate) user: String,
+    /// That account's password ([`SshPeer::start_with_password`] only).
+    pub(crate) password: Option<String>,
     /// Client private keys (OpenSSH PEM text) accepted by this sshd.
     pub(crate) client_key_ed25519: String,
     pub(crate) client_key_rsa: String,
@@ -85,6 +92,29 @@ pub(crate) struct SshPeer {
 impl SshPeer {
     /// Starts one sshd on 127.0.0.1 and a free port; returns once it sends its banner.
     pub(crate) fn start(device: &FakeDevice) -> SshPeer {
+        Self::launch(device, None)
+    }
+
+    /// Like [`SshPeer::start`], with password logins allowed for the account
+    /// `scripts/setup-peers.sh` makes for them (`SOTP_SSH_TEST_USER`, its random password
+    /// in `SOTP_SSH_TEST_PASSWORD_FILE`); keys still work. The fake CLI then runs as that
+    /// account, so the peer's directory is readable and its record writable by it.
+    pub(crate) fn start_with_password(device: &FakeDevice) -> SshPeer {
+        let setup = "run scripts/test.sh (as root, scripts/setup-peers.sh makes the account \
+                     sotp-ssh-test and its password for the SSH password login)";
+        let user = std::env::var("SOTP_SSH_TEST_USER")
+            .unwrap_or_else(|_| panic!("SOTP_SSH_TEST_USER is not set: {setup}"));
+        let file = std::env::var("SOTP_SSH_TEST_PASSWORD_FILE")
+            .unwrap_or_else(|_| panic!("SOTP_SSH_TEST_PASSWORD_FILE is not set: {setup}"));
+        let password = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("cannot read {file} ({e}): {setup}"))
+            .trim()
+            .to_string();
+        assert!(!password.is_empty(), "{file} is empty: {setup}");
+        Self::launch(device, Some((user, password)))
+    }
+
+    fn launch(device: &FakeDevice, password_login: Option<(String, String)>) -> SshPeer {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: scripts/setup-peers.sh installs openssh-server \
@@ -125,6 +155,14 @@ impl SshPeer {
         std::fs::write(&record, "").unwrap();
         let log = d.join("sshd.log");
         let config = d.join("sshd_config");
+        if password_login.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            let open = |path: &Path, mode: u32| {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+            };
+            open(d, 0o755);
+            open(&record, 0o666);
+        }
 
         // The port is free when picked, but another process may take it before sshd
         // binds: then sshd exits with "Cannot bind any address" and another port is tried.
@@ -134,7 +172,14 @@ impl SshPeer {
             let port = free_port();
             std::fs::write(
                 &config,
-                config_text(d, port, &record, &device_json, device.legacy_only),
+                config_text(
+                    d,
+                    port,
+                    &record,
+                    &device_json,
+                    device.legacy_only,
+                    password_login.is_some(),
+                ),
             )
             .unwrap();
             let mut child = Command::new(SSHD)
@@ -160,7 +205,10 @@ impl SshPeer {
         SshPeer {
             port,
             host_fingerprint: fingerprint(&d.join("host_ed25519.pub")),
-            user: current_user(),
+            user: password_login
+                .as_ref()
+                .map_or_else(current_user, |(user, _)| user.clone()),
+            password: password_login.map(|(_, password)| password),
             client_key_ed25519: read(&d.join("id_ed25519")),
             client_key_rsa: read(&d.join("id_rsa")),
             client_key_ecdsa: read(&d.join("id_ecdsa")),
@@ -351,6 +399,7 @@ fn config_text(
     record: &Path,
     device_json: &Path,
     legacy_only: bool,
+    password_login: bool,
 ) -> String {
     let d = dir.display();
     let listen: String = (1..=LOOPBACK_ADDRESSES)
@@ -364,7 +413,7 @@ AuthorizedKeysFile {d}/authorized_keys
 StrictModes no
 PermitRootLogin yes
 PubkeyAuthentication yes
-PasswordAuthentication no
+PasswordAuthentication {}
 KbdInteractiveAuthentication no
 UsePAM no
 PrintMotd no
@@ -373,10 +422,12 @@ X11Forwarding no
 AllowAgentForwarding no
 AllowTcpForwarding no
 MaxSessions 200
+SetEnv SHLVL=1
 MaxStartups 300:30:400
 LogLevel VERBOSE
 ForceCommand {PYTHON} {} {} {}
 ",
+        if password_login { "yes" } else { "no" },
         shell_quote(FAKE_CLI),
         shell_quote(&record.to_string_lossy()),
         shell_quote(&device_json.to_string_lossy()),
