@@ -50,6 +50,9 @@ PrintMotd no
 PrintLastLog no
 MaxSessions 1000
 MaxStartups 1000:30:2000
+# bash reads no ~/.bashrc for the forced command at shell level 2 (an rc file that runs
+# a tool per session would be measured as the device's time; tests/it/ssh/peer.rs).
+SetEnv SHLVL=1
 ForceCommand /usr/bin/python3 $PWD/tests/it/ssh/fake_cli.py $dir/record.jsonl $dir/device.json
 CONF
 /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
