@@ -71,10 +71,12 @@ impl QueryEngine {
         // (`::timestamptz`) give UTC timestamps, as a PostgreSQL session in UTC does.
         let mut session = SessionConfig::new().with_information_schema(true);
         session.options_mut().execution.time_zone = Some("UTC".into());
-        let ctx = SessionContext::new_with_config(session);
+        let mut ctx = SessionContext::new_with_config(session);
         for f in crate::pg::functions() {
             ctx.register_udf(f);
         }
+        datafusion_functions_json::register_all(&mut ctx)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
         let url =
             url::Url::parse(COLD_STORE_URL).map_err(|e| QueryError::Internal(e.to_string()))?;
         ctx.register_object_store(&url, cold.store().clone());
@@ -95,7 +97,30 @@ impl QueryEngine {
         for t in tables {
             engine.register(t.name(), Arc::new(HotColdTable::new(t.clone())))?;
         }
+        if tables.iter().any(|t| t.name() == "command_outputs") {
+            for (name, sql) in crate::typed::VIEWS {
+                engine.register_view(name, sql)?;
+            }
+        }
         Ok(engine)
+    }
+
+    /// Adds a view: `sql`, planned now over every table, read at query time. A role sees
+    /// it when its tables name it (`Role::sql_tables`), like a table.
+    pub fn register_view(&self, name: &str, sql: &str) -> Result<(), QueryError> {
+        let state = SessionStateBuilder::new_from_existing(SessionState::clone(&self.base))
+            .with_catalog_list(self.catalogs(None))
+            .build();
+        // Planning reads only the catalog in memory: nothing to wait for.
+        let plan = futures::executor::block_on(state.create_logical_plan(sql))
+            .map_err(|e| QueryError::Internal(format!("view {name}: {e}")))?;
+        self.register(
+            name,
+            Arc::new(datafusion::catalog::view::ViewTable::new(
+                plan,
+                Some(sql.to_string()),
+            )),
+        )
     }
 
     /// Adds a table (for example `devices` from the inventory).

@@ -15,6 +15,7 @@ mod inventory_table;
 mod limits;
 pub mod pg;
 mod table;
+mod typed;
 
 pub use config::QueryConfig;
 pub use encode::{CsvChunks, JsonChunks, QueryOutput, to_csv, to_json};

@@ -209,3 +209,115 @@ fn scheduled_commands_and_configuration_versions_are_stored_masked_once_per_chan
     assert_eq!(versions, 2);
     assert_eq!(server.stop(), 0);
 }
+
+/// An IOS-XR device answering `show version` with a real one (the shared corpus).
+fn xr_device() -> FakeDevice {
+    FakeDevice {
+        name: "r2".into(),
+        prompt: "RP/0/RSP0/CPU0:r2#".into(),
+        outputs: vec![("show version".into(), xr_version())],
+        hang: Vec::new(),
+        paging: false,
+        more: " --More-- ".into(),
+        paging_off: Vec::new(),
+        legacy_only: false,
+    }
+}
+
+fn xr_version() -> std::path::PathBuf {
+    super::corpus("cisco_xr/show_version/cisco_xr_show_version.raw")
+}
+
+#[test]
+fn typed_tables_give_the_parsed_rows_of_common_commands_as_columns_by_role() {
+    let (ios, xr) = (
+        SshPeer::start(&ios_device(&[])),
+        SshPeer::start(&xr_device()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key = |peer: &SshPeer, name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &peer.client_key_ed25519).unwrap();
+        path.display().to_string()
+    };
+    let device = |id: &str, n: u8, platform: &str, peer: &SshPeer, key: String| {
+        format!(
+            "[[devices]]\nid = \"{id}\"\nname = \"{id}\"\naddress = \"127.0.0.{n}\"\n\
+             ssh = {{ user = {:?}, key = \"file:{key}\", platform = \"{platform}\", host_key = {:?}, port = {} }}\n",
+            peer.user, peer.host_fingerprint, peer.port
+        )
+    };
+    let config = format!(
+        "[icmp]\nenabled = false\n\n[ssh]\ntemplates_dir = {:?}\nbackup_interval = \"0s\"\n\n\
+         [[ssh.collect]]\nplatform = \"cisco_ios\"\ncommands = [\"show ip interface brief\"]\ninterval = \"1s\"\n\n\
+         [[ssh.collect]]\nplatform = \"cisco_xr\"\ncommands = [\"show version\"]\ninterval = \"1s\"\n\n{}\n{}",
+        super::templates(),
+        device("r1", 1, "cisco_ios", &ios, key(&ios, "r1.key")),
+        device("r2", 2, "cisco_xr", &xr, key(&xr, "r2.key")),
+    );
+    let file = dir.path().join("sotp.toml");
+    std::fs::write(&file, config).unwrap();
+    let server = Server::start(&file, &dir.path().join("data"), free_port());
+    wait_for("both commands collected", &server, || {
+        count(
+            &server,
+            "SELECT count(DISTINCT device_id) FROM command_outputs WHERE kind = 'collect' AND ok",
+        ) == 2
+    });
+
+    // `interface_status`: one row per interface of the first collection, equal to the
+    // parsed JSON of `command_outputs` and to what Python's ntc-templates parses.
+    let first = "(SELECT min(time) FROM command_outputs WHERE device_id = 'r1')";
+    let rows = server.rows(&format!(
+        "SELECT interface, ip_address, status, protocol FROM interface_status \
+         WHERE device_id = 'r1' AND time = {first} ORDER BY interface"
+    ));
+    let mut want: Vec<Vec<Value>> =
+        super::python_rows("cisco_ios", "show ip interface brief", &ios_brief())
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                ["interface", "ip_address", "status", "proto"]
+                    .iter()
+                    .map(|k| r[*k].clone())
+                    .collect()
+            })
+            .collect();
+    want.sort_by(|a, b| a[0].as_str().cmp(&b[0].as_str()));
+    assert!(want.len() > 2, "{want:?}");
+    assert_eq!(rows, want);
+
+    // `device_versions`: the IOS-XR `show version`, its fields under the common names.
+    let rows = server.rows(
+        "SELECT device, platform, version, model, uptime FROM device_versions \
+         WHERE device_id = 'r2' ORDER BY time LIMIT 1",
+    );
+    let py = &super::python_rows("cisco_xr", "show version", &xr_version())[0];
+    assert_eq!(
+        rows,
+        vec![vec![
+            Value::from("r2"),
+            Value::from("cisco_xr"),
+            py["version"].clone(),
+            py["hardware"].clone(),
+            py["uptime"].clone(),
+        ]]
+    );
+    assert!(
+        py["version"].as_str().is_some_and(|v| !v.is_empty()),
+        "{py}"
+    );
+
+    // Like `command_outputs`: for operators, not for readonly users.
+    create_user(&server, "viewer", "viewer-password-1", "readonly");
+    let viewer = server.login("viewer", "viewer-password-1");
+    let (status, v) = server.api_as(
+        &viewer,
+        "POST",
+        "/api/v1/query",
+        Some(&serde_json::json!({"sql": "SELECT count(*) FROM interface_status"})),
+    );
+    assert_eq!(status, 403, "{v}");
+    assert!(v.to_string().contains("interface_status"), "{v}");
+}

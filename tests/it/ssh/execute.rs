@@ -4,21 +4,14 @@
 //! reaches a device; a changed host key, a hanging device and the per-user rate are
 //! refused with clear errors; every command is audited before and after.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::peer::SshPeer;
-use super::{ios_brief, ios_device, wait_for};
+use super::{ios_brief, ios_device, python_rows, templates, wait_for};
 use crate::attacks::create_user;
-use crate::common::{Server, free_port, stdout_ok};
-
-fn templates() -> String {
-    std::env::var("SOTP_NTC_TEMPLATES").expect(
-        "SOTP_NTC_TEMPLATES is not set: run scripts/test.sh (scripts/setup-peers.sh installs ntc-templates)",
-    )
-}
+use crate::common::{Server, free_port};
 
 /// `sotp run` with `[ssh]` holding `ssh` (and the templates; no configuration backups:
 /// every byte a device receives here comes from the API), then `rest`.
@@ -79,23 +72,6 @@ fn audit(server: &Server) -> Vec<Value> {
     );
     assert_eq!(status, 200, "{v}");
     v["items"].as_array().unwrap().clone()
-}
-
-fn python_rows(platform: &str, command: &str, raw: &PathBuf) -> Value {
-    let py = std::env::var("SOTP_PYTHON").expect("SOTP_PYTHON (scripts/test.sh)");
-    let out = stdout_ok(
-        std::process::Command::new(py)
-            .args([
-                "-c",
-                "import json,sys\nfrom ntc_templates.parse import parse_output\n\
-                 print(json.dumps(parse_output(platform=sys.argv[1], command=sys.argv[2], data=open(sys.argv[3]).read())))",
-                platform,
-                command,
-            ])
-            .arg(raw)
-            .env("NTC_TEMPLATES_DIR", templates()),
-    );
-    serde_json::from_slice(&out).unwrap()
 }
 
 #[test]

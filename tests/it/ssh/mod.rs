@@ -10,7 +10,9 @@ mod runner;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::common::{Server, corpora};
+use serde_json::Value;
+
+use crate::common::{Server, corpora, stdout_ok};
 use peer::FakeDevice;
 
 pub(super) fn corpus(path: &str) -> PathBuf {
@@ -51,4 +53,29 @@ pub(super) fn wait_for(what: &str, server: &Server, mut done: impl FnMut() -> bo
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// ntc-templates' folder (`SOTP_NTC_TEMPLATES`, installed by scripts/setup-peers.sh).
+pub(super) fn templates() -> String {
+    std::env::var("SOTP_NTC_TEMPLATES").expect(
+        "SOTP_NTC_TEMPLATES is not set: run scripts/test.sh (scripts/setup-peers.sh installs ntc-templates)",
+    )
+}
+
+/// What Python's ntc-templates `parse_output` returns for `raw`: the reference rows.
+pub(super) fn python_rows(platform: &str, command: &str, raw: &PathBuf) -> Value {
+    let py = std::env::var("SOTP_PYTHON").expect("SOTP_PYTHON (scripts/test.sh)");
+    let out = stdout_ok(
+        std::process::Command::new(py)
+            .args([
+                "-c",
+                "import json,sys\nfrom ntc_templates.parse import parse_output\n\
+                 print(json.dumps(parse_output(platform=sys.argv[1], command=sys.argv[2], data=open(sys.argv[3]).read())))",
+                platform,
+                command,
+            ])
+            .arg(raw)
+            .env("NTC_TEMPLATES_DIR", templates()),
+    );
+    serde_json::from_slice(&out).unwrap()
 }
