@@ -18,9 +18,7 @@ use sotp_bus::Bus;
 use sotp_schemas::{
     CommandKind, CommandRecord, Device, DeviceId, EventBatch, LogRecord, Topic, UtcNanos,
 };
-use sotp_ssh::{
-    HostKeyAlarm, HostKeyChange, HostKeyPolicy, Platform, SshAuth, SshConfig, SshRunner, SshTarget,
-};
+use sotp_ssh::{HostKeyAlarm, HostKeyChange, Platform, SshAuth, SshConfig, SshRunner, SshTarget};
 use sotp_textfsm::NtcTemplates;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +44,8 @@ struct Job {
 
 #[derive(Debug)]
 struct Shared {
+    /// `[ssh]` (how host keys are checked).
+    config: SshConfig,
     runner: SshRunner,
     templates: Option<NtcTemplates>,
     bus: Arc<dyn sotp_bus::Bus>,
@@ -91,6 +91,7 @@ impl Collector for Ssh {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let shared = Arc::new(Shared {
+            config: self.config.clone(),
             runner: SshRunner::new(self.config.limits())
                 .with_host_key_alarm(host_key_alarm(ctx.bus.clone())),
             templates,
@@ -254,9 +255,13 @@ async fn execute(shared: &Shared, device: &Device, job: &Job) -> Option<CommandR
             return Some(record);
         }
     };
-    let Some(host_key) = ssh.host_key.clone() else {
+    // Never trust on first use here: an unattended poller would accept whatever answers.
+    let Some(host_key) = shared
+        .config
+        .host_key_policy(ssh.host_key.as_deref(), false)
+    else {
         record.error = Some(
-            "no pinned ssh.host_key: scheduled commands need one (run a command through the API with [ssh] trust_on_first_use, or set it)".into(),
+            "no pinned ssh.host_key and no [ssh] known_hosts: scheduled commands need one (set it, list the device in known_hosts, or run a command through the API with [ssh] trust_on_first_use)".into(),
         );
         return Some(record);
     };
@@ -282,7 +287,7 @@ async fn execute(shared: &Shared, device: &Device, job: &Job) -> Option<CommandR
         port: ssh.port,
         user: ssh.user.clone(),
         auth,
-        host_key: HostKeyPolicy::Pinned(host_key),
+        host_key,
         platform,
         legacy_algorithms: ssh.legacy_algorithms,
     };

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use sotp_ssh::{HostKeyAlarm, SshConfig, SshRunner};
+use sotp_ssh::{HostKeyAlarm, HostKeyPolicy, SshConfig, SshRunner};
 use sotp_textfsm::NtcTemplates;
 
 /// The SSH side of the API.
@@ -18,6 +18,8 @@ pub struct SshService {
     pub templates: Option<NtcTemplates>,
     /// Accept and pin an unpinned device's host key on first use.
     pub trust_on_first_use: bool,
+    /// `[ssh] known_hosts` ("" none).
+    known_hosts: String,
     /// Commands per user per minute.
     limiter: DefaultKeyedRateLimiter<String>,
     per_minute: u32,
@@ -46,9 +48,21 @@ impl SshService {
             },
             templates,
             trust_on_first_use: config.trust_on_first_use,
+            known_hosts: config.known_hosts.clone(),
             limiter: RateLimiter::keyed(quota),
             per_minute,
         }))
+    }
+
+    /// How to check a device's host key for a command through the API: its pinned key,
+    /// else `[ssh] known_hosts`, else trust on first use when enabled.
+    pub fn host_key_policy(&self, pinned: Option<&str>) -> Option<HostKeyPolicy> {
+        SshConfig {
+            trust_on_first_use: self.trust_on_first_use,
+            known_hosts: self.known_hosts.clone(),
+            ..SshConfig::default()
+        }
+        .host_key_policy(pinned, true)
     }
 
     /// Commands per user per minute.
@@ -73,6 +87,7 @@ impl Default for SshService {
             runner: SshRunner::new(config.limits()),
             templates: None,
             trust_on_first_use: false,
+            known_hosts: String::new(),
             limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN),
             )),

@@ -266,3 +266,18 @@ ssh = { user = " ", platform = "cisco_ioss" }
         "`cisco_ioss` is not a known platform",
     );
 }
+
+#[test]
+fn an_unreadable_ssh_known_hosts_file_is_named_at_load() {
+    let err = load_str(
+        "[ssh]\nknown_hosts = \"/nonexistent/sotp/known_hosts\"\n",
+        "test.toml",
+        no_env(),
+    )
+    .unwrap_err();
+    assert_issue(
+        &err,
+        "ssh.known_hosts",
+        "cannot read /nonexistent/sotp/known_hosts",
+    );
+}

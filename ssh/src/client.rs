@@ -48,6 +48,17 @@ pub enum HostKeyPolicy {
     /// Any key, on the first connection only: the caller stores the fingerprint seen
     /// ([`crate::CommandOutput::host_key`]) and pins it from then on.
     TrustOnFirstUse,
+    /// The key an OpenSSH `known_hosts` file lists for the device's address (`[addr]:port`
+    /// when the port is not 22; hashed entries too). A listed key of the same type that
+    /// differs is a changed key; a device not listed is refused, or, with
+    /// `trust_on_first_use`, accepted as a first use
+    /// ([`crate::CommandOutput::first_use`]).
+    KnownHosts {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Accept a device the file does not list.
+        trust_on_first_use: bool,
+    },
 }
 
 /// A device to run a command on.
@@ -101,6 +112,16 @@ pub enum SshError {
         /// The fingerprint presented.
         actual: String,
     },
+    /// No key is pinned for the device and the known_hosts file does not list it.
+    #[error(
+        "the host key of {host} is not in {path} (and trust on first use is off): add it there, or pin it as the device's ssh.host_key"
+    )]
+    HostKeyUnknown {
+        /// `addr` or `[addr]:port`, as the file would list it.
+        host: String,
+        /// The known_hosts file.
+        path: String,
+    },
     /// The device refused the credentials.
     #[error("authentication as {user} failed (the device accepts: {methods})")]
     Auth {
@@ -133,8 +154,10 @@ pub enum SshError {
 /// What the client checks while connecting.
 pub(crate) struct Handler {
     policy: HostKeyPolicy,
-    /// The fingerprint the device presented.
-    seen: Arc<std::sync::Mutex<Option<String>>>,
+    /// The device's address and port (for a known_hosts lookup).
+    addr: SocketAddr,
+    /// The fingerprint the device presented, and whether it was accepted as a first use.
+    seen: Arc<std::sync::Mutex<Option<(String, bool)>>>,
 }
 
 impl client::Handler for Handler {
@@ -142,17 +165,47 @@ impl client::Handler for Handler {
 
     async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, SshError> {
         let actual = key.public_key().fingerprint(HashAlg::Sha256).to_string();
+        let first_use = match &self.policy {
+            HostKeyPolicy::TrustOnFirstUse => true,
+            HostKeyPolicy::Pinned(expected) if expected.trim() == actual => false,
+            HostKeyPolicy::Pinned(expected) => {
+                return Err(SshError::HostKeyChanged {
+                    expected: expected.trim().to_owned(),
+                    actual,
+                });
+            }
+            HostKeyPolicy::KnownHosts {
+                path,
+                trust_on_first_use,
+            } => {
+                let (ip, port) = (self.addr.ip().to_string(), self.addr.port());
+                match russh::keys::check_known_hosts_path(&ip, port, &key.public_key(), path) {
+                    Ok(true) => false,
+                    Ok(false) if *trust_on_first_use => true,
+                    Ok(false) => {
+                        return Err(SshError::HostKeyUnknown {
+                            host: if port == 22 {
+                                ip
+                            } else {
+                                format!("[{ip}]:{port}")
+                            },
+                            path: path.display().to_string(),
+                        });
+                    }
+                    Err(russh::keys::Error::KeyChanged { line }) => {
+                        return Err(SshError::HostKeyChanged {
+                            expected: format!("the key on line {line} of {}", path.display()),
+                            actual,
+                        });
+                    }
+                    Err(e) => return Err(SshError::Key(e)),
+                }
+            }
+        };
         if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(actual.clone());
+            *seen = Some((actual, first_use));
         }
-        match &self.policy {
-            HostKeyPolicy::TrustOnFirstUse => Ok(true),
-            HostKeyPolicy::Pinned(expected) if expected.trim() == actual => Ok(true),
-            HostKeyPolicy::Pinned(expected) => Err(SshError::HostKeyChanged {
-                expected: expected.trim().to_owned(),
-                actual,
-            }),
-        }
+        Ok(true)
     }
 }
 
@@ -191,6 +244,8 @@ pub(crate) struct Session {
     handle: Handle<Handler>,
     /// The host key's fingerprint as presented.
     pub(crate) host_key: String,
+    /// It was accepted as a first use (not pinned nor listed).
+    pub(crate) first_use: bool,
 }
 
 pub(crate) async fn open(target: &SshTarget, t: Timeouts) -> Result<Session, SshError> {
@@ -206,6 +261,7 @@ pub(crate) async fn open(target: &SshTarget, t: Timeouts) -> Result<Session, Ssh
     let seen = Arc::new(std::sync::Mutex::new(None));
     let handler = Handler {
         policy: target.host_key.clone(),
+        addr,
         seen: seen.clone(),
     };
     let cfg = config(target.legacy_algorithms, t.idle);
@@ -224,8 +280,12 @@ pub(crate) async fn open(target: &SshTarget, t: Timeouts) -> Result<Session, Ssh
         step: "authentication",
         after: t.connect,
     })??;
-    let host_key = seen.lock().ok().and_then(|s| s.clone()).unwrap_or_default();
-    Ok(Session { handle, host_key })
+    let (host_key, first_use) = seen.lock().ok().and_then(|s| s.clone()).unwrap_or_default();
+    Ok(Session {
+        handle,
+        host_key,
+        first_use,
+    })
 }
 
 async fn authenticate(h: &mut Handle<Handler>, user: &str, auth: &SshAuth) -> Result<(), SshError> {

@@ -54,6 +54,9 @@ pub struct CommandOutput {
     pub duration: Duration,
     /// The host key's fingerprint the device presented (to pin after a first use).
     pub host_key: String,
+    /// The key was accepted as a first use (trust on first use: neither pinned nor in the
+    /// known_hosts file): the caller pins it.
+    pub first_use: bool,
 }
 
 /// A device presented another host key than the one pinned for it: possibly a
@@ -149,7 +152,7 @@ impl SshRunner {
                 }
             }
         })?;
-        let host_key = session.host_key.clone();
+        let (host_key, first_use) = (session.host_key.clone(), session.first_use);
         let result = session
             .run(target.platform, command, t, self.limits.max_output_bytes)
             .await;
@@ -163,6 +166,7 @@ impl SshRunner {
             exit_status: raw.exit_status,
             duration: started.elapsed(),
             host_key,
+            first_use,
         })
     }
 
@@ -215,6 +219,10 @@ pub struct SshConfig {
     /// Accept the host key a device presents when none is pinned, and pin it (stored as
     /// the device's `ssh.host_key`). Off: a device without a pinned key is refused.
     pub trust_on_first_use: bool,
+    /// An OpenSSH `known_hosts` file: a device without a pinned `ssh.host_key` must
+    /// present the key it lists for its address (`[addr]:port` off port 22; hashed
+    /// entries too). `""`: none.
+    pub known_hosts: String,
     /// TCP connection, key exchange and authentication, each.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -262,6 +270,7 @@ impl Default for SshConfig {
             templates_dir: String::new(),
             commands_per_minute: 10,
             trust_on_first_use: false,
+            known_hosts: String::new(),
             connect_timeout: l.connect_timeout,
             command_timeout: l.command_timeout,
             idle_timeout: l.idle_timeout,
@@ -276,10 +285,38 @@ impl Default for SshConfig {
 }
 
 impl SshConfig {
+    /// How to check the host key of a device: its pinned key, else the known_hosts file,
+    /// else trust on first use when `first_use` is allowed (the API; not the unattended
+    /// collector); none: the device cannot be reached safely.
+    pub fn host_key_policy(
+        &self,
+        pinned: Option<&str>,
+        first_use: bool,
+    ) -> Option<crate::HostKeyPolicy> {
+        let tofu = first_use && self.trust_on_first_use;
+        match pinned {
+            Some(k) => Some(crate::HostKeyPolicy::Pinned(k.to_owned())),
+            None if !self.known_hosts.is_empty() => Some(crate::HostKeyPolicy::KnownHosts {
+                path: self.known_hosts.clone().into(),
+                trust_on_first_use: tofu,
+            }),
+            None if tofu => Some(crate::HostKeyPolicy::TrustOnFirstUse),
+            None => None,
+        }
+    }
+
     /// Every problem of the settings, as (field, reason): `[[ssh.collect]]` entries name a
     /// known platform, commands allowed on it, and an interval.
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        if !self.known_hosts.is_empty()
+            && let Err(e) = std::fs::File::open(&self.known_hosts)
+        {
+            out.push((
+                "ssh.known_hosts".into(),
+                format!("cannot read {}: {e}", self.known_hosts),
+            ));
+        }
         for (i, c) in self.collect.iter().enumerate() {
             let at = format!("ssh.collect[{i}]");
             let Some(platform) = crate::Platform::named(&c.platform) else {
@@ -336,3 +373,6 @@ impl SshConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

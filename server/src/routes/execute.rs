@@ -10,7 +10,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sotp_inventory::NewAudit;
-use sotp_ssh::{HostKeyPolicy, Platform, SshAuth, SshError, SshTarget};
+use sotp_ssh::{Platform, SshAuth, SshError, SshTarget};
 
 use crate::{ApiError, ApiJson, ApiState, ErrorBody, Principal};
 
@@ -126,17 +126,13 @@ pub async fn execute(
             ));
         }
     };
-    let host_key = match settings.host_key.clone() {
-        Some(k) => HostKeyPolicy::Pinned(k),
-        None if st.ssh.trust_on_first_use => HostKeyPolicy::TrustOnFirstUse,
-        None => {
-            return Err(conflict(
-                "no_host_key",
-                format!(
-                    "device `{id}` has no pinned ssh.host_key: set it (`ssh-keygen -l -f` of the device's key), or enable [ssh] trust_on_first_use"
-                ),
-            ));
-        }
+    let Some(host_key) = st.ssh.host_key_policy(settings.host_key.as_deref()) else {
+        return Err(conflict(
+            "no_host_key",
+            format!(
+                "device `{id}` has no pinned ssh.host_key: set it (`ssh-keygen -l -f` of the device's key), list it in [ssh] known_hosts, or enable [ssh] trust_on_first_use"
+            ),
+        ));
     };
     let auth = if let Some(pem) = st.control.store.device_secret(&id, "ssh.key").await? {
         SshAuth::Key {
@@ -191,7 +187,7 @@ pub async fn execute(
             return Err(ApiError::new(status, code, format!("device `{id}`: {e}")));
         }
     };
-    if host_key == HostKeyPolicy::TrustOnFirstUse
+    if out.first_use
         && st
             .control
             .store
@@ -262,6 +258,7 @@ fn failure_status(e: &SshError) -> (StatusCode, &'static str) {
         SshError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "device_timeout"),
         SshError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "ssh_busy"),
         SshError::HostKeyChanged { .. } => (StatusCode::BAD_GATEWAY, "host_key_changed"),
+        SshError::HostKeyUnknown { .. } => (StatusCode::CONFLICT, "host_key_unknown"),
         SshError::Auth { .. } => (StatusCode::BAD_GATEWAY, "ssh_auth_failed"),
         SshError::Key(_) => (StatusCode::CONFLICT, "ssh_key_unreadable"),
         SshError::OutputTooLarge { .. } => (StatusCode::BAD_GATEWAY, "output_too_large"),

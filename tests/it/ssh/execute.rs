@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::peer::SshPeer;
 use super::{ios_brief, ios_device, python_rows, templates, wait_for};
 use crate::attacks::create_user;
-use crate::common::{Server, free_port};
+use crate::common::{Server, free_port, stdout_ok};
 
 /// `sotp run` with `[ssh]` holding `ssh` (and the templates; no configuration backups:
 /// every byte a device receives here comes from the API), then `rest`.
@@ -363,5 +363,76 @@ fn a_password_login_runs_commands_keeps_the_password_sealed_and_a_wrong_one_is_n
         peer.received().len(),
         before,
         "a command reached the device"
+    );
+}
+
+#[test]
+fn a_known_hosts_file_stands_for_a_pinned_key_and_refuses_a_changed_or_unlisted_one() {
+    let peer = SshPeer::start(&ios_device(&[]));
+    let dir = tempfile::tempdir().unwrap();
+    // Device 2's key as the server has it, device 3's as another key; device 4 unlisted.
+    // Hashed by ssh-keygen -H, as OpenSSH writes them by default on Debian.
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!(
+            "[127.0.0.2]:{port} {}\n[127.0.0.3]:{port} {}\n",
+            peer.host_public_key,
+            peer.other_host_public_key,
+            port = peer.port
+        ),
+    )
+    .unwrap();
+    stdout_ok(
+        std::process::Command::new("ssh-keygen")
+            .arg("-H")
+            .arg("-f")
+            .arg(&known_hosts),
+    );
+    let hashed = std::fs::read_to_string(&known_hosts).unwrap();
+    assert!(!hashed.contains("127.0.0"), "{hashed}");
+    let server = start(
+        &dir,
+        &format!("commands_per_minute = 1000\nknown_hosts = {known_hosts:?}"),
+        "",
+    );
+    let admin = server.token.clone();
+    let unpinned =
+        |name: &str, n: u8| add_device(&server, name, n, &peer, json!({"host_key": null}));
+    let (listed, changed, unlisted) = (
+        unpinned("listed", 2),
+        unpinned("changed", 3),
+        unpinned("unlisted", 4),
+    );
+
+    let (status, v) = execute(&server, &admin, &listed, "show ip interface brief");
+    assert_eq!(status, 200, "{v}");
+    // Listed, not trusted on first use: nothing pinned in the inventory.
+    let (_, d) = server.api("GET", &format!("/api/v1/devices/{listed}"), None);
+    assert_eq!(d["ssh"]["host_key"], Value::Null, "{d}");
+
+    let before = peer.received().len();
+    let (status, v) = execute(&server, &admin, &changed, "show ip interface brief");
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(v["error"]["code"], "host_key_changed", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("line 2 of") && message.contains(&peer.host_fingerprint),
+        "{v}"
+    );
+    let (status, v) = execute(&server, &admin, &unlisted, "show ip interface brief");
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["error"]["code"], "host_key_unknown", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("[127.0.0.4]:{} is not in", peer.port)),
+        "{v}"
+    );
+    assert_eq!(
+        peer.received().len(),
+        before,
+        "a refused device received something"
     );
 }

@@ -82,6 +82,9 @@ pub(crate) struct SshPeer {
     /// The fingerprint of another host key, which this sshd does not have: a client that
     /// pins it must refuse the server.
     pub(crate) other_host_fingerprint: String,
+    /// The two host public keys as a known_hosts line ends them (`ssh-ed25519 AAAA...`).
+    pub(crate) host_public_key: String,
+    pub(crate) other_host_public_key: String,
     child: Child,
     record: PathBuf,
     log: PathBuf,
@@ -213,6 +216,8 @@ impl SshPeer {
             client_key_rsa: read(&d.join("id_rsa")),
             client_key_ecdsa: read(&d.join("id_ecdsa")),
             other_host_fingerprint: fingerprint(&d.join("other_host_ed25519.pub")),
+            host_public_key: public_key(&d.join("host_ed25519.pub")),
+            other_host_public_key: public_key(&d.join("other_host_ed25519.pub")),
             child,
             record,
             log,
@@ -298,6 +303,15 @@ impl Drop for SshPeer {
                 .ok();
         }
     }
+}
+
+/// `type base64` of an OpenSSH public key file (its comment dropped).
+fn public_key(path: &Path) -> String {
+    read(path)
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn read(path: &Path) -> String {
