@@ -4,7 +4,8 @@
 //! TextFSM template found. A configuration is published only when it changed (its digest
 //! differs from the last one published for the device, kept in `<data_dir>/ssh/backups.json`
 //! across restarts), with its secrets masked, and a change also goes on `logs` as a
-//! `CONFIG_CHANGED` record that a log-pattern alert rule can watch. A device presenting
+//! `CONFIG_CHANGED` record that a log-pattern alert rule can watch (the first version a
+//! collector sees is a `CONFIG_BASELINE` record instead: not a change). A device presenting
 //! another host key than the pinned one is refused and reported on `logs` as a
 //! `HOST_KEY_CHANGED` record ([`host_key_alarm`], the API's runner too).
 
@@ -336,28 +337,40 @@ async fn execute(shared: &Shared, device: &Device, job: &Job) -> Option<CommandR
     Some(record)
 }
 
-/// The `logs` record of a changed configuration; none when it did not change.
+/// The `logs` record of a stored configuration version: `CONFIG_CHANGED` when it replaced
+/// a known one, `CONFIG_BASELINE` (informational) when this collector knew none before
+/// (a new device, or on Kafka one whose partition came from another collector): a first
+/// version is not a change to alert on. None when it did not change.
 fn config_change(device: &Device, record: &CommandRecord) -> Option<LogRecord> {
     if record.previous_hash == record.config_hash {
         return None;
     }
-    let short = |h: &Option<String>| {
-        h.as_deref()
-            .map_or("none".to_owned(), |h| h[..h.len().min(12)].to_owned())
+    let short = |h: &str| h[..h.len().min(12)].to_owned();
+    let new = short(record.config_hash.as_deref().unwrap_or_default());
+    let bytes = record.output.len();
+    let (kind, message) = match record.previous_hash.as_deref() {
+        Some(old) => (
+            (5, "CONFIG_CHANGED"),
+            format!(
+                "configuration of {} changed: {} -> {new} ({bytes} bytes, secrets masked)",
+                device.name,
+                short(old)
+            ),
+        ),
+        None => (
+            (6, "CONFIG_BASELINE"),
+            format!(
+                "configuration of {} recorded: {new} ({bytes} bytes, secrets masked); no earlier version known to this collector",
+                device.name
+            ),
+        ),
     };
-    let message = format!(
-        "configuration of {} changed: {} -> {} ({} bytes, secrets masked)",
-        device.name,
-        short(&record.previous_hash),
-        short(&record.config_hash),
-        record.output.len()
-    );
     Some(event(
         record.time,
         &device.id,
         Some(device.name.to_string()),
         device.address,
-        (5, "CONFIG_CHANGED"),
+        kind,
         message,
     ))
 }

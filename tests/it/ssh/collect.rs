@@ -1,7 +1,7 @@
 //! The SSH collector against a real OpenSSH server playing a Cisco IOS device: scheduled
 //! commands land in `command_outputs` with the rows of their template; the running
 //! configuration is stored with its secrets masked, once per change (also across a
-//! restart), each change logged as `CONFIG_CHANGED`, and its versions and their diff are
+//! restart), the first logged as `CONFIG_BASELINE` and each change as `CONFIG_CHANGED`, and its versions and their diff are
 //! served by the API.
 
 use std::path::Path;
@@ -145,11 +145,17 @@ fn scheduled_commands_and_configuration_versions_are_stored_masked_once_per_chan
     )
     .unwrap();
     wait_for("a second version", &server, || versions() >= 2);
-    let changes = count(
-        &server,
-        "SELECT count(*) FROM logs WHERE msgid = 'CONFIG_CHANGED' AND device_id = 'r1'",
+    let logged = |msgid: &str| {
+        count(
+            &server,
+            &format!("SELECT count(*) FROM logs WHERE msgid = '{msgid}' AND device_id = 'r1'"),
+        )
+    };
+    assert_eq!(
+        (logged("CONFIG_BASELINE"), logged("CONFIG_CHANGED")),
+        (1, 1),
+        "the first version is logged as a baseline, the change as a change"
     );
-    assert_eq!(changes, 2, "the first version and the change are logged");
     let (status, v) = server.api("GET", "/api/v1/devices/r1/configs", None);
     assert_eq!(status, 200, "{v}");
     let list = v["versions"].as_array().unwrap();
