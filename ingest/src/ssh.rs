@@ -19,7 +19,9 @@ use sotp_bus::Bus;
 use sotp_schemas::{
     CommandKind, CommandRecord, Device, DeviceId, EventBatch, LogRecord, Topic, UtcNanos,
 };
-use sotp_ssh::{HostKeyAlarm, HostKeyChange, Platform, SshAuth, SshConfig, SshRunner, SshTarget};
+use sotp_ssh::{
+    HostKeyAlarm, HostKeyChange, HostKeyRules, Platform, SshAuth, SshConfig, SshRunner, SshTarget,
+};
 use sotp_textfsm::NtcTemplates;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -45,8 +47,8 @@ struct Job {
 
 #[derive(Debug)]
 struct Shared {
-    /// `[ssh]` (how host keys are checked).
-    config: SshConfig,
+    /// Where the key of a device without a pinned one comes from.
+    host_keys: HostKeyRules,
     runner: SshRunner,
     templates: Option<NtcTemplates>,
     bus: Arc<dyn sotp_bus::Bus>,
@@ -92,7 +94,7 @@ impl Collector for Ssh {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let shared = Arc::new(Shared {
-            config: self.config.clone(),
+            host_keys: self.config.host_key_rules(),
             runner: SshRunner::new(self.config.limits())
                 .with_host_key_alarm(host_key_alarm(ctx.bus.clone())),
             templates,
@@ -257,10 +259,7 @@ async fn execute(shared: &Shared, device: &Device, job: &Job) -> Option<CommandR
         }
     };
     // Never trust on first use here: an unattended poller would accept whatever answers.
-    let Some(host_key) = shared
-        .config
-        .host_key_policy(ssh.host_key.as_deref(), false)
-    else {
+    let Some(host_key) = shared.host_keys.policy(ssh.host_key.as_deref(), false) else {
         record.error = Some(
             "no pinned ssh.host_key and no [ssh] known_hosts: scheduled commands need one (set it, list the device in known_hosts, or run a command through the API with [ssh] trust_on_first_use)".into(),
         );

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use sotp_ssh::{HostKeyAlarm, HostKeyPolicy, SshConfig, SshRunner};
+use sotp_ssh::{HostKeyAlarm, HostKeyRules, SshConfig, SshRunner};
 use sotp_textfsm::NtcTemplates;
 
 /// The SSH side of the API.
@@ -16,10 +16,9 @@ pub struct SshService {
     pub runner: SshRunner,
     /// Parses outputs; `None` when `[ssh] templates_dir` is empty.
     pub templates: Option<NtcTemplates>,
-    /// Accept and pin an unpinned device's host key on first use.
-    pub trust_on_first_use: bool,
-    /// `[ssh] known_hosts` ("" none).
-    known_hosts: String,
+    /// Where the key of a device without a pinned one comes from (known_hosts, trust on
+    /// first use).
+    pub host_keys: HostKeyRules,
     /// Commands per user per minute.
     limiter: DefaultKeyedRateLimiter<String>,
     per_minute: u32,
@@ -47,22 +46,10 @@ impl SshService {
                 None => runner,
             },
             templates,
-            trust_on_first_use: config.trust_on_first_use,
-            known_hosts: config.known_hosts.clone(),
+            host_keys: config.host_key_rules(),
             limiter: RateLimiter::keyed(quota),
             per_minute,
         }))
-    }
-
-    /// How to check a device's host key for a command through the API: its pinned key,
-    /// else `[ssh] known_hosts`, else trust on first use when enabled.
-    pub fn host_key_policy(&self, pinned: Option<&str>) -> Option<HostKeyPolicy> {
-        SshConfig {
-            trust_on_first_use: self.trust_on_first_use,
-            known_hosts: self.known_hosts.clone(),
-            ..SshConfig::default()
-        }
-        .host_key_policy(pinned, true)
     }
 
     /// Commands per user per minute.
@@ -86,8 +73,7 @@ impl Default for SshService {
         SshService {
             runner: SshRunner::new(config.limits()),
             templates: None,
-            trust_on_first_use: false,
-            known_hosts: String::new(),
+            host_keys: HostKeyRules::default(),
             limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN),
             )),

@@ -21,5 +21,6 @@ pub use client::{HostKeyPolicy, SshAuth, SshError, SshTarget};
 pub use command::{AllowedCommand, MAX_COMMAND_LEN, Refusal};
 pub use platform::{Platform, platforms};
 pub use runner::{
-    CollectConfig, CommandOutput, HostKeyAlarm, HostKeyChange, SshConfig, SshLimits, SshRunner,
+    CollectConfig, CommandOutput, HostKeyAlarm, HostKeyChange, HostKeyRules, SshConfig, SshLimits,
+    SshRunner,
 };

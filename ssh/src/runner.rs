@@ -205,6 +205,34 @@ impl SshRunner {
     }
 }
 
+/// Where the host key of a device without a pinned one comes from: `[ssh] known_hosts`
+/// and `[ssh] trust_on_first_use`, shared by the API and the collector.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostKeyRules {
+    /// An OpenSSH known_hosts file.
+    pub known_hosts: Option<std::path::PathBuf>,
+    /// Accept (and pin) the key of a device neither pinned nor listed.
+    pub trust_on_first_use: bool,
+}
+
+impl HostKeyRules {
+    /// How to check a device's host key: its pinned key, else the known_hosts file, else
+    /// trust on first use when `first_use` is allowed (the API; not the unattended
+    /// collector); none: the device cannot be reached safely.
+    pub fn policy(&self, pinned: Option<&str>, first_use: bool) -> Option<crate::HostKeyPolicy> {
+        let tofu = first_use && self.trust_on_first_use;
+        match (pinned, &self.known_hosts) {
+            (Some(k), _) => Some(crate::HostKeyPolicy::Pinned(k.to_owned())),
+            (None, Some(path)) => Some(crate::HostKeyPolicy::KnownHosts {
+                path: path.clone(),
+                trust_on_first_use: tofu,
+            }),
+            (None, None) if tofu => Some(crate::HostKeyPolicy::TrustOnFirstUse),
+            (None, None) => None,
+        }
+    }
+}
+
 /// `[ssh]`: read-only commands on devices.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -285,23 +313,12 @@ impl Default for SshConfig {
 }
 
 impl SshConfig {
-    /// How to check the host key of a device: its pinned key, else the known_hosts file,
-    /// else trust on first use when `first_use` is allowed (the API; not the unattended
-    /// collector); none: the device cannot be reached safely.
-    pub fn host_key_policy(
-        &self,
-        pinned: Option<&str>,
-        first_use: bool,
-    ) -> Option<crate::HostKeyPolicy> {
-        let tofu = first_use && self.trust_on_first_use;
-        match pinned {
-            Some(k) => Some(crate::HostKeyPolicy::Pinned(k.to_owned())),
-            None if !self.known_hosts.is_empty() => Some(crate::HostKeyPolicy::KnownHosts {
-                path: self.known_hosts.clone().into(),
-                trust_on_first_use: tofu,
-            }),
-            None if tofu => Some(crate::HostKeyPolicy::TrustOnFirstUse),
-            None => None,
+    /// Where the host key of a device without a pinned one comes from.
+    pub fn host_key_rules(&self) -> HostKeyRules {
+        HostKeyRules {
+            known_hosts: (!self.known_hosts.is_empty())
+                .then(|| std::path::PathBuf::from(&self.known_hosts)),
+            trust_on_first_use: self.trust_on_first_use,
         }
     }
 

@@ -126,7 +126,7 @@ pub async fn execute(
             ));
         }
     };
-    let Some(host_key) = st.ssh.host_key_policy(settings.host_key.as_deref()) else {
+    let Some(host_key) = st.ssh.host_keys.policy(settings.host_key.as_deref(), true) else {
         return Err(conflict(
             "no_host_key",
             format!(

@@ -15,24 +15,27 @@ fn a_pinned_key_wins_then_known_hosts_then_first_use_where_allowed() {
     };
     let pinned = Some(HostKeyPolicy::Pinned("SHA256:abc".into()));
     for config in [&none, &tofu, &listed] {
-        assert_eq!(config.host_key_policy(Some("SHA256:abc"), true), pinned);
+        assert_eq!(
+            config.host_key_rules().policy(Some("SHA256:abc"), true),
+            pinned
+        );
     }
-    assert_eq!(none.host_key_policy(None, true), None);
+    assert_eq!(none.host_key_rules().policy(None, true), None);
     assert_eq!(
-        tofu.host_key_policy(None, true),
+        tofu.host_key_rules().policy(None, true),
         Some(HostKeyPolicy::TrustOnFirstUse)
     );
     // The collector never trusts on first use.
-    assert_eq!(tofu.host_key_policy(None, false), None);
+    assert_eq!(tofu.host_key_rules().policy(None, false), None);
     assert_eq!(
-        listed.host_key_policy(None, false),
+        listed.host_key_rules().policy(None, false),
         Some(HostKeyPolicy::KnownHosts {
             path: "/etc/ssh/ssh_known_hosts".into(),
             trust_on_first_use: false
         })
     );
     assert_eq!(
-        listed.host_key_policy(None, true),
+        listed.host_key_rules().policy(None, true),
         Some(HostKeyPolicy::KnownHosts {
             path: "/etc/ssh/ssh_known_hosts".into(),
             trust_on_first_use: true

@@ -64,6 +64,28 @@ fn execute(server: &Server, token: &str, id: &str, command: &str) -> (u16, Value
     )
 }
 
+/// Runs `command` and expects it refused with `status` and error `code`; returns the
+/// error's message.
+fn refused(
+    server: &Server,
+    token: &str,
+    id: &str,
+    command: &str,
+    status: u16,
+    code: &str,
+) -> String {
+    let (got, v) = execute(server, token, id, command);
+    assert_eq!(
+        (got, v["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{v}"
+    );
+    v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn audit(server: &Server) -> Vec<Value> {
     let (status, v) = server.api(
         "GET",
@@ -155,9 +177,7 @@ fn execute_returns_parsed_output_refuses_injections_and_audits_every_command() {
     assert!(v["parsed"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
 
     // A device that never answers: 504 after the command timeout, and the API goes on.
-    let (status, v) = execute(&server, &admin, &id, "show clock");
-    assert_eq!(status, 504, "{v}");
-    assert_eq!(v["error"]["code"], "device_timeout");
+    refused(&server, &admin, &id, "show clock", 504, "device_timeout");
     let (status, _) = execute(&server, &admin, &id, "show ip interface brief");
     assert_eq!(status, 200);
 
@@ -170,15 +190,15 @@ fn execute_returns_parsed_output_refuses_injections_and_audits_every_command() {
         &peer,
         json!({"host_key": peer.other_host_fingerprint}),
     );
-    let (status, v) = execute(&server, &admin, &wrong, "show ip interface brief");
-    assert_eq!(status, 502, "{v}");
-    assert_eq!(v["error"]["code"], "host_key_changed");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains(&peer.host_fingerprint)
+    let message = refused(
+        &server,
+        &admin,
+        &wrong,
+        "show ip interface brief",
+        502,
+        "host_key_changed",
     );
+    assert!(message.contains(&peer.host_fingerprint), "{message}");
     // ... and reported on `logs` for alert rules to watch (a critical `HOST_KEY_CHANGED`).
     let changed = format!(
         "SELECT severity, vendor_mnemonic, message FROM logs \
@@ -200,9 +220,14 @@ fn execute_returns_parsed_output_refuses_injections_and_audits_every_command() {
     );
     // No host key pinned and no trust on first use: refused before connecting.
     let unpinned = add_device(&server, "r1-unpinned", 4, &peer, json!({"host_key": null}));
-    let (status, v) = execute(&server, &admin, &unpinned, "show ip interface brief");
-    assert_eq!(status, 409, "{v}");
-    assert_eq!(v["error"]["code"], "no_host_key");
+    refused(
+        &server,
+        &admin,
+        &unpinned,
+        "show ip interface brief",
+        409,
+        "no_host_key",
+    );
     assert_eq!(peer.received().len(), before);
 
     // The audit log: every attempt, refused ones too; runs before and after, the output's
@@ -351,13 +376,17 @@ fn a_password_login_runs_commands_keeps_the_password_sealed_and_a_wrong_one_is_n
         json!({"key": null, "password": format!("{password}-not")}),
     );
     let before = peer.received().len();
-    let (status, v) = execute(&server, &admin, &wrong, "show ip interface brief");
-    assert_eq!(status, 502, "{v}");
-    assert_eq!(v["error"]["code"], "ssh_auth_failed", "{v}");
-    let message = v["error"]["message"].as_str().unwrap_or_default();
+    let message = refused(
+        &server,
+        &admin,
+        &wrong,
+        "show ip interface brief",
+        502,
+        "ssh_auth_failed",
+    );
     assert!(
         message.contains(&format!("authentication as {} failed", peer.user)),
-        "{v}"
+        "{message}"
     );
     assert_eq!(
         peer.received().len(),
@@ -412,23 +441,29 @@ fn a_known_hosts_file_stands_for_a_pinned_key_and_refuses_a_changed_or_unlisted_
     assert_eq!(d["ssh"]["host_key"], Value::Null, "{d}");
 
     let before = peer.received().len();
-    let (status, v) = execute(&server, &admin, &changed, "show ip interface brief");
-    assert_eq!(status, 502, "{v}");
-    assert_eq!(v["error"]["code"], "host_key_changed", "{v}");
-    let message = v["error"]["message"].as_str().unwrap();
+    let message = refused(
+        &server,
+        &admin,
+        &changed,
+        "show ip interface brief",
+        502,
+        "host_key_changed",
+    );
     assert!(
         message.contains("line 2 of") && message.contains(&peer.host_fingerprint),
-        "{v}"
+        "{message}"
     );
-    let (status, v) = execute(&server, &admin, &unlisted, "show ip interface brief");
-    assert_eq!(status, 409, "{v}");
-    assert_eq!(v["error"]["code"], "host_key_unknown", "{v}");
+    let message = refused(
+        &server,
+        &admin,
+        &unlisted,
+        "show ip interface brief",
+        409,
+        "host_key_unknown",
+    );
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("[127.0.0.4]:{} is not in", peer.port)),
-        "{v}"
+        message.contains(&format!("[127.0.0.4]:{} is not in", peer.port)),
+        "{message}"
     );
     assert_eq!(
         peer.received().len(),
