@@ -330,7 +330,7 @@ pub(crate) fn outside_consumer(
     let root = env!("CARGO_MANIFEST_DIR");
     let mut cmd = Command::new(kafka_python());
     cmd.arg(format!("{root}/examples/consumer.py"))
-        .args(["--brokers", brokers, "--prefix", prefix, "--idle", "4"])
+        .args(["--brokers", brokers, "--prefix", prefix, "--idle", "1"])
         .arg("--schemas")
         .arg(format!("{root}/schemas/json"));
     if let Some(t) = topics {
