@@ -36,6 +36,7 @@ SCHEMAS = {
     "metrics": "metric_sample.schema.json",
     "metrics.1m": "rollup_row.schema.json",
     "logs": "log_record.schema.json",
+    "commands": "command_record.schema.json",
     "alerts": "alert_event.schema.json",
     "inventory": "device_record.schema.json",
 }

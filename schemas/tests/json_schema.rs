@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sotp_schemas::{
-    AlertEvent, AlertState, DeviceId, EventBatch, LogRecord, MetricName, MetricSample,
-    StructuredData, UtcNanos,
+    AlertEvent, AlertState, CommandKind, CommandRecord, DeviceId, EventBatch, LogRecord,
+    MetricName, MetricSample, StructuredData, UtcNanos,
 };
 
 fn validator(name: &str) -> jsonschema::Validator {
@@ -120,6 +120,59 @@ fn log_records_validate() {
         EventBatch::Logs(back) => assert_eq!(back, vec![rec]),
         other => panic!("decoded as {other:?}"),
     }
+}
+
+#[test]
+fn command_records_of_both_kinds_validate() {
+    let v = validator("command_record");
+    let collect = CommandRecord {
+        time: UtcNanos::now(),
+        device_id: DeviceId::new("r1"),
+        device: "r1".into(),
+        platform: "cisco_ios".into(),
+        command: "show version".into(),
+        kind: CommandKind::Collect,
+        ok: true,
+        error: None,
+        output: "Cisco IOS Software\n".into(),
+        parsed: Some(r#"[{"version":"15.2"}]"#.into()),
+        template: Some("cisco_ios_show_version.textfsm".into()),
+        duration_ms: 40,
+        config_hash: None,
+        previous_hash: None,
+    };
+    let config = CommandRecord {
+        command: "show running-config".into(),
+        kind: CommandKind::Config,
+        parsed: None,
+        template: None,
+        config_hash: Some("b".repeat(64)),
+        previous_hash: Some("a".repeat(64)),
+        ..collect.clone()
+    };
+    let failed = CommandRecord {
+        ok: false,
+        error: Some("timed out".into()),
+        output: String::new(),
+        ..collect.clone()
+    };
+    let records = vec![collect, config, failed];
+    let docs = EventBatch::Commands(records.clone())
+        .to_json_lines()
+        .unwrap();
+    for doc in &docs {
+        assert_valid(&v, doc);
+    }
+    let back: Vec<CommandRecord> = docs
+        .iter()
+        .flat_map(
+            |d| match EventBatch::from_json(sotp_schemas::Topic::Commands, d).unwrap() {
+                EventBatch::Commands(c) => c,
+                other => panic!("decoded as {other:?}"),
+            },
+        )
+        .collect();
+    assert_eq!(back, records);
 }
 
 #[test]
