@@ -227,6 +227,26 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Records `value` for `key` in the shared store `store`: small state that must outlive
+    /// the process keeping it and move with a device, such as a collector's last
+    /// configuration digest per device. Returns once it is durable. In-process one
+    /// collector owns every device and keeps its own state, so nothing is shared and this
+    /// does nothing; on Kafka it is a compacted topic `<prefix>state.<store>`.
+    async fn put_state(&self, store: &str, key: &str, value: &str) -> Result<(), BusError> {
+        let _ = (store, key, value);
+        Ok(())
+    }
+
+    /// The latest value of every key of the shared store `store` (see
+    /// [`Bus::put_state`]); empty in-process.
+    async fn load_state(
+        &self,
+        store: &str,
+    ) -> Result<std::collections::HashMap<String, String>, BusError> {
+        let _ = store;
+        Ok(std::collections::HashMap::new())
+    }
+
     /// The live device set of this process's collectors, following `inventory`: every
     /// device in-process; on a partitioned bus only the devices of the partitions this
     /// process owns, so that another collector process takes its share (and a dead one's

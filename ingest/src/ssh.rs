@@ -3,13 +3,15 @@
 //! password). Each run is one [`CommandRecord`] on `commands`: its output and the rows its
 //! TextFSM template found. A configuration is published only when it changed (its digest
 //! differs from the last one published for the device, kept in `<data_dir>/ssh/backups.json`
-//! across restarts), with its secrets masked, and a change also goes on `logs` as a
+//! across restarts and, on Kafka, in the bus's shared store [`DIGESTS`] so that the
+//! collector a device moves to compares with the version its previous collector stored),
+//! with its secrets masked, and a change also goes on `logs` as a
 //! `CONFIG_CHANGED` record that a log-pattern alert rule can watch (the first version a
 //! collector sees is a `CONFIG_BASELINE` record instead: not a change). A device presenting
 //! another host key than the pinned one is refused and reported on `logs` as a
 //! `HOST_KEY_CHANGED` record ([`host_key_alarm`], the API's runner too).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +29,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Collector, Context, StartError};
+
+/// The bus's shared store of the last configuration digest stored per device
+/// ([`Bus::put_state`]; on Kafka the topic `<prefix>state.ssh.config_digests`).
+pub const DIGESTS: &str = "ssh.config_digests";
+
+/// How long the backups of a device new to this collector wait before the shared digests
+/// are asked for again, when the bus could not give them.
+const DIGESTS_RETRY: Duration = Duration::from_secs(10);
 
 /// The SSH collector, with its settings and where it keeps the configuration digests.
 #[derive(Debug)]
@@ -144,9 +154,14 @@ async fn run(config: SshConfig, shared: Arc<Shared>, ctx: Context, stop: Cancell
     let mut due: HashMap<Job, tokio::time::Instant> = HashMap::new();
     let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
     let mut devices = ctx.devices.clone();
+    // Devices whose last stored configuration digest this collector knows.
+    let mut settled: HashSet<DeviceId> = HashSet::new();
     loop {
-        let now = tokio::time::Instant::now();
         let current: Vec<Device> = devices.borrow().clone();
+        if !config.backup_interval.is_zero() {
+            settle(&shared, &current, &mut settled).await;
+        }
+        let now = tokio::time::Instant::now();
         let mut planned: HashMap<Job, Duration> = HashMap::new();
         for d in &current {
             planned.extend(jobs_of(&config, d));
@@ -163,6 +178,10 @@ async fn run(config: SshConfig, shared: Arc<Shared>, ctx: Context, stop: Cancell
         for (job, interval) in &planned {
             let at = due.entry(job.clone()).or_insert(now);
             if *at <= now {
+                if job.kind == CommandKind::Config && !settled.contains(&job.device) {
+                    *at = now + DIGESTS_RETRY;
+                    continue;
+                }
                 *at = now + *interval;
                 if let Some(device) = current.iter().find(|d| d.id == job.device) {
                     let (shared, device, job) = (shared.clone(), device.clone(), job.clone());
@@ -184,6 +203,48 @@ async fn run(config: SshConfig, shared: Arc<Shared>, ctx: Context, stop: Cancell
     }
     // Runs in flight finish (each is bounded by the command timeout).
     while running.join_next().await.is_some() {}
+}
+
+/// Takes the shared digests of the devices new to this collector (all of them at start;
+/// on Kafka those of an `inventory` partition that came from another collector), so their
+/// next version is compared with the last one stored by whichever collector had them.
+/// Devices that left are forgotten here: if they come back, their digest may have moved
+/// on meanwhile. When the bus cannot answer, the new devices stay unsettled and their
+/// backups wait ([`DIGESTS_RETRY`]).
+async fn settle(shared: &Shared, current: &[Device], settled: &mut HashSet<DeviceId>) {
+    settled.retain(|id| current.iter().any(|d| &d.id == id));
+    let gained: Vec<&DeviceId> = current
+        .iter()
+        .filter(|d| d.ssh.is_some() && !settled.contains(&d.id))
+        .map(|d| &d.id)
+        .collect();
+    if gained.is_empty() {
+        return;
+    }
+    match shared.bus.load_state(DIGESTS).await {
+        Ok(loaded) => {
+            let mut digests = shared.digests.lock().unwrap_or_else(|e| e.into_inner());
+            let mut taken = 0;
+            for id in gained {
+                if let Some(digest) = loaded.get(id.as_str()) {
+                    digests.insert(id.as_str().to_owned(), digest.clone());
+                    taken += 1;
+                }
+                settled.insert(id.clone());
+            }
+            if taken > 0 {
+                tracing::info!(
+                    devices = taken,
+                    "configuration digests taken over from the shared store"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            devices = gained.len(),
+            "cannot read the configuration digests shared by the collectors; the backups of devices new to this collector wait"
+        ),
+    }
 }
 
 async fn run_job(shared: &Shared, device: &Device, job: &Job) {
@@ -212,14 +273,21 @@ async fn run_job(shared: &Shared, device: &Device, job: &Job) {
                 .publish(Topic::Logs, EventBatch::Logs(vec![log]))
                 .await,
         );
-        // The digest is kept once the version is on the bus: a failed publish is
-        // collected and published again next time.
+        // The digest is kept once the version is on the bus, here and in the shared
+        // store: a failed publish or store is collected and published again next time
+        // (a version stored twice rather than a change lost).
+        let digest = record.config_hash.clone().unwrap_or_default();
         if published.iter().all(Result::is_ok) {
-            remember(
-                shared,
-                device,
-                record.config_hash.clone().unwrap_or_default(),
-            );
+            match shared
+                .bus
+                .put_state(DIGESTS, device.id.as_str(), &digest)
+                .await
+            {
+                Ok(()) => remember(shared, device, digest),
+                Err(e) => {
+                    tracing::error!(device = %device.name, error = %e, "cannot share the configuration digest; the configuration is published again next time")
+                }
+            }
         }
     }
     for r in published {
@@ -337,9 +405,10 @@ async fn execute(shared: &Shared, device: &Device, job: &Job) -> Option<CommandR
 }
 
 /// The `logs` record of a stored configuration version: `CONFIG_CHANGED` when it replaced
-/// a known one, `CONFIG_BASELINE` (informational) when this collector knew none before
-/// (a new device, or on Kafka one whose partition came from another collector): a first
-/// version is not a change to alert on. None when it did not change.
+/// a known one, `CONFIG_BASELINE` (informational) when none was stored before (a new
+/// device; on Kafka one whose partition came from another collector knows that
+/// collector's digest, [`settle`]): a first version is not a change to alert on. None
+/// when it did not change.
 fn config_change(device: &Device, record: &CommandRecord) -> Option<LogRecord> {
     if record.previous_hash == record.config_hash {
         return None;

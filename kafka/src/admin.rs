@@ -1,5 +1,6 @@
 //! Topic creation on start: every topic of ARCHITECTURE.md, with the configured
-//! partitions, created when missing. `inventory` is compacted (latest state per device).
+//! partitions, created when missing. `inventory` is compacted (latest state per device),
+//! like the shared state stores ([`super::state`]), created on first use.
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -28,20 +29,33 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
             _ => missing.push((topic, name)),
         }
     }
-    if missing.is_empty() {
+    let missing: Vec<(String, bool)> = missing
+        .into_iter()
+        .map(|(topic, name)| (name, topic == Topic::Inventory))
+        .collect();
+    create(config, &missing).await
+}
+
+/// Creates the topics `(name, compacted)` that do not exist, with the configured
+/// partitions and replication.
+pub(crate) async fn create(
+    config: &KafkaConfig,
+    topics: &[(String, bool)],
+) -> Result<(), KafkaError> {
+    if topics.is_empty() {
         return Ok(());
     }
     let admin: AdminClient<DefaultClientContext> =
         config.client().create().map_err(KafkaError::Client)?;
-    let new: Vec<NewTopic<'_>> = missing
+    let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|(topic, name)| {
+        .map(|(name, compacted)| {
             let t = NewTopic::new(
                 name,
                 config.partitions,
                 TopicReplication::Fixed(config.replication),
             );
-            if *topic == Topic::Inventory {
+            if *compacted {
                 t.set("cleanup.policy", "compact")
             } else {
                 t

@@ -10,7 +10,8 @@
 //!   with rebalances ([`rebalance`]): a revoked partition is handed over only once they
 //!   wrote and committed what they received from it.
 //! - Topics are created on start when missing ([`admin`]).
-//! - Collectors share devices through the `inventory` topic ([`shard`]).
+//! - Collectors share devices through the `inventory` topic ([`shard`]), and what they
+//!   remember per device through compacted state topics ([`state`]).
 
 pub mod admin;
 mod buffer;
@@ -22,6 +23,7 @@ pub mod rebalance;
 mod recover;
 pub mod shard;
 mod spool;
+mod state;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,6 +116,8 @@ struct Inner {
     stop: Arc<AtomicBool>,
     /// Becomes true on `close`: subscriptions end their streams.
     closing: tokio::sync::watch::Sender<bool>,
+    /// The shared state stores (`state.<store>` topics).
+    stores: state::Stores,
 }
 
 impl KafkaBus {
@@ -127,12 +131,13 @@ impl KafkaBus {
         let stop = Arc::new(AtomicBool::new(false));
         let bus = Self {
             inner: Arc::new(Inner {
-                config,
+                config: config.clone(),
                 producer,
                 closed: AtomicBool::new(false),
                 connected: connected.clone(),
                 stop,
                 closing: tokio::sync::watch::Sender::new(false),
+                stores: state::Stores::new(config.clone()),
             }),
         };
         bus.spawn_health_check();
@@ -236,6 +241,17 @@ impl Bus for KafkaBus {
 
     fn is_shared(&self) -> bool {
         true
+    }
+
+    async fn put_state(&self, store: &str, key: &str, value: &str) -> Result<(), BusError> {
+        Ok(self.inner.stores.put(store, key, value).await?)
+    }
+
+    async fn load_state(
+        &self,
+        store: &str,
+    ) -> Result<std::collections::HashMap<String, String>, BusError> {
+        Ok(self.inner.stores.load(store).await?)
     }
 
     fn follow_devices(

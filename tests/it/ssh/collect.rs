@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::peer::{FakeDevice, SshPeer};
-use super::{ios_brief, ios_device, wait_for};
+use super::{backups, ios_brief, ios_device, r1_toml, wait_for};
 use crate::attacks::create_user;
 use crate::common::{Server, free_port};
 
@@ -43,32 +43,14 @@ backup_interval = "1s"
 platform = "cisco_ios"
 commands = ["show ip interface brief"]
 interval = "1s"
-
-[[devices]]
-id = "r1"
-name = "r1"
-address = "127.0.0.1"
-ssh = {{ user = {user:?}, key = "file:{key}", platform = "cisco_ios", host_key = {host:?}, port = {port} }}
 "#,
         templates =
             std::env::var("SOTP_NTC_TEMPLATES").expect("SOTP_NTC_TEMPLATES (scripts/test.sh)"),
-        user = peer.user,
-        key = key.display(),
-        host = peer.host_fingerprint,
-        port = peer.port,
-    )
+    ) + &r1_toml(peer, key)
 }
 
 fn count(server: &Server, sql: &str) -> i64 {
     server.rows(sql)[0][0].as_i64().unwrap()
-}
-
-/// `show running-config` runs the device received so far.
-fn backups(peer: &SshPeer) -> usize {
-    peer.received()
-        .iter()
-        .filter(|(k, b)| k == "exec" && b == b"show running-config")
-        .count()
 }
 
 #[test]

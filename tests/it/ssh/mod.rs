@@ -3,6 +3,7 @@
 
 mod collect;
 mod execute;
+mod kafka;
 mod parse;
 mod peer;
 mod runner;
@@ -40,6 +41,32 @@ pub(super) fn ios_device(hang: &[&str]) -> FakeDevice {
         paging_off: Vec::new(),
         legacy_only: false,
     }
+}
+
+/// `[[devices]]` r1 on 127.0.0.1, a `cisco_ios` reached on `peer` with the key in `key`
+/// and the peer's host key pinned.
+pub(super) fn r1_toml(peer: &peer::SshPeer, key: &std::path::Path) -> String {
+    format!(
+        r#"
+[[devices]]
+id = "r1"
+name = "r1"
+address = "127.0.0.1"
+ssh = {{ user = {user:?}, key = "file:{key}", platform = "cisco_ios", host_key = {host:?}, port = {port} }}
+"#,
+        user = peer.user,
+        key = key.display(),
+        host = peer.host_fingerprint,
+        port = peer.port,
+    )
+}
+
+/// `show running-config` runs the device received so far.
+pub(super) fn backups(peer: &peer::SshPeer) -> usize {
+    peer.received()
+        .iter()
+        .filter(|(k, b)| k == "exec" && b == b"show running-config")
+        .count()
 }
 
 /// Polls `done` until it holds, at most 60 s (then fails with the server's log).
