@@ -2,10 +2,8 @@
 //! memory or, when one is configured, in the disk spool (every event, write-ahead), and
 //! the one event the sender is retrying.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
-
-use std::collections::HashSet;
 
 use super::recover::message_hash;
 use super::spool::Spool;
@@ -15,7 +13,8 @@ pub(super) struct Pending {
     pub(super) topic: usize,
     pub(super) key: Option<Arc<str>>,
     pub(super) payload: Vec<u8>,
-    /// Sequence number in the spool, acknowledged there on delivery.
+    /// Its sequence number, given by [`Buffers::push`] (in the spool, when there is one)
+    /// and settled by [`Buffers::done`] on delivery.
     pub(super) seq: Option<u64>,
 }
 
@@ -53,7 +52,12 @@ impl Pending {
 }
 
 /// What waits to be handed to librdkafka, oldest first: the event the sender could not
-/// hand over yet, then the spool, then memory.
+/// hand over yet, then the spool, then memory. Every event gets a sequence number in
+/// publishing order (the spool's, or [`Buffers::next`] in memory) and is *settled* once
+/// the brokers acknowledged it, it was given up, or it was dropped for room:
+/// [`Buffers::settled_before`] is the lowest sequence number not settled, so that
+/// `Bus::sync` waits for exactly the events published before it, whatever order the
+/// acknowledgements come back in.
 #[derive(Default)]
 pub(super) struct Buffers {
     pub(super) held: Option<Pending>,
@@ -61,6 +65,10 @@ pub(super) struct Buffers {
     pub(super) mem: VecDeque<Pending>,
     /// Recovered records the brokers already hold are skipped ([`super::recover`]).
     pub(super) skip: Option<Skip>,
+    /// Without a spool: the sequence number of the next event pushed.
+    pub(super) next: u64,
+    /// Without a spool: events handed to librdkafka and not yet settled.
+    pub(super) in_flight: BTreeSet<u64>,
 }
 
 /// Which recovered spool records to compare with the brokers' newest messages.
@@ -129,12 +137,14 @@ impl Buffers {
                 }
             }
         }
-        self.mem.pop_front()
+        let p = self.mem.pop_front()?;
+        self.in_flight.extend(p.seq);
+        Some(p)
     }
 
     /// Adds an event: to the spool when there is one (returns the records it dropped for
     /// room), else to memory, dropping the oldest when `capacity` is reached.
-    pub(super) fn push(&mut self, p: Pending, capacity: usize) -> u64 {
+    pub(super) fn push(&mut self, mut p: Pending, capacity: usize) -> u64 {
         match self.spool.as_mut() {
             Some(spool) => match spool.push(&p.encode()) {
                 Ok(dropped) => dropped,
@@ -146,18 +156,48 @@ impl Buffers {
             None => {
                 let dropped =
                     u64::from(self.mem.len() >= capacity && self.mem.pop_front().is_some());
+                p.seq = Some(self.next);
+                self.next += 1;
                 self.mem.push_back(p);
                 dropped
             }
         }
     }
 
-    /// Marks a spooled event done (delivered, or given up and counted).
+    /// Marks an event done (delivered, or given up and counted).
     pub(super) fn done(&mut self, seq: Option<u64>) {
-        if let (Some(seq), Some(spool)) = (seq, self.spool.as_mut())
-            && let Err(e) = spool.ack(seq)
-        {
-            tracing::error!(error = %e, "cannot write the spool position");
+        let Some(seq) = seq else { return };
+        match self.spool.as_mut() {
+            Some(spool) => {
+                if let Err(e) = spool.ack(seq) {
+                    tracing::error!(error = %e, "cannot write the spool position");
+                }
+            }
+            None => {
+                self.in_flight.remove(&seq);
+            }
+        }
+    }
+
+    /// The sequence number the next event pushed gets.
+    pub(super) fn end(&self) -> u64 {
+        self.spool.as_ref().map_or(self.next, Spool::end)
+    }
+
+    /// Every event with a lower sequence number is settled: acknowledged, given up or
+    /// dropped. Recovered spool records count too (they come first).
+    pub(super) fn settled_before(&self) -> u64 {
+        match &self.spool {
+            Some(spool) => spool.acked(),
+            None => [
+                self.in_flight.first().copied(),
+                self.held.as_ref().and_then(|p| p.seq),
+                self.mem.front().and_then(|p| p.seq),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(self.next),
         }
     }
 }
@@ -175,4 +215,44 @@ fn pending_round_trips_through_the_spool_encoding() {
         let back = Pending::decode(&p.encode()).unwrap();
         assert_eq!((back.topic, back.key, back.payload), (3, key, p.payload));
     }
+}
+
+#[cfg(test)]
+#[test]
+fn settled_before_waits_for_an_earlier_event_acknowledged_after_a_later_one() {
+    let event = |n: u8| Pending {
+        topic: 0,
+        key: None,
+        payload: vec![n],
+        seq: None,
+    };
+    let mut q = Buffers::default();
+    q.push(event(1), 10);
+    q.push(event(2), 10);
+    // A checkpoint syncs here: it needs events 1 and 2, not 3.
+    let target = q.end();
+    q.push(event(3), 10);
+    let (a, b, c) = (q.pop().unwrap(), q.pop().unwrap(), q.pop().unwrap());
+    assert!(q.settled_before() < target);
+    // 3 and 1 come back before 2: as many acknowledgements as the sync waited for, but
+    // not the right ones.
+    q.done(c.seq);
+    q.done(a.seq);
+    assert!(q.settled_before() < target, "event 2 is still in flight");
+    // 2 retried after a full librdkafka queue is still not settled.
+    q.held = Some(b);
+    assert!(q.settled_before() < target);
+    let b = q.pop().unwrap();
+    q.done(b.seq);
+    assert!(q.settled_before() >= target);
+    // Dropped for room counts as settled (and the sync reports the drop).
+    q.push(event(4), 1);
+    let target = q.end();
+    assert_eq!(q.push(event(5), 1), 1, "4 dropped for 5");
+    assert!(q.settled_before() >= target, "4 is settled by its drop");
+    let target = q.end();
+    assert!(q.settled_before() < target, "5 is not settled yet");
+    let e = q.pop().unwrap();
+    q.done(e.seq);
+    assert!(q.settled_before() >= target);
 }

@@ -67,8 +67,9 @@ pub(super) struct CountingContext {
     queue: Arc<Mutex<Buffers>>,
 }
 
-/// The delivery opaque of an event that is not in the spool.
-const NOT_SPOOLED: usize = usize::MAX;
+/// The delivery opaque of an event without a sequence number (none: every event pushed
+/// gets one).
+const NO_SEQ: usize = usize::MAX;
 
 impl ClientContext for CountingContext {}
 
@@ -77,7 +78,7 @@ impl ProducerContext for CountingContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
         let mut recovered = false;
-        if seq != NOT_SPOOLED {
+        if seq != NO_SEQ {
             let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             recovered = q.spool.as_ref().is_some_and(|s| s.is_recovered(seq as u64));
             q.done(Some(seq as u64));
@@ -311,19 +312,21 @@ impl BufferedProducer {
         }
     }
 
-    /// Waits until every event enqueued so far is acknowledged by the brokers (the
-    /// producer keeps running), at most `timeout`; `true` when it is.
+    /// Waits until every event enqueued so far is settled (acknowledged by the brokers,
+    /// given up or dropped; the producer keeps running), at most `timeout`; `true` when
+    /// it is and none was ever given up or dropped. It waits for those very events (by
+    /// sequence number), not for as many acknowledgements: another publisher's later
+    /// events acknowledged first do not stand in for them.
     pub(super) async fn wait_delivered(&self, timeout: Duration) -> bool {
-        let target = self.shared.counters.published.load(Ordering::Relaxed)
-            + self.shared.counters.records.load(Ordering::Relaxed);
+        let queue = &self.shared.queue;
+        let lock = || queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let target = lock().end();
         let deadline = Instant::now() + timeout;
         loop {
-            let c = &self.shared.counters;
-            let settled = c.delivered.load(Ordering::Relaxed)
-                + c.failed.load(Ordering::Relaxed)
-                + c.dropped.load(Ordering::Relaxed);
-            if settled >= target {
+            if lock().settled_before() >= target {
+                let c = &self.shared.counters;
                 return c.failed.load(Ordering::Relaxed) == 0
+                    && c.refused.load(Ordering::Relaxed) == 0
                     && c.dropped.load(Ordering::Relaxed) == 0;
             }
             if Instant::now() >= deadline {
@@ -455,7 +458,7 @@ fn send_loop(shared: &Shared, producer: &ThreadedProducer<CountingContext>, name
             key: "schema_version",
             value: Some(version.as_str()),
         });
-        let opaque = p.seq.map_or(NOT_SPOOLED, |s| s as usize);
+        let opaque = p.seq.map_or(NO_SEQ, |s| s as usize);
         let mut record = BaseRecord::with_opaque_to(&names[p.topic], opaque)
             .payload(&p.payload)
             .headers(headers);

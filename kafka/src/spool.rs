@@ -238,6 +238,16 @@ impl Spool {
         Ok(None)
     }
 
+    /// The sequence number the next record appended gets.
+    pub(super) fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The acknowledged position: every record before it is done.
+    pub(super) fn acked(&self) -> u64 {
+        self.acked
+    }
+
     /// Marks a handed-over record done (acknowledged, or given up and counted).
     pub(super) fn ack(&mut self, seq: u64) -> std::io::Result<()> {
         if self.open.remove(&seq) {

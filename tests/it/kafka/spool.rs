@@ -163,10 +163,19 @@ fn the_spool_survives_kill_9_and_a_clean_stop_during_an_outage_nothing_lost_or_d
         "{} events twice in Kafka; the sink dropped {dropped}",
         in_kafka - reported
     );
-    assert_eq!(
-        dropped,
+    // Every copy Kafka holds beyond the first was dropped (the sink may drop one more
+    // than once: when its consumer's session times out during the outage, its commit
+    // fails and it reads again what it had dropped; rows == unique above is the
+    // exactness check).
+    assert!(
+        dropped >= in_kafka - reported,
+        "every event Kafka holds twice is dropped by the sink: {dropped} dropped, {} twice; the sink's log:\n{}",
         in_kafka - reported,
-        "every event Kafka holds twice is dropped once by the sink, nothing else"
+        sink_log
+            .lines()
+            .filter(|l| !l.contains("events buffered"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     drop(tansu);
 }
