@@ -71,6 +71,63 @@ pub enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// Back up a data directory: the control database (a consistent snapshot, taken while
+    /// the server runs), the stage's and alert windows' state, the configuration file and
+    /// the Parquet files (copied from the local disk; on object storage only listed,
+    /// unless --copy-parquet).
+    ///
+    /// Writes the folder sotp-backup-<UTC time> at --to (a path, or a URL such as
+    /// s3://bucket/backups with the AWS_* variables) with a manifest of every file and its
+    /// SHA-256, written last. The master key is never inside: --key-to FILE keeps a copy
+    /// of it elsewhere. --keep N deletes the oldest backups beyond N. See
+    /// docs/operations.md.
+    Backup(BackupArgs),
+    /// Restore a backup into a new, empty data directory, and check it: every file's
+    /// SHA-256, the master key against the backup's, the database's integrity, every
+    /// sealed secret opened, the control tables' row counts, the listed Parquet files
+    /// still present.
+    ///
+    /// --from is one backup folder, or a destination of `sotp backup --to` (its newest
+    /// complete backup is taken). Nothing is written when the key or a file is wrong.
+    Restore(RestoreArgs),
+}
+
+/// `sotp backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub common: StoreArgs,
+    /// Where to write the backup: a local folder, or an object store URL (s3://, gs://,
+    /// az://).
+    #[arg(long)]
+    pub to: String,
+    /// Also write the master key to this file (mode 0600), which must be outside --to.
+    #[arg(long)]
+    pub key_to: Option<PathBuf>,
+    /// Copy the Parquet files even when they are on object storage.
+    #[arg(long)]
+    pub copy_parquet: bool,
+    /// Keep only the newest N complete backups at --to.
+    #[arg(long)]
+    pub keep: Option<usize>,
+}
+
+/// `sotp restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Configuration file whose [database], [secrets] and [storage] settings to restore
+    /// into (default: the embedded defaults, everything in --data-dir).
+    #[arg(long, short, env = "SOTP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The backup: a folder sotp-backup-..., or where `sotp backup --to` writes them.
+    #[arg(long)]
+    pub from: String,
+    /// The master key file of the backed-up server (what --key-to wrote).
+    #[arg(long)]
+    pub key_from: Option<PathBuf>,
+    /// The new data directory: must not exist or be empty.
+    #[arg(long)]
+    pub data_dir: PathBuf,
 }
 
 /// Where the inventory is: the configuration file and data directory.

@@ -120,7 +120,7 @@ pub fn config_devices(config: &Config) -> Vec<(String, DeviceInput)> {
         .collect()
 }
 
-fn load(
+pub(crate) fn load(
     config_path: Option<&std::path::Path>,
     data_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<Config> {
@@ -131,7 +131,7 @@ fn load(
     Ok(c)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -302,7 +302,7 @@ fn write_key(path: &std::path::Path, key: &MasterKey) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn finish(r: anyhow::Result<()>) -> ExitCode {
+pub(crate) fn finish(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

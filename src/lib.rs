@@ -2,6 +2,7 @@
 //! `main.rs` only dispatches; integration tests use these modules directly.
 
 pub mod alerting;
+pub mod backup;
 pub mod bus;
 pub mod cli;
 pub mod components;

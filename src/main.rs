@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sotp::cli::{Cli, Command, ConfigCommand};
-use sotp::{config, control, export_cmd, health, parse_cmd, query_cmd, run};
+use sotp::{backup, config, control, export_cmd, health, parse_cmd, query_cmd, run};
 
 /// mimalloc instead of glibc malloc: under the devices API benchmark (issue 6) glibc's
 /// malloc/free were about a fifth of the server's CPU, and in the streaming stage glibc's
@@ -47,5 +47,7 @@ fn main() -> ExitCode {
         Command::User { command } => control::user_main(command),
         Command::Token { command } => control::token_main(command),
         Command::Secrets { command } => control::secrets_main(command),
+        Command::Backup(args) => backup::backup_main(args),
+        Command::Restore(args) => backup::restore_main(args),
     }
 }

@@ -19,6 +19,7 @@ mod list;
 mod page_cache;
 mod role;
 mod secrets;
+mod snapshot;
 mod store;
 mod token_cache;
 mod users;
@@ -38,7 +39,8 @@ pub use device_model::{
 pub use error::{FieldError, InventoryError};
 pub use list::{DeviceFilter, DevicePage, SORT_FIELDS};
 pub use role::{Permission, Role};
-pub use secrets::MasterKey;
+pub use secrets::{MasterKey, write_private};
+pub use snapshot::COUNTED_TABLES;
 /// The database driver's error, inside [`InventoryError::Database`].
 pub use sqlx::Error as SqlxError;
 pub use store::{Backend, Store};

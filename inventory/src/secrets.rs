@@ -144,7 +144,9 @@ impl sotp_schemas::SecretCodec for MasterKey {
     }
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), InventoryError> {
+/// Writes `text` to a new file only its owner can read (mode 0600), creating its folder;
+/// an existing file is an error, never overwritten.
+pub fn write_private(path: &Path, text: &str) -> Result<(), InventoryError> {
     use std::io::Write;
     let err = |e: std::io::Error| {
         InventoryError::Secret(format!("cannot write key file {}: {e}", path.display()))

@@ -8,6 +8,7 @@ mod alerting;
 mod alerting_prometheus;
 mod architecture;
 mod attacks;
+mod backup;
 mod bad_input;
 mod common;
 mod control_plane;
