@@ -11,20 +11,27 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::attacks::create_user;
-use crate::common::{BIN, Server, free_port};
+use crate::common::{BIN, Server, free_port, http};
+use crate::s3_storage::{aws_env, s3_objects, start_moto};
 
 const COMMUNITY: &str = "backup-community-4711";
+const S3_BACKUPS: &str = "s3://backups/sotp";
 
-fn sotp(args: &[&str]) -> Output {
+fn sotp(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(BIN)
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("SOTP_MASTER_KEY")
         .output()
         .unwrap()
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = sotp(args);
+    ok_with(args, &[])
+}
+
+fn ok_with(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = sotp(args, env);
     assert!(
         out.status.success(),
         "sotp {args:?} failed:\n{}{}",
@@ -40,7 +47,11 @@ fn ok(args: &[&str]) -> String {
 
 /// Fails with a message containing `says`.
 fn refused(args: &[&str], says: &str) {
-    let out = sotp(args);
+    refused_with(args, &[], says);
+}
+
+fn refused_with(args: &[&str], env: &[(&str, &str)], says: &str) {
+    let out = sotp(args, env);
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "sotp {args:?} succeeded");
     assert!(
@@ -83,6 +94,26 @@ fn backup_args<'a>(
         p(dest),
         "--key-to",
         p(key_to),
+    ]
+}
+
+/// `sotp restore --config C --from FROM --key-from KEY --data-dir TARGET`.
+fn restore_args<'a>(
+    config: &'a Path,
+    from: &'a Path,
+    key: &'a Path,
+    target: &'a Path,
+) -> Vec<&'a str> {
+    vec![
+        "restore",
+        "--config",
+        p(config),
+        "--from",
+        p(from),
+        "--key-from",
+        p(key),
+        "--data-dir",
+        p(target),
     ]
 }
 
@@ -300,17 +331,7 @@ count = 3
 
     // The newest (after the stop) restores to the same answers, offline and served.
     let restored = dir.path().join("restored");
-    let said = ok(&[
-        "restore",
-        "--config",
-        p(&config),
-        "--from",
-        p(&dest),
-        "--key-from",
-        p(&key_file),
-        "--data-dir",
-        p(&restored),
-    ]);
+    let said = ok(&restore_args(&config, &dest, &key_file, &restored));
     assert!(said.contains("integrity ok"), "{said}");
     assert_eq!(answers(&restored), answers(&data));
     let server = Server::start(&config, &restored, free_port());
@@ -323,17 +344,7 @@ count = 3
 
     // The one taken while the server ran restores too, with its devices and users.
     let from_hot = dir.path().join("from-hot");
-    ok(&[
-        "restore",
-        "--config",
-        p(&config),
-        "--from",
-        p(&hot),
-        "--key-from",
-        p(&key_file),
-        "--data-dir",
-        p(&from_hot),
-    ]);
+    ok(&restore_args(&config, &hot, &key_file, &from_hot));
     let server = Server::start(&config, &from_hot, free_port());
     assert_eq!(device_view(&server), devices);
     server.login("ops", "ops-password-123");
@@ -343,4 +354,109 @@ count = 3
     std::thread::sleep(Duration::from_millis(1100));
     backup(&["--keep", "1"]);
     assert_eq!(backup_folders(&dest).len(), 1);
+}
+
+#[test]
+fn on_s3_the_parquet_files_are_listed_not_copied_and_a_restore_checks_they_are_still_there() {
+    let port = free_port();
+    let _moto = start_moto(port);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for bucket in ["telemetry", "backups"] {
+        let (status, body) = http("PUT", &format!("{endpoint}/{bucket}"), Some("")).unwrap();
+        assert_eq!(status, 200, "create bucket {bucket}: {body}");
+    }
+    let aws = aws_env(&endpoint);
+    let env: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sotp.toml");
+    std::fs::write(
+        &config,
+        "[icmp]\ninterval = \"1s\"\ntimeout = \"200ms\"\n[storage]\nurl = \"s3://telemetry/sotp\"\nmax_file_age = \"1s\"\n\
+         [[device_ranges]]\nname_prefix = \"s3b-\"\nfirst_address = \"127.31.2.1\"\ncount = 3\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let key_file = dir.path().join("keys").join("master.key");
+    let mut cmd = Command::new(BIN);
+    cmd.envs(env.iter().copied());
+    let mut server = Server::start_with(cmd, &config, &data, free_port());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s3_objects(&endpoint, "telemetry").len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no Parquet files on S3 within 60 s\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(server.stop(), 0, "{}", server.log_text());
+    let parquet = s3_objects(&endpoint, "telemetry");
+
+    // Listed only: the backup bucket holds the database, the state and the manifest.
+    let said = ok_with(
+        &backup_args(&config, &data, Path::new(S3_BACKUPS), &key_file),
+        &env,
+    );
+    assert!(said.contains("listed, not copied"), "{said}");
+    let in_backup = s3_objects(&endpoint, "backups");
+    assert!(
+        in_backup.iter().any(|k| k.ends_with("/manifest.json"))
+            && in_backup.iter().any(|k| k.ends_with("/db/inventory.db")),
+        "{in_backup:?}"
+    );
+    assert!(
+        !in_backup.iter().any(|k| k.contains("/parquet/")),
+        "Parquet copied: {in_backup:?}"
+    );
+    let restored = dir.path().join("restored");
+    let said = ok_with(
+        &restore_args(&config, Path::new(S3_BACKUPS), &key_file, &restored),
+        &env,
+    );
+    assert!(
+        said.contains(&format!("{} listed and present", parquet.len())),
+        "{said}"
+    );
+
+    // A listed file gone from the store: the restore says so.
+    // (boto3, which moto installs: moto refuses an unsigned DELETE.)
+    let deleted = Command::new(crate::common::python())
+        .args([
+            "-c",
+            "import boto3, sys; boto3.client('s3', endpoint_url=sys.argv[1], \
+             aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')\
+             .delete_object(Bucket='telemetry', Key=sys.argv[2])",
+            &endpoint,
+            &parquet[0],
+        ])
+        .status()
+        .unwrap();
+    assert!(deleted.success());
+    assert_eq!(s3_objects(&endpoint, "telemetry").len(), parquet.len() - 1);
+    refused_with(
+        &restore_args(
+            &config,
+            Path::new(S3_BACKUPS),
+            &key_file,
+            &dir.path().join("incomplete"),
+        ),
+        &env,
+        "are no longer on",
+    );
+
+    // --copy-parquet copies them.
+    std::thread::sleep(Duration::from_millis(1100));
+    ok_with(
+        &[
+            backup_args(&config, &data, Path::new(S3_BACKUPS), &key_file),
+            vec!["--copy-parquet"],
+        ]
+        .concat(),
+        &env,
+    );
+    let copied = s3_objects(&endpoint, "backups")
+        .iter()
+        .filter(|k| k.contains("/parquet/"))
+        .count();
+    assert_eq!(copied, parquet.len() - 1);
 }

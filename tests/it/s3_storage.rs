@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{Server, free_port, http};
 
-struct Moto(Child);
+/// A moto S3 server on 127.0.0.1, killed when dropped.
+pub(crate) struct Moto(Child);
 
 impl Drop for Moto {
     fn drop(&mut self) {
@@ -17,7 +18,7 @@ impl Drop for Moto {
     }
 }
 
-fn start_moto(port: u16) -> Moto {
+pub(crate) fn start_moto(port: u16) -> Moto {
     let bin = std::env::var("SOTP_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
     let child = Command::new(&bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -36,7 +37,19 @@ fn start_moto(port: u16) -> Moto {
     Moto(child)
 }
 
-fn s3_objects(endpoint: &str, bucket: &str) -> Vec<String> {
+/// The variables that point object_store (and so `sotp`) at the moto on `endpoint`.
+pub(crate) fn aws_env(endpoint: &str) -> [(&'static str, String); 5] {
+    [
+        ("AWS_ENDPOINT", endpoint.to_string()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]
+}
+
+/// The keys of the objects in `bucket`.
+pub(crate) fn s3_objects(endpoint: &str, bucket: &str) -> Vec<String> {
     let (status, body) = http("GET", &format!("{endpoint}/{bucket}?list-type=2"), None).unwrap();
     assert_eq!(status, 200, "{body}");
     body.split("<Key>")
@@ -64,11 +77,7 @@ fn parquet_files_go_to_s3_and_come_back_after_a_restart() {
     .unwrap();
     let data = dir.path().join("data");
     let env = |c: &mut Command| {
-        c.env("AWS_ENDPOINT", &endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1");
+        c.envs(aws_env(&endpoint));
     };
     let mut cmd = Command::new(crate::common::BIN);
     env(&mut cmd);
