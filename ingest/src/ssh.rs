@@ -479,7 +479,7 @@ fn event(
 pub fn host_key_alarm(bus: Arc<dyn Bus>) -> HostKeyAlarm {
     Arc::new(move |change: &HostKeyChange| {
         let message = format!(
-            "SSH host key of {} ({}) changed: it presented {} but {} is pinned; nothing was sent",
+            "SSH host key of {} ({}) changed: it presented {} but {}; nothing was sent",
             change.device, change.address, change.actual, change.expected
         );
         let record = event(

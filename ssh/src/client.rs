@@ -104,10 +104,11 @@ pub enum SshError {
     /// The device presented another host key than the pinned one: possibly a
     /// man-in-the-middle, or a replaced device. Nothing was sent.
     #[error(
-        "host key changed: the device presented {actual} but {expected} is pinned; nothing was sent. If the device was replaced, update its ssh.host_key"
+        "host key changed: the device presented {actual} but {expected}; nothing was sent. If the device was replaced, update its ssh.host_key or its known_hosts entry"
     )]
     HostKeyChanged {
-        /// The pinned fingerprint.
+        /// What was expected: `<fingerprint> is pinned`, or `line N of FILE lists
+        /// another key`.
         expected: String,
         /// The fingerprint presented.
         actual: String,
@@ -170,7 +171,7 @@ impl client::Handler for Handler {
             HostKeyPolicy::Pinned(expected) if expected.trim() == actual => false,
             HostKeyPolicy::Pinned(expected) => {
                 return Err(SshError::HostKeyChanged {
-                    expected: expected.trim().to_owned(),
+                    expected: format!("{} is pinned", expected.trim()),
                     actual,
                 });
             }
@@ -179,7 +180,14 @@ impl client::Handler for Handler {
                 trust_on_first_use,
             } => {
                 let (ip, port) = (self.addr.ip().to_string(), self.addr.port());
-                match russh::keys::check_known_hosts_path(&ip, port, &key.public_key(), path) {
+                // The file is read on a blocking thread, not on the runtime's.
+                let (host, public, file) = (ip.clone(), key.public_key().clone(), path.clone());
+                let checked = tokio::task::spawn_blocking(move || {
+                    russh::keys::check_known_hosts_path(&host, port, &public, &file)
+                })
+                .await
+                .map_err(|e| SshError::Key(russh::keys::Error::IO(std::io::Error::other(e))))?;
+                match checked {
                     Ok(true) => false,
                     Ok(false) if *trust_on_first_use => true,
                     Ok(false) => {
@@ -194,7 +202,10 @@ impl client::Handler for Handler {
                     }
                     Err(russh::keys::Error::KeyChanged { line }) => {
                         return Err(SshError::HostKeyChanged {
-                            expected: format!("the key on line {line} of {}", path.display()),
+                            expected: format!(
+                                "line {line} of {} lists another key",
+                                path.display()
+                            ),
                             actual,
                         });
                     }

@@ -67,7 +67,8 @@ pub struct HostKeyChange {
     pub device: String,
     /// The address connected to.
     pub address: std::net::IpAddr,
-    /// The pinned fingerprint.
+    /// What was expected ([`SshError::HostKeyChanged`]): `<fingerprint> is pinned`, or
+    /// `line N of FILE lists another key`.
     pub expected: String,
     /// The fingerprint presented.
     pub actual: String,
