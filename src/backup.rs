@@ -118,12 +118,125 @@ async fn list(
     Ok(out)
 }
 
+/// `[backup]`: backups taken on a schedule by the `api` role (the process holding the
+/// control database), as `sotp backup` takes them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Where the backups go (a folder, or an object store URL); empty: none scheduled.
+    pub to: String,
+    /// How often a backup is taken (the first one interval after the start).
+    #[serde(with = "humantime_serde")]
+    pub interval: std::time::Duration,
+    /// How many complete backups are kept at `to` (the oldest are deleted).
+    pub keep: usize,
+    /// Copy the Parquet files even when they are on object storage.
+    pub copy_parquet: bool,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            to: String::new(),
+            interval: std::time::Duration::from_secs(86_400),
+            keep: 30,
+            copy_parquet: false,
+        }
+    }
+}
+
+impl BackupConfig {
+    /// Problems with these settings, as (field, reason).
+    pub fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut e = Vec::new();
+        if !self.to.is_empty() {
+            if self.interval.is_zero() {
+                e.push((
+                    "backup.interval",
+                    "must be more than 0s when backup.to is set".into(),
+                ));
+            }
+            if self.keep == 0 {
+                e.push(("backup.keep", "must be at least 1".into()));
+            }
+        }
+        e
+    }
+}
+
+/// What one backup is asked to do.
+struct Options<'a> {
+    to: &'a str,
+    key_to: Option<&'a Path>,
+    copy_parquet: bool,
+    keep: Option<usize>,
+    /// The configuration file, saved in the backup.
+    config_file: Option<&'a Path>,
+}
+
 /// `sotp backup`.
 pub fn backup_main(args: BackupArgs) -> ExitCode {
     finish((|| {
         let config = load(args.common.config.as_deref(), args.common.data_dir.clone())?;
-        runtime()?.block_on(backup(&config, &args))
+        let options = Options {
+            to: &args.to,
+            key_to: args.key_to.as_deref(),
+            copy_parquet: args.copy_parquet,
+            keep: args.keep,
+            config_file: args.common.config.as_deref(),
+        };
+        let say = |line: String| eprintln!("{line}");
+        let done = runtime()?.block_on(backup(&config, &options, &say))?;
+        println!("{done}");
+        Ok(())
     })())
+}
+
+/// Takes `[backup]`'s backups (with the configuration file) every `interval` until
+/// `stop`, each on a thread of its own
+/// (it reads files and the database); a failure is logged and counted
+/// (`sotp_backup_failures_total`), and the next one is tried at its time.
+pub fn schedule(
+    config: Config,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = config.backup.interval;
+        tracing::info!(to = %config.backup.to, every = %humantime::format_duration(every), keep = config.backup.keep, "backups scheduled");
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(every) => {}
+            }
+            let c = config.clone();
+            let done = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+                let options = Options {
+                    to: &c.backup.to,
+                    key_to: None,
+                    copy_parquet: c.backup.copy_parquet,
+                    keep: Some(c.backup.keep),
+                    config_file: c.file.as_deref(),
+                };
+                let say = |line: String| tracing::info!("backup: {}", line.trim());
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(backup(&c, &options, &say))
+            })
+            .await;
+            match done {
+                Ok(Ok(written)) => tracing::info!(backup = %written, "scheduled backup written"),
+                Ok(Err(e)) => {
+                    metrics::counter!("sotp_backup_failures_total").increment(1);
+                    tracing::error!(error = format!("{e:#}"), "scheduled backup failed");
+                }
+                Err(e) => {
+                    metrics::counter!("sotp_backup_failures_total").increment(1);
+                    tracing::error!(error = %e, "scheduled backup stopped");
+                }
+            }
+        }
+    })
 }
 
 /// `sotp restore`.
@@ -134,19 +247,24 @@ pub fn restore_main(args: RestoreArgs) -> ExitCode {
     })())
 }
 
-async fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
+/// Writes one backup; returns where, with its file count and size.
+async fn backup(
+    config: &Config,
+    args: &Options<'_>,
+    say: &dyn Fn(String),
+) -> anyhow::Result<String> {
     let data = &config.data_dir;
     if !data.is_dir() {
         bail!("the data directory {} does not exist", data.display());
     }
     let now = chrono::Utc::now();
     let name = format!("{PREFIX}{}", now.format("%Y%m%dT%H%M%SZ"));
-    let dest = location(&args.to, true)?;
+    let dest = location(args.to, true)?;
     let folder = ObjectPath::from(name.as_str());
-    if let Some(key_to) = &args.key_to
+    if let Some(key_to) = args.key_to
         && !args.to.contains("://")
     {
-        let dest_dir = std::path::absolute(&args.to)?;
+        let dest_dir = std::path::absolute(args.to)?;
         let key_path = std::path::absolute(key_to)?;
         if key_path.starts_with(&dest_dir) {
             bail!(
@@ -156,11 +274,11 @@ async fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
             );
         }
     }
-    eprintln!(
+    say(format!(
         "backing up {} to {}/{name}",
         data.display(),
         dest.description()
-    );
+    ));
     let key = master_key(config)?;
     let store = open_store(config).await?;
     let mut files = Vec::new();
@@ -194,13 +312,14 @@ async fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
                 .await
                 .context("snapshot of the control database")?;
             let bytes = std::fs::read(&snapshot)?;
-            eprintln!("  control database: {} bytes", bytes.len());
+            say(format!("  control database: {} bytes", bytes.len()));
             files.push(put("db/inventory.db".into(), bytes).await?);
             "sqlite"
         }
         sotp_inventory::Backend::Postgres => {
-            eprintln!(
+            say(
                 "  control database: PostgreSQL, not included: save it with pg_dump (docs/operations.md)"
+                    .into(),
             );
             "postgres"
         }
@@ -216,7 +335,7 @@ async fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }
-    if let Some(file) = &args.common.config {
+    if let Some(file) = args.config_file {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         files.push(put("config/sotp.toml".into(), bytes).await?);
     }
@@ -234,11 +353,11 @@ async fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
             done += bytes.len() as u64;
             files.push(put(format!("parquet/{path}"), bytes).await?);
             if (i + 1) % 100 == 0 || i + 1 == objects.len() {
-                eprintln!(
+                say(format!(
                     "  parquet: {}/{} files, {done}/{total} bytes",
                     i + 1,
                     objects.len()
-                );
+                ));
             }
         }
     } else {
@@ -250,11 +369,11 @@ async fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
                 sha256: String::new(),
             })
             .collect();
-        eprintln!(
+        say(format!(
             "  parquet: {} files ({total} bytes) on {} listed, not copied (--copy-parquet copies them)",
             listed.len(),
             cold.description()
-        );
+        ));
     }
 
     let manifest = Manifest {
@@ -274,13 +393,13 @@ async fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
             serde_json::to_vec_pretty(&manifest)?.into(),
         )
         .await?;
-    if let Some(key_to) = &args.key_to {
+    if let Some(key_to) = args.key_to {
         match std::fs::read_to_string(key_to) {
             Ok(text) if MasterKey::from_hex(&text).is_ok_and(|k| k.to_hex() == key.to_hex()) => {
-                eprintln!(
+                say(format!(
                     "  master key already in {} (not in the backup)",
                     key_to.display()
-                );
+                ));
             }
             Ok(_) => bail!(
                 "--key-to {} holds another key: not overwritten (the backup is written; choose another file)",
@@ -289,29 +408,28 @@ async fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
             Err(_) => {
                 sotp_inventory::write_private(key_to, &key.to_hex())
                     .with_context(|| format!("writing the master key to {}", key_to.display()))?;
-                eprintln!(
+                say(format!(
                     "  master key written to {} (not in the backup)",
                     key_to.display()
-                );
+                ));
             }
         }
     } else {
-        eprintln!(
+        say(format!(
             "  master key: not in the backup; a restore needs the key this server uses (SOTP_MASTER_KEY, [secrets] key_file or {}), or take a copy with --key-to",
             data.join("master.key").display()
-        );
+        ));
     }
     let copied: u64 = manifest.files.iter().map(|f| f.bytes).sum();
     tracing::info!(backup = %name, files = manifest.files.len(), bytes = copied, "backup written");
-    println!(
+    if let Some(keep) = args.keep {
+        prune(&dest, keep, say).await?;
+    }
+    Ok(format!(
         "{}/{name}: {} files, {copied} bytes",
         dest.description().trim_end_matches('/'),
         manifest.files.len()
-    );
-    if let Some(keep) = args.keep {
-        prune(&dest, keep).await?;
-    }
-    Ok(())
+    ))
 }
 
 /// The complete backups at `dest` (those with a manifest), oldest first.
@@ -329,7 +447,7 @@ async fn backups(dest: &ColdStore) -> anyhow::Result<Vec<String>> {
 }
 
 /// Deletes the oldest complete backups beyond `keep`.
-async fn prune(dest: &ColdStore, keep: usize) -> anyhow::Result<()> {
+async fn prune(dest: &ColdStore, keep: usize, say: &dyn Fn(String)) -> anyhow::Result<()> {
     let all = backups(dest).await?;
     let old = all.len().saturating_sub(keep.max(1));
     for name in &all[..old] {
@@ -339,7 +457,7 @@ async fn prune(dest: &ColdStore, keep: usize) -> anyhow::Result<()> {
         for (path, _) in list(dest.store().as_ref(), Some(&folder)).await? {
             dest.store().delete(&path).await?;
         }
-        eprintln!("  older backup {name} deleted (--keep {keep})");
+        say(format!("  older backup {name} deleted (keep {keep})"));
     }
     Ok(())
 }

@@ -272,6 +272,12 @@ async fn start_api(
         serving,
         running.stop.clone(),
     )));
+    if !config.backup.to.is_empty() {
+        running.tasks.push(crate::backup::schedule(
+            config.clone(),
+            running.stop.clone(),
+        ));
+    }
     // `/ready` follows the bus (on Kafka: not ready while the brokers are unreachable).
     let (stop, watched) = (running.stop.clone(), bus.clone());
     running.tasks.push(tokio::spawn(async move {

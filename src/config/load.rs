@@ -69,7 +69,9 @@ pub fn load(
         },
         None => (String::new(), "built-in defaults".to_string()),
     };
-    load_str(&text, &source, env)
+    let mut config = load_str(&text, &source, env)?;
+    config.file = path.map(Path::to_path_buf);
+    Ok(config)
 }
 
 /// Like [`load`], from a string.

@@ -85,6 +85,12 @@ pub struct Config {
     pub receivers: Vec<ReceiverConfig>,
     /// `[[inhibit_rules]]`: alerts that mute others while they fire.
     pub inhibit_rules: Vec<InhibitRule>,
+    /// `[backup]`: scheduled backups.
+    pub backup: crate::backup::BackupConfig,
+    /// The file this configuration was read from (none: the built-in defaults); not a
+    /// setting. Scheduled backups save it.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -112,6 +118,8 @@ impl Default for Config {
             alert_rules: Vec::new(),
             receivers: Vec::new(),
             inhibit_rules: Vec::new(),
+            backup: crate::backup::BackupConfig::default(),
+            file: None,
         }
     }
 }
@@ -524,6 +532,7 @@ impl Config {
             .chain(self.query.validate())
             .chain(self.database.validate())
             .chain(self.auth.validate())
+            .chain(self.backup.validate())
         {
             add(f, r);
         }

@@ -460,3 +460,50 @@ fn on_s3_the_parquet_files_are_listed_not_copied_and_a_restore_checks_they_are_s
         .count();
     assert_eq!(copied, parquet.len() - 1);
 }
+
+#[test]
+fn scheduled_backups_run_at_their_interval_keep_the_newest_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("scheduled");
+    let config = dir.path().join("sotp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[icmp]\ninterval = \"1s\"\ncount = 1\ntimeout = \"500ms\"\n\
+             [[device_ranges]]\nname_prefix = \"sch-\"\nfirst_address = \"127.31.3.1\"\ncount = 2\n\
+             [backup]\nto = {:?}\ninterval = \"2s\"\nkeep = 2\n",
+            p(&dest)
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&config, &data, free_port());
+    let written = |s: &Server| s.log_text().matches("scheduled backup written").count();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while written(&server) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "not three scheduled backups within 90 s\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // A clean stop waits for a backup in progress, so the count is settled.
+    assert_eq!(server.stop(), 0, "{}", server.log_text());
+    assert!(!server.log_text().contains("scheduled backup failed"));
+    assert_eq!(backup_folders(&dest).len(), 2, "keep = 2");
+
+    let restored = dir.path().join("restored");
+    let said = ok(&restore_args(
+        &config,
+        &dest,
+        &data.join("master.key"),
+        &restored,
+    ));
+    assert!(said.contains("integrity ok"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(restored.join("sotp.toml")).unwrap(),
+        std::fs::read_to_string(&config).unwrap(),
+        "the configuration file is saved with a scheduled backup"
+    );
+}
