@@ -36,7 +36,7 @@ use sotp_sinks::ColdStore;
 
 use crate::cli::{BackupArgs, RestoreArgs};
 use crate::config::Config;
-use crate::control::{finish, load, master_key, open_store, runtime};
+use crate::control::{finish, load, master_key, runtime};
 
 /// The manifest's name in a backup folder.
 pub const MANIFEST: &str = "manifest.json";
@@ -59,7 +59,8 @@ pub struct Manifest {
     pub sotp_version: String,
     /// When the backup began (RFC 3339, UTC).
     pub created_at: String,
-    /// `sqlite` (in `db/inventory.db`) or `postgres` (not included: `pg_dump`).
+    /// `sqlite` (in `db/inventory.db`), `postgres` (not included: `pg_dump`), or `none`
+    /// (a data directory without the api role: no control database, no key).
     pub database: String,
     /// Hex of a value derived one way from the master key.
     pub key_check: String,
@@ -279,8 +280,19 @@ async fn backup(
         data.display(),
         dest.description()
     ));
-    let key = master_key(config)?;
-    let store = open_store(config).await?;
+    // A process without the api role (on Kafka) may have neither a control database nor
+    // a key file here: nothing is created for them, they are left out.
+    let has_database = sqlite_file(config).is_none_or(|f| f.exists());
+    let key = if key_source(config).is_some() || data.join("master.key").exists() {
+        Some(master_key(config)?)
+    } else if has_database {
+        bail!(
+            "no master key for {}: set SOTP_MASTER_KEY or [secrets] key_file as the server does",
+            data.display()
+        );
+    } else {
+        None
+    };
     let mut files = Vec::new();
     let put = |rel: String, bytes: Vec<u8>| {
         let dest = dest.clone();
@@ -300,8 +312,19 @@ async fn backup(
     };
 
     // The control database: a snapshot, never the live file.
-    let database = match store.backend() {
-        sotp_inventory::Backend::Sqlite => {
+    let store = match &key {
+        Some(key) if has_database => Some(
+            sotp_inventory::Store::open(&config.database.resolved_url(data), key.clone()).await?,
+        ),
+        _ => None,
+    };
+    let database = match store.as_ref().map(sotp_inventory::Store::backend) {
+        None => {
+            say("  control database: none in this data directory (no api role here)".into());
+            "none"
+        }
+        Some(sotp_inventory::Backend::Sqlite) => {
+            let store = store.as_ref().expect("matched");
             let tmp = tempfile::Builder::new()
                 .prefix(".sotp-backup-")
                 .tempdir_in(data)
@@ -316,7 +339,7 @@ async fn backup(
             files.push(put("db/inventory.db".into(), bytes).await?);
             "sqlite"
         }
-        sotp_inventory::Backend::Postgres => {
+        Some(sotp_inventory::Backend::Postgres) => {
             say(
                 "  control database: PostgreSQL, not included: save it with pg_dump (docs/operations.md)"
                     .into(),
@@ -324,8 +347,11 @@ async fn backup(
             "postgres"
         }
     };
-    let counts: BTreeMap<String, i64> = store.table_counts().await?.into_iter().collect();
-    store.close().await;
+    let mut counts = BTreeMap::new();
+    if let Some(store) = store {
+        counts = store.table_counts().await?.into_iter().collect();
+        store.close().await;
+    }
 
     for rel in STATE_FILES {
         let path = data.join(rel);
@@ -381,7 +407,7 @@ async fn backup(
         sotp_version: env!("CARGO_PKG_VERSION").into(),
         created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         database: database.into(),
-        key_check: key_check(&key),
+        key_check: key.as_ref().map(key_check).unwrap_or_default(),
         counts,
         files,
         parquet_url: config.storage.url.clone(),
@@ -393,7 +419,7 @@ async fn backup(
             serde_json::to_vec_pretty(&manifest)?.into(),
         )
         .await?;
-    if let Some(key_to) = args.key_to {
+    if let (Some(key_to), Some(key)) = (args.key_to, &key) {
         match std::fs::read_to_string(key_to) {
             Ok(text) if MasterKey::from_hex(&text).is_ok_and(|k| k.to_hex() == key.to_hex()) => {
                 say(format!(
@@ -414,7 +440,7 @@ async fn backup(
                 ));
             }
         }
-    } else {
+    } else if key.is_some() {
         say(format!(
             "  master key: not in the backup; a restore needs the key this server uses (SOTP_MASTER_KEY, [secrets] key_file or {}), or take a copy with --key-to",
             data.join("master.key").display()
@@ -506,8 +532,11 @@ async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
         data.display()
     );
 
-    // The key first: nothing is written with the wrong one.
+    // The key first: nothing is written with the wrong one. A backup without a control
+    // database or key (a process without the api role) needs none.
+    let needs_key = !manifest.key_check.is_empty();
     let key = match &args.key_from {
+        _ if !needs_key => MasterKey::generate(),
         Some(file) => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading the master key {}", file.display()))?;
@@ -515,7 +544,7 @@ async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
         }
         None => master_key_of(config)?,
     };
-    if key_check(&key) != manifest.key_check {
+    if needs_key && key_check(&key) != manifest.key_check {
         bail!(
             "the master key does not match the one the backup's secrets are sealed under: pass the key of the backed-up server with --key-from"
         );
@@ -563,7 +592,7 @@ async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
         }
         std::fs::write(&target, &bytes).with_context(|| format!("writing {}", target.display()))?;
     }
-    if args.key_from.is_some() && key_source(config).is_none() {
+    if needs_key && args.key_from.is_some() && key_source(config).is_none() {
         let file = data.join("master.key");
         sotp_inventory::write_private(&file, &key.to_hex())?;
         eprintln!("  master key written to {}", file.display());
@@ -605,7 +634,7 @@ async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
             counts.get("users").unwrap_or(&0),
             counts.get("alerts").unwrap_or(&0)
         );
-    } else {
+    } else if manifest.database == "postgres" {
         eprintln!(
             "  control database: PostgreSQL, restore it with pg_restore (docs/operations.md)"
         );
@@ -650,7 +679,16 @@ fn master_key_of(config: &Config) -> anyhow::Result<MasterKey> {
     master_key(config)
 }
 
-/// The SQLite file of the configuration's control database.
+/// The SQLite file of the configuration's control database; none for PostgreSQL.
+fn sqlite_file(config: &Config) -> Option<PathBuf> {
+    let url = config.database.resolved_url(&config.data_dir);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(PathBuf::from(path.split('?').next().unwrap_or(path)))
+}
+
+/// The SQLite file of the configuration's control database, for a restore.
 fn sqlite_path(config: &Config) -> anyhow::Result<PathBuf> {
     let url = config.database.resolved_url(&config.data_dir);
     let path = url

@@ -507,3 +507,25 @@ fn scheduled_backups_run_at_their_interval_keep_the_newest_and_restore() {
         "the configuration file is saved with a scheduled backup"
     );
 }
+
+#[test]
+fn a_data_directory_without_control_database_or_key_is_backed_up_without_creating_them() {
+    // What a pipeline process on Kafka leaves: its stage's state and nothing else.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pipeline");
+    std::fs::create_dir_all(data.join("stream")).unwrap();
+    std::fs::write(data.join("stream/state.json"), br#"{"series":[]}"#).unwrap();
+    let dest = dir.path().join("backups");
+    let said = ok(&["backup", "--data-dir", p(&data), "--to", p(&dest)]);
+    assert!(said.contains("none in this data directory"), "{said}");
+    for made in ["inventory.db", "master.key"] {
+        assert!(!data.join(made).exists(), "backup created {made}");
+    }
+    let restored = dir.path().join("restored");
+    ok(&["restore", "--from", p(&dest), "--data-dir", p(&restored)]);
+    assert_eq!(
+        std::fs::read(restored.join("stream/state.json")).unwrap(),
+        br#"{"series":[]}"#
+    );
+    assert!(!restored.join("inventory.db").exists());
+}
