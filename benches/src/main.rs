@@ -7,9 +7,11 @@
 //!   `fping -c1 -q -i 1` on the same list in the same run; wall and CPU time ratios.
 //! - `ingest`: synthetic samples through the in-process bus, the hot tier and Parquet.
 //! - `storage`: bytes per sample in Parquet for realistic series.
+//! - `query`: SQL over the `storage` data set through SOTP's engine and DuckDB.
 
 mod icmp_sweep;
 mod ingest;
+mod query;
 mod storage;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +70,42 @@ enum Command {
         #[arg(long)]
         keep: Option<std::path::PathBuf>,
     },
+    /// SQL scans and dashboard queries over the `storage` data set: SOTP vs DuckDB.
+    Query {
+        /// Where the data set is written, or reused when a previous run left it.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// Devices (when the data set is written).
+        #[arg(long, default_value_t = 100)]
+        devices: u32,
+        /// Hours of data (when the data set is written).
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Interfaces per device (when the data set is written).
+        #[arg(long, default_value_t = 10)]
+        interfaces: u32,
+        /// Measured runs of each query after one warm-up; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// A Python with the `duckdb` package.
+        #[arg(long, env = "SOTP_PYTHON", default_value = "python3")]
+        python: String,
+    },
+    /// One query through SOTP's engine (run by `query` in a process of its own).
+    #[command(hide = true)]
+    QueryOne {
+        /// The data set.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// Measured runs.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print EXPLAIN ANALYZE first (to standard error).
+        #[arg(long)]
+        explain: bool,
+        /// The SQL.
+        sql: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -89,6 +127,20 @@ fn main() -> anyhow::Result<()> {
             series,
             keep,
         } => rt.block_on(storage::run(devices, hours, interfaces, series, keep))?,
+        Command::Query {
+            dir,
+            devices,
+            hours,
+            interfaces,
+            runs,
+            python,
+        } => rt.block_on(query::run(dir, devices, hours, interfaces, runs, python))?,
+        Command::QueryOne {
+            dir,
+            runs,
+            explain,
+            sql,
+        } => rt.block_on(query::one(dir, runs, sql, explain))?,
     };
     println!("{report}");
     Ok(())

@@ -212,7 +212,10 @@ async fn run(config: SshConfig, shared: Arc<Shared>, ctx: Context, stop: Cancell
 /// on meanwhile. When the bus cannot answer, the new devices stay unsettled and their
 /// backups wait ([`DIGESTS_RETRY`]).
 async fn settle(shared: &Shared, current: &[Device], settled: &mut HashSet<DeviceId>) {
-    settled.retain(|id| current.iter().any(|d| &d.id == id));
+    // A set of the current ids: a thousand devices compared pairwise on every wake-up of
+    // the scheduler would be a million comparisons.
+    let present: HashSet<&DeviceId> = current.iter().map(|d| &d.id).collect();
+    settled.retain(|id| present.contains(id));
     let gained: Vec<&DeviceId> = current
         .iter()
         .filter(|d| d.ssh.is_some() && !settled.contains(&d.id))

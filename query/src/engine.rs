@@ -15,6 +15,7 @@ use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider, TableProvider,
 };
+use datafusion::common::Column;
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::dataframe::DataFrame;
@@ -23,13 +24,43 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SQLOptions, SessionContext, SessionState};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Expr, LogicalPlan, cast};
 use datafusion::prelude::SessionConfig;
 use futures::StreamExt;
 use sotp_sinks::{ColdStore, TableStore};
 
 use crate::limits::{QueryPool, Turn, Turns};
 use crate::{COLD_STORE_URL, HotColdTable, QueryConfig, QueryError, QueryOutput, check_statement};
+
+/// `df` with its `Utf8View` and `BinaryView` columns cast to `Utf8` and `Binary`: the
+/// tables read strings as views ([`HotColdTable`]), results keep the types clients know.
+fn plain_types(df: DataFrame) -> datafusion::error::Result<DataFrame> {
+    let plain = |t: &DataType| match t {
+        DataType::Utf8View => Some(DataType::Utf8),
+        DataType::BinaryView => Some(DataType::Binary),
+        _ => None,
+    };
+    if !df
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| plain(f.data_type()).is_some())
+    {
+        return Ok(df);
+    }
+    let columns: Vec<Expr> = df
+        .schema()
+        .iter()
+        .map(|(q, f)| {
+            let column = Expr::Column(Column::from((q, f)));
+            match plain(f.data_type()) {
+                Some(t) => cast(column, t).alias_qualified(q.cloned(), f.name()),
+                None => column,
+            }
+        })
+        .collect();
+    df.select(columns)
+}
 
 /// Who runs a query: the user (for the per-user line) and the tables they may read.
 #[derive(Clone, Copy, Debug, Default)]
@@ -326,6 +357,7 @@ impl QueryEngine {
         if let Some(allowed) = caller.tables {
             check_tables(df.logical_plan(), allowed)?;
         }
+        let df = plain_types(df).map_err(|e| QueryError::Internal(e.to_string()))?;
         if params.is_empty() {
             return Ok(df);
         }
