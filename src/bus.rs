@@ -35,5 +35,6 @@ pub fn kafka_config(config: &Config) -> KafkaConfig {
                 .map(|raw| Secret::new(secrets::resolve(&raw).unwrap_or_default())),
             ssl_ca_location: non_empty(&b.ssl_ca_location).map(PathBuf::from),
         },
+        statistics_interval: None,
     }
 }

@@ -50,7 +50,13 @@ pub fn snmp_poll(
 /// Time this thread spent on a CPU, ns (Linux `schedstat`): a stage that runs on the
 /// calling thread costs this much whatever else the machine runs.
 pub fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
+    schedstat_ns(std::path::Path::new("/proc/thread-self/schedstat"))
+}
+
+/// Time on a CPU, ns, from a `schedstat` file of `/proc` (a thread's or a process's);
+/// 0 when it cannot be read (the thread ended).
+pub fn schedstat_ns(path: &std::path::Path) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)

@@ -95,6 +95,9 @@ pub struct KafkaConfig {
     pub dead_letter_dir: Option<PathBuf>,
     /// Authentication and encryption.
     pub security: Security,
+    /// How often consumers report librdkafka's statistics to
+    /// [`crate::KafkaBus::fetch_totals`]; `None` (the default) turns them off.
+    pub statistics_interval: Option<Duration>,
 }
 
 impl Default for KafkaConfig {
@@ -114,6 +117,7 @@ impl Default for KafkaConfig {
                 protocol: SecurityProtocol::Plaintext,
                 ..Security::default()
             },
+            statistics_interval: None,
         }
     }
 }
@@ -170,7 +174,19 @@ impl KafkaConfig {
             // every stage behind a waiting fetch while others had data (measured on tansu:
             // end to end 134-141k samples/s at 500 ms, 182-396k at 50 ms); idle, a member
             // asks 20 times a second, which costs a broker nothing.
-            .set("fetch.wait.max.ms", "50");
+            .set("fetch.wait.max.ms", "50")
+            // Once librdkafka holds `queued.min.messages` (100,000) fetched messages it
+            // stops fetching for this long. At the default 1,000 ms a consumer that
+            // empties that queue in under a second idles for the rest: catching up on a
+            // full topic ran at 126-183k messages/s on tansu, at 10 ms 690-850k
+            // (`kafka_bus consume`, docs/BENCHMARKS.md).
+            .set("fetch.queue.backoff.ms", "10");
+        if let Some(every) = self.statistics_interval {
+            c.set(
+                "statistics.interval.ms",
+                every.as_millis().clamp(1, i32::MAX as u128).to_string(),
+            );
+        }
         c
     }
 
@@ -289,6 +305,28 @@ mod tests {
         assert!(c.validate().is_empty(), "{:?}", c.validate());
         assert_eq!(c.topic(Topic::MetricsRaw), "sotp.metrics.raw");
         assert_eq!(c.group("sink"), "sotp-sink");
+    }
+
+    #[test]
+    fn consumers_keep_fetching_while_their_queue_drains_and_report_statistics_only_when_asked() {
+        let c = KafkaConfig::default();
+        let consumer = c.consumer("g");
+        // librdkafka's 1,000 ms default idles a consumer that empties its queue of
+        // 100,000 messages in under a second (catching up ran 3-4x slower).
+        let backoff: u64 = consumer
+            .get("fetch.queue.backoff.ms")
+            .and_then(|v| v.parse().ok())
+            .expect("fetch.queue.backoff.ms set");
+        assert!(backoff <= 50, "{backoff} ms");
+        assert_eq!(consumer.get("statistics.interval.ms"), None);
+        let asked = KafkaConfig {
+            statistics_interval: Some(Duration::from_millis(500)),
+            ..KafkaConfig::default()
+        };
+        assert_eq!(
+            asked.consumer("g").get("statistics.interval.ms"),
+            Some("500")
+        );
     }
 
     #[test]

@@ -13,10 +13,11 @@ use async_trait::async_trait;
 use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sotp_schemas::{EventBatch, Topic};
 use tokio::sync::watch;
 
+use super::fetch::FetchStats;
 use super::{KafkaConfig, KafkaError};
 use sotp_bus::{BusError, CommitOffsets, Delivery, Origin, Subscription};
 
@@ -25,7 +26,7 @@ pub(super) const MAX_BATCH: usize = 2_000;
 
 /// One member of a consumer group on one topic.
 pub(super) struct KafkaSubscription {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<StatsContext>,
     decoder: Decoder,
     name: Arc<str>,
     brokers: String,
@@ -39,6 +40,19 @@ pub(super) struct Decoder {
     pub(super) name: Arc<str>,
     pub(super) dead_letter_dir: Option<PathBuf>,
 }
+
+/// Hands librdkafka's statistics (when enabled) to the bus's [`FetchStats`].
+pub(super) struct StatsContext {
+    pub(super) fetch: Arc<FetchStats>,
+}
+
+impl ClientContext for StatsContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.fetch.record(statistics);
+    }
+}
+
+impl ConsumerContext for StatsContext {}
 
 impl std::fmt::Debug for KafkaSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,10 +69,11 @@ impl KafkaSubscription {
         topic: Topic,
         group: &str,
         closing: watch::Receiver<bool>,
+        fetch: Arc<FetchStats>,
     ) -> Result<Self, KafkaError> {
-        let consumer: StreamConsumer = config
+        let consumer: StreamConsumer<StatsContext> = config
             .consumer(group)
-            .create()
+            .create_with_context(StatsContext { fetch })
             .map_err(KafkaError::Client)?;
         let name = config.topic(topic);
         consumer

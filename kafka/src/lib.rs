@@ -17,6 +17,7 @@ pub mod admin;
 mod buffer;
 mod config;
 mod consumer;
+mod fetch;
 mod probe;
 mod producer;
 pub mod rebalance;
@@ -34,6 +35,7 @@ use rdkafka::producer::Producer;
 use sotp_schemas::{EventBatch, Topic};
 
 pub use config::{KafkaConfig, Security, SecurityProtocol};
+pub use fetch::FetchTotals;
 pub use producer::ProducerTotals;
 
 use sotp_bus::{Bus, BusError, Subscription};
@@ -118,6 +120,8 @@ struct Inner {
     closing: tokio::sync::watch::Sender<bool>,
     /// The shared state stores (`state.<store>` topics).
     stores: state::Stores,
+    /// What the consumers fetched (with `statistics_interval` set).
+    fetch: Arc<fetch::FetchStats>,
 }
 
 impl KafkaBus {
@@ -138,6 +142,7 @@ impl KafkaBus {
                 stop,
                 closing: tokio::sync::watch::Sender::new(false),
                 stores: state::Stores::new(config.clone()),
+                fetch: Arc::default(),
             }),
         };
         bus.spawn_health_check();
@@ -152,6 +157,12 @@ impl KafkaBus {
     /// Totals of the producer: published, delivered, dropped.
     pub fn totals(&self) -> ProducerTotals {
         self.inner.producer.totals()
+    }
+
+    /// What this bus's consumers fetched, as of their last statistics (all zero unless
+    /// [`KafkaConfig::statistics_interval`] is set).
+    pub fn fetch_totals(&self) -> FetchTotals {
+        self.inner.fetch.totals()
     }
 
     /// Asks the brokers for metadata every second; `is_connected` reports the last answer.
@@ -200,6 +211,7 @@ impl Bus for KafkaBus {
             topic,
             group,
             self.inner.closing.subscribe(),
+            self.inner.fetch.clone(),
         )?;
         Ok(Box::new(sub))
     }
@@ -214,6 +226,7 @@ impl Bus for KafkaBus {
             topic,
             group,
             self.inner.closing.subscribe(),
+            self.inner.fetch.clone(),
         )?;
         Ok(Box::new(sub))
     }

@@ -352,10 +352,12 @@ impl BufferedProducer {
                 (q.len(), spooled, q.skip.as_ref().map_or(0, |s| s.skipped))
             };
             let c = &self.shared.counters;
-            let open = c.handed.load(Ordering::Relaxed)
-                - c.delivered.load(Ordering::Relaxed)
-                - c.recovered.load(Ordering::Relaxed)
-                - c.failed.load(Ordering::Relaxed);
+            // Settled before handed: an acknowledgement can arrive before the sender
+            // counts the event as handed, so the difference saturates at 0.
+            let settled = c.delivered.load(Ordering::SeqCst)
+                + c.recovered.load(Ordering::SeqCst)
+                + c.failed.load(Ordering::SeqCst);
+            let open = c.handed.load(Ordering::SeqCst).saturating_sub(settled);
             if (queued == 0 && open == 0) || Instant::now() >= deadline {
                 self.shared.closed.store(true, Ordering::Release);
                 self.shared.wake.notify_all();
@@ -416,10 +418,10 @@ fn already_in_kafka(config: &KafkaConfig, spool: &Spool) -> Result<Skip, KafkaEr
 
 fn key_of(batch: &EventBatch, i: usize) -> Option<Arc<str>> {
     match batch {
-        EventBatch::Metrics(v) => v.get(i).map(|s| Arc::from(s.device_id.as_str())),
-        EventBatch::Rollups(v) => v.get(i).map(|r| Arc::from(r.device_id.as_str())),
+        EventBatch::Metrics(v) => v.get(i).map(|s| s.device_id.as_arc().clone()),
+        EventBatch::Rollups(v) => v.get(i).map(|r| r.device_id.as_arc().clone()),
         EventBatch::Logs(v) => v.get(i).map(|l| match &l.device_id {
-            Some(d) => Arc::from(d.as_str()),
+            Some(d) => d.as_arc().clone(),
             None => Arc::from(l.source_address.as_str()),
         }),
         EventBatch::Alerts(v) => v.get(i).map(|a| {
@@ -430,7 +432,7 @@ fn key_of(batch: &EventBatch, i: usize) -> Option<Arc<str>> {
             ))
         }),
         EventBatch::Inventory(v) => v.get(i).map(|c| Arc::from(c.id.as_str())),
-        EventBatch::Commands(v) => v.get(i).map(|c| Arc::from(c.device_id.as_str())),
+        EventBatch::Commands(v) => v.get(i).map(|c| c.device_id.as_arc().clone()),
     }
 }
 

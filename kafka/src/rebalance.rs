@@ -24,6 +24,7 @@ use sotp_schemas::{EventBatch, Topic};
 use tokio::sync::{mpsc, watch};
 
 use super::consumer::{Decoder, MAX_BATCH, merge};
+use super::fetch::FetchStats;
 use super::{KafkaConfig, KafkaError};
 use sotp_bus::{
     BusError, CommitOffsets, Delivery, Origin, Rebalance, Received, RevokeAck, Subscription,
@@ -63,9 +64,14 @@ pub(super) struct OwnerContext {
     assigned: Mutex<BTreeSet<i32>>,
     /// [`REVOKE_TIMEOUT`] (shorter in tests).
     revoke_timeout: Duration,
+    fetch: Arc<FetchStats>,
 }
 
-impl ClientContext for OwnerContext {}
+impl ClientContext for OwnerContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.fetch.record(statistics);
+    }
+}
 
 impl ConsumerContext for OwnerContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &RdRebalance<'_>) {
@@ -201,6 +207,7 @@ impl RebalancingSubscription {
         topic: Topic,
         group: &str,
         closing: watch::Receiver<bool>,
+        fetch: Arc<FetchStats>,
     ) -> Result<Self, KafkaError> {
         let name: Arc<str> = Arc::from(config.topic(topic));
         let (tx, rx) = mpsc::channel(CHANNEL);
@@ -216,6 +223,7 @@ impl RebalancingSubscription {
             pending: Mutex::new((Vec::new(), Vec::new())),
             assigned: Mutex::new(BTreeSet::new()),
             revoke_timeout: REVOKE_TIMEOUT,
+            fetch,
         };
         let consumer: BaseConsumer<OwnerContext> = config
             .consumer(group)

@@ -8,9 +8,16 @@ use serde::{Deserialize, Serialize};
 /// The stable identifier of a device: the key of its events on every topic.
 ///
 /// Cheap to clone (an `Arc<str>`), because every sample of a device carries it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct DeviceId(Arc<str>);
+
+/// Decoded through the thread's shared strings ([`crate::intern`]).
+impl<'de> Deserialize<'de> for DeviceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::intern::deserialize(d).map(Self)
+    }
+}
 
 impl DeviceId {
     /// Wraps a string as a device id.
@@ -20,6 +27,12 @@ impl DeviceId {
 
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The shared string itself: a clone costs a reference count, not an allocation
+    /// (the Kafka producer keys every message with it).
+    pub fn as_arc(&self) -> &Arc<str> {
         &self.0
     }
 }
@@ -40,9 +53,16 @@ impl From<&str> for DeviceId {
 ///
 /// Names are `&'static str` constants in the collectors; the newtype keeps a cheap
 /// shared string so decoded samples (from JSON or Arrow) can carry any name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct MetricName(Arc<str>);
+
+/// Decoded through the thread's shared strings ([`crate::intern`]).
+impl<'de> Deserialize<'de> for MetricName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::intern::deserialize(d).map(Self)
+    }
+}
 
 impl MetricName {
     /// Wraps a metric name.

@@ -13,6 +13,7 @@ mod device;
 mod error;
 mod event;
 mod ids;
+mod intern;
 mod inventory;
 mod log;
 mod log_batch;

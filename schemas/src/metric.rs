@@ -29,11 +29,12 @@ pub struct MetricSample {
     /// The device's stable id.
     pub device_id: DeviceId,
     /// The device's display name at the time of the sample.
+    #[serde(deserialize_with = "crate::intern::deserialize")]
     pub device: Arc<str>,
     /// Dotted metric name, for example `icmp.rtt_ms`.
     pub metric: MetricName,
     /// The sub-object (interface name, CPU index), or none.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::intern::option")]
     pub instance: Option<Arc<str>>,
     /// The value as a float (gauges, rates, ratios; raw counters converted).
     pub value: f64,
@@ -45,6 +46,7 @@ pub struct MetricSample {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// The collector that produced the sample (`icmp`, `snmp`, ...).
+    #[serde(deserialize_with = "crate::intern::deserialize")]
     pub collector: Arc<str>,
 }
 

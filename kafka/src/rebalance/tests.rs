@@ -20,6 +20,7 @@ fn context(timeout: Duration) -> (Arc<OwnerContext>, mpsc::Receiver<Received>) {
         pending: Mutex::new((Vec::new(), Vec::new())),
         assigned: Mutex::new(BTreeSet::from([1, 4])),
         revoke_timeout: timeout,
+        fetch: Arc::default(),
     };
     (Arc::new(ctx), rx)
 }

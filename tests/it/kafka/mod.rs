@@ -3,6 +3,7 @@
 mod bad_input;
 mod compose;
 mod e2e;
+mod fetch_stats;
 mod live_inventory;
 mod log_repeats;
 mod multi_sink;
