@@ -9,6 +9,8 @@ use sotp::{backup, config, control, export_cmd, health, parse_cmd, query_cmd, ru
 /// mimalloc instead of glibc malloc: under the devices API benchmark (issue 6) glibc's
 /// malloc/free were about a fifth of the server's CPU, and in the streaming stage glibc's
 /// page faults on the per-batch columns about a fifth of its time; see docs/BENCHMARKS.md.
+/// With the `override` feature (workspace `Cargo.toml`) the C libraries (librdkafka,
+/// zstd, OpenSSL) allocate from it too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
