@@ -568,14 +568,93 @@ async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
         }
         checked.push((f, bytes));
     }
+    let existed = data.exists();
     std::fs::create_dir_all(data)?;
     let cold = ColdStore::open(&config.storage.url, data)?;
+    let mut written = Written::default();
+    let result =
+        write_and_verify(config, args, &manifest, checked, &key, &cold, &mut written).await;
+    if let Err(e) = result {
+        // The data directory was empty: leave it so, and nothing of this restore
+        // elsewhere, so that the same command can run again once the cause is fixed.
+        let undone = undo(data, existed, &cold, &written).await;
+        return Err(match undone {
+            Ok(()) => e.context(format!(
+                "restore failed and was undone ({} left as it was)",
+                data.display()
+            )),
+            Err(u) => e.context(format!(
+                "restore failed, and undoing it failed too ({u:#}): empty {} by hand before trying again",
+                data.display()
+            )),
+        });
+    }
+    Ok(())
+}
+
+/// What a restore wrote, to undo it when a later step fails.
+#[derive(Default)]
+struct Written {
+    /// Files outside the Parquet store (the data directory's, and a SQLite database
+    /// the configuration places elsewhere).
+    files: Vec<PathBuf>,
+    /// Parquet objects put into the configured store.
+    objects: Vec<ObjectPath>,
+}
+
+/// Removes what a failed restore wrote: its objects, its files (and a SQLite
+/// database's journal files), and everything in the data directory (empty before).
+async fn undo(data: &Path, existed: bool, cold: &ColdStore, w: &Written) -> anyhow::Result<()> {
+    for o in &w.objects {
+        match cold.store().delete(o).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e).with_context(|| format!("deleting {o}")),
+        }
+    }
+    for f in &w.files {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let path = PathBuf::from(format!("{}{suffix}", f.display()));
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+            }
+        }
+    }
+    if existed {
+        for entry in std::fs::read_dir(data)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            }
+            .with_context(|| format!("removing {}", path.display()))?;
+        }
+    } else {
+        std::fs::remove_dir_all(data).with_context(|| format!("removing {}", data.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes the checked files, then verifies what was restored.
+async fn write_and_verify(
+    config: &Config,
+    args: &RestoreArgs,
+    manifest: &Manifest,
+    checked: Vec<(&FileEntry, bytes::Bytes)>,
+    key: &MasterKey,
+    cold: &ColdStore,
+    written: &mut Written,
+) -> anyhow::Result<()> {
+    let data = &config.data_dir;
+    let needs_key = !manifest.key_check.is_empty();
     let mut parquet = 0usize;
     for (f, bytes) in checked {
         if let Some(rel) = f.path.strip_prefix("parquet/") {
-            cold.store()
-                .put(&ObjectPath::from(rel), bytes.into())
-                .await?;
+            let object = ObjectPath::from(rel);
+            written.objects.push(object.clone());
+            cold.store().put(&object, bytes.into()).await?;
             parquet += 1;
             continue;
         }
@@ -590,10 +669,12 @@ async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
         if let Some(dir) = target.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        written.files.push(target.clone());
         std::fs::write(&target, &bytes).with_context(|| format!("writing {}", target.display()))?;
     }
     if needs_key && args.key_from.is_some() && key_source(config).is_none() {
         let file = data.join("master.key");
+        written.files.push(file.clone());
         sotp_inventory::write_private(&file, &key.to_hex())?;
         eprintln!("  master key written to {}", file.display());
     }
@@ -617,7 +698,7 @@ async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
         let store =
             sotp_inventory::Store::open(&config.database.resolved_url(data), key.clone()).await?;
         store.integrity_check().await?;
-        let secrets = store.check_key(&key).await?;
+        let secrets = store.check_key(key).await?;
         let counts: BTreeMap<String, i64> = store.table_counts().await?.into_iter().collect();
         store.close().await;
         for (table, n) in &manifest.counts {

@@ -156,6 +156,11 @@ async fn run(config: SshConfig, shared: Arc<Shared>, ctx: Context, stop: Cancell
     let mut devices = ctx.devices.clone();
     // Devices whose last stored configuration digest this collector knows.
     let mut settled: HashSet<DeviceId> = HashSet::new();
+    // Jobs still running: a job is never started again before its last run ended. A
+    // backup that started while the previous one was still storing its digest (the
+    // first store creates the shared topic, which can outlast a short interval) compared
+    // with no digest and stored the same version twice.
+    let in_flight: Arc<Mutex<HashSet<Job>>> = Arc::default();
     loop {
         let current: Vec<Device> = devices.borrow().clone();
         if !config.backup_interval.is_zero() {
@@ -183,9 +188,24 @@ async fn run(config: SshConfig, shared: Arc<Shared>, ctx: Context, stop: Cancell
                     continue;
                 }
                 *at = now + *interval;
+                if !in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(job.clone())
+                {
+                    tracing::debug!(device = %job.device, command = %job.command, "previous run still going: this one is skipped");
+                    continue;
+                }
+                let ended = InFlight {
+                    jobs: in_flight.clone(),
+                    job: job.clone(),
+                };
                 if let Some(device) = current.iter().find(|d| d.id == job.device) {
                     let (shared, device, job) = (shared.clone(), device.clone(), job.clone());
-                    running.spawn(async move { run_job(&shared, &device, &job).await });
+                    running.spawn(async move {
+                        run_job(&shared, &device, &job).await;
+                        drop(ended);
+                    });
                 }
             }
         }
@@ -203,6 +223,21 @@ async fn run(config: SshConfig, shared: Arc<Shared>, ctx: Context, stop: Cancell
     }
     // Runs in flight finish (each is bounded by the command timeout).
     while running.join_next().await.is_some() {}
+}
+
+/// Marks a job ended when its run ends, however it ends.
+struct InFlight {
+    jobs: Arc<Mutex<HashSet<Job>>>,
+    job: Job,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.job);
+    }
 }
 
 /// Takes the shared digests of the devices new to this collector (all of them at start;
