@@ -6,13 +6,14 @@
 //! sample was dropped. Each thread keeps the strings it decoded last in a set and hands
 //! out clones of them (a reference count). The set is bounded: when it holds
 //! [`MAX_STRINGS`] it is emptied and fills again. Strings longer than [`MAX_LEN`] (not
-//! identifiers) are never kept.
+//! identifiers) are never kept. The set hashes with hashbrown's foldhash (seeded per
+//! process) rather than SipHash: each sample looks up five short strings.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
+use hashbrown::HashSet;
 use serde::Deserializer;
 use serde::de::{self, Visitor};
 

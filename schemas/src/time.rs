@@ -117,19 +117,16 @@ fn parse_canonical(s: &str) -> Option<UtcNanos> {
         .map(UtcNanos)
 }
 
-impl fmt::Display for UtcNanos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl UtcNanos {
+    /// The wire form `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, or none outside the years 0 to 9999
+    /// (which `i64` nanoseconds never leave).
+    fn canonical(self) -> Option<[u8; 30]> {
         let secs = self.0.div_euclid(NANOS_PER_SEC);
         let nanos = self.0.rem_euclid(NANOS_PER_SEC);
         let (y, m, d) = civil_from_days(secs.div_euclid(SECS_PER_DAY));
         let sod = secs.rem_euclid(SECS_PER_DAY);
         if !(0..=9999).contains(&y) {
-            // Outside the range i64 nanoseconds reach; kept for completeness.
-            return f.write_str(
-                &self
-                    .to_datetime()
-                    .to_rfc3339_opts(SecondsFormat::Nanos, true),
-            );
+            return None;
         }
         let mut out = *b"0000-00-00T00:00:00.000000000Z";
         let mut put = |at: usize, width: usize, mut v: i64| {
@@ -145,14 +142,33 @@ impl fmt::Display for UtcNanos {
         put(14, 2, sod / 60 % 60);
         put(17, 2, sod % 60);
         put(20, 9, nanos);
-        // Only ASCII digits and separators were written.
-        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+        Some(out)
+    }
+}
+
+impl fmt::Display for UtcNanos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.canonical() {
+            // Only ASCII digits and separators were written.
+            Some(b) => f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?),
+            // Outside the range i64 nanoseconds reach; kept for completeness.
+            None => f.write_str(
+                &self
+                    .to_datetime()
+                    .to_rfc3339_opts(SecondsFormat::Nanos, true),
+            ),
+        }
     }
 }
 
 impl Serialize for UtcNanos {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // A plain string: the serializer copies it once (`collect_str` goes through
+        // `fmt::Write` and escapes piece by piece).
+        match self.canonical().as_ref().map(|b| std::str::from_utf8(b)) {
+            Some(Ok(text)) => s.serialize_str(text),
+            _ => s.collect_str(self),
+        }
     }
 }
 
@@ -194,6 +210,9 @@ mod tests {
                     let chrono = t.to_datetime().to_rfc3339_opts(SecondsFormat::Nanos, true);
                     let ours = t.to_string();
                     prop_assert_eq!(&ours, &chrono);
+                    let json = serde_json::to_string(&t)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(json, format!("\"{chrono}\""));
                     let parsed = parse_canonical(&ours);
                     fast.set(fast.get() + u32::from(parsed.is_some()));
                     prop_assert_eq!(parsed, Some(t));
