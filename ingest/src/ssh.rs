@@ -193,6 +193,8 @@ async fn run(config: SshConfig, shared: Arc<Shared>, ctx: Context, stop: Cancell
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(job.clone())
                 {
+                    // Counted as the shared scheduler counts the polling collectors' skips.
+                    metrics::counter!("sotp_poll_skipped_total", "collector" => "ssh").increment(1);
                     tracing::debug!(device = %job.device, command = %job.command, "previous run still going: this one is skipped");
                     continue;
                 }
