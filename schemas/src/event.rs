@@ -106,7 +106,7 @@ impl EventBatch {
     pub fn from_json(topic: Topic, bytes: &[u8]) -> Result<EventBatch, SchemaError> {
         Ok(match topic {
             Topic::MetricsRaw | Topic::Metrics => {
-                EventBatch::Metrics(vec![serde_json::from_slice(bytes)?])
+                EventBatch::Metrics(vec![MetricSample::from_json(bytes)?])
             }
             Topic::Rollups => EventBatch::Rollups(vec![serde_json::from_slice(bytes)?]),
             Topic::Logs => EventBatch::Logs(vec![serde_json::from_slice(bytes)?]),

@@ -25,6 +25,11 @@ impl DeviceId {
         Self(Arc::from(id.as_ref()))
     }
 
+    /// A decoded id, sharing the thread's copy of the string ([`crate::intern`]).
+    pub(crate) fn interned(id: &str) -> Self {
+        Self(crate::intern::intern(id))
+    }
+
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -68,6 +73,11 @@ impl MetricName {
     /// Wraps a metric name.
     pub fn new(name: impl AsRef<str>) -> Self {
         Self(Arc::from(name.as_ref()))
+    }
+
+    /// A decoded name, sharing the thread's copy of the string ([`crate::intern`]).
+    pub(crate) fn interned(name: &str) -> Self {
+        Self(crate::intern::intern(name))
     }
 
     /// The name as a string slice.

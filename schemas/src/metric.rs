@@ -73,6 +73,15 @@ impl MetricSample {
         }
     }
 
+    /// Decodes one sample from its JSON wire form (one Kafka message). SOTP's own canonical
+    /// encoding is read in one pass; any other valid JSON for a sample is decoded by serde.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, SchemaError> {
+        match wire::decode(bytes) {
+            Some(sample) => Ok(sample),
+            None => Ok(serde_json::from_slice(bytes)?),
+        }
+    }
+
     /// The series key: (device id, metric, instance).
     pub fn series(&self) -> (&str, &str, Option<&str>) {
         (
@@ -84,6 +93,9 @@ impl MetricSample {
 }
 
 mod counter_string {
+    use std::fmt;
+
+    use serde::de::{self, Visitor};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
@@ -93,10 +105,31 @@ mod counter_string {
         }
     }
 
+    /// A counter read from its decimal string without copying the string.
+    struct Counter(u64);
+
+    impl<'de> Deserialize<'de> for Counter {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_str(Decimal)
+        }
+    }
+
+    struct Decimal;
+
+    impl Visitor<'_> for Decimal {
+        type Value = Counter;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a counter as a decimal string")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Counter, E> {
+            v.parse::<u64>().map(Counter).map_err(E::custom)
+        }
+    }
+
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        let s: Option<std::borrow::Cow<'de, str>> = Option::deserialize(d)?;
-        s.map(|s| s.parse::<u64>().map_err(serde::de::Error::custom))
-            .transpose()
+        Ok(Option::<Counter>::deserialize(d)?.map(|c| c.0))
     }
 }
 
@@ -298,3 +331,4 @@ pub fn batch_to_samples(batch: &RecordBatch) -> Result<Vec<MetricSample>, Schema
 
 #[cfg(test)]
 mod tests;
+mod wire;

@@ -172,10 +172,24 @@ impl Serialize for UtcNanos {
     }
 }
 
+/// Reads the string where it lies (a `Cow<str>` would copy it into a `String` first).
+struct Rfc3339;
+
+impl serde::de::Visitor<'_> for Rfc3339 {
+    type Value = UtcNanos;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an RFC 3339 timestamp")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<UtcNanos, E> {
+        UtcNanos::parse_rfc3339(v).map_err(E::custom)
+    }
+}
+
 impl<'de> Deserialize<'de> for UtcNanos {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::parse_rfc3339(&s).map_err(serde::de::Error::custom)
+        d.deserialize_str(Rfc3339)
     }
 }
 
