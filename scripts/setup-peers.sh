@@ -46,6 +46,8 @@ command -v stunnel4 >/dev/null 2>&1 || need_apt+=(stunnel4)
 # openssh-server: the SSH collector's tests run real OpenSSH servers as fake devices
 # (it brings openssh-client, whose ssh-keygen makes their keys).
 command -v /usr/sbin/sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+# poppler-utils: the reports' PDF is read back with pdftotext and a page drawn by pdftoppm.
+command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/jackc/pgconn ] || need_apt+=(golang-github-jackc-pgx-v4-dev)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

@@ -39,6 +39,16 @@ pub enum Command {
     /// only when complete: an export that fails or is cut short (a limit such as
     /// [query] export_max_rows or export_timeout) leaves no file behind.
     Export(ExportArgs),
+    /// Make a report: availability (uptime, downtime and unknown time per device, SLA,
+    /// downtime episodes), performance (min, mean, p95, max of latency, loss, jitter, CPU,
+    /// memory, utilization; top N), alerts (counts, time to resolve, MTTR, noisiest rules
+    /// and devices) or inventory (devices and when each collector last heard from them).
+    ///
+    /// Over a period [--from, --to), from a running server (its SQL export, with your
+    /// token's role) or directly from a data directory (--data-dir). CSV and Parquet hold
+    /// the main table (one row per device); HTML and PDF every table and chart.
+    /// --show-sql prints the statements instead (docs/reports.md explains each column).
+    Report(ReportArgs),
     /// Check that the `sotp run` of a data directory is alive: exit 0 when its heartbeat
     /// (`<data_dir>/health.json`, written every 5 s) is fresh and its bus connected, 1
     /// with the reason otherwise. For container health checks and supervisors.
@@ -296,6 +306,94 @@ pub struct ExportArgs {
     /// Access token or API token for the server.
     #[arg(long, env = "SOTP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+/// `sotp report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The report.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: ReportTypeArg,
+    /// Start of the period (RFC 3339, e.g. 2026-11-01T00:00:00Z), included.
+    #[arg(long, value_parser = parse_time)]
+    pub from: chrono::DateTime<chrono::Utc>,
+    /// End of the period (RFC 3339), excluded.
+    #[arg(long, value_parser = parse_time)]
+    pub to: chrono::DateTime<chrono::Utc>,
+    /// File format.
+    #[arg(long, short, value_enum, default_value_t = ReportFormatArg::Pdf)]
+    pub format: ReportFormatArg,
+    /// The file to write (it appears only when complete).
+    #[arg(long, short, required_unless_present = "show_sql")]
+    pub out: Option<PathBuf>,
+    /// Replace --out when it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Only these device ids (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<String>,
+    /// Only devices with one of these tags (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// The availability target as a ratio (0.999 is 99.9 %).
+    #[arg(long, default_value_t = 0.999)]
+    pub sla: f64,
+    /// The ICMP poll interval availability counts in (default: [icmp] interval of the
+    /// configuration).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub interval: Option<std::time::Duration>,
+    /// Rows of the "top" tables.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Print the report's SQL statements and exit.
+    #[arg(long)]
+    pub show_sql: bool,
+    /// Configuration file (for [icmp] interval, and [storage] and [database] with
+    /// --data-dir).
+    #[arg(long, short, env = "SOTP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Read the data directory directly, without a server (only data already flushed to
+    /// Parquet is visible).
+    #[arg(long, conflicts_with = "server")]
+    pub data_dir: Option<PathBuf>,
+    /// URL of a running SOTP API.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "SOTP_SERVER")]
+    pub server: String,
+    /// Access token or API token for the server.
+    #[arg(long, env = "SOTP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time such as 2026-11-01T00:00:00Z: {e}"))
+}
+
+/// Report types of `sotp report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportTypeArg {
+    /// Uptime, downtime and unknown time per device and location, SLA, downtime episodes.
+    Availability,
+    /// Min, mean, p95 and max of latency, loss, jitter, CPU, memory, utilization; top N.
+    Performance,
+    /// Alert counts by severity, rule and device; time to resolve and MTTR.
+    Alerts,
+    /// Devices and when each collector last heard from them.
+    Inventory,
+}
+
+/// File formats of `sotp report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormatArg {
+    /// The main table as CSV.
+    Csv,
+    /// The main table as Apache Parquet.
+    Parquet,
+    /// Every table and chart in one HTML page.
+    Html,
+    /// Every table and chart on A4 pages.
+    Pdf,
 }
 
 /// File formats of `sotp export`.

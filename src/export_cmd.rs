@@ -30,7 +30,7 @@ fn format(f: ExportFormatArg) -> ExportFormat {
 
 /// The file being written: `<out>.partial` until [`Partial::keep`] renames it; removed
 /// when dropped before.
-struct Partial {
+pub(crate) struct Partial {
     path: PathBuf,
     out: PathBuf,
     file: std::io::BufWriter<std::fs::File>,
@@ -39,7 +39,7 @@ struct Partial {
 }
 
 impl Partial {
-    fn create(out: &Path, force: bool) -> anyhow::Result<Self> {
+    pub(crate) fn create(out: &Path, force: bool) -> anyhow::Result<Self> {
         if out.exists() && !force {
             anyhow::bail!("{} exists; pass --force to replace it", out.display());
         }
@@ -57,14 +57,14 @@ impl Partial {
         })
     }
 
-    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         self.bytes += bytes.len() as u64;
         self.file
             .write_all(bytes)
             .with_context(|| format!("cannot write {}", self.path.display()))
     }
 
-    fn keep(mut self) -> anyhow::Result<u64> {
+    pub(crate) fn keep(mut self) -> anyhow::Result<u64> {
         self.file
             .flush()
             .and_then(|()| self.file.get_ref().sync_all())

@@ -13,6 +13,7 @@ pub mod health;
 pub mod inventory_feed;
 pub mod parse_cmd;
 pub mod query_cmd;
+pub mod report_cmd;
 pub mod roles;
 pub mod run;
 pub mod telemetry;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sotp::cli::{Cli, Command, ConfigCommand};
-use sotp::{backup, config, control, export_cmd, health, parse_cmd, query_cmd, run};
+use sotp::{backup, config, control, export_cmd, health, parse_cmd, query_cmd, report_cmd, run};
 
 /// mimalloc instead of glibc malloc: under the devices API benchmark (issue 6) glibc's
 /// malloc/free were about a fifth of the server's CPU, and in the streaming stage glibc's
@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::Query(args) => query_cmd::main(args),
         Command::Export(args) => export_cmd::main(args),
+        Command::Report(args) => report_cmd::main(args),
         Command::Health(args) => health::main(args),
         Command::Parse(args) => parse_cmd::main(args),
         Command::User { command } => control::user_main(command),

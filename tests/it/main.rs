@@ -21,6 +21,7 @@ mod kafka;
 mod live_inventory;
 mod pgwire;
 mod pgwire_extended;
+mod reports;
 mod s3_storage;
 mod snmp_bad_agents;
 mod snmp_e2e;
