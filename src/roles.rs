@@ -256,7 +256,12 @@ async fn start_api(
     .map_err(anyhow::Error::msg)?;
     let state = ApiState::new(engine, prometheus, ready.clone(), control)
         .with_alerting(crate::alerting::ConfigAlerting::new(config))
-        .with_ssh(ssh);
+        .with_ssh(ssh)
+        .with_reports(sotp_server::Reports::new(
+            cold.store().clone(),
+            config.reports.retention,
+            config.icmp.interval,
+        ));
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} ([api] listen)", config.api.listen))?;

@@ -15,6 +15,7 @@ pub mod auth;
 mod auth_config;
 mod error;
 mod openapi;
+pub mod reports;
 pub mod routes;
 mod serve;
 mod ssh;
@@ -37,6 +38,7 @@ pub use access::{Access, RouteTable};
 pub use auth::{AuthError, Control, ControlInner, Credential, Principal};
 pub use auth_config::AuthConfig;
 pub use error::{ApiError, ApiJson, ApiQuery, ErrorBody};
+pub use reports::{ReportJob, ReportStatus, Reports, ReportsConfig};
 pub use serve::{ServeConfig, serve};
 pub use ssh::SshService;
 
@@ -62,6 +64,8 @@ pub struct ApiState {
     pub alerting: Arc<dyn Alerting>,
     /// SSH commands on devices (`POST /api/v1/devices/{id}/execute`).
     pub ssh: Arc<SshService>,
+    /// Reports made here (`/api/v1/reports`).
+    pub reports: Arc<Reports>,
 }
 
 /// Why a backtest gave no answer.
@@ -146,7 +150,18 @@ impl ApiState {
             openapi: Default::default(),
             alerting: Arc::new(NoAlerting),
             ssh: Arc::new(SshService::default()),
+            reports: Arc::new(Reports::new(
+                Arc::new(object_store::memory::InMemory::new()),
+                std::time::Duration::from_secs(90 * 86_400),
+                std::time::Duration::from_secs(30),
+            )),
         }
+    }
+
+    /// The same state with `reports` (stored on the configured object storage).
+    pub fn with_reports(mut self, reports: Reports) -> Self {
+        self.reports = Arc::new(reports);
+        self
     }
 
     /// The same state with `ssh` for the command route.

@@ -87,6 +87,8 @@ pub struct Config {
     pub inhibit_rules: Vec<InhibitRule>,
     /// `[backup]`: scheduled backups.
     pub backup: crate::backup::BackupConfig,
+    /// `[reports]`: reports made on the server.
+    pub reports: sotp_server::ReportsConfig,
     /// The file this configuration was read from (none: the built-in defaults); not a
     /// setting. Scheduled backups save it.
     #[serde(skip)]
@@ -119,6 +121,7 @@ impl Default for Config {
             receivers: Vec::new(),
             inhibit_rules: Vec::new(),
             backup: crate::backup::BackupConfig::default(),
+            reports: sotp_server::ReportsConfig::default(),
             file: None,
         }
     }

@@ -254,6 +254,55 @@ fn availability_report_counts_firewalled_time_and_a_collector_gap() {
         assert!(gap >= 5.0, "the stop made a gap: {gap:.1} s");
     }
 
+    // The same report made by the server in the background (`/api/v1/reports`), by a
+    // readonly user: the same CSV; the generation and the download are audited.
+    let (status, _) = server.api(
+        "POST",
+        "/api/v1/users",
+        Some(&serde_json::json!({"username": "viewer", "password": "viewer-password-1", "role": "readonly", "must_change_password": false})),
+    );
+    assert_eq!(status, 201);
+    let viewer = server.login("viewer", "viewer-password-1");
+    let request = serde_json::json!({
+        "type": "availability", "from": from, "to": to, "format": "csv", "interval_seconds": INTERVAL
+    });
+    let (status, started) =
+        server.api_as(&viewer, "POST", "/api/v1/reports/generate", Some(&request));
+    assert_eq!(status, 202, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    let done = wait_for("the server's report", 30, || {
+        let (status, job) = server.api_as(&viewer, "GET", &format!("/api/v1/reports/{id}"), None);
+        assert_eq!(status, 200, "{job}");
+        assert_ne!(job["status"], "failed", "{job}");
+        (job["status"] == "done").then_some(job)
+    });
+    assert_eq!(done["sections_done"], done["sections_total"], "{done}");
+    let (status, body) = crate::common::http_auth(
+        "GET",
+        &format!("{}/api/v1/reports/{id}/download", server.url),
+        None,
+        &viewer,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body, csv,
+        "the server's report and `sotp report --server` differ"
+    );
+    let (_, list) = server.api_as(&viewer, "GET", "/api/v1/reports", None);
+    assert_eq!(list[0]["id"], id.as_str(), "{list}");
+    let audit = server.rows("SELECT action FROM audit WHERE action LIKE 'report.%' ORDER BY id");
+    assert_eq!(
+        audit,
+        vec![
+            vec![serde_json::json!("report.generate")],
+            vec![serde_json::json!("report.download")]
+        ]
+    );
+    let (status, _) =
+        crate::common::http("GET", &format!("{}/api/v1/reports", server.url), None).unwrap();
+    assert_eq!(status, 401, "reports need a token");
+
     // The same report from the data directory once the server has stopped (everything
     // flushed to Parquet) gives the same answers.
     assert_eq!(server.stop(), 0);

@@ -9,6 +9,7 @@ pub mod devices;
 pub mod execute;
 pub mod export;
 pub mod logs;
+pub mod reports;
 pub mod session;
 pub mod sql;
 pub mod status;
@@ -32,6 +33,10 @@ pub fn all() -> OpenApiRouter<ApiState> {
         .routes(routes!(session::me))
         .routes(routes!(sql::query))
         .routes(routes!(export::export))
+        .routes(routes!(reports::generate))
+        .routes(routes!(reports::list))
+        .routes(routes!(reports::get_one))
+        .routes(routes!(reports::download))
         .routes(routes!(logs::search))
         .routes(routes!(logs::stream))
         .routes(routes!(devices::list, devices::create))
