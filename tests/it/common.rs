@@ -438,6 +438,18 @@ impl Drop for Blackhole {
     }
 }
 
+/// Polls `check` until it gives a value, for at most `secs` seconds; panics naming `what`.
+pub(crate) fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Logs in as the integration tests' admin on the API at `base` (`http://host:port`);
 /// returns the bearer token. For processes started without [`Server`].
 pub(crate) fn admin_token(base: &str) -> String {

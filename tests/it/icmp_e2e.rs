@@ -3,9 +3,8 @@
 //! pyarrow reading the files, and a restart that reads them back exactly once.
 
 use std::process::Command;
-use std::time::Duration;
 
-use crate::common::{BIN, Blackhole, Server, free_port, outside_view};
+use crate::common::{BIN, Blackhole, Server, free_port, outside_view, wait_for};
 
 const CONFIG: &str = r#"
 [icmp]
@@ -51,7 +50,16 @@ fn two_hundred_loopback_devices_from_icmp_to_parquet() {
     let _filter = Blackhole::new("127.9.1.1");
 
     let mut server = Server::start(&config, &data, free_port());
-    std::thread::sleep(Duration::from_secs(8));
+    // Until every device was polled three times (the filtered one included) and the
+    // first files were written.
+    wait_for("three polls of every device and a flush", 60, || {
+        let polls = server.rows(
+            "SELECT count(DISTINCT device_id), min(n) FROM (SELECT device_id, count(*) AS n
+             FROM metrics WHERE metric = 'icmp.up' GROUP BY device_id)",
+        );
+        let flushed = server.metrics().1.contains("sotp_flushes_total");
+        (polls[0][0] == 202 && polls[0][1].as_u64() >= Some(3) && flushed).then_some(())
+    });
 
     let up = scalar(
         &server,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::common::{BIN, Blackhole, Server, free_port};
+use crate::common::{BIN, Blackhole, Server, free_port, wait_for};
 
 /// The ICMP interval of the scenario, seconds.
 const INTERVAL: i64 = 2;
@@ -44,18 +44,6 @@ address = "127.9.3.3"
 "#;
 
 const DEVICES: [&str; 3] = ["rep-1", "rep-2", "rep-3"];
-
-/// Polls `check` until it gives a value, for at most `secs` seconds.
-fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// Every `icmp.up` sample of `device`: (nanoseconds, up).
 fn polls(server: &Server, device: &str) -> Vec<(i64, bool)> {
