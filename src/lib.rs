@@ -14,6 +14,7 @@ pub mod inventory_feed;
 pub mod parse_cmd;
 pub mod query_cmd;
 pub mod report_cmd;
+pub mod report_schedule;
 pub mod roles;
 pub mod run;
 pub mod telemetry;

@@ -254,14 +254,23 @@ async fn start_api(
         Some(sotp_ingest::ssh::host_key_alarm(bus.clone())),
     )
     .map_err(anyhow::Error::msg)?;
+    let reports = Arc::new(sotp_server::Reports::new(
+        cold.store().clone(),
+        config.reports.retention,
+        config.icmp.interval,
+    ));
+    if let Some(task) = crate::report_schedule::start(
+        config,
+        reports.clone(),
+        engine.clone(),
+        running.stop.clone(),
+    )? {
+        running.tasks.push(task);
+    }
     let state = ApiState::new(engine, prometheus, ready.clone(), control)
         .with_alerting(crate::alerting::ConfigAlerting::new(config))
         .with_ssh(ssh)
-        .with_reports(sotp_server::Reports::new(
-            cold.store().clone(),
-            config.reports.retention,
-            config.icmp.interval,
-        ));
+        .with_reports(reports.clone());
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} ([api] listen)", config.api.listen))?;

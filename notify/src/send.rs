@@ -167,6 +167,47 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// Sends a file by email (an email receiver only): `text` as the body, the file
+    /// attached as `filename` of `content_type`. Scheduled reports go out this way.
+    pub async fn send_file(
+        &self,
+        subject: &str,
+        text: &str,
+        filename: &str,
+        content_type: &str,
+        file: Vec<u8>,
+    ) -> Result<(), String> {
+        use lettre::message::{Attachment, MultiPart, SinglePart};
+        let How::Email(transport) = &self.how else {
+            return Err(format!(
+                "receiver `{}` is not an email receiver",
+                self.config.name
+            ));
+        };
+        let from = self.config.from.as_deref().unwrap_or_default();
+        let mut m = Message::builder()
+            .from(from.parse().map_err(|e| format!("from: {e}"))?)
+            .subject(subject);
+        for to in &self.config.to {
+            m = m.to(to.parse().map_err(|e| format!("to `{to}`: {e}"))?);
+        }
+        let kind = ContentType::parse(content_type).map_err(|e| e.to_string())?;
+        let message = m
+            .multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(text.to_string()))
+                    .singlepart(Attachment::new(filename.to_string()).body(file, kind)),
+            )
+            .map_err(|e| e.to_string())?;
+        transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| error_chain(&e))
+    }
+}
+
 /// An error with its sources (`error sending request: connection refused`).
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();

@@ -17,6 +17,7 @@
 
 mod pdf;
 mod render;
+pub mod schedule;
 pub mod sql;
 
 use std::fmt;

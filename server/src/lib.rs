@@ -159,8 +159,8 @@ impl ApiState {
     }
 
     /// The same state with `reports` (stored on the configured object storage).
-    pub fn with_reports(mut self, reports: Reports) -> Self {
-        self.reports = Arc::new(reports);
+    pub fn with_reports(mut self, reports: Arc<Reports>) -> Self {
+        self.reports = reports;
         self
     }
 

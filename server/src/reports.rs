@@ -164,12 +164,22 @@ impl Reports {
             .await?;
         let mut jobs: BTreeMap<String, ReportJob> = BTreeMap::new();
         let cutoff = Utc::now() - chrono::Duration::from_std(self.retention).unwrap_or_default();
-        for m in metas
-            .iter()
-            .filter(|m| m.location.as_ref().ends_with(".json"))
-        {
+        // `reports/<id>.json` only: sub-folders (`reports/schedules/`) hold other state.
+        let descriptions = metas.iter().filter(|m| {
+            m.location
+                .as_ref()
+                .strip_prefix("reports/")
+                .is_some_and(|name| name.ends_with(".json") && !name.contains('/'))
+        });
+        for m in descriptions {
             let bytes = self.store.get(&m.location).await?.bytes().await?;
-            let job: ReportJob = serde_json::from_slice(&bytes)?;
+            let job: ReportJob = match serde_json::from_slice(&bytes) {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::warn!(file = %m.location, error = %e, "not a report description; left out of the list");
+                    continue;
+                }
+            };
             if job.created_at < cutoff && job.status != ReportStatus::Running {
                 self.delete(&job).await?;
                 tracing::info!(report = %job.id, "report past its retention deleted");
@@ -219,6 +229,11 @@ impl Reports {
         Ok((job, bytes))
     }
 
+    /// The object store reports are kept in (scheduled reports keep their state there).
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
     /// Starts `spec` in the background for `caller` (who may read only `tables`);
     /// returns the report as it starts.
     pub async fn start(
@@ -229,7 +244,43 @@ impl Reports {
         actor: String,
         tables: &'static [&'static str],
     ) -> Result<ReportJob, ReportsError> {
-        let sections_total = sotp_reports::sql::queries(&spec).map_or(0, |q| q.len());
+        let job = self.begin(&spec, format, &actor).await?;
+        let (me, started) = (self.clone(), job.clone());
+        tokio::spawn(async move {
+            me.finish(started, &engine, &spec, format, &actor, tables)
+                .await;
+        });
+        Ok(job)
+    }
+
+    /// Makes `spec` now and waits for it (scheduled reports): the stored report and its
+    /// file, or why it failed.
+    pub async fn make(
+        self: &Arc<Self>,
+        engine: &QueryEngine,
+        spec: &ReportSpec,
+        format: Format,
+        actor: &str,
+        tables: &'static [&'static str],
+    ) -> Result<(ReportJob, bytes::Bytes), String> {
+        let job = self
+            .begin(spec, format, actor)
+            .await
+            .map_err(|e| e.to_string())?;
+        let job = self.finish(job, engine, spec, format, actor, tables).await;
+        match job.status {
+            ReportStatus::Done => self.file(&job.id).await.map_err(|e| e.to_string()),
+            _ => Err(job.error.unwrap_or_default()),
+        }
+    }
+
+    async fn begin(
+        &self,
+        spec: &ReportSpec,
+        format: Format,
+        actor: &str,
+    ) -> Result<ReportJob, ReportsError> {
+        let sections_total = sotp_reports::sql::queries(spec).map_or(0, |q| q.len());
         let job = ReportJob {
             id: format!("r-{}", sotp_inventory::random_token(9)),
             kind: spec.kind.as_str().into(),
@@ -238,7 +289,7 @@ impl Reports {
             to: spec.to,
             devices: spec.devices.clone(),
             tags: spec.tags.clone(),
-            created_by: actor.clone(),
+            created_by: actor.to_string(),
             created_at: Utc::now(),
             status: ReportStatus::Running,
             sections_done: 0,
@@ -250,36 +301,43 @@ impl Reports {
         };
         self.save(&job).await?;
         self.running().insert(job.id.clone(), job.clone());
-        let me = self.clone();
-        let id = job.id.clone();
-        tokio::spawn(async move {
-            let outcome = me.run(&id, &engine, &spec, format, &actor, tables).await;
-            let mut job = me
-                .running()
-                .remove(&id)
-                .unwrap_or_else(|| unreachable!("{id} runs"));
-            job.finished_at = Some(Utc::now());
-            job.current = None;
-            match outcome {
-                Ok(bytes) => {
-                    job.status = ReportStatus::Done;
-                    job.sections_done = job.sections_total;
-                    job.bytes = Some(bytes);
-                    tracing::info!(report = %id, kind = %job.kind, bytes, "report done");
-                }
-                Err(e) => {
-                    job.status = ReportStatus::Failed;
-                    job.error = Some(e.clone());
-                    tracing::warn!(report = %id, error = %e, "report failed");
-                }
-            }
-            metrics::counter!("sotp_reports_total", "outcome" => if job.error.is_none() { "ok" } else { "failed" })
-                .increment(1);
-            if let Err(e) = me.save(&job).await {
-                tracing::error!(report = %id, error = %e, "cannot store the report's description");
-            }
-        });
         Ok(job)
+    }
+
+    /// Runs a begun report to its end and stores its outcome.
+    async fn finish(
+        &self,
+        started: ReportJob,
+        engine: &QueryEngine,
+        spec: &ReportSpec,
+        format: Format,
+        actor: &str,
+        tables: &'static [&'static str],
+    ) -> ReportJob {
+        let id = started.id.clone();
+        let outcome = self.run(&id, engine, spec, format, actor, tables).await;
+        let mut job = self.running().remove(&id).unwrap_or(started);
+        job.finished_at = Some(Utc::now());
+        job.current = None;
+        match outcome {
+            Ok(bytes) => {
+                job.status = ReportStatus::Done;
+                job.sections_done = job.sections_total;
+                job.bytes = Some(bytes);
+                tracing::info!(report = %id, kind = %job.kind, bytes, "report done");
+            }
+            Err(e) => {
+                job.status = ReportStatus::Failed;
+                job.error = Some(e.clone());
+                tracing::warn!(report = %id, error = %e, "report failed");
+            }
+        }
+        let outcome = if job.error.is_none() { "ok" } else { "failed" };
+        metrics::counter!("sotp_reports_total", "outcome" => outcome).increment(1);
+        if let Err(e) = self.save(&job).await {
+            tracing::error!(report = %id, error = %e, "cannot store the report's description");
+        }
+        job
     }
 
     async fn run(
@@ -361,7 +419,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_restart_marks_unfinished_reports_failed_and_the_retention_deletes_old_ones() {
+    async fn a_restart_marks_unfinished_reports_failed_the_retention_deletes_old_ones_and_other_files_are_left_out()
+     {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         let reports = Reports::new(
             store.clone(),
@@ -379,6 +438,18 @@ mod tests {
                 .await
                 .unwrap();
         }
+        let state = ObjectPath::from("reports/schedules/monthly.json");
+        store
+            .put(&state, PutPayload::from_static(b"{\"last_run\": \"x\"}"))
+            .await
+            .unwrap();
+        store
+            .put(
+                &ObjectPath::from("reports/broken.json"),
+                PutPayload::from_static(b"{"),
+            )
+            .await
+            .unwrap();
         let list = reports.list().await.unwrap();
         let ids: Vec<_> = list.iter().map(|j| j.id.as_str()).collect();
         assert_eq!(ids, ["r-cut", "r-new"], "newest first, the old one gone");

@@ -89,6 +89,8 @@ pub struct Config {
     pub backup: crate::backup::BackupConfig,
     /// `[reports]`: reports made on the server.
     pub reports: sotp_server::ReportsConfig,
+    /// `[[report_schedules]]`: reports made on a schedule and sent by email.
+    pub report_schedules: Vec<sotp_reports::schedule::ScheduleConfig>,
     /// The file this configuration was read from (none: the built-in defaults); not a
     /// setting. Scheduled backups save it.
     #[serde(skip)]
@@ -122,6 +124,7 @@ impl Default for Config {
             inhibit_rules: Vec::new(),
             backup: crate::backup::BackupConfig::default(),
             reports: sotp_server::ReportsConfig::default(),
+            report_schedules: Vec::new(),
             file: None,
         }
     }
@@ -540,6 +543,9 @@ impl Config {
             add(f, r);
         }
         for (f, r) in self.alerting_problems() {
+            add(&f, r);
+        }
+        for (f, r) in crate::report_schedule::problems(self) {
             add(&f, r);
         }
         for (f, r) in self.ssh.problems() {

@@ -16,20 +16,20 @@ use serde_json::{Value, json};
 use crate::attacks::create_user;
 use crate::common::{BIN, Blackhole, Server, free_port, python};
 
-const SMTP_USER: &str = "sotp";
-const SMTP_PASSWORD: &str = "mail-secret-42";
+pub(crate) const SMTP_USER: &str = "sotp";
+pub(crate) const SMTP_PASSWORD: &str = "mail-secret-42";
 const SIGNING_KEY: &str = "hook-key-7";
 
 /// `scripts/alert_receivers.py`: webhook/Slack HTTP server and SMTP server.
-struct Receivers {
+pub(crate) struct Receivers {
     child: Child,
     dir: tempfile::TempDir,
     http_port: u16,
-    smtp_port: u16,
+    pub(crate) smtp_port: u16,
 }
 
 impl Receivers {
-    fn start() -> Receivers {
+    pub(crate) fn start() -> Receivers {
         let dir = tempfile::tempdir().unwrap();
         let (http_port, smtp_port) = (free_port(), free_port());
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/alert_receivers.py");
@@ -57,7 +57,7 @@ impl Receivers {
         r
     }
 
-    fn ca(&self) -> PathBuf {
+    pub(crate) fn ca(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }
 
@@ -82,7 +82,7 @@ impl Receivers {
             .collect()
     }
 
-    fn mails(&self) -> Vec<Value> {
+    pub(crate) fn mails(&self) -> Vec<Value> {
         self.lines("smtp.jsonl")
     }
 

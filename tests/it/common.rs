@@ -439,13 +439,27 @@ impl Drop for Blackhole {
 }
 
 /// Polls `check` until it gives a value, for at most `secs` seconds; panics naming `what`.
-pub(crate) fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(what: &str, secs: u64, check: impl FnMut() -> Option<T>) -> T {
+    wait_explained(what, secs, check, String::new)
+}
+
+/// Like [`wait_for`], with `explain()` (a log, what was seen) in the panic.
+pub(crate) fn wait_explained<T>(
+    what: &str,
+    secs: u64,
+    mut check: impl FnMut() -> Option<T>,
+    explain: impl Fn() -> String,
+) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            explain()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::common::{BIN, Blackhole, Server, free_port, wait_for};
+use crate::common::{BIN, Blackhole, Server, free_port, wait_explained, wait_for};
 
 /// The ICMP interval of the scenario, seconds.
 const INTERVAL: i64 = 2;
@@ -346,4 +346,142 @@ fn availability_report_counts_firewalled_time_and_a_collector_gap() {
         png.display()
     );
     eprintln!("first page drawn: {}", png.display());
+}
+
+/// The PDF attached to `mail` (its raw `data`), taken apart by Python's `email` package.
+fn attached_pdf(mail: &serde_json::Value, dir: &Path) -> Vec<u8> {
+    let (raw, pdf) = (dir.join("mail.eml"), dir.join("attached.pdf"));
+    std::fs::write(&raw, mail["data"].as_str().unwrap()).unwrap();
+    let script = "import email, sys\n\
+        m = email.message_from_string(open(sys.argv[1]).read())\n\
+        parts = [p for p in m.walk() if p.get_content_type() == 'application/pdf']\n\
+        assert len(parts) == 1, [p.get_content_type() for p in m.walk()]\n\
+        open(sys.argv[2], 'wb').write(parts[0].get_payload(decode=True))\n";
+    let ok = Command::new(crate::common::python())
+        .args(["-c", script])
+        .arg(&raw)
+        .arg(&pdf)
+        .status()
+        .unwrap();
+    assert!(
+        ok.success(),
+        "no single PDF attachment in:\n{}",
+        mail["data"]
+    );
+    std::fs::read(&pdf).unwrap()
+}
+
+#[test]
+fn a_scheduled_report_arrives_by_email_and_a_run_missed_while_down_is_made_after() {
+    use crate::alerting::{Receivers, SMTP_PASSWORD, SMTP_USER};
+    let receivers = Receivers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sotp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[icmp]
+interval = "1s"
+count = 1
+timeout = "300ms"
+
+[[devices]]
+id = "sched-1"
+name = "scheduled-one"
+address = "127.9.3.9"
+
+[[receivers]]
+name = "mail"
+kind = "email"
+url = "smtp://127.0.0.1:{smtp}"
+from = "sotp@example.net"
+to = ["managers@example.net"]
+username = "{SMTP_USER}"
+password = "env:REPORT_SMTP_PASSWORD"
+ca_file = "{ca}"
+
+[[report_schedules]]
+name = "every-5s"
+type = "availability"
+every = "*/5 * * * * *"
+period = "1h"
+format = "pdf"
+receiver = "mail"
+"#,
+            smtp = receivers.smtp_port,
+            ca = receivers.ca().display(),
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let start = || {
+        let mut cmd = Command::new(BIN);
+        cmd.env("REPORT_SMTP_PASSWORD", SMTP_PASSWORD);
+        Server::start_with(cmd, &config, &data, free_port())
+    };
+    let mut server = start();
+    let mail = wait_explained(
+        "a scheduled report by email",
+        60,
+        || receivers.mails().into_iter().next(),
+        || server.log_text(),
+    );
+    assert_eq!(
+        mail["rcpt_tos"],
+        serde_json::json!(["managers@example.net"])
+    );
+    assert_eq!(mail["tls"], true, "sent over STARTTLS");
+    assert!(
+        mail["data"]
+            .as_str()
+            .unwrap()
+            .contains("SOTP availability report"),
+        "{mail}"
+    );
+    let pdf = attached_pdf(&mail, dir.path());
+    assert!(pdf.starts_with(b"%PDF-"));
+    let pdf_file = dir.path().join("scheduled.pdf");
+    std::fs::write(&pdf_file, &pdf).unwrap();
+    let text = Command::new("pdftotext")
+        .arg(&pdf_file)
+        .arg("-")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("scheduled-one"),
+        "the device is in the report:\n{text}"
+    );
+    let (_, list) = server.api("GET", "/api/v1/reports", None);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["created_by"] == "schedule:every-5s" && r["status"] == "done"),
+        "{list}"
+    );
+
+    // Down across several run times: the runs owed are made when it comes back.
+    assert_eq!(server.stop(), 0);
+    let stopped = Utc::now();
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_secs(11) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let restarted = Utc::now();
+    let server = start();
+    wait_for("the runs owed while down", 60, || {
+        let (_, list) = server.api("GET", "/api/v1/reports", None);
+        let owed = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                let to = DateTime::parse_from_rfc3339(r["to"].as_str().unwrap()).unwrap();
+                r["status"] == "done" && to > stopped && to < restarted
+            })
+            .count();
+        (owed >= 2).then_some(())
+    });
 }
