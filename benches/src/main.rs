@@ -12,6 +12,7 @@
 mod icmp_sweep;
 mod ingest;
 mod query;
+mod report;
 mod storage;
 
 use clap::{Parser, Subcommand};
@@ -91,6 +92,41 @@ enum Command {
         #[arg(long, env = "SOTP_PYTHON", default_value = "python3")]
         python: String,
     },
+    /// The availability report over a month of 30 s polls (PDF): SOTP vs the same SQL in
+    /// DuckDB on the same files.
+    Report {
+        /// Where the data set is written, or reused when a previous run left it.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// Devices (when the data set is written).
+        #[arg(long, default_value_t = 1000)]
+        devices: u32,
+        /// Days of polls (when the data set is written).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Measured runs after one warm-up; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// A Python with the `duckdb` package.
+        #[arg(long, env = "SOTP_PYTHON", default_value = "python3")]
+        python: String,
+    },
+    /// SOTP's side of `report` (run in a process of its own).
+    #[command(hide = true)]
+    ReportOne {
+        /// The data set.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// Devices in the inventory.
+        #[arg(long)]
+        devices: u32,
+        /// Days of the period.
+        #[arg(long)]
+        days: u32,
+        /// Measured runs.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// One query through SOTP's engine (run by `query` in a process of its own).
     #[command(hide = true)]
     QueryOne {
@@ -135,6 +171,19 @@ fn main() -> anyhow::Result<()> {
             runs,
             python,
         } => rt.block_on(query::run(dir, devices, hours, interfaces, runs, python))?,
+        Command::Report {
+            dir,
+            devices,
+            days,
+            runs,
+            python,
+        } => rt.block_on(report::run(dir, devices, days, runs, python))?,
+        Command::ReportOne {
+            dir,
+            devices,
+            days,
+            runs,
+        } => rt.block_on(report::one(dir, devices, days, runs))?,
         Command::QueryOne {
             dir,
             runs,

@@ -179,7 +179,7 @@ pub(crate) async fn run(
 }
 
 /// Runs `cmd`, fails with its standard error unless it succeeds, parses its last line.
-fn child(cmd: &mut Command) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn child(cmd: &mut Command) -> anyhow::Result<serde_json::Value> {
     let out = cmd.output()?;
     if !out.status.success() {
         bail!(
@@ -229,7 +229,7 @@ pub(crate) async fn one(
     Ok(summary(&mut times, rows))
 }
 
-fn summary(times: &mut [f64], rows: usize) -> serde_json::Value {
+pub(crate) fn summary(times: &mut [f64], rows: usize) -> serde_json::Value {
     times.sort_by(f64::total_cmp);
     serde_json::json!({
         "median_s": times.get(times.len() / 2),

@@ -70,23 +70,17 @@ pub fn queries(spec: &ReportSpec) -> Result<Vec<Query>, ReportError> {
     })
 }
 
-/// The polls of the period: one row per device and poll slot (`slot` counts intervals
-/// from `from`), up when any echo of the slot was answered.
-fn polls(spec: &ReportSpec) -> Result<String, ReportError> {
-    let interval_ns = spec.poll_interval.as_nanos();
-    let from_ns = spec.from.timestamp_nanos_opt().unwrap_or(i64::MIN);
+/// `WHERE` of the ICMP availability samples of the period (and `extra` conditions).
+fn up_samples(spec: &ReportSpec, extra: &str) -> Result<String, ReportError> {
     Ok(format!(
-        "polls AS (\n  SELECT device_id, max(device) AS device,\n    \
-         (CAST(time AS BIGINT) - {from_ns}) / {interval_ns} AS slot,\n    \
-         max(value) AS up\n  FROM metrics\n  WHERE metric = 'icmp.up' AND time >= {from} AND time < {to}{devices}\n  \
-         GROUP BY device_id, slot\n)",
-        from = time(spec.from),
-        to = time(spec.to),
-        devices = device_filter(spec, "device_id")?,
+        "metric = 'icmp.up'{extra} AND time >= {} AND time < {}{}",
+        time(spec.from),
+        time(spec.to),
+        device_filter(spec, "device_id")?,
     ))
 }
 
-/// Poll slots in the period: the polls a device should have answered.
+/// Poll slots in the period (one poll interval each, counted from `from`).
 fn expected_polls(spec: &ReportSpec) -> i64 {
     let period = (spec.to - spec.from).num_nanoseconds().unwrap_or(i64::MAX);
     let interval = spec.poll_interval.as_nanos().min(i64::MAX as u128) as i64;
@@ -94,55 +88,85 @@ fn expected_polls(spec: &ReportSpec) -> i64 {
     (period + interval - 1) / interval
 }
 
+/// Nanoseconds since 1970 as a timestamp column.
+fn timestamp(ns_expr: &str) -> String {
+    format!("arrow_cast({ns_expr}, 'Timestamp(Nanosecond, Some(\"UTC\"))')")
+}
+
 fn availability(spec: &ReportSpec) -> Result<Vec<Query>, ReportError> {
-    let interval = spec.poll_interval.as_secs();
-    let expected = expected_polls(spec);
+    let interval = spec.poll_interval.as_secs_f64();
+    let period = (spec.to - spec.from).num_milliseconds() as f64 / 1000.0;
+    let period_s = period.round() as i64;
     let sla = spec.sla_target;
-    let polls = polls(spec)?;
     let known_devices = device_filter(spec, "id")?;
+    let samples = up_samples(spec, "")?;
+    // One row per device: a scan with a group per device, whatever the period's length.
+    // Each poll stands for one interval; a device polled more often than that has its
+    // polls weighted down so that they never stand for more than the period.
     let per_device = format!(
-        "WITH {polls},\nper_device AS (\n  SELECT device_id, max(device) AS device,\n    \
-         sum(CASE WHEN up > 0 THEN 1 ELSE 0 END) AS up_polls,\n    \
-         sum(CASE WHEN up > 0 THEN 0 ELSE 1 END) AS down_polls\n  FROM polls GROUP BY device_id\n),\n\
+        "WITH polls AS (\n  SELECT device_id, max(device) AS device,\n    \
+         sum(CASE WHEN value > 0 THEN 1 ELSE 0 END) AS up_polls,\n    \
+         sum(CASE WHEN value > 0 THEN 0 ELSE 1 END) AS down_polls\n  \
+         FROM metrics\n  WHERE {samples}\n  GROUP BY device_id\n),\n\
          inventory AS (\n  SELECT id AS device_id, name AS device, location FROM devices WHERE true{known_devices}\n),\n\
-         report AS (\n  SELECT coalesce(i.device, p.device) AS device,\n    \
+         counted AS (\n  SELECT coalesce(i.device, p.device) AS device,\n    \
          coalesce(i.device_id, p.device_id) AS device_id,\n    \
          coalesce(i.location, '') AS location,\n    \
          coalesce(p.up_polls, 0) AS up_polls,\n    \
-         coalesce(p.down_polls, 0) AS down_polls\n  \
-         FROM inventory i FULL OUTER JOIN per_device p ON i.device_id = p.device_id\n)"
+         coalesce(p.down_polls, 0) AS down_polls,\n    \
+         least(1.0, {period} / nullif(CAST(coalesce(p.up_polls + p.down_polls, 0) AS DOUBLE) * {interval}, 0)) AS weight\n  \
+         FROM inventory i FULL OUTER JOIN polls p ON i.device_id = p.device_id\n),\n\
+         report AS (\n  SELECT device, device_id, location, up_polls, down_polls,\n    \
+         CAST(round(up_polls * coalesce(weight, 0) * {interval}) AS BIGINT) AS up_seconds,\n    \
+         CAST(round(down_polls * coalesce(weight, 0) * {interval}) AS BIGINT) AS downtime_seconds\n  \
+         FROM counted\n)"
     );
     let devices = format!(
         "{per_device}\nSELECT device, device_id, location,\n  \
          CAST(up_polls AS DOUBLE) / nullif(up_polls + down_polls, 0) AS uptime_ratio,\n  \
-         CAST(up_polls * {interval} AS BIGINT) AS up_seconds,\n  \
-         CAST(down_polls * {interval} AS BIGINT) AS downtime_seconds,\n  \
-         CAST(({expected} - up_polls - down_polls) * {interval} AS BIGINT) AS unknown_seconds,\n  \
-         CAST(up_polls + down_polls AS DOUBLE) / {expected} AS completeness,\n  \
+         up_seconds,\n  \
+         downtime_seconds,\n  \
+         {period_s} - up_seconds - downtime_seconds AS unknown_seconds,\n  \
+         CAST(up_seconds + downtime_seconds AS DOUBLE) / {period} AS completeness,\n  \
          CAST(up_polls AS DOUBLE) / nullif(up_polls + down_polls, 0) >= {sla} AS sla_met\n\
          FROM report\nORDER BY uptime_ratio ASC NULLS FIRST, device"
     );
     let locations = format!(
         "{per_device}\nSELECT location, count(*) AS devices,\n  \
          CAST(sum(up_polls) AS DOUBLE) / nullif(sum(up_polls + down_polls), 0) AS uptime_ratio,\n  \
-         CAST(sum(down_polls) * {interval} AS BIGINT) AS downtime_seconds,\n  \
-         CAST(sum({expected} - up_polls - down_polls) * {interval} AS BIGINT) AS unknown_seconds,\n  \
+         sum(downtime_seconds) AS downtime_seconds,\n  \
+         sum({period_s} - up_seconds - downtime_seconds) AS unknown_seconds,\n  \
          sum(CASE WHEN CAST(up_polls AS DOUBLE) / nullif(up_polls + down_polls, 0) >= {sla} THEN 1 ELSE 0 END) AS devices_sla_met\n\
          FROM report GROUP BY location\nORDER BY uptime_ratio ASC NULLS FIRST, location"
     );
-    // Consecutive down slots are one episode: a slot's number minus its rank among the
-    // device's down slots is the same along a run (gaps and islands).
+    // Episodes from the unanswered polls alone (few, unless a device is down for long):
+    // slots counted from `from`; consecutive slots are one episode, as a slot's number
+    // minus its rank among the device's down slots is the same along a run.
     let from_ns = spec.from.timestamp_nanos_opt().unwrap_or(i64::MIN);
     let interval_ns = spec.poll_interval.as_nanos();
+    let down_samples = up_samples(spec, " AND value <= 0")?;
     let episodes = format!(
-        "WITH {polls},\ndown AS (\n  SELECT device_id, device, slot,\n    \
-         slot - row_number() OVER (PARTITION BY device_id ORDER BY slot) AS run\n  \
-         FROM polls WHERE up <= 0\n)\n\
+        "WITH down AS (\n  SELECT DISTINCT device_id, device,\n    \
+         (CAST(time AS BIGINT) - {from_ns}) / {interval_ns} AS slot\n  \
+         FROM metrics\n  WHERE {down_samples}\n),\n\
+         runs AS (\n  SELECT device_id, device, slot,\n    \
+         slot - row_number() OVER (PARTITION BY device_id ORDER BY slot) AS run\n  FROM down\n)\n\
          SELECT max(device) AS device, device_id,\n  \
-         arrow_cast({from_ns} + min(slot) * {interval_ns}, 'Timestamp(Nanosecond, Some(\"UTC\"))') AS start,\n  \
-         arrow_cast({from_ns} + (max(slot) + 1) * {interval_ns}, 'Timestamp(Nanosecond, Some(\"UTC\"))') AS \"end\",\n  \
-         CAST(count(*) * {interval} AS BIGINT) AS downtime_seconds\n\
-         FROM down GROUP BY device_id, run\nORDER BY start, device"
+         {start} AS start,\n  \
+         {end} AS \"end\",\n  \
+         CAST(count(DISTINCT slot) * {secs} AS BIGINT) AS downtime_seconds\n\
+         FROM runs GROUP BY device_id, run\nORDER BY start, device",
+        start = timestamp(&format!("{from_ns} + min(slot) * {interval_ns}")),
+        end = timestamp(&format!("{from_ns} + (max(slot) + 1) * {interval_ns}")),
+        secs = spec.poll_interval.as_secs(),
+    );
+    let step_ns = spec.poll_interval.as_nanos() as i64 * slots_per_point(spec);
+    let timeline = format!(
+        "SELECT {time} AS time, up_ratio\nFROM (\n  \
+         SELECT (CAST(time AS BIGINT) - {from_ns}) / {step_ns} AS point,\n    \
+         CAST(sum(CASE WHEN value > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS up_ratio\n  \
+         FROM metrics\n  WHERE {samples}\n  GROUP BY point\n)\nORDER BY time",
+        time = timestamp(&format!("{from_ns} + point * {step_ns}")),
     );
     Ok(vec![
         Query {
@@ -166,7 +190,7 @@ fn availability(spec: &ReportSpec) -> Result<Vec<Query>, ReportError> {
         Query {
             name: "timeline",
             title: "Share of polls answered over the period",
-            sql: availability_timeline(spec, &polls),
+            sql: timeline,
             chart: Some(Chart {
                 x: "time",
                 y: "up_ratio",
@@ -178,27 +202,11 @@ fn availability(spec: &ReportSpec) -> Result<Vec<Query>, ReportError> {
 /// Slots per point of a chart: at most [`CHART_POINTS`] points over the period.
 fn slots_per_point(spec: &ReportSpec) -> i64 {
     let expected = expected_polls(spec);
-    (expected + CHART_POINTS - 1) / CHART_POINTS
+    ((expected + CHART_POINTS - 1) / CHART_POINTS).max(1)
 }
 
 /// Points of a chart at most.
 const CHART_POINTS: i64 = 240;
-
-fn availability_timeline(spec: &ReportSpec, polls: &str) -> String {
-    let k = slots_per_point(spec).max(1);
-    let from_ns = spec.from.timestamp_nanos_opt().unwrap_or(i64::MIN);
-    let step_ns = spec.poll_interval.as_nanos() as i64 * k;
-    format!(
-        "WITH {polls}
-SELECT arrow_cast({from_ns} + point * {step_ns}, 'Timestamp(Nanosecond, Some(\"UTC\"))') AS time, up_ratio
-         FROM (
-  SELECT slot / {k} AS point,
-             CAST(sum(CASE WHEN up > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS up_ratio
-           FROM polls GROUP BY point
-)
-ORDER BY time"
-    )
-}
 
 /// The metrics of the performance report and their headings.
 pub const PERFORMANCE_METRICS: [(&str, &str); 8] = [
@@ -284,15 +292,12 @@ fn performance(spec: &ReportSpec) -> Result<Vec<Query>, ReportError> {
 
 fn performance_timeline(spec: &ReportSpec, filter: &str) -> String {
     let from_ns = spec.from.timestamp_nanos_opt().unwrap_or(i64::MIN);
-    let step_ns = spec.poll_interval.as_nanos() as i64 * slots_per_point(spec).max(1);
+    let step_ns = spec.poll_interval.as_nanos() as i64 * slots_per_point(spec);
     format!(
-        "SELECT arrow_cast({from_ns} + point * {step_ns}, 'Timestamp(Nanosecond, Some(\"UTC\"))') AS time, rtt_ms
-         FROM (
-  SELECT (CAST(time AS BIGINT) - {from_ns}) / {step_ns} AS point, avg(value) AS rtt_ms
-           FROM metrics WHERE {filter} AND metric = 'icmp.rtt_ms'
-  GROUP BY point
-)
-ORDER BY time"
+        "SELECT {time} AS time, rtt_ms\nFROM (\n  \
+         SELECT (CAST(time AS BIGINT) - {from_ns}) / {step_ns} AS point, avg(value) AS rtt_ms\n  \
+         FROM metrics WHERE {filter} AND metric = 'icmp.rtt_ms'\n  GROUP BY point\n)\nORDER BY time",
+        time = timestamp(&format!("{from_ns} + point * {step_ns}")),
     )
 }
 

@@ -35,6 +35,8 @@ struct History {
     id: &'static str,
     name: &'static str,
     slot: fn(i64) -> Option<bool>,
+    /// Polls per slot: a device polled more often than the report's interval.
+    polls_per_slot: i64,
 }
 
 const HISTORIES: [History; 3] = [
@@ -47,17 +49,21 @@ const HISTORIES: [History; 3] = [
             50..56 => None,
             _ => Some(true),
         },
+        polls_per_slot: 1,
     },
+    // Polled every 15 s: its 240 polls stand for the hour, not for two.
     History {
         id: "d-lyon",
         name: "lyon-core",
         slot: |_| Some(true),
+        polls_per_slot: 2,
     },
     // Not in the inventory; down at both ends of the hour: two episodes.
     History {
         id: "d-stray",
         name: "stray",
         slot: |s| Some((2..SLOTS - 3).contains(&s)),
+        polls_per_slot: 1,
     },
 ];
 
@@ -96,27 +102,19 @@ async fn engine() -> (QueryEngine, tempfile::TempDir) {
             let Some(answered) = (h.slot)(s) else {
                 continue;
             };
-            // Polls land anywhere in their slot; a second, failed poll in the same slot
-            // does not make an answered slot down.
-            let at = ns(t0()) + s * INTERVAL_NS + (s % 7) * 3_000_000_000;
-            rows.push(MetricSample::gauge(
-                UtcNanos(at),
-                &id,
-                &name,
-                &col,
-                &up,
-                f64::from(u8::from(answered)),
-            ));
-            if answered && s % 5 == 0 {
+            // Polls land anywhere in their slot.
+            for p in 0..h.polls_per_slot {
+                let at = ns(t0()) + s * INTERVAL_NS + p * 15_000_000_000 + (s % 5) * 2_000_000_000;
                 rows.push(MetricSample::gauge(
-                    UtcNanos(at + 1),
+                    UtcNanos(at),
                     &id,
                     &name,
                     &col,
                     &up,
-                    0.0,
+                    f64::from(u8::from(answered)),
                 ));
             }
+            let at = ns(t0()) + s * INTERVAL_NS;
             if answered {
                 rows.push(MetricSample::gauge(
                     UtcNanos(at),
@@ -291,17 +289,24 @@ async fn availability_counts_up_down_and_unpolled_time_per_device() {
         "three in the inventory, one only in metrics"
     );
     for h in &HISTORIES {
+        // Polls counted from the history; each stands for one interval, weighted down
+        // when there are more than the hour holds.
         let (up, down) = (0..SLOTS).fold((0, 0), |(u, d), s| match (h.slot)(s) {
-            Some(true) => (u + 1, d),
-            Some(false) => (u, d + 1),
+            Some(true) => (u + h.polls_per_slot, d),
+            Some(false) => (u, d + h.polls_per_slot),
             None => (u, d),
         });
+        let weight = (3600.0 / ((up + down) as f64 * 30.0)).min(1.0);
+        let (up_s, down_s) = (
+            (up as f64 * weight * 30.0).round() as i64,
+            (down as f64 * weight * 30.0).round() as i64,
+        );
         let row = row_of(devices, h.id);
-        assert_eq!(int(devices, "up_seconds", row), up * 30, "{}", h.id);
-        assert_eq!(int(devices, "downtime_seconds", row), down * 30, "{}", h.id);
+        assert_eq!(int(devices, "up_seconds", row), up_s, "{}", h.id);
+        assert_eq!(int(devices, "downtime_seconds", row), down_s, "{}", h.id);
         assert_eq!(
             int(devices, "unknown_seconds", row),
-            (SLOTS - up - down) * 30,
+            3600 - up_s - down_s,
             "{}",
             h.id
         );
@@ -309,13 +314,17 @@ async fn availability_counts_up_down_and_unpolled_time_per_device() {
         assert_eq!(float(devices, "uptime_ratio", row), Some(ratio), "{}", h.id);
         assert_eq!(
             float(devices, "completeness", row),
-            Some((up + down) as f64 / SLOTS as f64)
+            Some((up_s + down_s) as f64 / 3600.0)
         );
         assert_eq!(
             strings(devices, "sla_met")[row].as_deref(),
             Some(if ratio >= 0.999 { "true" } else { "false" })
         );
     }
+    // The lyon device, polled twice per interval: up the whole hour, nothing unknown.
+    let lyon = row_of(devices, "d-lyon");
+    assert_eq!(int(devices, "up_seconds", lyon), 3600);
+    assert_eq!(int(devices, "unknown_seconds", lyon), 0);
     // The paris device: 300 s down, 180 s unknown, as written.
     let paris = row_of(devices, "d-paris");
     assert_eq!(int(devices, "downtime_seconds", paris), 300);
