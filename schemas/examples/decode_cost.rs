@@ -1,5 +1,6 @@
 //! Time to decode one metric sample from its JSON wire form, as the Kafka consumer does
-//! (`MetricSample::from_json`), beside serde's derived decoder on the same messages.
+//! (`MetricSample::from_json`), beside serde's derived decoder on the same messages; and
+//! to encode one (`MetricSample::to_json`, as the producer does) beside `serde_json`.
 //!
 //! `cargo run --profile bench -p sotp-schemas --example decode_cost [messages]`
 
@@ -22,19 +23,22 @@ fn main() {
     .map(MetricName::new);
     let col: Arc<str> = Arc::from("icmp");
     let base = UtcNanos::now().0;
-    let wire: Vec<Vec<u8>> = (0..n)
+    let samples: Vec<MetricSample> = (0..n)
         .map(|i| {
             let name = format!("bench-{:04}", i % 1000);
-            let s = MetricSample::gauge(
+            MetricSample::gauge(
                 UtcNanos(base + i as i64),
                 &DeviceId::new(&name),
                 &Arc::from(name.as_str()),
                 &col,
                 &metrics[(i / 1000) % metrics.len()],
                 i as f64 * 0.001,
-            );
-            serde_json::to_vec(&s).expect("a sample serializes")
+            )
         })
+        .collect();
+    let wire: Vec<Vec<u8>> = samples
+        .iter()
+        .map(|s| serde_json::to_vec(s).expect("a sample serializes"))
         .collect();
     for round in 0..3 {
         let start = Instant::now();
@@ -51,9 +55,21 @@ fn main() {
             std::hint::black_box(s);
         }
         let serde = start.elapsed().as_nanos() as f64 / wire.len() as f64;
+        let start = Instant::now();
+        for s in &samples {
+            std::hint::black_box(s.to_json().expect("a sample encodes"));
+        }
+        let encode = start.elapsed().as_nanos() as f64 / samples.len() as f64;
+        let start = Instant::now();
+        for s in &samples {
+            std::hint::black_box(serde_json::to_vec(s).expect("a sample encodes"));
+        }
+        let encode_serde = start.elapsed().as_nanos() as f64 / samples.len() as f64;
         println!(
-            "round {round}: {decoded} samples, from_json {one_pass:.0} ns per sample, serde_json {serde:.0} ns ({:.2}x)",
-            serde / one_pass
+            "round {round}: {decoded} samples; decode: from_json {one_pass:.0} ns, serde_json {serde:.0} ns ({:.2}x); \
+             encode: to_json {encode:.0} ns, serde_json {encode_serde:.0} ns ({:.2}x)",
+            serde / one_pass,
+            encode_serde / encode
         );
     }
 }

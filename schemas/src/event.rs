@@ -87,7 +87,7 @@ impl EventBatch {
                 .collect()
         }
         match self {
-            EventBatch::Metrics(v) => enc(v),
+            EventBatch::Metrics(v) => v.iter().map(MetricSample::to_json).collect(),
             EventBatch::Rollups(v) => enc(v),
             EventBatch::Logs(v) => enc(v),
             EventBatch::Alerts(v) => enc(v),

@@ -82,6 +82,17 @@ impl MetricSample {
         }
     }
 
+    /// The JSON wire form of the sample (one Kafka message): SOTP's canonical encoding,
+    /// byte for byte what `serde_json` writes, written directly when no string needs an
+    /// escape.
+    pub fn to_json(&self) -> Result<Vec<u8>, SchemaError> {
+        let mut out = Vec::with_capacity(192);
+        if wire::encode(self, &mut out) {
+            return Ok(out);
+        }
+        Ok(serde_json::to_vec(self)?)
+    }
+
     /// The series key: (device id, metric, instance).
     pub fn series(&self) -> (&str, &str, Option<&str>) {
         (

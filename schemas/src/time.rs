@@ -146,6 +146,14 @@ impl UtcNanos {
     }
 }
 
+impl UtcNanos {
+    /// The wire form's bytes (`YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`), or none outside the years
+    /// 0 to 9999.
+    pub(crate) fn canonical_bytes(self) -> Option<[u8; 30]> {
+        self.canonical()
+    }
+}
+
 impl fmt::Display for UtcNanos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.canonical() {

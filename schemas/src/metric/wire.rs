@@ -70,6 +70,76 @@ pub(super) fn decode(bytes: &[u8]) -> Option<MetricSample> {
     })
 }
 
+/// Writes `s` in the canonical form, byte for byte what `serde_json` writes for it, and
+/// returns true; returns false (having written nothing) when a string needs an escape or
+/// the time has no canonical form, which `serde_json` then writes. A producer encodes
+/// every sample it sends: `serde_json`'s generic serializer scanned every string for
+/// escapes through its formatter and wrote the timestamp through a second buffer.
+pub(super) fn encode(s: &MetricSample, out: &mut Vec<u8>) -> bool {
+    let plain = |t: &str| !t.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+    let strings_plain = [
+        s.device_id.as_str(),
+        &s.device,
+        s.metric.as_str(),
+        &s.collector,
+    ]
+    .into_iter()
+    .chain(s.instance.as_deref())
+    .chain(s.labels.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+    .all(plain);
+    let Some(time) = s.time.canonical_bytes() else {
+        return false;
+    };
+    if !strings_plain {
+        return false;
+    }
+    let string = |out: &mut Vec<u8>, t: &str| {
+        out.push(b'"');
+        out.extend_from_slice(t.as_bytes());
+        out.push(b'"');
+    };
+    out.extend_from_slice(b"{\"time\":\"");
+    out.extend_from_slice(&time);
+    out.extend_from_slice(b"\",\"device_id\":");
+    string(out, s.device_id.as_str());
+    out.extend_from_slice(b",\"device\":");
+    string(out, &s.device);
+    out.extend_from_slice(b",\"metric\":");
+    string(out, s.metric.as_str());
+    out.extend_from_slice(b",\"instance\":");
+    match &s.instance {
+        Some(i) => string(out, i),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"value\":");
+    if s.value.is_finite() {
+        out.extend_from_slice(zmij::Buffer::new().format_finite(s.value).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"counter\":");
+    match s.counter {
+        Some(c) => string(out, itoa::Buffer::new().format(c)),
+        None => out.extend_from_slice(b"null"),
+    }
+    if !s.labels.is_empty() {
+        out.extend_from_slice(b",\"labels\":{");
+        for (i, (k, v)) in s.labels.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, k);
+            out.push(b':');
+            string(out, v);
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b",\"collector\":");
+    string(out, &s.collector);
+    out.push(b'}');
+    true
+}
+
 /// A position in a document; it only ever stops on ASCII bytes, so slicing is safe.
 struct Cursor<'a> {
     s: &'a str,
@@ -250,6 +320,42 @@ mod tests {
             .unwrap();
         assert!(fast.get() > 1_000, "one-pass decodes: {}", fast.get());
         assert!(slow.get() > 200, "serde decodes: {}", slow.get());
+    }
+
+    #[test]
+    fn encodes_byte_for_byte_as_serde_json_and_leaves_escapes_to_it() {
+        let (fast, slow) = (Cell::new(0u32), Cell::new(0u32));
+        TestRunner::new(Config::with_cases(4_000))
+            .run(&sample_strategy(), |s| {
+                let mut out = Vec::new();
+                let encoded = encode(&s, &mut out);
+                let plain = [
+                    s.device_id.as_str(),
+                    &s.device,
+                    s.metric.as_str(),
+                    &s.collector,
+                ]
+                .into_iter()
+                .chain(s.instance.as_deref())
+                .chain(s.labels.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+                .all(|t| !t.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
+                prop_assert_eq!(encoded, plain);
+                if encoded {
+                    let by_serde = serde_json::to_vec(&s).expect("a sample encodes");
+                    prop_assert_eq!(
+                        String::from_utf8_lossy(&out),
+                        String::from_utf8_lossy(&by_serde)
+                    );
+                    fast.set(fast.get() + 1);
+                } else {
+                    prop_assert!(out.is_empty(), "wrote before stepping aside");
+                    slow.set(slow.get() + 1);
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(fast.get() > 1_000, "encoded in one pass: {}", fast.get());
+        assert!(slow.get() > 200, "left to serde_json: {}", slow.get());
     }
 
     #[test]
