@@ -23,4 +23,7 @@ pub mod names {
     pub const POLL_DURATION_MS: &str = "poll.duration_ms";
     /// 1 when the poll reached the device and got data, else 0. `instance` is the collector.
     pub const POLL_OK: &str = "poll.ok";
+    /// 1 when a failed poll still published what it read before the failure (a walk cut
+    /// by a timeout or the poll's deadline); absent otherwise. `instance` is the collector.
+    pub const POLL_PARTIAL: &str = "poll.partial";
 }

@@ -35,6 +35,9 @@ pub struct PollResult {
     pub ok: bool,
     /// Why the poll failed, for the log.
     pub error: Option<String>,
+    /// The poll failed part way and `samples` hold what it read before: published, and
+    /// marked with `poll.partial` = 1 so that it never passes for a complete poll.
+    pub partial: bool,
 }
 
 /// A collector that polls one device at a time.
@@ -205,18 +208,26 @@ async fn poll_once<P: Poller>(poller: &P, device: &Device, bus: &dyn Bus, collec
     let mut result = poller.poll(device, time).await;
     let elapsed = started.elapsed();
     let name = poller.collector();
-    metrics::counter!("sotp_polls_total", "collector" => name, "outcome" => if result.ok { "ok" } else { "failed" })
-        .increment(1);
+    let outcome = match (result.ok, result.partial) {
+        (true, _) => "ok",
+        (false, true) => "partial",
+        (false, false) => "failed",
+    };
+    metrics::counter!("sotp_polls_total", "collector" => name, "outcome" => outcome).increment(1);
     metrics::histogram!("sotp_poll_duration_seconds", "collector" => name)
         .record(elapsed.as_secs_f64());
     if let Some(err) = &result.error {
         tracing::debug!(collector = name, device = %device.name, address = %device.address, error = %err, "poll failed");
     }
     let instance: Arc<str> = collector.clone();
+    let partial = result.partial.then_some((names::POLL_PARTIAL, 1.0));
     for (metric, value) in [
         (names::POLL_DURATION_MS, elapsed.as_secs_f64() * 1e3),
         (names::POLL_OK, if result.ok { 1.0 } else { 0.0 }),
-    ] {
+    ]
+    .into_iter()
+    .chain(partial)
+    {
         let mut s = MetricSample::gauge(
             time,
             &device.id,

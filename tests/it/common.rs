@@ -84,7 +84,10 @@ impl Server {
             .env("SOTP__API__LISTEN", format!("127.0.0.1:{port}"))
             .env("SOTP_ADMIN_USER", ADMIN_USER)
             .env("SOTP_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("SOTP_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()

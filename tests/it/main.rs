@@ -28,6 +28,7 @@ mod snmp_e2e;
 mod snmp_legacy;
 mod snmp_lossy_link;
 mod snmp_peers;
+mod snmp_slow_agent;
 mod snmp_v3;
 mod ssh;
 mod stream_golden_sql;

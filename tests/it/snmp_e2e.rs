@@ -22,9 +22,9 @@ const RECORDINGS: &[(&str, &str)] = &[
 /// What the recording says the interfaces are: instance -> (ifIndex, in_octets, width,
 /// speed).
 /// (ifIndex, (in_octets, width), speed in bits/s).
-type Expected = (u64, Option<(u64, u8)>, Option<u64>);
+pub(crate) type Expected = (u64, Option<(u64, u8)>, Option<u64>);
 
-fn expected_interfaces(rel: &str) -> BTreeMap<String, Expected> {
+pub(crate) fn expected_interfaces(rel: &str) -> BTreeMap<String, Expected> {
     let rec = parse_snmprec(&recording_text(rel));
     let descr = column(&rec, "1.3.6.1.2.1.2.2.1.2");
     let name = column(&rec, "1.3.6.1.2.1.31.1.1.1.1");

@@ -224,6 +224,7 @@ impl Poller for IcmpPoller {
             samples,
             ok: stats.up(),
             error: error.or_else(|| (!stats.up()).then(|| "no echo reply".to_string())),
+            partial: false,
         }
     }
 }

@@ -33,6 +33,7 @@ impl Poller for Recorder {
             samples: Vec::new(),
             ok: true,
             error: None,
+            partial: false,
         }
     }
 }

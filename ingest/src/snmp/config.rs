@@ -22,6 +22,10 @@ pub struct SnmpConfig {
     pub timeout: Duration,
     /// Attempts after the first one when a reply does not come.
     pub retries: u32,
+    /// Longest time one poll of one device may take; what it read by then is kept and
+    /// the poll marked partial. Unset: the device's polling interval.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub poll_timeout: Option<Duration>,
     /// Starting max-repetitions of GETBULK; it adapts per device.
     pub max_repetitions: u32,
     /// Most varbinds asked for in one request (columns x max-repetitions).
@@ -42,6 +46,7 @@ impl Default for SnmpConfig {
             metadata_interval: Duration::from_secs(600),
             timeout: Duration::from_secs(2),
             retries: 2,
+            poll_timeout: None,
             max_repetitions: 25,
             max_varbinds: 250,
             max_rows: 100_000,
@@ -66,6 +71,12 @@ impl SnmpConfig {
         }
         if self.timeout.is_zero() {
             errors.push(("snmp.timeout", "must be greater than 0".to_string()));
+        }
+        if self.poll_timeout.is_some_and(|p| p < self.timeout) {
+            errors.push((
+                "snmp.poll_timeout",
+                "must be at least the timeout of one request".to_string(),
+            ));
         }
         if self.retries > 10 {
             errors.push((

@@ -1,5 +1,6 @@
-//! SNMP collector (snmp2, async): v1, v2c and v3; GETBULK table walks with adaptive
-//! max-repetitions; IF-MIB interfaces, HOST-RESOURCES processors and storage, and vendor
+//! SNMP collector (snmp2, async): v1, v2c and v3; GETBULK table walks whose request size
+//! adapts to each agent (see `walk::RequestSize`), a deadline per poll, partial polls
+//! kept and marked, and back-off for silent agents; IF-MIB interfaces, HOST-RESOURCES processors and storage, and vendor
 //! profiles chosen by sysObjectID.
 //!
 //! Each poll publishes on `metrics.raw`: `sys.uptime_s`; per interface the raw counters
@@ -28,7 +29,7 @@ pub use poller::SnmpPoller;
 pub use profiles::{Profile, ProfileError, ProfileMetric, Profiles};
 pub use session::{Reply, Request, Session, SnmpError, Timing};
 pub use value::{Oid, Value, VarBind};
-pub use walk::{Repetitions, TableWalk, WalkLimits, get, walk};
+pub use walk::{RequestSize, TableWalk, get, walk};
 
 /// Metric names of this collector.
 pub mod names {

@@ -13,7 +13,7 @@ use super::interfaces::{Interfaces, metadata_columns, oid};
 use super::profiles::{Profile, ProfileError, Profiles};
 use super::session::{Session, SnmpError, Timing};
 use super::value::{Oid, Value};
-use super::walk::{Repetitions, WalkLimits, get, walk};
+use super::walk::{RequestSize, TableWalk, get, walk};
 use super::{SnmpConfig, names};
 use crate::{PollResult, Poller};
 
@@ -28,6 +28,8 @@ const HR_STORAGE: [&str; 5] = [
     "1.3.6.1.2.1.25.2.3.1.6",
 ];
 const HR_STORAGE_RAM: &str = "1.3.6.1.2.1.25.2.1.2";
+/// Most polls skipped in a row for an agent that answers nothing (a power of two).
+const MAX_SKIPPED_TURNS: u32 = 8;
 
 struct Metadata {
     fetched: Instant,
@@ -40,9 +42,23 @@ struct DeviceState {
     /// What the session was opened for: a device whose address or SNMP settings changed
     /// in the inventory gets a new session (and fresh metadata).
     opened_for: Option<(SnmpTarget, SocketAddr)>,
-    reps: Repetitions,
+    size: RequestSize,
     meta: Option<Metadata>,
     last_error: Option<String>,
+    /// Polls in a row in which the agent answered nothing.
+    silent_polls: u32,
+    /// While the agent is silent, polls before this instant are skipped.
+    next_try: Option<Instant>,
+}
+
+/// What one poll read before it ended.
+#[derive(Default)]
+struct Progress {
+    samples: Vec<MetricSample>,
+    /// Values of unexpected type, skipped.
+    problems: Vec<String>,
+    /// The agent answered at least one request.
+    answered: bool,
 }
 
 /// Polls devices over SNMP.
@@ -83,32 +99,31 @@ impl SnmpPoller {
                 Arc::new(tokio::sync::Mutex::new(DeviceState {
                     session: None,
                     opened_for: None,
-                    reps: Repetitions::new(self.config.max_repetitions, self.config.max_varbinds),
+                    size: RequestSize::new(self.config.max_repetitions, self.config.max_varbinds),
                     meta: None,
                     last_error: None,
+                    silent_polls: 0,
+                    next_try: None,
                 }))
             })
             .clone()
     }
 
-    fn limits(&self) -> WalkLimits {
-        WalkLimits {
-            max_varbinds: self.config.max_varbinds,
-            max_rows: self.config.max_rows,
-        }
-    }
-
-    /// One poll; samples gathered before an error are kept in `out`.
+    /// One poll, ending by `deadline`; what it read before an error is kept in `got`.
     async fn poll_inner(
         &self,
         device: &Device,
         time: UtcNanos,
         st: &mut DeviceState,
-        out: &mut Vec<MetricSample>,
-        problems: &mut Vec<String>,
+        got: &mut Progress,
+        deadline: Instant,
     ) -> Result<(), SnmpError> {
         let target = device.snmp.clone().expect("interval_for checked it");
         let timeout = self.config.timeout;
+        let deadline = Some(deadline);
+        let max_rows = self.config.max_rows;
+        let out = &mut got.samples;
+        let problems = &mut got.problems;
         let addr = SocketAddr::new(device.address, target.port);
         if st.opened_for.as_ref() != Some(&(target.clone(), addr)) {
             st.session = None;
@@ -140,7 +155,8 @@ impl SnmpPoller {
             .meta
             .as_ref()
             .is_none_or(|m| m.fetched.elapsed() >= self.config.metadata_interval);
-        let scalars = get(session, &[oid(SYS_UPTIME), oid(SYS_OBJECT_ID)]).await?;
+        let scalars = get(session, &[oid(SYS_UPTIME), oid(SYS_OBJECT_ID)], deadline).await?;
+        got.answered = true;
         match &scalars[0] {
             Some(Value::Timeticks(t)) => {
                 let mut s = gauge(names::SYS_UPTIME_S, f64::from(*t) / 100.0);
@@ -158,14 +174,9 @@ impl SnmpPoller {
                 Some(Value::ObjectId(o)) => Some(o.clone()),
                 _ => None,
             };
-            let rows = walk(
-                session,
-                &metadata_columns(),
-                &mut st.reps,
-                self.limits(),
-                timeout,
-            )
-            .await?;
+            let mut w = TableWalk::new(&metadata_columns(), max_rows);
+            walk(session, &mut w, &mut st.size, deadline).await?;
+            let rows = w.rows;
             let profile = self.profiles.select(sys_object_id.as_ref());
             tracing::debug!(device = %device.name, profile = %profile.name, interfaces = rows[0].len(), "SNMP metadata refreshed");
             st.meta = Some(Metadata {
@@ -179,16 +190,21 @@ impl SnmpPoller {
         let columns = meta.interfaces.counter_columns(session.is_v1());
         let oids: Vec<Oid> = columns.iter().map(|(_, o)| o.clone()).collect();
         if !meta.interfaces.by_index.is_empty() {
-            let rows = walk(session, &oids, &mut st.reps, self.limits(), timeout).await?;
+            // The rows read before a failure are published (the poll is then partial).
+            let mut w = TableWalk::new(&oids, max_rows);
+            let walked = walk(session, &mut w, &mut st.size, deadline).await;
             let (samples, bad) =
                 meta.interfaces
-                    .samples(device, time, &self.collector, &columns, &rows);
+                    .samples(device, time, &self.collector, &columns, &w.rows);
             out.extend(samples);
             problems.extend(bad);
+            walked?;
         }
         // HOST-RESOURCES storage: RAM used and total.
         let hr: Vec<Oid> = HR_STORAGE.iter().map(|s| oid(s)).collect();
-        let rows = walk(session, &hr, &mut st.reps, self.limits(), timeout).await?;
+        let mut w = TableWalk::new(&hr, max_rows);
+        walk(session, &mut w, &mut st.size, deadline).await?;
+        let rows = w.rows;
         let ram = oid(HR_STORAGE_RAM);
         let col = |k: usize, idx: u64| {
             rows[k]
@@ -224,7 +240,9 @@ impl SnmpPoller {
                     }
                 }
             }
-            let rows = walk(session, &cols, &mut st.reps, self.limits(), timeout).await?;
+            let mut w = TableWalk::new(&cols, max_rows);
+            let walked = walk(session, &mut w, &mut st.size, deadline).await;
+            let rows = w.rows;
             let rows_of = |c: &Oid| &rows[cols.iter().position(|x| x == c).expect("added")];
             for m in &profile.metrics {
                 for vb in rows_of(&m.column) {
@@ -255,6 +273,7 @@ impl SnmpPoller {
                     out.push(s);
                 }
             }
+            walked?;
         }
         Ok(())
     }
@@ -280,26 +299,77 @@ impl Poller for SnmpPoller {
     async fn poll(&self, device: &Device, time: UtcNanos) -> PollResult {
         let state = self.state(&device.id);
         let mut st = state.lock().await;
-        let mut samples = Vec::new();
-        let mut problems = Vec::new();
+        let started = Instant::now();
+        if let Some(at) = st.next_try
+            && started < at
+        {
+            metrics::counter!("sotp_snmp_backoff_skips_total").increment(1);
+            return PollResult {
+                ok: false,
+                samples: Vec::new(),
+                error: Some(format!(
+                    "not polled: the agent answered nothing in the last {} polls; asked again at most every {} intervals",
+                    st.silent_polls,
+                    MAX_SKIPPED_TURNS + 1
+                )),
+                partial: false,
+            };
+        }
+        let interval = self.interval_for(device).unwrap_or(self.config.interval);
+        // Never shorter than one request with all its attempts and back-offs, and one
+        // timeout more for the rest of the poll.
+        let one_request = self.config.timeout * (self.config.retries + 2)
+            + Duration::from_millis(50) * ((1 << self.config.retries.min(6)) - 1);
+        let deadline = started
+            + self
+                .config
+                .poll_timeout
+                .unwrap_or(interval)
+                .max(one_request);
+        let mut got = Progress::default();
         let result = self
-            .poll_inner(device, time, &mut st, &mut samples, &mut problems)
+            .poll_inner(device, time, &mut st, &mut got, deadline)
             .await;
+        let Progress {
+            samples,
+            problems,
+            answered,
+        } = got;
         if !problems.is_empty() {
             metrics::counter!("sotp_snmp_bad_values_total").increment(problems.len() as u64);
             tracing::warn!(device = %device.name, address = %device.address, count = problems.len(), first = %problems[0], "SNMP values of unexpected type skipped");
         }
+        let partial = result.is_err() && !samples.is_empty();
         let error = match result {
             Ok(()) => None,
             Err(e) => {
                 metrics::counter!("sotp_snmp_errors_total", "kind" => e.kind()).increment(1);
-                if matches!(e, SnmpError::Auth { .. } | SnmpError::Timeout { .. }) {
+                if matches!(
+                    e,
+                    SnmpError::Auth { .. } | SnmpError::Timeout { .. } | SnmpError::Deadline { .. }
+                ) {
                     // Start over next time: engine ids and time windows may have changed.
                     st.session = None;
                 }
-                Some(e.to_string())
+                Some(if partial {
+                    format!("partial poll, {} samples kept: {e}", samples.len())
+                } else {
+                    e.to_string()
+                })
             }
         };
+        if answered {
+            st.silent_polls = 0;
+            st.next_try = None;
+        } else if error.is_some() {
+            st.silent_polls += 1;
+            if st.silent_polls >= 2 {
+                // A silent agent is asked again after 1, 2, 4, then every 8 skipped turns,
+                // so that it does not hold a poll slot for its timeouts every interval.
+                let turns = 1u32 << (st.silent_polls - 2).min(MAX_SKIPPED_TURNS.ilog2());
+                st.next_try = Some(started + interval * turns + interval / 2);
+            }
+        }
         if error != st.last_error {
             match &error {
                 Some(e) => {
@@ -316,6 +386,7 @@ impl Poller for SnmpPoller {
             ok: error.is_none(),
             samples,
             error,
+            partial,
         }
     }
 }

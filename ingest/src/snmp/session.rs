@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use snmp2::AsyncSession;
 use sotp_schemas::{AuthProtocol, PrivProtocol, SnmpTarget, SnmpVersion};
+use tokio::time::Instant;
 
 use super::value::{Oid, Value, VarBind};
 
@@ -86,6 +87,13 @@ pub enum SnmpError {
         /// The limit.
         limit: usize,
     },
+    /// The poll's deadline (the polling interval, or `[snmp] poll_timeout`) came before
+    /// the reply.
+    #[error("poll of {addr} stopped at its deadline (the polling interval or [snmp] poll_timeout)")]
+    Deadline {
+        /// The agent.
+        addr: SocketAddr,
+    },
     /// Socket error.
     #[error("socket error talking to {addr}: {detail}")]
     Io {
@@ -108,6 +116,7 @@ impl SnmpError {
             SnmpError::OidLoop { .. } => "oid_loop",
             SnmpError::TooManyRows { .. } => "too_many_rows",
             SnmpError::Io { .. } => "io",
+            SnmpError::Deadline { .. } => "deadline",
         }
     }
 }
@@ -138,6 +147,17 @@ pub enum Request<'a> {
     GetBulk(&'a [Oid], u32),
 }
 
+impl Request<'_> {
+    /// The PDU type, for logs.
+    fn kind(&self) -> &'static str {
+        match self {
+            Request::Get(_) => "get",
+            Request::GetNext(_) => "getnext",
+            Request::GetBulk(..) => "getbulk",
+        }
+    }
+}
+
 /// A decoded reply.
 #[derive(Clone, Debug, Default)]
 pub struct Reply {
@@ -147,6 +167,9 @@ pub struct Reply {
     pub error_index: u32,
     /// The varbinds, owned.
     pub varbinds: Vec<VarBind>,
+    /// How long the attempt that got this reply waited for it (earlier attempts that
+    /// timed out not included).
+    pub took: Duration,
 }
 
 /// Timeouts and retries of one session.
@@ -349,8 +372,41 @@ impl Session {
         Ok(())
     }
 
+    /// Attempts per request: the first and the configured retries.
+    pub fn attempts(&self) -> u32 {
+        self.timing.retries + 1
+    }
+
+    /// Wait per attempt.
+    pub fn timeout(&self) -> Duration {
+        self.timing.timeout
+    }
+
+    /// The pause before attempt number `attempt` (1 for the first retry): 50 ms, 100 ms,
+    /// 200 ms ... never more than one timeout nor past `deadline`. Counted as a retry.
+    pub async fn back_off(&self, attempt: u32, deadline: Option<Instant>) {
+        let pause = Duration::from_millis(50u64 << (attempt.max(1) - 1).min(6));
+        let mut until = Instant::now() + pause.min(self.timing.timeout);
+        if let Some(d) = deadline {
+            until = until.min(d);
+        }
+        tokio::time::sleep_until(until).await;
+        metrics::counter!("sotp_snmp_retries_total").increment(1);
+    }
+
     /// Sends `req`, retrying on timeouts with back-off; returns the decoded reply.
     pub async fn request(&mut self, req: Request<'_>) -> Result<Reply, SnmpError> {
+        self.request_until(req, self.attempts(), None).await
+    }
+
+    /// Sends `req` with at most `attempts` attempts (at least one), none of them waiting
+    /// past `deadline`: an attempt cut short by it ends in [`SnmpError::Deadline`].
+    pub async fn request_until(
+        &mut self,
+        req: Request<'_>,
+        attempts: u32,
+        deadline: Option<Instant>,
+    ) -> Result<Reply, SnmpError> {
         let oids: Vec<snmp2::Oid<'static>> = match req {
             Request::Get(o) | Request::GetBulk(o, _) => o.iter(),
             Request::GetNext(o) => std::slice::from_ref(o).iter(),
@@ -363,14 +419,16 @@ impl Session {
         })
         .collect::<Result<_, _>>()?;
         let refs: Vec<&snmp2::Oid<'_>> = oids.iter().collect();
-        let attempts = self.timing.retries + 1;
+        let attempts = attempts.max(1);
+        let addr = self.addr;
+        let remaining = move || deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let mut last = None;
         for attempt in 0..attempts {
             if attempt > 0 {
-                // Back-off: 50 ms, 100 ms, 200 ms ... never more than one timeout.
-                let pause = Duration::from_millis(50u64 << (attempt - 1).min(6));
-                tokio::time::sleep(pause.min(self.timing.timeout)).await;
-                metrics::counter!("sotp_snmp_retries_total").increment(1);
+                self.back_off(attempt, deadline).await;
+            }
+            if remaining().is_some_and(|r| r.is_zero()) {
+                return Err(SnmpError::Deadline { addr });
             }
             if self.inner.is_none() {
                 match self.open().await {
@@ -382,7 +440,8 @@ impl Session {
                     Err(e) => return Err(e),
                 }
             }
-            let timeout = self.timing.timeout;
+            let timeout = remaining().map_or(self.timing.timeout, |r| r.min(self.timing.timeout));
+            let cut_by_deadline = timeout < self.timing.timeout;
             let s = self.inner.as_mut().expect("opened above");
             let fut = async {
                 let pdu = match req {
@@ -404,10 +463,32 @@ impl Session {
                     error_status: pdu.error_status,
                     error_index: pdu.error_index,
                     varbinds,
+                    took: Duration::ZERO,
                 })
             };
-            match tokio::time::timeout(timeout, fut).await {
-                Ok(Ok(reply)) => return Ok(reply),
+            let started = tokio::time::Instant::now();
+            let outcome = tokio::time::timeout(timeout, fut).await;
+            tracing::trace!(
+                addr = %self.addr,
+                request = req.kind(),
+                oids = refs.len(),
+                attempt,
+                took_ms = started.elapsed().as_millis() as u64,
+                varbinds = outcome.as_ref().map_or(0, |r| r.as_ref().map_or(0, |r| r.varbinds.len())),
+                timed_out = outcome.is_err(),
+                "SNMP request"
+            );
+            match outcome {
+                Ok(Ok(reply)) => {
+                    return Ok(Reply {
+                        took: started.elapsed(),
+                        ..reply
+                    });
+                }
+                Err(_) if cut_by_deadline => {
+                    self.inner = None;
+                    return Err(SnmpError::Deadline { addr });
+                }
                 Err(_) => {
                     // A late reply would confuse the next request: start afresh.
                     self.inner = None;

@@ -4,48 +4,116 @@
 //!
 //! The reply handling ([`TableWalk::absorb`]) is pure and tested without a network.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::session::{Request, Session, SnmpError, error_status_name};
 use super::value::{Oid, Value, VarBind};
 
-/// Limits of walks.
-#[derive(Clone, Copy, Debug)]
-pub struct WalkLimits {
-    /// Most varbinds asked for in one request (columns x max-repetitions).
-    pub max_varbinds: u32,
-    /// Most rows one column may have.
-    pub max_rows: usize,
-}
-
-/// Adaptive max-repetitions of one device: halves on tooBig or a timeout, grows by
-/// half while replies come back quickly.
-#[derive(Clone, Copy, Debug)]
-pub struct Repetitions {
-    /// Current value.
-    pub current: u32,
-    /// Upper bound.
+/// How much one device is asked for per GETBULK: a budget of varbinds (columns x
+/// repetitions) learnt from the agent's replies and kept across polls.
+///
+/// Slow agents answer in a time that grows with the size of the reply, so a request
+/// that times out is asked again at half its size (fewer repetitions, then fewer
+/// columns per PDU, down to one column and one row). A reply that took more than half
+/// the timeout scales the budget down to what should take a third of it. Replies that
+/// come back within a quarter of the timeout grow it by half after three in a row, but
+/// never to a size that timed out before (75 % of it at most) until a hundred quick
+/// replies in a row at that ceiling lift it by a quarter (a few polls later).
+///
+/// A lossy link loses small requests as well as large ones: a request no larger than
+/// one already answered quickly is not shrunk on a timeout but retried as configured,
+/// so that loss alone never shrinks the requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestSize {
+    /// Varbinds to ask for in the next request.
+    pub varbinds: u32,
+    /// Configured ceiling (`[snmp] max_varbinds`).
     pub max: u32,
+    /// Most repetitions per column (`[snmp] max_repetitions`).
+    pub max_repetitions: u32,
+    /// The smallest request that timed out or was tooBig, while it is remembered.
+    pub failed_at: Option<u32>,
+    /// The largest request answered quickly since the agent was last slow.
+    pub good: u32,
+    /// Quick replies in a row.
+    quick: u32,
 }
 
-impl Repetitions {
-    /// Starts at `start`, never above `max`.
-    pub fn new(start: u32, max: u32) -> Self {
+impl RequestSize {
+    /// Starts at the largest size allowed: `max_repetitions` rows of `max_varbinds`
+    /// varbinds at most.
+    pub fn new(max_repetitions: u32, max_varbinds: u32) -> Self {
         Self {
-            current: start.clamp(1, max.max(1)),
-            max: max.max(1),
+            varbinds: max_varbinds.max(1),
+            max: max_varbinds.max(1),
+            max_repetitions: max_repetitions.max(1),
+            failed_at: None,
+            good: 0,
+            quick: 0,
         }
     }
 
-    /// After a tooBig or a timeout.
-    pub fn shrink(&mut self) {
-        self.current = (self.current / 2).max(1);
+    /// The shape of the next request over `active` columns: (columns, repetitions).
+    /// Columns beyond the budget wait for a later request.
+    pub fn shape(&self, active: usize) -> (usize, u32) {
+        let budget = self.varbinds.max(1);
+        let columns = (active.max(1) as u32).min(budget);
+        let reps = (budget / columns).clamp(1, self.max_repetitions);
+        (columns as usize, reps)
     }
 
-    /// After a reply that took `took` with a per-attempt `timeout`.
-    pub fn observe(&mut self, took: Duration, timeout: Duration) {
-        if took < timeout / 10 {
-            self.current = (self.current + self.current / 2 + 1).min(self.max);
+    /// True when a request of `asked` varbinds that times out should be asked again
+    /// smaller at once rather than retried: it can shrink, and no request as large was
+    /// answered quickly.
+    pub fn shrinks_on_timeout(&self, asked: u32) -> bool {
+        asked > 1 && asked > self.good
+    }
+
+    /// A request of `asked` varbinds timed out or was tooBig.
+    pub fn failed(&mut self, asked: u32) {
+        if asked <= self.good {
+            // tooBig (a timeout at this size is retried, not shrunk).
+            self.good = asked - 1;
+        }
+        self.failed_at = Some(self.failed_at.map_or(asked, |f| f.min(asked)));
+        self.varbinds = (asked / 2).max(1);
+        self.quick = 0;
+    }
+
+    /// A request of `asked` varbinds was answered after `took`, with `timeout` per
+    /// attempt.
+    pub fn answered(&mut self, asked: u32, took: Duration, timeout: Duration) {
+        if took > timeout / 2 {
+            // Close to timing out: aim at a third of the timeout.
+            let scaled = u128::from(asked) * (timeout / 3).as_micros() / took.as_micros().max(1);
+            self.varbinds = (scaled as u32).clamp(1, self.varbinds.max(1));
+            self.good = 0;
+            self.quick = 0;
+            return;
+        }
+        if took >= timeout / 4 {
+            self.quick = 0;
+            return;
+        }
+        self.good = self.good.max(asked);
+        self.quick += 1;
+        let ceiling = self.failed_at.map_or(self.max, |f| (f - f / 4).max(1));
+        if self.varbinds >= ceiling {
+            if self.quick >= 100 {
+                // Probe above the old failure again, carefully.
+                self.failed_at = self
+                    .failed_at
+                    .map(|f| f + f / 4 + 1)
+                    .filter(|f| *f <= self.max);
+                self.quick = 0;
+            }
+            return;
+        }
+        if self.quick >= 3 {
+            self.varbinds = (self.varbinds + self.varbinds / 2 + 1).min(ceiling);
+            self.quick = 0;
         }
     }
 }
@@ -134,27 +202,29 @@ impl TableWalk {
     }
 }
 
-/// Walks `columns`; returns the rows of each column. GETBULK unless the session is v1.
+/// Walks the columns of `w` (GETBULK unless the session is v1), sizing each request
+/// with `size`; the rows read so far stay in `w` when it fails. No request waits past
+/// `deadline`.
 pub async fn walk(
     session: &mut Session,
-    columns: &[Oid],
-    reps: &mut Repetitions,
-    limits: WalkLimits,
-    timeout: Duration,
-) -> Result<Vec<Vec<VarBind>>, SnmpError> {
+    w: &mut TableWalk,
+    size: &mut RequestSize,
+    deadline: Option<Instant>,
+) -> Result<(), SnmpError> {
     let addr = session.addr();
-    let mut w = TableWalk::new(columns, limits.max_rows);
-    let mut shrink_retries = 0;
+    let mut shrinks = 0u32;
     loop {
         let active = w.active();
         if active.is_empty() {
-            return Ok(w.rows);
+            return Ok(());
         }
-        let cursors = w.cursors(&active);
         if session.is_v1() {
             // One column at a time: GETNEXT takes one OID in snmp2.
             let c = active[0];
-            let reply = session.request(Request::GetNext(&cursors[0])).await?;
+            let cursor = w.cursors(&[c]);
+            let reply = session
+                .request_until(Request::GetNext(&cursor[0]), session.attempts(), deadline)
+                .await?;
             match reply.error_status {
                 0 => w.absorb(&[c], reply.varbinds, addr)?,
                 2 => w.finish(c), // noSuchName: end of the MIB view in v1
@@ -169,47 +239,64 @@ pub async fn walk(
             }
             continue;
         }
-        let per_column = (limits.max_varbinds / active.len() as u32).max(1);
-        let r = reps.current.min(per_column);
-        let started = Instant::now();
-        let reply = match session.request(Request::GetBulk(&cursors, r)).await {
-            Ok(reply) => reply,
-            Err(SnmpError::Timeout { .. }) if r > 1 && shrink_retries < 3 => {
-                // Large replies may be lost where small ones pass: ask for less.
-                shrink_retries += 1;
-                reps.shrink();
-                continue;
-            }
-            Err(e) => return Err(e),
+        let (columns, reps) = size.shape(active.len());
+        let chunk = &active[..columns];
+        let cursors = w.cursors(chunk);
+        let asked = columns as u32 * reps;
+        // A request that can still shrink gets one attempt: a slow agent is asked for
+        // less rather than for the same again.
+        let shrinks_on_timeout = size.shrinks_on_timeout(asked);
+        let attempts = if shrinks_on_timeout {
+            1
+        } else {
+            session.attempts()
         };
-        match reply.error_status {
-            0 => {
-                reps.observe(started.elapsed(), timeout);
-                w.absorb(&active, reply.varbinds, addr)?;
+        match session
+            .request_until(Request::GetBulk(&cursors, reps), attempts, deadline)
+            .await
+        {
+            Ok(reply) if reply.error_status == 0 => {
+                size.answered(asked, reply.took, session.timeout());
+                w.absorb(chunk, reply.varbinds, addr)?;
+                shrinks = 0;
             }
-            1 if r > 1 => reps.shrink(),
-            s => {
+            Ok(reply) if reply.error_status == 1 && asked > 1 => size.failed(asked),
+            Ok(reply) => {
                 return Err(SnmpError::Agent {
                     addr,
-                    status: s,
-                    name: error_status_name(s),
+                    status: reply.error_status,
+                    name: error_status_name(reply.error_status),
                     index: reply.error_index,
                 });
             }
+            Err(SnmpError::Timeout { .. }) if shrinks_on_timeout => {
+                size.failed(asked);
+                shrinks += 1;
+                tracing::debug!(%addr, asked, next = size.varbinds, "SNMP request timed out; asking for less");
+                session.back_off(shrinks, deadline).await;
+            }
+            Err(e) => return Err(e),
         }
     }
 }
 
 /// GETs `oids`; a value is `None` when the agent has no such object or instance.
-pub async fn get(session: &mut Session, oids: &[Oid]) -> Result<Vec<Option<Value>>, SnmpError> {
+pub async fn get(
+    session: &mut Session,
+    oids: &[Oid],
+    deadline: Option<Instant>,
+) -> Result<Vec<Option<Value>>, SnmpError> {
     let addr = session.addr();
-    let reply = session.request(Request::Get(oids)).await?;
+    let attempts = session.attempts();
+    let reply = session
+        .request_until(Request::Get(oids), attempts, deadline)
+        .await?;
     if reply.error_status == 2 && session.is_v1() {
         // v1: one missing object fails the whole GET; fall back to one by one.
         let mut out = Vec::with_capacity(oids.len());
         for o in oids {
             let r = session
-                .request(Request::Get(std::slice::from_ref(o)))
+                .request_until(Request::Get(std::slice::from_ref(o)), attempts, deadline)
                 .await?;
             out.push(r.varbinds.into_iter().next().map(|v| v.value));
         }
@@ -330,21 +417,109 @@ mod tests {
     }
 
     #[test]
-    fn repetitions_adapt() {
-        let mut r = Repetitions::new(10, 50);
-        r.shrink();
-        assert_eq!(r.current, 5);
-        r.observe(Duration::from_millis(1), Duration::from_secs(1));
-        assert_eq!(r.current, 8);
-        for _ in 0..20 {
-            r.observe(Duration::from_millis(1), Duration::from_secs(1));
+    fn the_budget_sets_columns_and_repetitions() {
+        let size = RequestSize::new(25, 250);
+        assert_eq!(size.shape(11), (11, 22));
+        assert_eq!(size.shape(1), (1, 25), "max_repetitions caps one column");
+        let mut size = RequestSize::new(25, 250);
+        size.varbinds = 5;
+        assert_eq!(
+            size.shape(11),
+            (5, 1),
+            "fewer columns per PDU below one row"
+        );
+        size.varbinds = 1;
+        assert_eq!(size.shape(11), (1, 1));
+        assert_eq!(size.shape(0), (1, 1));
+    }
+
+    #[test]
+    fn a_failure_halves_what_was_asked_and_growth_stays_below_it() {
+        let mut size = RequestSize::new(25, 1_000);
+        size.failed(242);
+        assert_eq!((size.varbinds, size.failed_at), (121, Some(242)));
+        let quick = Duration::from_millis(10);
+        let timeout = Duration::from_secs(3);
+        for _ in 0..3 {
+            size.answered(size.varbinds, quick, timeout);
         }
-        assert_eq!(r.current, 50);
-        r.observe(Duration::from_millis(500), Duration::from_secs(1));
-        assert_eq!(r.current, 50);
-        for _ in 0..10 {
-            r.shrink();
+        assert_eq!(size.varbinds, 242 - 242 / 4, "75 % of the size that failed");
+        for _ in 0..99 {
+            size.answered(size.varbinds, quick, timeout);
         }
-        assert_eq!(r.current, 1);
+        assert_eq!((size.varbinds, size.failed_at), (182, Some(242)));
+        size.answered(size.varbinds, quick, timeout);
+        assert_eq!(size.failed_at, Some(303), "lifted after 100 quick replies");
+        for _ in 0..3 {
+            size.answered(size.varbinds, quick, timeout);
+        }
+        assert_eq!(size.varbinds, 228, "75 % of the new ceiling");
+        // tooBig at one varbind cannot shrink further.
+        size.failed(1);
+        assert_eq!(size.varbinds, 1);
+    }
+
+    #[test]
+    fn loss_of_a_request_no_larger_than_a_quick_one_does_not_shrink() {
+        let mut size = RequestSize::new(25, 250);
+        let timeout = Duration::from_secs(3);
+        assert!(size.shrinks_on_timeout(242), "nothing answered yet");
+        size.answered(242, Duration::from_millis(20), timeout);
+        assert!(
+            !size.shrinks_on_timeout(242),
+            "242 came back quickly: retry it"
+        );
+        assert!(size.shrinks_on_timeout(250));
+        // A slow reply forgets it: the agent may have become slow.
+        size.answered(242, Duration::from_millis(2_000), timeout);
+        assert!(size.shrinks_on_timeout(100));
+        assert!(!size.shrinks_on_timeout(1), "one varbind cannot shrink");
+    }
+
+    #[test]
+    fn a_slow_reply_scales_the_budget_to_a_third_of_the_timeout() {
+        let mut size = RequestSize::new(25, 250);
+        size.answered(200, Duration::from_millis(2_000), Duration::from_secs(3));
+        assert_eq!(size.varbinds, 100);
+        // Between a quarter and a half of the timeout: no change, and no growth streak.
+        size.answered(100, Duration::from_millis(1_000), Duration::from_secs(3));
+        assert_eq!(size.varbinds, 100);
+    }
+
+    /// An agent whose reply time grows with the reply (`per_varbind` each): the budget
+    /// halves on the first timeouts, then settles and never times out again.
+    #[test]
+    fn a_slow_agent_stops_timing_out_after_the_first_requests() {
+        let mut settled_sizes = Vec::new();
+        for per_varbind_ms in [2u64, 7, 20, 60, 400, 2_900] {
+            let timeout = Duration::from_secs(3);
+            let mut size = RequestSize::new(25, 250);
+            let mut timeouts = Vec::new();
+            for i in 0..1_000 {
+                let (cols, reps) = size.shape(11);
+                let asked = cols as u32 * reps;
+                let took = Duration::from_millis(per_varbind_ms * u64::from(asked));
+                if took >= timeout {
+                    timeouts.push(i);
+                    size.failed(asked);
+                } else {
+                    size.answered(asked, took, timeout);
+                }
+            }
+            // Halving from 250 reaches any size in at most 8 steps.
+            assert!(
+                timeouts.iter().all(|&i| i < 10),
+                "{per_varbind_ms} ms per varbind: timeouts at requests {timeouts:?}"
+            );
+            let (cols, reps) = size.shape(11);
+            let took = per_varbind_ms * u64::from(cols as u32 * reps);
+            assert!(
+                took < 1_500 || size.varbinds == 1,
+                "{per_varbind_ms} ms per varbind: settled at {took} ms"
+            );
+            settled_sizes.push(size.varbinds);
+        }
+        // Each settled where a reply takes less than half the timeout (or at one varbind).
+        assert_eq!(settled_sizes, [250, 142, 50, 27, 2, 1]);
     }
 }
