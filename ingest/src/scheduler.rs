@@ -170,7 +170,7 @@ pub async fn run_scheduler<P: Poller>(
         }
         // Reap finished polls so the set does not grow.
         while tasks.try_join_next().is_some() {}
-        let Some(slot) = plan.take_due(Instant::now()) else {
+        let Some((slot, due)) = plan.take_due(Instant::now()) else {
             continue;
         };
         if slot.busy.swap(true, Ordering::AcqRel) {
@@ -187,6 +187,9 @@ pub async fn run_scheduler<P: Poller>(
         let collector_name = collector_name.clone();
         tasks.spawn(async move {
             let _permit = permit;
+            // How late the poll starts against its turn (a full machine, a short permit).
+            metrics::histogram!("sotp_poll_lateness_seconds", "collector" => collector)
+                .record(Instant::now().saturating_duration_since(due).as_secs_f64());
             poll_once(&*poller, &device, &*bus, &collector_name).await;
             busy.store(false, Ordering::Release);
         });

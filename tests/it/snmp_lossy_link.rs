@@ -7,9 +7,10 @@
 //! with nftables' `numgen` instead of `tc qdisc netem`.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::common::{Server, free_port};
+use crate::common::{Server, free_port, wait_explained};
 use crate::snmp_peers::{Snmpd, free_udp_port};
 
 /// Timeout per attempt and the back-off before the second attempt, as configured and
@@ -37,11 +38,17 @@ struct Netns {
 impl Netns {
     /// Creates the namespace; returns it with (our address, its address).
     fn create() -> (Netns, String, String) {
+        // Unique per process and per namespace of this process (tests run in parallel).
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
-        let name = format!("sotp-lossy-{pid}");
-        let (outer, inner) = (format!("sl{pid}a"), format!("sl{pid}b"));
+        let name = format!("sotp-lossy-{pid}-{k}");
+        let (outer, inner) = (format!("sl{pid}{k}a"), format!("sl{pid}{k}b"));
         let net = pid % 250 + 1;
-        let (ours, theirs) = (format!("10.213.{net}.1"), format!("10.213.{net}.2"));
+        let (ours, theirs) = (
+            format!("10.{}.{net}.1", 213 + k),
+            format!("10.{}.{net}.2", 213 + k),
+        );
         let _ = Command::new("ip")
             .args(["netns", "del", &name])
             .stderr(std::process::Stdio::null())
@@ -234,6 +241,121 @@ fn lossy_link_and_a_silent_agent_retry_as_configured_without_delaying_others() {
     assert!(
         max_gap_ms < 3300.0,
         "healthy polls were delayed: {max_gap_ms} ms"
+    );
+    assert_eq!(server.stop(), 0);
+}
+
+/// (time in ns, value) rows of `sql`, ordered by time.
+fn series(server: &Server, sql: &str) -> Vec<(i64, f64)> {
+    server
+        .rows(sql)
+        .iter()
+        .map(|r| (r[0].as_i64().unwrap(), r[1].as_f64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_link_down_for_some_polls_loses_only_their_samples_and_rates_across_the_gap_stay_exact() {
+    let (ns, _ours, theirs) = Netns::create();
+    let agent = format!("{theirs}:1161");
+    let _agent = Snmpd::start_with(
+        &format!("agentAddress udp:{agent}\nrocommunity public default\n"),
+        Some(&ns.name),
+        &agent,
+    );
+    ns.nft("table inet lossy {\n chain input {\n type filter hook input priority 0;\n }\n}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "[icmp]\nenabled = false\n\n[snmp]\ninterval = \"1s\"\ntimeout = \"200ms\"\nretries = 0\n\n[storage]\nbatch_latency = \"200ms\"\n
+[[devices]]\nname = \"cut\"\nid = \"cut\"\naddress = \"{theirs}\"\nsnmp = {{ version = \"2c\", community = \"public\", port = 1161 }}\n"
+    );
+    let path = dir.path().join("sotp.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let mut server = Server::start(&path, &dir.path().join("data"), free_port());
+    let polls = |server: &Server| {
+        series(
+            server,
+            "SELECT CAST(time AS BIGINT) AS t, value FROM metrics WHERE device = 'cut' AND metric = 'poll.ok' ORDER BY t",
+        )
+    };
+    let count = |server: &Server, ok: f64| polls(server).iter().filter(|p| p.1 == ok).count();
+    wait_explained(
+        "three complete polls",
+        30,
+        || (count(&server, 1.0) >= 3).then_some(()),
+        || server.log_text(),
+    );
+    // The link goes down (the agent's requests are dropped) for at least three polls.
+    ns.nft("add rule inet lossy input udp dport 1161 drop\n");
+    wait_explained(
+        "three lost polls",
+        30,
+        || (count(&server, 0.0) >= 3).then_some(()),
+        || server.log_text(),
+    );
+    ns.nft("flush chain inet lossy input\n");
+    let before = count(&server, 1.0);
+    wait_explained(
+        "three complete polls after the outage",
+        60,
+        || (count(&server, 1.0) >= before + 3).then_some(()),
+        || server.log_text(),
+    );
+    let log = server.log_text();
+    // The interface inside the namespace: its counters move with the polls' own packets,
+    // dropped ones included (they reach the interface before nftables).
+    let inst = server.rows(
+        "SELECT DISTINCT instance FROM metrics WHERE device = 'cut' AND metric = 'if.in_octets' AND instance <> 'lo'",
+    );
+    assert_eq!(inst.len(), 1, "{inst:?}");
+    let inst = inst[0][0].as_str().unwrap().to_string();
+    let polls = polls(&server);
+    let raw = series(
+        &server,
+        &format!(
+            "SELECT CAST(time AS BIGINT) AS t, CAST(counter AS DOUBLE) FROM metrics WHERE device = 'cut' AND metric = 'if.in_octets' AND instance = '{inst}' ORDER BY t"
+        ),
+    );
+    // Samples were lost only for the lost polls: one per complete poll, none for a lost
+    // one.
+    let complete: Vec<i64> = polls.iter().filter(|p| p.1 == 1.0).map(|p| p.0).collect();
+    let raw_times: Vec<i64> = raw.iter().map(|r| r.0).collect();
+    assert_eq!(
+        raw_times, complete,
+        "if.in_octets samples against complete polls\n{log}"
+    );
+    // Every rate, the one across the outage included, is the counter delta over the time
+    // between the two polls.
+    let rates = series(
+        &server,
+        &format!(
+            "SELECT CAST(time AS BIGINT) AS t, value FROM metrics WHERE device = 'cut' AND metric = 'if.in_bps' AND instance = '{inst}' ORDER BY t"
+        ),
+    );
+    let want: Vec<(i64, f64)> = raw
+        .windows(2)
+        .map(|w| {
+            (
+                w[1].0,
+                (w[1].1 - w[0].1) * 8.0 / ((w[1].0 - w[0].0) as f64 / 1e9),
+            )
+        })
+        .collect();
+    assert_eq!(rates.len(), want.len(), "rates {rates:?}\nwant {want:?}");
+    for (got, want) in rates.iter().zip(&want) {
+        assert_eq!(got.0, want.0);
+        assert!(
+            (got.1 - want.1).abs() <= want.1.abs() * 1e-9,
+            "rate at {}: {} against {}",
+            got.0,
+            got.1,
+            want.1
+        );
+    }
+    let widest = raw.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
+    assert!(
+        widest > 3_000_000_000,
+        "no rate spans the outage (widest gap {widest} ns)"
     );
     assert_eq!(server.stop(), 0);
 }

@@ -158,8 +158,9 @@ impl Plan {
     }
 
     /// Waits for nothing: takes the entry due at or before `now`, plans the slot's next
-    /// turn and returns the slot. Stale entries are dropped on the way.
-    pub(crate) fn take_due(&mut self, now: Instant) -> Option<&Slot> {
+    /// turn and returns the slot with the time the turn was due. Stale entries are
+    /// dropped on the way.
+    pub(crate) fn take_due(&mut self, now: Instant) -> Option<(&Slot, Instant)> {
         loop {
             let Reverse((at, generation, _)) = self.due.peek()?;
             if *at > now {
@@ -189,7 +190,7 @@ impl Plan {
             let generation = self.push(next, id.clone());
             let slot = self.slots.get_mut(&id).expect("present");
             (slot.generation, slot.realign) = (generation, false);
-            return Some(slot);
+            return Some((slot, at));
         }
     }
 }

@@ -155,8 +155,10 @@ impl SnmpPoller {
             .meta
             .as_ref()
             .is_none_or(|m| m.fetched.elapsed() >= self.config.metadata_interval);
-        let scalars = get(session, &[oid(SYS_UPTIME), oid(SYS_OBJECT_ID)], deadline).await?;
+        let (scalars, took) =
+            get(session, &[oid(SYS_UPTIME), oid(SYS_OBJECT_ID)], deadline).await?;
         got.answered = true;
+        st.size.latency(took);
         match &scalars[0] {
             Some(Value::Timeticks(t)) => {
                 let mut s = gauge(names::SYS_UPTIME_S, f64::from(*t) / 100.0);

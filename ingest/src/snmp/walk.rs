@@ -37,6 +37,10 @@ pub struct RequestSize {
     pub failed_at: Option<u32>,
     /// The largest request answered quickly since the agent was last slow.
     pub good: u32,
+    /// The agent's fixed latency: the low envelope of its reply times (a GET of two
+    /// scalars at each poll's start, and every GETBULK), rising slowly when every reply
+    /// gets slower.
+    pub floor: Option<Duration>,
     /// Quick replies in a row.
     quick: u32,
 }
@@ -51,6 +55,7 @@ impl RequestSize {
             max_repetitions: max_repetitions.max(1),
             failed_at: None,
             good: 0,
+            floor: None,
             quick: 0,
         }
     }
@@ -62,6 +67,14 @@ impl RequestSize {
         let columns = (active.max(1) as u32).min(budget);
         let reps = (budget / columns).clamp(1, self.max_repetitions);
         (columns as usize, reps)
+    }
+
+    /// A reply of any size came after `took`: updates the fixed latency.
+    pub fn latency(&mut self, took: Duration) {
+        self.floor = Some(match self.floor {
+            Some(f) if took >= f => f + (took - f) / 16,
+            _ => took,
+        });
     }
 
     /// True when a request of `asked` varbinds that times out should be asked again
@@ -85,10 +98,20 @@ impl RequestSize {
     /// A request of `asked` varbinds was answered after `took`, with `timeout` per
     /// attempt.
     pub fn answered(&mut self, asked: u32, took: Duration, timeout: Duration) {
+        let floor = self.floor.unwrap_or(took).min(took);
+        self.latency(took);
         if took > timeout / 2 {
-            // Close to timing out: aim at a third of the timeout.
-            let scaled = u128::from(asked) * (timeout / 3).as_micros() / took.as_micros().max(1);
-            self.varbinds = (scaled as u32).clamp(1, self.varbinds.max(1));
+            // Close to timing out: aim at a third of the timeout, counting only the part
+            // of the time that grows with the size. An agent slow whatever is asked (its
+            // fixed latency alone over a third of the timeout) keeps its size: smaller
+            // requests would only make more of them.
+            let per_size = (took - floor).as_micros();
+            let room = (timeout / 3).saturating_sub(floor).as_micros();
+            if per_size > 0 && room > 0 {
+                let scaled = u128::from(asked) * room / per_size;
+                self.varbinds =
+                    (scaled.min(u128::from(u32::MAX)) as u32).clamp(1, self.varbinds.max(1));
+            }
             self.good = 0;
             self.quick = 0;
             return;
@@ -280,17 +303,19 @@ pub async fn walk(
     }
 }
 
-/// GETs `oids`; a value is `None` when the agent has no such object or instance.
+/// GETs `oids`; a value is `None` when the agent has no such object or instance. Also
+/// returns how long the (first) reply took.
 pub async fn get(
     session: &mut Session,
     oids: &[Oid],
     deadline: Option<Instant>,
-) -> Result<Vec<Option<Value>>, SnmpError> {
+) -> Result<(Vec<Option<Value>>, Duration), SnmpError> {
     let addr = session.addr();
     let attempts = session.attempts();
     let reply = session
         .request_until(Request::Get(oids), attempts, deadline)
         .await?;
+    let took = reply.took;
     if reply.error_status == 2 && session.is_v1() {
         // v1: one missing object fails the whole GET; fall back to one by one.
         let mut out = Vec::with_capacity(oids.len());
@@ -300,7 +325,7 @@ pub async fn get(
                 .await?;
             out.push(r.varbinds.into_iter().next().map(|v| v.value));
         }
-        return Ok(out);
+        return Ok((out, took));
     }
     if reply.error_status != 0 {
         return Err(SnmpError::Agent {
@@ -318,7 +343,7 @@ pub async fn get(
             out[i] = Some(vb.value);
         }
     }
-    Ok(out)
+    Ok((out, took))
 }
 
 #[cfg(test)]
@@ -477,17 +502,30 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_reply_scales_the_budget_to_a_third_of_the_timeout() {
+    fn an_agent_slow_whatever_is_asked_keeps_its_request_size() {
         let mut size = RequestSize::new(25, 250);
-        size.answered(200, Duration::from_millis(2_000), Duration::from_secs(3));
-        assert_eq!(size.varbinds, 100);
-        // Between a quarter and a half of the timeout: no change, and no growth streak.
-        size.answered(100, Duration::from_millis(1_000), Duration::from_secs(3));
-        assert_eq!(size.varbinds, 100);
+        let timeout = Duration::from_secs(2);
+        for asked in [2, 242, 242, 33, 242] {
+            size.answered(asked, Duration::from_millis(1_500), timeout);
+        }
+        assert_eq!(size.varbinds, 250);
     }
 
-    /// An agent whose reply time grows with the reply (`per_varbind` each): the budget
-    /// halves on the first timeouts, then settles and never times out again.
+    #[test]
+    fn a_slow_reply_scales_the_budget_to_a_third_of_the_timeout() {
+        let mut size = RequestSize::new(25, 250);
+        // A fixed latency of 100 ms (the GET at the poll's start), then 2 s for 200
+        // varbinds: 9.5 ms per varbind, and 900 ms of room in a third of the timeout.
+        size.latency(Duration::from_millis(100));
+        size.answered(200, Duration::from_millis(2_000), Duration::from_secs(3));
+        assert_eq!(size.varbinds, 94);
+        // Between a quarter and a half of the timeout: no change, and no growth streak.
+        size.answered(94, Duration::from_millis(1_000), Duration::from_secs(3));
+        assert_eq!(size.varbinds, 94);
+    }
+
+    /// An agent whose reply time grows with the reply (`per_varbind` each, after 5 ms):
+    /// the budget halves on the first timeouts, then settles and never times out again.
     #[test]
     fn a_slow_agent_stops_timing_out_after_the_first_requests() {
         let mut settled_sizes = Vec::new();
@@ -496,9 +534,13 @@ mod tests {
             let mut size = RequestSize::new(25, 250);
             let mut timeouts = Vec::new();
             for i in 0..1_000 {
+                if i % 20 == 0 {
+                    // A poll starts with a GET of two scalars.
+                    size.latency(Duration::from_millis(5 + 2 * per_varbind_ms));
+                }
                 let (cols, reps) = size.shape(11);
                 let asked = cols as u32 * reps;
-                let took = Duration::from_millis(per_varbind_ms * u64::from(asked));
+                let took = Duration::from_millis(5 + per_varbind_ms * u64::from(asked));
                 if took >= timeout {
                     timeouts.push(i);
                     size.failed(asked);
@@ -512,14 +554,15 @@ mod tests {
                 "{per_varbind_ms} ms per varbind: timeouts at requests {timeouts:?}"
             );
             let (cols, reps) = size.shape(11);
-            let took = per_varbind_ms * u64::from(cols as u32 * reps);
+            let took = 5 + per_varbind_ms * u64::from(cols as u32 * reps);
             assert!(
                 took < 1_500 || size.varbinds == 1,
                 "{per_varbind_ms} ms per varbind: settled at {took} ms"
             );
             settled_sizes.push(size.varbinds);
         }
-        // Each settled where a reply takes less than half the timeout (or at one varbind).
-        assert_eq!(settled_sizes, [250, 142, 50, 27, 2, 1]);
+        // Each settled where a reply takes less than half the timeout (or at one varbind),
+        // its fixed 5 ms left out of the scaling.
+        assert_eq!(settled_sizes, [250, 141, 48, 27, 2, 1]);
     }
 }
