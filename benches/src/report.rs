@@ -218,7 +218,7 @@ pub(crate) async fn one(
     for d in 0..devices {
         let input: sotp_inventory::DeviceInput = serde_json::from_value(serde_json::json!({
             "name": device_name(d),
-            "address": format!("10.{}.{}.{}", d / 65_536, (d / 256) % 256, d % 256 + 1),
+            "address": format!("10.{}.{}.{}", d / 62_500, (d / 250) % 250, d % 250 + 1),
             "location": location(d),
         }))?;
         store

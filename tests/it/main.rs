@@ -18,6 +18,7 @@ mod health;
 mod icmp_e2e;
 mod icmp_permissions;
 mod kafka;
+mod lab;
 mod live_inventory;
 mod pgwire;
 mod pgwire_extended;
