@@ -266,7 +266,7 @@ fn a_link_down_for_some_polls_loses_only_their_samples_and_rates_across_the_gap_
     ns.nft("table inet lossy {\n chain input {\n type filter hook input priority 0;\n }\n}\n");
     let dir = tempfile::tempdir().unwrap();
     let cfg = format!(
-        "[icmp]\nenabled = false\n\n[snmp]\ninterval = \"1s\"\ntimeout = \"200ms\"\nretries = 0\n\n[storage]\nbatch_latency = \"200ms\"\n
+        "[icmp]\nenabled = false\n\n[snmp]\ninterval = \"1s\"\npoll_timeout = \"10s\"\ntimeout = \"200ms\"\nretries = 0\n\n[storage]\nbatch_latency = \"200ms\"\n
 [[devices]]\nname = \"cut\"\nid = \"cut\"\naddress = \"{theirs}\"\nsnmp = {{ version = \"2c\", community = \"public\", port = 1161 }}\n"
     );
     let path = dir.path().join("sotp.toml");
@@ -309,12 +309,34 @@ fn a_link_down_for_some_polls_loses_only_their_samples_and_rates_across_the_gap_
     );
     assert_eq!(inst.len(), 1, "{inst:?}");
     let inst = inst[0][0].as_str().unwrap().to_string();
-    let polls = polls(&server);
-    let raw = series(
-        &server,
-        &format!(
-            "SELECT CAST(time AS BIGINT) AS t, CAST(counter AS DOUBLE) FROM metrics WHERE device = 'cut' AND metric = 'if.in_octets' AND instance = '{inst}' ORDER BY t"
-        ),
+    // Rates come from the streaming stage a moment after the raw samples: read both once
+    // every raw sample but the first has its rate (the polls go on meanwhile).
+    let (polls, raw, rates) = wait_explained(
+        "a rate for every raw sample",
+        30,
+        || {
+            let raw = series(
+                &server,
+                &format!(
+                    "SELECT CAST(time AS BIGINT) AS t, CAST(counter AS DOUBLE) FROM metrics WHERE device = 'cut' AND metric = 'if.in_octets' AND instance = '{inst}' ORDER BY t"
+                ),
+            );
+            let rates = series(
+                &server,
+                &format!(
+                    "SELECT CAST(time AS BIGINT) AS t, value FROM metrics WHERE device = 'cut' AND metric = 'if.in_bps' AND instance = '{inst}' ORDER BY t"
+                ),
+            );
+            let last = raw.last().map(|r| r.0);
+            // The polls up to the last raw sample (one may have ended since).
+            let polls: Vec<(i64, f64)> = polls(&server)
+                .into_iter()
+                .filter(|p| Some(p.0) <= last)
+                .collect();
+            (rates.len() + 1 == raw.len() && rates.last().map(|r| r.0) == last)
+                .then_some((polls, raw, rates))
+        },
+        || server.log_text(),
     );
     // Samples were lost only for the lost polls: one per complete poll, none for a lost
     // one.
@@ -326,12 +348,6 @@ fn a_link_down_for_some_polls_loses_only_their_samples_and_rates_across_the_gap_
     );
     // Every rate, the one across the outage included, is the counter delta over the time
     // between the two polls.
-    let rates = series(
-        &server,
-        &format!(
-            "SELECT CAST(time AS BIGINT) AS t, value FROM metrics WHERE device = 'cut' AND metric = 'if.in_bps' AND instance = '{inst}' ORDER BY t"
-        ),
-    );
     let want: Vec<(i64, f64)> = raw
         .windows(2)
         .map(|w| {

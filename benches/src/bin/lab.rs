@@ -63,6 +63,13 @@ struct Args {
     /// Where the data directory, the logs and lab-series.csv go (kept).
     #[arg(long, default_value = "target/lab")]
     out: PathBuf,
+    /// Run on Kafka (`[bus] kind = "kafka"`) with a Kafka-API broker of its own,
+    /// `--tansu`, on a free port; otherwise the in-process bus.
+    #[arg(long)]
+    kafka: bool,
+    /// The broker for `--kafka` (scripts/setup-peers.sh installs tansu and prints its path).
+    #[arg(long, env = "SOTP_TANSU", default_value = "tansu")]
+    tansu: PathBuf,
     /// Seconds between two samples of the process and its /metrics.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     sample_every: Duration,
@@ -207,8 +214,12 @@ fn start_agents(a: &Args, lab: &mut Lab, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn config(a: &Args, port: u16, syslog: SocketAddr) -> String {
-    let mut c = format!(
+fn config(a: &Args, port: u16, syslog: SocketAddr, kafka: Option<u16>) -> String {
+    let mut c = match kafka {
+        Some(p) => format!("[bus]\nkind = \"kafka\"\nbrokers = \"127.0.0.1:{p}\"\n\n"),
+        None => String::new(),
+    };
+    c += &format!(
         "[icmp]\ninterval = \"{i}\"\n\n[snmp]\ninterval = \"{i}\"\n\n[syslog]\nudp = \"{syslog}\"\ntcp = \"\"\n\n[api]\nlisten = \"127.0.0.1:{port}\"\n\n[pgwire]\nlisten = \"\"\n",
         i = humantime::format_duration(a.interval)
     );
@@ -432,19 +443,54 @@ fn main() -> anyhow::Result<()> {
         nft_table: false,
     };
     eprintln!(
-        "lab: {} devices ({} slow, {} lossy), interval {}, syslog {}/s, {} long",
+        "lab: {} devices ({} slow, {} lossy), interval {}, syslog {}/s, {} long, {} bus",
         a.devices,
         (0..a.devices).filter(|&i| is_slow(&a, i)).count(),
         (0..a.devices).filter(|&i| is_lossy(&a, i)).count(),
         humantime::format_duration(a.interval),
         a.syslog_rate,
-        humantime::format_duration(a.duration)
+        humantime::format_duration(a.duration),
+        if a.kafka {
+            "Kafka (tansu)"
+        } else {
+            "in-process"
+        }
     );
     start_agents(&a, &mut lab, &a.out)?;
     let port = free_port()?;
     let syslog: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let kafka = match a.kafka {
+        true => {
+            let tansu = &a.tansu;
+            let p = free_port()?;
+            let log = std::fs::File::create(a.out.join("tansu.log"))?;
+            let url = format!("tcp://127.0.0.1:{p}");
+            let child = Command::new(tansu)
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                ])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting {}", tansu.display()))?;
+            lab.children.push(child);
+            let up = Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+                if up.elapsed() > Duration::from_secs(20) {
+                    bail!("the broker did not listen on {p}; see tansu.log");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Some(p)
+        }
+        false => None,
+    };
     let cfg = a.out.join("sotp.toml");
-    std::fs::write(&cfg, config(&a, port, syslog))?;
+    std::fs::write(&cfg, config(&a, port, syslog, kafka))?;
     let log = std::fs::File::create(a.out.join("sotp.log"))?;
     let sotp = Command::new(&a.sotp)
         .args(["run", "--config"])
@@ -489,11 +535,12 @@ fn main() -> anyhow::Result<()> {
     let mut csv = std::fs::File::create(a.out.join("lab-series.csv"))?;
     writeln!(
         csv,
-        "seconds,cpu_percent,rss_mb,snmp_ok,snmp_partial,snmp_failed,icmp_ok,icmp_failed,snmp_lateness_p99_s,icmp_lateness_p99_s,parquet_files,parquet_mb,syslog_sent"
+        "seconds,cpu_percent,rss_mb,snmp_ok,snmp_partial,snmp_failed,icmp_ok,icmp_failed,snmp_lateness_p99_s,icmp_lateness_p99_s,bus_queue_depth,parquet_files,parquet_mb,syslog_sent"
     )?;
     let start = Instant::now();
     let (mut last_cpu, mut last_t) = (cpu_and_rss(pid).0, start);
     let mut rss_series = Vec::new();
+    let mut max_queued = 0.0f64;
     let mut page = String::new();
     let bearer = format!("Bearer {token}");
     loop {
@@ -528,10 +575,13 @@ fn main() -> anyhow::Result<()> {
             )
         };
         let (files, bytes) = parquet(&data);
+        // Bus lag: events published and not yet consumed, all topics and groups.
+        let queued = prom_sum(&page, "sotp_bus_queue_depth", &[]);
+        max_queued = max_queued.max(queued);
         rss_series.push(rss);
         writeln!(
             csv,
-            "{:.0},{cpu_pct:.1},{:.1},{},{},{},{},{},{:.3},{:.3},{files},{:.1},{}",
+            "{:.0},{cpu_pct:.1},{:.1},{},{},{},{},{},{:.3},{:.3},{queued},{files},{:.1},{}",
             start.elapsed().as_secs_f64(),
             rss as f64 / 1e6,
             polls("snmp", "ok"),
@@ -620,6 +670,7 @@ fn main() -> anyhow::Result<()> {
     let (files, bytes) = parquet(&data);
     let result = serde_json::json!({
         "bench": "lab",
+        "bus": if kafka.is_some() { "kafka" } else { "memory" },
         "devices": a.devices,
         "seconds": elapsed,
         "interval_s": a.interval.as_secs_f64(),
@@ -645,6 +696,7 @@ fn main() -> anyhow::Result<()> {
         "rss_mb_first": rss_series.first().map(|r| *r as f64 / 1e6),
         "rss_mb_last": rss_series.last().map(|r| *r as f64 / 1e6),
         "rss_mb_max": rss_series.iter().max().map(|r| *r as f64 / 1e6),
+        "bus_queue_depth_max": max_queued,
         "parquet_files": files,
         "parquet_mb": bytes as f64 / 1e6,
         "api": api,
