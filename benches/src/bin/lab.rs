@@ -522,13 +522,16 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(250));
     };
     let sent = Arc::new(AtomicU64::new(0));
-    syslog_sender(&a, syslog, lab.stop.clone(), sent.clone())?;
+    // The load stops before sotp; the agents (and their slow proxies) only after it, so
+    // that no poll fails for the lab's own shutdown.
+    let load_stop = Arc::new(AtomicBool::new(false));
+    syslog_sender(&a, syslog, load_stop.clone(), sent.clone())?;
     let load = Arc::new(Mutex::new(ApiLoad::default()));
     api_load(
         base.clone(),
         token.clone(),
         a.api_rate,
-        lab.stop.clone(),
+        load_stop.clone(),
         load.clone(),
     );
 
@@ -598,7 +601,7 @@ fn main() -> anyhow::Result<()> {
             break;
         }
     }
-    lab.stop.store(true, Ordering::Relaxed);
+    load_stop.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let total_cpu = cpu_and_rss(pid).0;
     let polls = |c: &str, o: &str| {
