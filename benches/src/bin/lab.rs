@@ -369,6 +369,24 @@ fn prom_sum(page: &str, name: &str, parts: &[&str]) -> f64 {
         .fold(0.0, |a, b| a + b)
 }
 
+/// Polls of collector `c` with outcome `o` so far, from a `/metrics` page.
+fn polls(page: &str, c: &str, o: &str) -> f64 {
+    prom_sum(
+        page,
+        "sotp_polls_total",
+        &[&format!("collector=\"{c}\""), &format!("outcome=\"{o}\"")],
+    )
+}
+
+/// Quantile `q` of collector `c`'s poll lateness (recent window), from a `/metrics` page.
+fn lateness(page: &str, c: &str, q: &str) -> f64 {
+    prom_sum(
+        page,
+        "sotp_poll_lateness_seconds",
+        &[&format!("collector=\"{c}\""), &format!("quantile=\"{q}\"")],
+    )
+}
+
 /// CPU seconds (user + system) and resident bytes of process `pid`.
 fn cpu_and_rss(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -563,20 +581,6 @@ fn main() -> anyhow::Result<()> {
         {
             page = r.body_mut().read_to_string().unwrap_or_default();
         }
-        let polls = |c: &str, o: &str| {
-            prom_sum(
-                &page,
-                "sotp_polls_total",
-                &[&format!("collector=\"{c}\""), &format!("outcome=\"{o}\"")],
-            )
-        };
-        let lateness = |c: &str| {
-            prom_sum(
-                &page,
-                "sotp_poll_lateness_seconds",
-                &[&format!("collector=\"{c}\""), "quantile=\"0.99\""],
-            )
-        };
         let (files, bytes) = parquet(&data);
         // Bus lag: events published and not yet consumed, all topics and groups.
         let queued = prom_sum(&page, "sotp_bus_queue_depth", &[]);
@@ -587,13 +591,13 @@ fn main() -> anyhow::Result<()> {
             "{:.0},{cpu_pct:.1},{:.1},{},{},{},{},{},{:.3},{:.3},{queued},{files},{:.1},{}",
             start.elapsed().as_secs_f64(),
             rss as f64 / 1e6,
-            polls("snmp", "ok"),
-            polls("snmp", "partial"),
-            polls("snmp", "failed"),
-            polls("icmp", "ok"),
-            polls("icmp", "failed"),
-            lateness("snmp"),
-            lateness("icmp"),
+            polls(&page, "snmp", "ok"),
+            polls(&page, "snmp", "partial"),
+            polls(&page, "snmp", "failed"),
+            polls(&page, "icmp", "ok"),
+            polls(&page, "icmp", "failed"),
+            lateness(&page, "snmp", "0.99"),
+            lateness(&page, "icmp", "0.99"),
             bytes as f64 / 1e6,
             sent.load(Ordering::Relaxed)
         )?;
@@ -604,23 +608,9 @@ fn main() -> anyhow::Result<()> {
     load_stop.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let total_cpu = cpu_and_rss(pid).0;
-    let polls = |c: &str, o: &str| {
-        prom_sum(
-            &page,
-            "sotp_polls_total",
-            &[&format!("collector=\"{c}\""), &format!("outcome=\"{o}\"")],
-        )
-    };
-    let quantile = |c: &str, q: &str| {
-        prom_sum(
-            &page,
-            "sotp_poll_lateness_seconds",
-            &[&format!("collector=\"{c}\""), &format!("quantile=\"{q}\"")],
-        )
-    };
     let success = |c: &str| {
-        let ok = polls(c, "ok");
-        ok / (ok + polls(c, "partial") + polls(c, "failed")).max(1.0)
+        let ok = polls(&page, c, "ok");
+        ok / (ok + polls(&page, c, "partial") + polls(&page, c, "failed")).max(1.0)
     };
     // One number from SQL.
     let count = |sql: &str| -> Option<u64> {
@@ -678,21 +668,21 @@ fn main() -> anyhow::Result<()> {
         "seconds": elapsed,
         "interval_s": a.interval.as_secs_f64(),
         "snmp": {
-            "polls_ok": polls("snmp", "ok"),
-            "polls_partial": polls("snmp", "partial"),
-            "polls_failed": polls("snmp", "failed"),
+            "polls_ok": polls(&page, "snmp", "ok"),
+            "polls_partial": polls(&page, "snmp", "partial"),
+            "polls_failed": polls(&page, "snmp", "failed"),
             "success": success("snmp"),
             "devices_answered": answered("snmp"),
-            "lateness_p50_s": quantile("snmp", "0.5"),
-            "lateness_p99_s": quantile("snmp", "0.99"),
+            "lateness_p50_s": lateness(&page, "snmp", "0.5"),
+            "lateness_p99_s": lateness(&page, "snmp", "0.99"),
         },
         "icmp": {
-            "polls_ok": polls("icmp", "ok"),
-            "polls_failed": polls("icmp", "failed"),
+            "polls_ok": polls(&page, "icmp", "ok"),
+            "polls_failed": polls(&page, "icmp", "failed"),
             "success": success("icmp"),
             "devices_answered": answered("icmp"),
-            "lateness_p50_s": quantile("icmp", "0.5"),
-            "lateness_p99_s": quantile("icmp", "0.99"),
+            "lateness_p50_s": lateness(&page, "icmp", "0.5"),
+            "lateness_p99_s": lateness(&page, "icmp", "0.99"),
         },
         "syslog": { "sent": sent.load(Ordering::Relaxed), "rows": kept },
         "cpu_cores": total_cpu / elapsed,
