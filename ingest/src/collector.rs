@@ -86,6 +86,7 @@ impl<P: Poller + std::fmt::Debug> Collector for Polling<P> {
     ) -> Result<JoinHandle<()>, StartError> {
         let config = SchedulerConfig {
             concurrency: self.concurrency,
+            stop_grace: SchedulerConfig::STOP_GRACE,
         };
         Ok(tokio::spawn(run_scheduler(
             Arc::new(self.poller),

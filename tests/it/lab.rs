@@ -16,7 +16,7 @@ fn lab_of_100_devices_for_2_minutes_polls_every_device_and_keeps_the_syslog() {
     let lab = Path::new(BIN).with_file_name("lab");
     assert!(
         lab.exists(),
-        "{} not built: `cargo build -p sotp-benches --bin lab` (scripts/test.sh builds every target)",
+        "{} not built: `cargo build -p sotp-benches --bin lab` (scripts/test.sh builds it first)",
         lab.display()
     );
     let out = tempfile::tempdir().unwrap();

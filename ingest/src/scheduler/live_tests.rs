@@ -78,7 +78,10 @@ fn start(devices: Vec<Device>) -> Harness {
         rec.clone(),
         rx,
         Arc::new(bus),
-        SchedulerConfig { concurrency: 100 },
+        SchedulerConfig {
+            concurrency: 100,
+            stop_grace: SchedulerConfig::STOP_GRACE,
+        },
         token.clone(),
     ));
     Harness {

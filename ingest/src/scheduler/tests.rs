@@ -67,7 +67,10 @@ async fn run_for(
         recorder,
         devs,
         Arc::new(bus.clone()),
-        SchedulerConfig { concurrency },
+        SchedulerConfig {
+            concurrency,
+            stop_grace: SchedulerConfig::STOP_GRACE,
+        },
         token.clone(),
     ));
     tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -130,7 +133,10 @@ async fn every_poll_publishes_duration_and_ok() {
         rec,
         devices(2),
         Arc::new(bus.clone()),
-        SchedulerConfig { concurrency: 4 },
+        SchedulerConfig {
+            concurrency: 4,
+            stop_grace: SchedulerConfig::STOP_GRACE,
+        },
         token.clone(),
     ));
     let d = sub.recv().await.unwrap();
@@ -144,4 +150,38 @@ async fn every_poll_publishes_duration_and_ok() {
     assert_eq!(samples[1].value, 1.0);
     assert_eq!(samples[1].instance.as_deref(), Some("test"));
     assert!((samples[0].value - 5.0).abs() < 1.0, "{}", samples[0].value);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_poll_still_running_after_the_stop_grace_is_cut_and_publishes_nothing() {
+    // Two devices, 10 s interval: d001 starts at 0 s, d002 at 5 s; each poll takes 60 s.
+    let rec = Arc::new(Recorder {
+        start: Instant::now(),
+        polls: Mutex::new(Vec::new()),
+        hold: Duration::from_secs(60),
+    });
+    let bus = MemoryBus::new(MemoryBusConfig::default());
+    let mut sub = bus.subscribe(Topic::MetricsRaw, "t").unwrap();
+    let token = CancellationToken::new();
+    let grace = Duration::from_secs(3);
+    let task = tokio::spawn(run_scheduler(
+        rec.clone(),
+        devices(3),
+        Arc::new(bus.clone()),
+        SchedulerConfig {
+            concurrency: 4,
+            stop_grace: grace,
+        },
+        token.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(rec.polls.lock().unwrap().len(), 2, "both polls started");
+    let stopping = Instant::now();
+    token.cancel();
+    task.await.unwrap();
+    // The scheduler returned at the end of the grace, not after the polls' 60 s.
+    assert_eq!(stopping.elapsed(), grace);
+    // Nothing arrives in an hour (of paused time): the cut polls published nothing.
+    let late = tokio::time::timeout(Duration::from_secs(3600), sub.recv()).await;
+    assert!(late.is_err(), "a cut poll published samples");
 }
