@@ -25,6 +25,11 @@ pub struct StorageConfig {
     /// How much recent data the hot tier keeps in memory for fast queries.
     #[serde(with = "humantime_serde")]
     pub hot_window: Duration,
+    /// At most this many bytes of Arrow memory per table in the hot tier: beyond it the
+    /// oldest flushed rows leave memory before `hot_window` (queries read them from
+    /// Parquet), and rows waiting in memory are flushed once they reach half of it. At
+    /// 10,000 syslog messages/s, two hours of logs would take tens of GB.
+    pub hot_max_bytes: usize,
     /// Rows gathered before they become one in-memory batch (queries see rows once they
     /// are in a batch, at the latest after `batch_latency`).
     pub batch_rows: usize,
@@ -42,6 +47,7 @@ impl Default for StorageConfig {
             row_group_rows: 1_000_000,
             zstd_level: 3,
             hot_window: Duration::from_secs(2 * 3600),
+            hot_max_bytes: 512 << 20,
             batch_rows: 65_536,
             batch_latency: Duration::from_secs(1),
         }
@@ -71,6 +77,12 @@ impl StorageConfig {
         }
         if self.max_file_age.is_zero() {
             e.push(("storage.max_file_age", "must be greater than 0".into()));
+        }
+        if self.hot_max_bytes < 1 << 20 {
+            e.push((
+                "storage.hot_max_bytes",
+                "must be at least 1048576 (1 MiB)".into(),
+            ));
         }
         if self.max_file_rows == 0 {
             e.push(("storage.max_file_rows", "must be at least 1".into()));

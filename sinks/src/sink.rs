@@ -26,8 +26,8 @@ use crate::{StorageConfig, TableStore};
 
 /// Consumes metric batches from `sub` into `table` until the bus closes, then flushes
 /// everything. Rows are gathered into batches of `batch_rows` (or `batch_latency`),
-/// Parquet files roll by `max_file_rows` or `max_file_age`, and the hot tier keeps
-/// `hot_window`.
+/// Parquet files roll by `max_file_rows`, `max_file_age` or half of `hot_max_bytes`, and
+/// the hot tier keeps `hot_window` within `hot_max_bytes`.
 ///
 /// A flush runs beside the reading ([`BackgroundFlush`]). A failed flush keeps the rows
 /// in memory and is retried; while it keeps failing the sink reads on until twice
@@ -385,7 +385,7 @@ pub(crate) async fn run_sink<B: SinkRows>(
                     table.append_with_offsets(builder.take_batch(), &std::mem::take(&mut pending));
                 }
                 flushing.tick(sub.as_mut(), &table, &config, &shutdown);
-                table.evict(config.hot_window);
+                table.evict_beyond(config.hot_window, config.hot_max_bytes);
             }
         }
     }
@@ -408,14 +408,17 @@ pub(crate) struct BackgroundFlush(Option<tokio::task::JoinHandle<()>>);
 
 impl BackgroundFlush {
     /// Before reading on: waits for the running flush (then commits) when twice
-    /// `max_file_rows` rows already wait.
+    /// `max_file_rows` rows, or `hot_max_bytes`, already wait.
     pub(crate) async fn bound(
         &mut self,
         sub: &mut dyn Subscription,
         table: &TableStore,
         config: &StorageConfig,
     ) {
-        if self.0.is_some() && table.pending().0 >= 2 * config.max_file_rows {
+        if self.0.is_some()
+            && (table.pending().0 >= 2 * config.max_file_rows
+                || table.hot_bytes().1 >= config.hot_max_bytes)
+        {
             self.wait().await;
             commit(sub, table);
         }
@@ -436,7 +439,9 @@ impl BackgroundFlush {
         }
         let (rows, age) = table.pending();
         if self.0.is_none()
-            && (rows >= config.max_file_rows || age.is_some_and(|a| a >= config.max_file_age))
+            && (rows >= config.max_file_rows
+                || age.is_some_and(|a| a >= config.max_file_age)
+                || table.hot_bytes().1 >= config.hot_max_bytes / 2)
         {
             let (table, shutdown) = (table.clone(), shutdown.clone());
             self.0 = Some(tokio::spawn(async move {

@@ -317,6 +317,19 @@ impl TableStore {
         (rows, oldest.map(|t| t.elapsed()))
     }
 
+    /// Bytes of Arrow memory the hot tier holds: in all, and of the batches not yet
+    /// flushed (which cannot be evicted).
+    pub fn hot_bytes(&self) -> (usize, usize) {
+        let s = self.read();
+        let unflushed = s
+            .hot
+            .iter()
+            .filter(|b| b.seq >= s.flushed_upto)
+            .map(|b| b.batch.get_array_memory_size())
+            .sum();
+        (s.hot_bytes, unflushed)
+    }
+
     /// A consistent view: every row exactly once.
     pub fn snapshot(&self) -> TableSnapshot {
         let s = self.read();
@@ -422,6 +435,14 @@ impl TableStore {
     /// Drops from memory the flushed ranges whose every batch arrived more than `window`
     /// ago. Whole ranges only, so readers never see a range half in memory.
     pub fn evict(&self, window: Duration) -> usize {
+        self.evict_beyond(window, usize::MAX)
+    }
+
+    /// As [`TableStore::evict`], and also the oldest flushed ranges however recent while
+    /// the hot tier holds more than `max_bytes` (their rows are read from the files
+    /// instead). Rows not yet flushed stay whatever their size: the sink flushes early
+    /// to keep them under the bound (`StorageConfig::hot_max_bytes`).
+    pub fn evict_beyond(&self, window: Duration, max_bytes: usize) -> usize {
         let mut s = self.write();
         let mut dropped = 0;
         while let Some(&(start, end)) = s.ranges_in_hot.front() {
@@ -431,7 +452,7 @@ impl TableStore {
                 .take_while(|b| b.seq < end)
                 .map(|b| b.arrived)
                 .max();
-            if newest_in_range.is_some_and(|t| t.elapsed() < window) {
+            if s.hot_bytes <= max_bytes && newest_in_range.is_some_and(|t| t.elapsed() < window) {
                 break;
             }
             while s.hot.front().is_some_and(|b| b.seq < end) {

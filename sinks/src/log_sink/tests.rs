@@ -162,3 +162,56 @@ async fn bounded_flush(topic: Topic) {
     assert_eq!(rows_on_disk(dir.path(), name), TOTAL as usize);
     assert_eq!(table.pending().0, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hot_tier_stays_within_its_byte_bound_by_flushing_early_and_loses_nothing() {
+    const TOTAL: i64 = 30_000;
+    const BOUND: usize = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let store = ColdStore::local(dir.path()).unwrap();
+    let table = logs_table(&store).await;
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let sub = bus.subscribe(Topic::Logs, "sink").unwrap();
+    // Neither the file size nor the file age would flush within this test, and the hot
+    // window would keep everything: only the byte bound flushes and evicts.
+    let config = StorageConfig {
+        hot_max_bytes: BOUND,
+        batch_rows: 100,
+        batch_latency: Duration::from_millis(10),
+        ..StorageConfig::default()
+    };
+    let sink = tokio::spawn(run_logs_sink(
+        sub,
+        table.clone(),
+        config,
+        CancellationToken::new(),
+    ));
+    let mut max_hot = 0;
+    for i in (0..TOTAL).step_by(100) {
+        bus.publish(
+            Topic::Logs,
+            EventBatch::Logs((i..i + 100).map(record).collect()),
+        )
+        .await
+        .unwrap();
+        max_hot = max_hot.max(table.hot_bytes().0);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Without the bound all 30,000 rows would stay in memory (several MB).
+    assert!(max_hot > 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while table.hot_bytes().0 > BOUND {
+        assert!(
+            Instant::now() < deadline,
+            "hot tier at {:?} bytes, bound {BOUND}",
+            table.hot_bytes()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(rows_on_disk(dir.path(), "logs") > 0, "no early flush");
+    // Between two of the sink's ticks the tier may exceed the bound by what arrived.
+    assert!(max_hot < 4 * BOUND, "hot tier reached {max_hot} bytes");
+    bus.close();
+    sink.await.unwrap();
+    assert_eq!(rows_on_disk(dir.path(), "logs"), TOTAL as usize);
+}

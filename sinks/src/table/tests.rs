@@ -141,6 +141,8 @@ enum Op {
     Append(u8),
     Flush,
     Evict,
+    /// Evicts (with a long window) down to this many bytes.
+    EvictTo(u16),
     Query,
 }
 
@@ -149,6 +151,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (1u8..20).prop_map(Op::Append),
         2 => Just(Op::Flush),
         2 => Just(Op::Evict),
+        2 => (0u16..4096).prop_map(Op::EvictTo),
         3 => Just(Op::Query),
     ]
 }
@@ -172,6 +175,7 @@ proptest! {
                     }
                     Op::Flush => { t.flush().await.unwrap(); }
                     Op::Evict => { t.evict(Duration::ZERO); }
+                    Op::EvictTo(b) => { t.evict_beyond(Duration::from_secs(3600), usize::from(b)); }
                     Op::Query => {
                         prop_assert_eq!(values(&t.snapshot()).await, (0..written).collect::<Vec<_>>());
                     }
@@ -184,6 +188,36 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+#[tokio::test]
+async fn over_its_byte_bound_the_hot_tier_drops_whole_flushed_ranges_oldest_first() {
+    let store = ColdStore::from_store(Arc::new(InMemory::new()), "memory");
+    let t = open(&store).await;
+    let hour = Duration::from_secs(3600);
+    for i in 0..3 {
+        t.append(batch(i * 10, 10, false));
+    }
+    t.flush().await.unwrap();
+    let (first_range, _) = t.hot_bytes();
+    for i in 3..6 {
+        t.append(batch(i * 10, 10, false));
+    }
+    t.flush().await.unwrap();
+    t.append(batch(60, 10, false));
+    let (all, unflushed) = t.hot_bytes();
+    assert!(unflushed > 0 && unflushed < all);
+    // Within the window and the bound: nothing leaves.
+    assert_eq!(t.evict_beyond(hour, all), 0);
+    // One byte over: the oldest flushed range leaves whole, not a batch of it.
+    assert_eq!(t.evict_beyond(hour, all - 1), 30);
+    assert_eq!(t.hot_bytes().0, all - first_range);
+    assert_eq!(values(&t.snapshot()).await, (0..70).collect::<Vec<_>>());
+    // A bound of zero: every flushed range leaves; the unflushed rows stay.
+    assert_eq!(t.evict_beyond(hour, 0), 30);
+    assert_eq!(t.hot_bytes(), (unflushed, unflushed));
+    assert_eq!(t.snapshot().hot_rows(), 10);
+    assert_eq!(values(&t.snapshot()).await, (0..70).collect::<Vec<_>>());
 }
 
 #[tokio::test]
