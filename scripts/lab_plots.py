@@ -31,6 +31,8 @@ def main():
     ax.set_ylim(bottom=0)
     ax2 = ax.twinx()
     ax2.plot(t, col("rss_mb"), color="tab:red", label="resident MB")
+    if "hot_mb" in rows[0]:
+        ax2.plot(t, col("hot_mb"), ":", color="tab:red", label="hot tier MB (Arrow)")
     ax2.set_ylabel("resident memory, MB")
     ax2.set_ylim(bottom=0)
     fig.legend(loc="lower right")

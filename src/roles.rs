@@ -17,7 +17,8 @@
 //!   files other processes write.
 //!
 //! Start order: storage, the device feed and the sinks subscribed, the stage, the API,
-//! the collectors. Stop order (SIGINT/SIGTERM): collectors finish their polls, the stage
+//! the collectors. Stop order (SIGINT/SIGTERM): collectors finish their polls (10 s at most; a longer poll is cut
+//! and publishes nothing), the stage
 //! drains and saves its state, the producer delivers its buffer, the bus closes, sinks
 //! write and commit, the API stops. A clean stop loses nothing.
 

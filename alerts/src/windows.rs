@@ -604,6 +604,8 @@ impl AlertWindows {
                 // window where every condition is false. Instances are held.
                 continue;
             }
+            let started = Instant::now();
+            let evaluated = rules.len();
             let tables = self.tables(end - range, end);
             if let Err(e) = self.evaluator.load(&tables) {
                 tracing::error!(error = %e, "alert window tables not loaded");
@@ -646,6 +648,10 @@ impl AlertWindows {
                 });
                 self.judged(i, end, result, out);
             }
+            // What the rules cost on the live stream (the lab reads these).
+            metrics::histogram!("sotp_alert_window_seconds")
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("sotp_alert_evaluations_total").increment(evaluated as u64);
         }
         // An event at or before every rule's next window start can be in no window to
         // come: it is late from now on, and the buffer no longer needs it.

@@ -1,6 +1,6 @@
 //! The device lab, short (issue 20): 100 devices on SNMP and ICMP at once, five of them
 //! slow (1-2 s per reply) and five lossy (10 % of packets dropped), syslog at 1,000
-//! messages/s and a mixed API load, for two minutes against the debug `sotp`
+//! messages/s, 20 alert rules and a mixed API load, for two minutes against the debug `sotp`
 //! (`benches/src/bin/lab.rs`, the same program that runs the hour-long lab of
 //! docs/BENCHMARKS.md). Its numbers are printed; the test holds what must hold even on a
 //! loaded CI machine: every device answered both collectors, nearly every poll succeeded,
@@ -29,6 +29,8 @@ fn lab_of_100_devices_for_2_minutes_polls_every_device_and_keeps_the_syslog() {
             "2",
             "--sample-every",
             "10s",
+            "--rules",
+            "20",
         ])
         .arg("--sotp")
         .arg(BIN)
@@ -66,6 +68,11 @@ fn lab_of_100_devices_for_2_minutes_polls_every_device_and_keeps_the_syslog() {
         assert_eq!(v["errors"].as_u64(), Some(0), "{kind}: API errors\n{log}");
         assert!(v["requests"].as_u64().unwrap() >= 10, "{kind}");
     }
+    // The 20 rules ran on the stream: each on every 30 s window.
+    assert!(
+        f("/alert_evaluations") >= 20.0 * 2.0,
+        "alert rules not evaluated\n{log}"
+    );
     let sent = f("/syslog/sent");
     let rows = f("/syslog/rows");
     assert!(sent >= 100_000.0, "{sent} syslog lines sent");

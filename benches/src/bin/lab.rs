@@ -73,6 +73,12 @@ struct Args {
     /// Seconds between two samples of the process and its /metrics.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     sample_every: Duration,
+    /// Alert rules in the configuration, a fifth of each form: thresholds on interface
+    /// utilization and on error rates, rate of change of the uptime, utilization, plain
+    /// SQL. Their bounds are not crossed (the usual case: every rule evaluated on every
+    /// window, nothing fires).
+    #[arg(long, default_value_t = 0)]
+    rules: usize,
 }
 
 const ADMIN: (&str, &str) = ("admin", "lab-admin-password-1");
@@ -227,6 +233,28 @@ fn config(a: &Args, port: u16, syslog: SocketAddr, kafka: Option<u16>) -> String
         c.push_str(&format!(
             "\n[[devices]]\nname = \"lab-{i:04}\"\naddress = \"{}\"\nsnmp = {{ version = \"2c\", community = \"public\", port = {AGENT_PORT} }}\n",
             address(i)
+        ));
+    }
+    c.push_str(&alert_rules(a.rules));
+    c
+}
+
+/// `n` `[[alert_rules]]` of the five forms (see `Args::rules`).
+fn alert_rules(n: usize) -> String {
+    let mut c = String::new();
+    for i in 0..n {
+        let bound = 1e9 + i as f64;
+        let form = match i % 5 {
+            0 => format!("threshold = {{ metric = \"if.in_util_ratio\", op = \">\", value = {bound} }}"),
+            1 => format!("threshold = {{ metric = \"if.in_errors_per_s\", op = \">\", value = {bound} }}"),
+            // Uptime grows by 1/s; over 2 minutes (several polls) less than half of that
+            // would be a restart or a stall.
+            2 => "rate_of_change = { metric = \"sys.uptime_s\", op = \"<\", value = 0.5 }\nrange = \"2m\"".to_string(),
+            3 => format!("utilization = {{ above = {bound} }}"),
+            _ => format!("sql = \"SELECT device_id, instance, max(value) AS value FROM metrics WHERE metric = 'if.in_errors_per_s' GROUP BY device_id, instance HAVING max(value) > {bound}\""),
+        };
+        c.push_str(&format!(
+            "\n[[alert_rules]]\nname = \"lab-rule-{i:03}\"\nevery = \"30s\"\nfor = \"1m\"\n{form}\n"
         ));
     }
     c
@@ -556,12 +584,13 @@ fn main() -> anyhow::Result<()> {
     let mut csv = std::fs::File::create(a.out.join("lab-series.csv"))?;
     writeln!(
         csv,
-        "seconds,cpu_percent,rss_mb,snmp_ok,snmp_partial,snmp_failed,icmp_ok,icmp_failed,snmp_lateness_p99_s,icmp_lateness_p99_s,bus_queue_depth,parquet_files,parquet_mb,syslog_sent"
+        "seconds,cpu_percent,rss_mb,snmp_ok,snmp_partial,snmp_failed,icmp_ok,icmp_failed,snmp_lateness_p99_s,icmp_lateness_p99_s,bus_queue_depth,hot_mb,parquet_files,parquet_mb,syslog_sent"
     )?;
     let start = Instant::now();
     let (mut last_cpu, mut last_t) = (cpu_and_rss(pid).0, start);
     let mut rss_series = Vec::new();
     let mut max_queued = 0.0f64;
+    let mut max_hot = 0.0f64;
     let mut page = String::new();
     let bearer = format!("Bearer {token}");
     loop {
@@ -585,10 +614,13 @@ fn main() -> anyhow::Result<()> {
         // Bus lag: events published and not yet consumed, all topics and groups.
         let queued = prom_sum(&page, "sotp_bus_queue_depth", &[]);
         max_queued = max_queued.max(queued);
+        // The hot tier's Arrow memory, all tables.
+        let hot_mb = prom_sum(&page, "sotp_hot_bytes", &[]) / 1e6;
+        max_hot = max_hot.max(hot_mb);
         rss_series.push(rss);
         writeln!(
             csv,
-            "{:.0},{cpu_pct:.1},{:.1},{},{},{},{},{},{:.3},{:.3},{queued},{files},{:.1},{}",
+            "{:.0},{cpu_pct:.1},{:.1},{},{},{},{},{},{:.3},{:.3},{queued},{hot_mb:.1},{files},{:.1},{}",
             start.elapsed().as_secs_f64(),
             rss as f64 / 1e6,
             polls(&page, "snmp", "ok"),
@@ -690,6 +722,13 @@ fn main() -> anyhow::Result<()> {
         "rss_mb_last": rss_series.last().map(|r| *r as f64 / 1e6),
         "rss_mb_max": rss_series.iter().max().map(|r| *r as f64 / 1e6),
         "bus_queue_depth_max": max_queued,
+        "hot_mb_max": max_hot,
+        "alert_rules": a.rules,
+        "alert_evaluations": prom_sum(&page, "sotp_alert_evaluations_total", &[]),
+        "alert_windows": prom_sum(&page, "sotp_alert_window_seconds_count", &[]),
+        "alert_window_ms_mean": 1e3 * prom_sum(&page, "sotp_alert_window_seconds_sum", &[])
+            / prom_sum(&page, "sotp_alert_window_seconds_count", &[]).max(1.0),
+        "alert_window_ms_p99": 1e3 * prom_sum(&page, "sotp_alert_window_seconds", &["quantile=\"0.99\""]),
         "parquet_files": files,
         "parquet_mb": bytes as f64 / 1e6,
         "api": api,
