@@ -132,8 +132,11 @@ fn one() -> u64 {
     1
 }
 
-/// The change of a series over the window, per second, compared with a bound
-/// (`(last - first) / seconds op value`).
+/// The change of a series over the window, per second between its first and last
+/// samples in the window, compared with a bound (`(last - first) / seconds op value`).
+/// A series with fewer than two samples (at different times) in the window has no rate
+/// and is not judged: a window that happens to hold one poll fewer than usual must not
+/// change the rate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateOfChange {
@@ -164,11 +167,16 @@ pub struct Utilization {
 pub enum Shared {
     /// The last value of each series.
     LastValue,
-    /// (last - first) / window seconds of each series.
+    /// (last - first) / the seconds between them, of each series with two samples or
+    /// more in the window.
     Rate,
     /// The larger of in and out utilization of each interface (metric key `""`).
     Utilization,
 }
+
+/// The per-second change of a series between its first and last samples of the window.
+const RATE: &str = "(last_value(value ORDER BY time) - first_value(value ORDER BY time)) \
+     / (date_part('epoch', max(time)) - date_part('epoch', min(time)))";
 
 /// One typed rule's test on a shared query's number: `number op bound`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -186,9 +194,9 @@ pub struct SharedTest<'a> {
 }
 
 impl Shared {
-    /// The query over one window for the series of `metrics` (`secs`: the window's
-    /// length, for rates): rows `device_id, device, instance, metric, value`.
-    pub fn sql<'a>(self, metrics: impl Iterator<Item = &'a str>, secs: f64) -> String {
+    /// The query over one window for the series of `metrics`: rows `device_id, device,
+    /// instance, metric, value`.
+    pub fn sql<'a>(self, metrics: impl Iterator<Item = &'a str>) -> String {
         let names: std::collections::BTreeSet<String> = metrics.map(quote).collect();
         let names = names.into_iter().collect::<Vec<_>>().join(", ");
         match self {
@@ -197,10 +205,9 @@ impl Shared {
                  FROM metrics WHERE metric IN ({names}) GROUP BY device_id, device, instance, metric"
             ),
             Shared::Rate => format!(
-                "SELECT device_id, device, instance, metric, \
-                 (last_value(value ORDER BY time) - first_value(value ORDER BY time)) / {} AS value \
-                 FROM metrics WHERE metric IN ({names}) GROUP BY device_id, device, instance, metric",
-                number(secs)
+                "SELECT device_id, device, instance, metric, {RATE} AS value \
+                 FROM metrics WHERE metric IN ({names}) GROUP BY device_id, device, instance, metric \
+                 HAVING max(time) > min(time)"
             ),
             Shared::Utilization => "SELECT device_id, device, instance, '' AS metric, max(value) AS value FROM metrics \
                  WHERE metric IN ('if.in_util_ratio', 'if.out_util_ratio') \
@@ -481,7 +488,6 @@ impl RuleConfig {
         if let Some(sql) = &self.sql {
             return Ok(sql.clone());
         }
-        let secs = self.range().as_secs_f64();
         if let Some(t) = &self.threshold {
             return Ok(last_value_compared(&t.metric, t.op, t.value));
         }
@@ -524,11 +530,10 @@ impl RuleConfig {
         if let Some(r) = &self.rate_of_change {
             return Ok(format!(
                 "SELECT device_id, device, instance, value FROM (\
-                 SELECT device_id, device, instance, \
-                 (last_value(value ORDER BY time) - first_value(value ORDER BY time)) / {} AS value \
-                 FROM metrics WHERE metric = {} GROUP BY device_id, device, instance) \
+                 SELECT device_id, device, instance, {RATE} AS value \
+                 FROM metrics WHERE metric = {} GROUP BY device_id, device, instance \
+                 HAVING max(time) > min(time)) \
                  WHERE value {} {}",
-                number(secs),
                 quote(&r.metric),
                 r.op.sql(),
                 number(r.value)

@@ -621,12 +621,11 @@ impl AlertWindows {
                     kinds.entry(t.query).or_default().push(i);
                 }
             }
-            let secs = range as f64 / 1e9;
             for (kind, members) in kinds {
                 let metrics = members
                     .iter()
                     .filter_map(|i| self.rules[*i].config.shared_test().map(|t| t.metric));
-                let numbers = by_metric(self.evaluator.run(&kind.sql(metrics, secs)));
+                let numbers = by_metric(self.evaluator.run(&kind.sql(metrics)));
                 for i in members {
                     let t = self.rules[i].config.shared_test().expect("grouped on it");
                     let (metric, op, hold) = (t.metric.to_string(), t.op, t.hold);

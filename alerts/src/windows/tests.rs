@@ -661,3 +661,55 @@ fn shared_queries_give_every_typed_form_the_transitions_of_its_own_sql() {
     assert!(of("stalled held")[1].0 > of("stalled")[1].0);
     assert!(of("busy held")[1].0 > of("busy")[1].0);
 }
+
+#[test]
+fn a_rate_of_change_is_per_second_between_samples_whatever_the_window_holds() {
+    // Polls every 30 s at a phase of 7 s, uptime +1/s, and 2-minute windows every 30 s:
+    // each window holds 3 or 4 polls (60 or 90 s apart). Divided by the window's 120 s,
+    // the rate would read 0.5 or 0.75 and a "< 0.6" rule would fire and resolve by turns;
+    // per second between the samples it is 1 in every window. Dev r2 is polled once
+    // (one sample in every window): no rate, never judged.
+    let rules: Vec<RuleConfig> = [
+        serde_json::json!({"name": "stalled", "rate_of_change": {"metric": "sys.uptime_s", "op": "<", "value": 0.6}, "range": "2m"}),
+        serde_json::json!({"name": "fast", "rate_of_change": {"metric": "sys.uptime_s", "op": ">", "value": 0.99}, "range": "2m"}),
+    ]
+    .into_iter()
+    .map(|v| serde_json::from_value(v).unwrap())
+    .collect();
+    let mut all = rules.clone();
+    for r in &rules {
+        all.push(RuleConfig {
+            range: r.range,
+            ..RuleConfig::with_sql(&format!("{} sql", r.name), &r.compiled_sql().unwrap())
+        });
+    }
+    let rounds: Vec<EventBatch> = (0..20)
+        .map(|k| {
+            let t = k * 30 + 7;
+            let mut batch = vec![series("r1", "sys.uptime_s", None, t, 1000.0 + t as f64)];
+            if k == 0 {
+                batch.push(series("r2", "sys.uptime_s", None, t, 5.0));
+            }
+            EventBatch::Metrics(batch)
+        })
+        .collect();
+    let events = run_all(&all, &rounds);
+    let of = |rule: &str| -> Vec<(i64, AlertState, String)> {
+        events
+            .iter()
+            .filter(|e| e.rule_name == rule)
+            .map(|e| (e.time.0 / S, e.state, e.labels["device_id"].clone()))
+            .collect()
+    };
+    assert_eq!(of("stalled"), vec![], "a steady counter read as stalled");
+    assert_eq!(of("stalled sql"), vec![]);
+    // The same rate read the other way fires once, for r1 only, and stays firing.
+    let fast = of("fast");
+    assert!(!fast.is_empty(), "{events:?}");
+    assert!(fast.iter().all(|(_, _, d)| d == "r1"), "{fast:?}");
+    assert!(
+        fast.iter().all(|(_, s, _)| *s != AlertState::Resolved),
+        "{fast:?}"
+    );
+    assert_eq!(fast, of("fast sql"), "{events:?}");
+}

@@ -14,7 +14,8 @@
 //! lossy: nftables drops 10 % of its SNMP requests and of its ICMP echo requests (this
 //! kernel has no netem, so no jitter). Syslog: RFC 5424 lines over UDP at
 //! `--syslog-rate` messages per second, from the devices' addresses. The API load: a
-//! device list, a dashboard query and a log search in turn, `--api-rate` per second.
+//! device list, a dashboard query and a log search in turn, `--api-rate` per second,
+//! with one login (the lab's `sotp` gives access tokens 24 h, not 15 min).
 //!
 //! The last line of stdout is the result as JSON; a table goes to stderr, and the
 //! samples over time to `--out`/lab-series.csv.
@@ -226,7 +227,7 @@ fn config(a: &Args, port: u16, syslog: SocketAddr, kafka: Option<u16>) -> String
         None => String::new(),
     };
     c += &format!(
-        "[icmp]\ninterval = \"{i}\"\n\n[snmp]\ninterval = \"{i}\"\n\n[syslog]\nudp = \"{syslog}\"\ntcp = \"\"\n\n[api]\nlisten = \"127.0.0.1:{port}\"\n\n[pgwire]\nlisten = \"\"\n",
+        "[icmp]\ninterval = \"{i}\"\n\n[snmp]\ninterval = \"{i}\"\n\n[syslog]\nudp = \"{syslog}\"\ntcp = \"\"\n\n[api]\nlisten = \"127.0.0.1:{port}\"\n\n[pgwire]\nlisten = \"\"\n\n[auth]\naccess_ttl = \"24h\"\n",
         i = humantime::format_duration(a.interval)
     );
     for i in 0..a.devices {
@@ -603,12 +604,17 @@ fn main() -> anyhow::Result<()> {
         let now = Instant::now();
         let cpu_pct = (cpu - last_cpu) / now.duration_since(last_t).as_secs_f64() * 100.0;
         (last_cpu, last_t) = (cpu, now);
-        if let Ok(mut r) = agent
+        match agent
             .get(format!("{base}/metrics"))
             .header("authorization", &bearer)
             .call()
         {
-            page = r.body_mut().read_to_string().unwrap_or_default();
+            Ok(mut r) if r.status().is_success() => {
+                page = r.body_mut().read_to_string().unwrap_or_default();
+            }
+            // The last page read stays; a sample that could not be read is said.
+            Ok(r) => eprintln!("lab: /metrics answered {}", r.status()),
+            Err(e) => eprintln!("lab: /metrics: {e}"),
         }
         let (files, bytes) = parquet(&data);
         // Bus lag: events published and not yet consumed, all topics and groups.

@@ -5,7 +5,11 @@
 //!
 //! `snmp_poll_cost --agent 10.213.0.2:161 --community public --polls 20 [--metadata-every-poll]`
 //!
-//! Prints one line: `sotp_cpu_s_per_poll=<f64> samples_per_poll=<n> wall_s_per_poll=<f64>`.
+//! Prints one line: `sotp_cpu_s_per_poll=<f64> samples_per_poll=<n> wall_s_per_poll=<f64>
+//! interfaces=<n> first_wall_s=<f64> first_samples=<n> first_interfaces=<n> first_ok=<bool>`
+//! (`first_*`: the untimed first poll, the one that finds out what a slow agent can
+//! answer within `--timeout`; `interfaces`: the interfaces with an `if.in_octets` sample
+//! in the last poll).
 //! With `--metadata-every-poll` every poll also walks the names, speeds and aliases (as
 //! the exporter does on every scrape); without it they are cached, as in production
 //! (`metadata_interval`).
@@ -34,6 +38,22 @@ struct Args {
     /// Walk the interface metadata on every poll too.
     #[arg(long)]
     metadata_every_poll: bool,
+    /// The request timeout.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Retries of a request that timed out.
+    #[arg(long, default_value_t = 1)]
+    retries: u32,
+}
+
+/// Interfaces with an `if.in_octets` sample.
+fn interfaces(samples: &[sotp_schemas::MetricSample]) -> usize {
+    samples
+        .iter()
+        .filter(|s| s.metric.as_str() == "if.in_octets")
+        .filter_map(|s| s.instance.as_deref())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 /// User + system CPU time of this process, seconds.
@@ -51,8 +71,8 @@ fn cpu_seconds() -> anyhow::Result<f64> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = SnmpConfig {
-        timeout: Duration::from_secs(5),
-        retries: 1,
+        timeout: args.timeout,
+        retries: args.retries,
         metadata_interval: if args.metadata_every_poll {
             Duration::ZERO
         } else {
@@ -77,28 +97,35 @@ async fn main() -> anyhow::Result<()> {
         ssh: None,
     };
     // Warm-up: opens the session and fills the metadata cache.
+    let started = Instant::now();
     let first = poller.poll(&device, UtcNanos::now()).await;
-    if !first.ok {
-        bail!("warm-up poll failed: {:?}", first.error);
+    let first_wall = started.elapsed().as_secs_f64();
+    if first.samples.is_empty() {
+        bail!("warm-up poll got nothing: {:?}", first.error);
     }
     let cpu0 = cpu_seconds()?;
     let wall0 = Instant::now();
     let mut samples = 0usize;
+    let mut last = 0;
     for _ in 0..args.polls {
         let r = poller.poll(&device, UtcNanos::now()).await;
         if !r.ok {
             bail!("poll failed: {:?}", r.error);
         }
         samples += r.samples.len();
+        last = interfaces(&r.samples);
     }
     let cpu = cpu_seconds()? - cpu0;
     let wall = wall0.elapsed().as_secs_f64();
     let n = f64::from(args.polls);
     println!(
-        "sotp_cpu_s_per_poll={:.6} samples_per_poll={} wall_s_per_poll={:.4}",
+        "sotp_cpu_s_per_poll={:.6} samples_per_poll={} wall_s_per_poll={:.4} interfaces={last} first_wall_s={first_wall:.3} first_samples={} first_interfaces={} first_ok={}",
         cpu / n,
         samples / args.polls as usize,
-        wall / n
+        wall / n,
+        first.samples.len(),
+        interfaces(&first.samples),
+        first.ok
     );
     Ok(())
 }

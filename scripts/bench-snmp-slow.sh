@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Slow agents, issue 20: what SOTP's SNMP poller and prometheus-snmp-exporter (Debian,
+# 0.21) get from the same slow agents with the same 3 s timeout, and in what time.
+#
+# The agents are snmpsim serving the recordings of a Cisco Nexus 5000 and a Juniper MX960
+# (snmpsim-data, installed by scripts/setup-peers.sh), behind a proxy that answers like
+# a slow real agent, as in tests/it/snmp_slow_agent.rs: one request at a time, 5 ms per
+# varbind asked (a GETBULK asks varbinds x max-repetitions), and no reply at all to a
+# request of more than 120 varbinds (a reply too big for the path).
+# Both pollers walk the same IF-MIB columns (the module of scripts/bench-snmp-poll.sh).
+#
+# Usage (root; builds the bench binary with --profile bench):
+#   source <(scripts/setup-peers.sh); scripts/bench-snmp-slow.sh [POLLS]
+set -euo pipefail
+POLLS="${1:-3}"
+cd "$(dirname "$0")/.."
+TARGET="${CARGO_TARGET_DIR:-target}"
+: "${SOTP_SNMPSIM:?run scripts/setup-peers.sh and export what it prints}"
+: "${SOTP_SNMPSIM_DATA:?run scripts/setup-peers.sh and export what it prints}"
+command -v prometheus-snmp-exporter >/dev/null || apt-get install -y -q prometheus-snmp-exporter >/dev/null
+BIN="${SOTP_SNMP_POLL_COST_BIN:-}"
+if [ -z "$BIN" ]; then
+  cargo build -q --profile bench -p sotp-benches --bin snmp_poll_cost
+  BIN="$TARGET/release/snmp_poll_cost"
+fi
+
+WORK="$(mktemp -d)"
+SIM_PORT=19161
+EXPORTER_PORT=19117
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$WORK" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/data/network/switch" "$WORK/data/network/router" "$WORK/cache"
+for rel in network/switch/cisco-n5000 network/router/juniper-mx960-16-1r6-7-a; do
+  src="$SOTP_SNMPSIM_DATA/$rel"
+  if [ -f "$src.snmprec" ]; then cp "$src.snmprec" "$WORK/data/$rel.snmprec"
+  else bzcat "$src.snmprec.bz2" >"$WORK/data/$rel.snmprec"; fi
+done
+chown -R nobody:nogroup "$WORK"
+"$SOTP_SNMPSIM" --data-dir="$WORK/data" --cache-dir="$WORK/cache" --process-user=nobody \
+  --process-group=nogroup --log-level=error --agent-udpv4-endpoint="127.0.0.1:$SIM_PORT" \
+  >"$WORK/snmpsim.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 300); do
+  snmpget -m '' -v2c -c network/switch/cisco-n5000 -t 1 -r 0 "127.0.0.1:$SIM_PORT" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+# The slow proxy: one request at a time, 5 ms per varbind asked, silence above 120.
+cat >"$WORK/proxy.py" <<'EOF'
+import socket, sys, time
+
+PER_VARBIND, MAX_ASKED = 0.005, 120
+
+def ber(b, i):
+    tag, first = b[i], b[i + 1]
+    i += 2
+    if first < 0x80:
+        return tag, first, i
+    n = first & 0x7F
+    return tag, int.from_bytes(b[i:i + n], "big"), i + n
+
+def asked(msg):
+    _, _, i = ber(msg, 0)             # message
+    _, n, i = ber(msg, i); i += n      # version
+    _, n, i = ber(msg, i); i += n      # community
+    pdu, _, i = ber(msg, i)
+    _, n, i = ber(msg, i); i += n      # request-id
+    _, n, i = ber(msg, i); non_rep = int.from_bytes(msg[i:i + n], "big"); i += n
+    _, n, i = ber(msg, i); max_rep = int.from_bytes(msg[i:i + n], "big"); i += n
+    _, total, i = ber(msg, i)          # varbind list
+    end, count = i + total, 0
+    while i < end:
+        _, n, i = ber(msg, i); i += n; count += 1
+    if pdu == 0xA5:                    # GETBULK
+        return min(non_rep, count) + max(count - non_rep, 0) * max_rep
+    return count
+
+listen, upstream = int(sys.argv[1]), ("127.0.0.1", int(sys.argv[2]))
+front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); front.bind(("127.0.0.1", listen))
+back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); back.settimeout(5)
+while True:
+    msg, client = front.recvfrom(65535)
+    started = time.monotonic()
+    try:
+        n = asked(msg)
+    except (IndexError, ValueError):
+        continue
+    if n > MAX_ASKED:
+        continue
+    back.sendto(msg, upstream)
+    try:
+        reply, _ = back.recvfrom(65535)
+    except socket.timeout:
+        continue
+    time.sleep(max(0.0, n * PER_VARBIND - (time.monotonic() - started)))
+    front.sendto(reply, client)
+EOF
+
+# The exporter's module: the columns of scripts/bench-snmp-poll.sh, 3 s timeout.
+python3 - "$WORK/snmp.yml" <<'EOF'
+import sys
+metrics = {
+    "ifHCInOctets": "1.3.6.1.2.1.31.1.1.1.6", "ifHCOutOctets": "1.3.6.1.2.1.31.1.1.1.10",
+    "ifHCInUcastPkts": "1.3.6.1.2.1.31.1.1.1.7", "ifHCOutUcastPkts": "1.3.6.1.2.1.31.1.1.1.11",
+    "ifInDiscards": "1.3.6.1.2.1.2.2.1.13", "ifInErrors": "1.3.6.1.2.1.2.2.1.14",
+    "ifOutDiscards": "1.3.6.1.2.1.2.2.1.19", "ifOutErrors": "1.3.6.1.2.1.2.2.1.20",
+    "ifAdminStatus": "1.3.6.1.2.1.2.2.1.7", "ifOperStatus": "1.3.6.1.2.1.2.2.1.8",
+    "ifSpeed": "1.3.6.1.2.1.2.2.1.5", "ifHighSpeed": "1.3.6.1.2.1.31.1.1.1.15",
+}
+lookups = {"ifName": "1.3.6.1.2.1.31.1.1.1.1", "ifDescr": "1.3.6.1.2.1.2.2.1.2", "ifAlias": "1.3.6.1.2.1.31.1.1.1.18"}
+out = []
+for name, community in [("n5k", "network/switch/cisco-n5000"), ("mx960", "network/router/juniper-mx960-16-1r6-7-a")]:
+    out += [f"{name}:", "  version: 2", "  auth:", f"    community: {community}", "  max_repetitions: 25",
+            "  retries: 1", "  timeout: 3s", "  walk:"]
+    out += [f"  - {o}" for o in list(metrics.values()) + list(lookups.values())]
+    out.append("  metrics:")
+    for m, o in metrics.items():
+        kind = "counter" if any(k in m for k in ("Octets", "Pkts", "Errors", "Discards")) else "gauge"
+        out += [f"  - name: {m}", f"    oid: {o}", f"    type: {kind}", "    indexes:",
+                "    - labelname: ifIndex", "      type: gauge", "    lookups:"]
+        for ln, lo in lookups.items():
+            out += ["    - labels: [ifIndex]", f"      labelname: {ln}", f"      oid: {lo}", "      type: DisplayString"]
+open(sys.argv[1], "w").write("\n".join(out) + "\n")
+EOF
+prometheus-snmp-exporter --config.file="$WORK/snmp.yml" --web.listen-address="127.0.0.1:$EXPORTER_PORT" >"$WORK/exporter.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$EXPORTER_PORT/" >/dev/null && break; sleep 0.1; done
+
+echo "agents: snmpsim $("$SOTP_SNMPSIM" --version 2>&1 | head -1) behind a slow proxy; exporter $(prometheus-snmp-exporter --version 2>&1 | head -1)"
+port=19170
+for dev in n5k:network/switch/cisco-n5000 mx960:network/router/juniper-mx960-16-1r6-7-a; do
+  name="${dev%%:*}"; community="${dev#*:}"
+  port=$((port + 1))
+  python3 "$WORK/proxy.py" "$port" "$SIM_PORT" &
+  PIDS+=($!)
+  rows=$(snmpbulkwalk -m '' -v2c -c "$community" -Cr20 -t 5 "127.0.0.1:$SIM_PORT" 1.3.6.1.2.1.31.1.1.1.1 | wc -l)
+  echo "== $name: $rows interfaces (ifName rows, read from snmpsim directly)"
+  # SOTP's poller: the first poll (finding what the agent answers in time), then POLLS.
+  echo "SOTP:     $("$BIN" --agent "127.0.0.1:$port" --community "$community" --timeout 3s --retries 1 --polls "$POLLS")"
+  # The exporter: POLLS scrapes, each a fresh walk of every column.
+  url="http://127.0.0.1:$EXPORTER_PORT/snmp?module=$name&target=127.0.0.1:$port"
+  for i in $(seq 1 "$POLLS"); do
+    t0=$(date +%s.%N)
+    code=$(curl -s -o "$WORK/scrape.txt" -w '%{http_code}' --max-time 300 "$url" || true)
+    t1=$(date +%s.%N)
+    series=$(grep -c '^ifHCInOctets{' "$WORK/scrape.txt" || true)
+    err=$(grep -m1 -o 'error.*' "$WORK/scrape.txt" | head -c 160 || true)
+    echo "exporter: scrape $i http=$code wall_s=$(echo "$t1 - $t0" | bc) ifHCInOctets_series=$series ${err:+error=\"$err\"}"
+  done
+done
+echo "uptime: $(uptime)"
