@@ -81,6 +81,8 @@ def asked(msg):
     return count
 
 listen, upstream = int(sys.argv[1]), ("127.0.0.1", int(sys.argv[2]))
+# A third argument: a file that gets one line per request (time, varbinds asked, outcome).
+log = open(sys.argv[3], "w", buffering=1) if len(sys.argv) > 3 else None
 front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); front.bind(("127.0.0.1", listen))
 back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); back.settimeout(5)
 while True:
@@ -91,6 +93,7 @@ while True:
     except (IndexError, ValueError):
         continue
     if n > MAX_ASKED:
+        if log: log.write(f"{started:.3f} {n} dropped\n")
         continue
     back.sendto(msg, upstream)
     try:
@@ -99,6 +102,7 @@ while True:
         continue
     time.sleep(max(0.0, n * PER_VARBIND - (time.monotonic() - started)))
     front.sendto(reply, client)
+    if log: log.write(f"{started:.3f} {n} answered\n")
 EOF
 
 # The exporter's module: the columns of scripts/bench-snmp-poll.sh, 3 s timeout.
@@ -136,12 +140,25 @@ port=19170
 for dev in n5k:network/switch/cisco-n5000 mx960:network/router/juniper-mx960-16-1r6-7-a; do
   name="${dev%%:*}"; community="${dev#*:}"
   port=$((port + 1))
-  python3 "$WORK/proxy.py" "$port" "$SIM_PORT" &
+  # SLOW_PROXY_LOG=DIR: one request log per device, DIR/NAME-sotp.log then NAME-exporter.log.
+  python3 "$WORK/proxy.py" "$port" "$SIM_PORT" ${SLOW_PROXY_LOG:+"$SLOW_PROXY_LOG/$name-sotp.log"} &
   PIDS+=($!)
+  for _ in $(seq 1 50); do
+    snmpget -m '' -v2c -c "$community" -t 2 -r 0 "127.0.0.1:$port" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1 && break
+    sleep 0.1
+  done
   rows=$(snmpbulkwalk -m '' -v2c -c "$community" -Cr20 -t 5 "127.0.0.1:$SIM_PORT" 1.3.6.1.2.1.31.1.1.1.1 | wc -l)
   echo "== $name: $rows interfaces (ifName rows, read from snmpsim directly)"
   # SOTP's poller: the first poll (finding what the agent answers in time), then POLLS.
   echo "SOTP:     $("$BIN" --agent "127.0.0.1:$port" --community "$community" --timeout 3s --retries 1 --polls "$POLLS")"
+  # The exporter gets a proxy of its own (and a log of its own).
+  port=$((port + 10))
+  python3 "$WORK/proxy.py" "$port" "$SIM_PORT" ${SLOW_PROXY_LOG:+"$SLOW_PROXY_LOG/$name-exporter.log"} &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do
+    snmpget -m '' -v2c -c "$community" -t 2 -r 0 "127.0.0.1:$port" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1 && break
+    sleep 0.1
+  done
   # The exporter: POLLS scrapes, each a fresh walk of every column.
   url="http://127.0.0.1:$EXPORTER_PORT/snmp?module=$name&target=127.0.0.1:$port"
   for i in $(seq 1 "$POLLS"); do
