@@ -69,29 +69,7 @@ ROWS=$(snmpbulkwalk -m '' -v2c -c public -Cr25 "$AGENT_IP" 1.3.6.1.2.1.31.1.1.1.
 echo "agent: snmpd $(snmpd -v | awk '/version/ {print $NF; exit}') in netns $NS with $ROWS interfaces"
 
 # The exporter's module (0.21 format: auth inside the module), same columns as SOTP.
-python3 - "$WORK/snmp.yml" <<'EOF'
-import sys
-metrics = {
-    "ifHCInOctets": "1.3.6.1.2.1.31.1.1.1.6", "ifHCOutOctets": "1.3.6.1.2.1.31.1.1.1.10",
-    "ifHCInUcastPkts": "1.3.6.1.2.1.31.1.1.1.7", "ifHCOutUcastPkts": "1.3.6.1.2.1.31.1.1.1.11",
-    "ifInDiscards": "1.3.6.1.2.1.2.2.1.13", "ifInErrors": "1.3.6.1.2.1.2.2.1.14",
-    "ifOutDiscards": "1.3.6.1.2.1.2.2.1.19", "ifOutErrors": "1.3.6.1.2.1.2.2.1.20",
-    "ifAdminStatus": "1.3.6.1.2.1.2.2.1.7", "ifOperStatus": "1.3.6.1.2.1.2.2.1.8",
-    "ifSpeed": "1.3.6.1.2.1.2.2.1.5", "ifHighSpeed": "1.3.6.1.2.1.31.1.1.1.15",
-}
-types = {k: ("counter" if ("Octets" in k or "Pkts" in k or "Errors" in k or "Discards" in k) else "gauge") for k in metrics}
-lookups = {"ifName": "1.3.6.1.2.1.31.1.1.1.1", "ifDescr": "1.3.6.1.2.1.2.2.1.2", "ifAlias": "1.3.6.1.2.1.31.1.1.1.18"}
-out = ["if_mib:", "  version: 2", "  auth:", "    community: public", "  max_repetitions: 25",
-       "  retries: 1", "  timeout: 10s", "  walk:"]
-out += [f"  - {o}" for o in list(metrics.values()) + list(lookups.values())]
-out.append("  metrics:")
-for name, o in metrics.items():
-    out += [f"  - name: {name}", f"    oid: {o}", f"    type: {types[name]}", "    indexes:",
-            "    - labelname: ifIndex", "      type: gauge", "    lookups:"]
-    for ln, lo in lookups.items():
-        out += ["    - labels: [ifIndex]", f"      labelname: {ln}", f"      oid: {lo}", "      type: DisplayString"]
-open(sys.argv[1], "w").write("\n".join(out) + "\n")
-EOF
+python3 scripts/snmp_exporter_module.py "$WORK/snmp.yml" 10s if_mib=public
 
 cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 

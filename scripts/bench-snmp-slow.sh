@@ -106,59 +106,36 @@ while True:
 EOF
 
 # The exporter's module: the columns of scripts/bench-snmp-poll.sh, 3 s timeout.
-python3 - "$WORK/snmp.yml" <<'EOF'
-import sys
-metrics = {
-    "ifHCInOctets": "1.3.6.1.2.1.31.1.1.1.6", "ifHCOutOctets": "1.3.6.1.2.1.31.1.1.1.10",
-    "ifHCInUcastPkts": "1.3.6.1.2.1.31.1.1.1.7", "ifHCOutUcastPkts": "1.3.6.1.2.1.31.1.1.1.11",
-    "ifInDiscards": "1.3.6.1.2.1.2.2.1.13", "ifInErrors": "1.3.6.1.2.1.2.2.1.14",
-    "ifOutDiscards": "1.3.6.1.2.1.2.2.1.19", "ifOutErrors": "1.3.6.1.2.1.2.2.1.20",
-    "ifAdminStatus": "1.3.6.1.2.1.2.2.1.7", "ifOperStatus": "1.3.6.1.2.1.2.2.1.8",
-    "ifSpeed": "1.3.6.1.2.1.2.2.1.5", "ifHighSpeed": "1.3.6.1.2.1.31.1.1.1.15",
-}
-lookups = {"ifName": "1.3.6.1.2.1.31.1.1.1.1", "ifDescr": "1.3.6.1.2.1.2.2.1.2", "ifAlias": "1.3.6.1.2.1.31.1.1.1.18"}
-out = []
-for name, community in [("n5k", "network/switch/cisco-n5000"), ("mx960", "network/router/juniper-mx960-16-1r6-7-a")]:
-    out += [f"{name}:", "  version: 2", "  auth:", f"    community: {community}", "  max_repetitions: 25",
-            "  retries: 1", "  timeout: 3s", "  walk:"]
-    out += [f"  - {o}" for o in list(metrics.values()) + list(lookups.values())]
-    out.append("  metrics:")
-    for m, o in metrics.items():
-        kind = "counter" if any(k in m for k in ("Octets", "Pkts", "Errors", "Discards")) else "gauge"
-        out += [f"  - name: {m}", f"    oid: {o}", f"    type: {kind}", "    indexes:",
-                "    - labelname: ifIndex", "      type: gauge", "    lookups:"]
-        for ln, lo in lookups.items():
-            out += ["    - labels: [ifIndex]", f"      labelname: {ln}", f"      oid: {lo}", "      type: DisplayString"]
-open(sys.argv[1], "w").write("\n".join(out) + "\n")
-EOF
+python3 scripts/snmp_exporter_module.py "$WORK/snmp.yml" 3s n5k=network/switch/cisco-n5000 mx960=network/router/juniper-mx960-16-1r6-7-a
 prometheus-snmp-exporter --config.file="$WORK/snmp.yml" --web.listen-address="127.0.0.1:$EXPORTER_PORT" >"$WORK/exporter.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$EXPORTER_PORT/" >/dev/null && break; sleep 0.1; done
 
 echo "agents: snmpsim $("$SOTP_SNMPSIM" --version 2>&1 | head -1) behind a slow proxy; exporter $(prometheus-snmp-exporter --version 2>&1 | head -1)"
+# A slow proxy on PORT in front of snmpsim (request log LOG when given), once it answers.
+start_proxy() {
+  local port="$1" community="$2" log="${3:-}"
+  python3 "$WORK/proxy.py" "$port" "$SIM_PORT" ${log:+"$log"} &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do
+    snmpget -m '' -v2c -c "$community" -t 2 -r 0 "127.0.0.1:$port" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+}
+
 port=19170
 for dev in n5k:network/switch/cisco-n5000 mx960:network/router/juniper-mx960-16-1r6-7-a; do
   name="${dev%%:*}"; community="${dev#*:}"
   port=$((port + 1))
   # SLOW_PROXY_LOG=DIR: one request log per device, DIR/NAME-sotp.log then NAME-exporter.log.
-  python3 "$WORK/proxy.py" "$port" "$SIM_PORT" ${SLOW_PROXY_LOG:+"$SLOW_PROXY_LOG/$name-sotp.log"} &
-  PIDS+=($!)
-  for _ in $(seq 1 50); do
-    snmpget -m '' -v2c -c "$community" -t 2 -r 0 "127.0.0.1:$port" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  start_proxy "$port" "$community" ${SLOW_PROXY_LOG:+"$SLOW_PROXY_LOG/$name-sotp.log"}
   rows=$(snmpbulkwalk -m '' -v2c -c "$community" -Cr20 -t 5 "127.0.0.1:$SIM_PORT" 1.3.6.1.2.1.31.1.1.1.1 | wc -l)
   echo "== $name: $rows interfaces (ifName rows, read from snmpsim directly)"
   # SOTP's poller: the first poll (finding what the agent answers in time), then POLLS.
   echo "SOTP:     $("$BIN" --agent "127.0.0.1:$port" --community "$community" --timeout 3s --retries 1 --polls "$POLLS")"
   # The exporter gets a proxy of its own (and a log of its own).
   port=$((port + 10))
-  python3 "$WORK/proxy.py" "$port" "$SIM_PORT" ${SLOW_PROXY_LOG:+"$SLOW_PROXY_LOG/$name-exporter.log"} &
-  PIDS+=($!)
-  for _ in $(seq 1 50); do
-    snmpget -m '' -v2c -c "$community" -t 2 -r 0 "127.0.0.1:$port" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  start_proxy "$port" "$community" ${SLOW_PROXY_LOG:+"$SLOW_PROXY_LOG/$name-exporter.log"}
   # The exporter: POLLS scrapes, each a fresh walk of every column.
   url="http://127.0.0.1:$EXPORTER_PORT/snmp?module=$name&target=127.0.0.1:$port"
   for i in $(seq 1 "$POLLS"); do
